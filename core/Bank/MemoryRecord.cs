@@ -1,0 +1,70 @@
+namespace MemRL.Core.Bank;
+
+/// <summary>One memory (z, e, Q) and its bookkeeping. Mutated only by its owner (a shard grain's turn, or the reference bank).</summary>
+public sealed class MemoryRecord
+{
+    internal MemoryRecord(long sequence, long keySequence, string intentText, string experience, bool success, double q, DateTimeOffset createdAt)
+    {
+        Sequence = sequence;
+        KeySequence = keySequence;
+        IntentText = intentText;
+        Experience = experience;
+        Success = success;
+        Q = q;
+        CreatedAt = createdAt;
+        UpdatedAt = createdAt;
+    }
+
+    /// <summary>Bank-wide memory sequence.</summary>
+    public long Sequence { get; }
+
+    /// <summary>The intent key this memory belongs to.</summary>
+    public long KeySequence { get; }
+
+    /// <summary>The intent text of the episode that wrote it (may differ slightly from its key's when it joined a key).</summary>
+    public string IntentText { get; }
+
+    /// <summary>The experience e: a script and trajectory on success, a reflection and trajectory on failure.</summary>
+    public string Experience { get; }
+
+    /// <summary>Whether the episode that wrote it succeeded.</summary>
+    public bool Success { get; }
+
+    /// <summary>Learned utility.</summary>
+    public double Q { get; internal set; }
+
+    /// <summary>Number of Q updates applied.</summary>
+    public int Visits { get; internal set; }
+
+    /// <summary>The last reward applied, if any.</summary>
+    public double? LastReward { get; internal set; }
+
+    /// <summary>When it was written.</summary>
+    public DateTimeOffset CreatedAt { get; }
+
+    /// <summary>When Q last changed (or creation).</summary>
+    public DateTimeOffset UpdatedAt { get; internal set; }
+}
+
+/// <summary>An intent key: a normalised intent vector owning one or more memories (the authors' "bucket").</summary>
+public sealed class IntentKey
+{
+    internal IntentKey(long sequence, string intentText, float[] vector)
+    {
+        Sequence = sequence;
+        IntentText = intentText;
+        Vector = vector;
+    }
+
+    /// <summary>Bank-wide key creation sequence: the tie-break after similarity.</summary>
+    public long Sequence { get; }
+
+    /// <summary>The intent text the key was made from; kept so a bank can be re-embedded.</summary>
+    public string IntentText { get; }
+
+    /// <summary>The unit-length intent vector.</summary>
+    public float[] Vector { get; }
+
+    /// <summary>The key's memories, oldest first.</summary>
+    public List<MemoryRecord> Memories { get; } = [];
+}

@@ -1,0 +1,118 @@
+using MemRL.Core.Recall;
+
+namespace MemRL.Core.Bank;
+
+/// <summary>
+/// Intent keys and their memories, with MemRL's mutations (add, reward, delete). The reference bank and each shard grain
+/// own one; how keys are searched (brute force or HNSW) is the owner's business. Not thread-safe: one owner at a time.
+/// </summary>
+public sealed class MemoryTable
+{
+    private readonly Dictionary<long, IntentKey> _keys = [];
+    private readonly Dictionary<long, MemoryRecord> _memories = [];
+
+    /// <summary>Number of intent keys.</summary>
+    public int KeyCount => _keys.Count;
+
+    /// <summary>Number of memories.</summary>
+    public int MemoryCount => _memories.Count;
+
+    /// <summary>All keys (unordered).</summary>
+    public IEnumerable<IntentKey> Keys => _keys.Values;
+
+    /// <summary>All memories (unordered).</summary>
+    public IEnumerable<MemoryRecord> Memories => _memories.Values;
+
+    /// <summary>Adds a key with an already normalised vector.</summary>
+    public IntentKey AddKey(long keySequence, string intentText, float[] unitVector)
+    {
+        var key = new IntentKey(keySequence, intentText, unitVector);
+        if (!_keys.TryAdd(keySequence, key))
+        {
+            throw new InvalidOperationException($"Key {keySequence} already exists.");
+        }
+
+        return key;
+    }
+
+    /// <summary>Adds a memory to an existing key.</summary>
+    public MemoryRecord AddMemory(long memorySequence, long keySequence, string intentText, string experience, bool success, double qInit, DateTimeOffset now)
+    {
+        if (!_keys.TryGetValue(keySequence, out var key))
+        {
+            throw new KeyNotFoundException($"Key {keySequence} does not exist.");
+        }
+
+        var memory = new MemoryRecord(memorySequence, keySequence, intentText, experience, success, qInit, now);
+        if (!_memories.TryAdd(memorySequence, memory))
+        {
+            throw new InvalidOperationException($"Memory {memorySequence} already exists.");
+        }
+
+        // Sequences increase with age, so appending keeps the key's list oldest first.
+        key.Memories.Add(memory);
+        return memory;
+    }
+
+    /// <summary>Looks a memory up.</summary>
+    public bool TryGetMemory(long memorySequence, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out MemoryRecord? memory) =>
+        _memories.TryGetValue(memorySequence, out memory);
+
+    /// <summary>Looks a key up.</summary>
+    public bool TryGetKey(long keySequence, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IntentKey? key) =>
+        _keys.TryGetValue(keySequence, out key);
+
+    /// <summary>Applies one reward to one memory with <see cref="QRule"/>; returns the new Q.</summary>
+    public double ApplyReward(long memorySequence, double reward, double alpha, double? floor, DateTimeOffset now)
+    {
+        var memory = _memories[memorySequence];
+        memory.Q = QRule.Update(memory.Q, reward, alpha, floor);
+        memory.Visits++;
+        memory.LastReward = reward;
+        memory.UpdatedAt = now;
+        return memory.Q;
+    }
+
+    /// <summary>Sets a memory's Q directly (log replay and snapshots), keeping its bookkeeping.</summary>
+    public void RestoreQ(long memorySequence, double q, int visits, double? lastReward, DateTimeOffset updatedAt)
+    {
+        var memory = _memories[memorySequence];
+        memory.Q = q;
+        memory.Visits = visits;
+        memory.LastReward = lastReward;
+        memory.UpdatedAt = updatedAt;
+    }
+
+    /// <summary>Deletes a memory; a key left without memories is deleted too.</summary>
+    /// <returns>Whether the memory existed, and the key that was removed with it, if any.</returns>
+    public (bool Deleted, long? RemovedKey) Delete(long memorySequence)
+    {
+        if (!_memories.Remove(memorySequence, out var memory))
+        {
+            return (false, null);
+        }
+
+        var key = _keys[memory.KeySequence];
+        key.Memories.Remove(memory);
+        if (key.Memories.Count > 0)
+        {
+            return (true, null);
+        }
+
+        _keys.Remove(key.Sequence);
+        return (true, key.Sequence);
+    }
+
+    /// <summary>The compact Phase-A candidate of <paramref name="key"/>, its memories capped per <paramref name="maxMemoriesPerKey"/>.</summary>
+    public static KeyCandidate ToCandidate(IntentKey key, float similarity, int maxMemoriesPerKey)
+    {
+        var all = new MemoryCandidate[key.Memories.Count];
+        for (int i = 0; i < all.Length; i++)
+        {
+            var m = key.Memories[i];
+            all[i] = new MemoryCandidate(m.Sequence, m.Q, m.Success);
+        }
+
+        return new KeyCandidate(key.Sequence, similarity, KeyMemoryCap.Select(all, maxMemoriesPerKey));
+    }
+}

@@ -1,0 +1,191 @@
+using MemRL.Core.Recall;
+using MemRL.Index;
+
+namespace MemRL.Core.Bank;
+
+/// <summary>A memory returned by recall, with the numbers that explain its rank.</summary>
+public sealed record RecalledMemory(
+    long Sequence, long KeySequence, float Similarity, double Q, double ZSim, double ZQ, double Score, bool Success, string Experience);
+
+/// <summary>The answer of <see cref="ReferenceBank.Recall"/>.</summary>
+/// <param name="Memories">The k2 (or fewer) memories, best first; empty means "run without memory".</param>
+/// <param name="Keys">Phase A's keys with their similarities: pass them to <see cref="ReferenceBank.Write"/> for the merge decision.</param>
+/// <param name="PoolSize">Size of the Phase-B pool.</param>
+/// <param name="Explored">True when epsilon-greedy chose at random.</param>
+public sealed record RecallResult(IReadOnlyList<RecalledMemory> Memories, IReadOnlyList<KeyMatch> Keys, int PoolSize, bool Explored);
+
+/// <summary>The answer of <see cref="ReferenceBank.Write"/>.</summary>
+public sealed record WriteResult(long MemorySequence, long KeySequence, bool CreatedKey);
+
+/// <summary>
+/// MemRL in one process with exact (brute-force) search: recall, reward, write and delete with the rules of this library.
+/// It is the oracle the cluster is tested against and a baseline in benchmarks. Not thread-safe.
+/// </summary>
+public sealed class ReferenceBank
+{
+    /// <summary>Longest accepted experience text, in characters.</summary>
+    public const int MaxExperienceLength = 1 << 20;
+
+    private readonly MemoryTable _table = new();
+    private readonly IRandomSource _random;
+    private readonly TimeProvider _time;
+    private MemRLOptions _options;
+    private long _nextSequence;
+
+    /// <summary>Creates an empty bank.</summary>
+    /// <param name="dimension">Embedding dimension, at least 1.</param>
+    /// <param name="options">MemRL options; validated.</param>
+    /// <param name="random">Random source for epsilon-greedy; a fixed seed by default.</param>
+    /// <param name="time">Clock for timestamps.</param>
+    public ReferenceBank(int dimension, MemRLOptions? options = null, IRandomSource? random = null, TimeProvider? time = null)
+    {
+        if (dimension < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(dimension), $"dimension is {dimension}; expected at least 1.");
+        }
+
+        options ??= MemRLOptions.Default;
+        options.Validate();
+        Dimension = dimension;
+        _options = options;
+        _random = random ?? new SeededRandom(0);
+        _time = time ?? TimeProvider.System;
+    }
+
+    /// <summary>Embedding dimension.</summary>
+    public int Dimension { get; }
+
+    /// <summary>The bank's options; setting validates them first.</summary>
+    public MemRLOptions Options
+    {
+        get => _options;
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            value.Validate();
+            _options = value;
+        }
+    }
+
+    /// <summary>The keys and memories, for inspection.</summary>
+    public MemoryTable Table => _table;
+
+    /// <summary>Phase A (exact) then Phase B.</summary>
+    public RecallResult Recall(ReadOnlySpan<float> query, RecallOverrides? overrides = null)
+    {
+        var parameters = RecallParameters.Resolve(_options, overrides);
+        VectorValidation.ThrowIfInvalid(query, Dimension, nameof(query));
+        var unit = Normalize(query);
+        var candidates = new List<KeyCandidate>();
+        foreach (var key in _table.Keys)
+        {
+            candidates.Add(MemoryTable.ToCandidate(key, VectorMath.Dot(unit, key.Vector), _options.MaxMemoriesPerKey));
+        }
+
+        var outcome = RecallPipeline.Run([candidates], parameters, _options, _random);
+        var memories = new List<RecalledMemory>(outcome.Selection.Selected.Count);
+        foreach (var s in outcome.Selection.Selected)
+        {
+            _table.TryGetMemory(s.Entry.Memory.Sequence, out var record);
+            memories.Add(new RecalledMemory(s.Entry.Memory.Sequence, s.Entry.KeySequence, s.Entry.Similarity, s.Entry.Memory.Q,
+                s.ZSim, s.ZQ, s.Score, s.Entry.Memory.Success, record!.Experience));
+        }
+
+        return new RecallResult(memories, outcome.Keys, outcome.PoolSize, outcome.Selection.Explored);
+    }
+
+    /// <summary>Applies one reward to every named memory (one reward per recall, shared by the memories it returned).</summary>
+    /// <returns>The new Q of each memory, in the order given.</returns>
+    /// <exception cref="ArgumentException">An id is unknown or repeated, or the reward is not finite; nothing is applied.</exception>
+    public IReadOnlyList<double> Reward(IReadOnlyList<long> memoryIds, double reward)
+    {
+        ArgumentNullException.ThrowIfNull(memoryIds);
+        QRule.ValidateReward(reward);
+        var seen = new HashSet<long>();
+        foreach (long id in memoryIds)
+        {
+            if (!_table.TryGetMemory(id, out _))
+            {
+                throw new ArgumentException($"memoryIds names memory {id}, which does not exist in this bank.", nameof(memoryIds));
+            }
+
+            if (!seen.Add(id))
+            {
+                throw new ArgumentException($"memoryIds names memory {id} twice; each memory takes one reward per recall.", nameof(memoryIds));
+            }
+        }
+
+        var now = _time.GetUtcNow();
+        var result = new double[memoryIds.Count];
+        for (int i = 0; i < memoryIds.Count; i++)
+        {
+            result[i] = _table.ApplyReward(memoryIds[i], reward, _options.Alpha, _options.QFloor, now);
+        }
+
+        return result;
+    }
+
+    /// <summary>Stores a new experience with <c>Q = qInit(outcome)</c>, joining a key per <see cref="WriteRule"/>.</summary>
+    /// <param name="intent">Intent embedding.</param>
+    /// <param name="intentText">Intent text (kept for re-embedding).</param>
+    /// <param name="experience">Experience text.</param>
+    /// <param name="success">Outcome of the episode.</param>
+    /// <param name="recallKeys">The Phase-A keys of this episode's recall (the authors' merge input); when null, the
+    /// nearest key of the whole bank is considered instead.</param>
+    public WriteResult Write(ReadOnlySpan<float> intent, string intentText, string experience, bool success, IReadOnlyList<KeyMatch>? recallKeys = null)
+    {
+        VectorValidation.ThrowIfInvalid(intent, Dimension, nameof(intent));
+        ArgumentNullException.ThrowIfNull(intentText);
+        ArgumentNullException.ThrowIfNull(experience);
+        if (experience.Length > MaxExperienceLength)
+        {
+            throw new ArgumentException(
+                $"experience has {experience.Length} characters; at most {MaxExperienceLength} are accepted.", nameof(experience));
+        }
+
+        var unit = Normalize(intent);
+        var candidates = recallKeys ?? NearestKey(unit);
+        long? join = WriteRule.ChooseKey(candidates.Where(k => _table.TryGetKey(k.KeySequence, out _)), _options.MergeThreshold);
+        var now = _time.GetUtcNow();
+        long keySequence;
+        if (join is { } existing)
+        {
+            keySequence = existing;
+        }
+        else
+        {
+            keySequence = _nextSequence++;
+            _table.AddKey(keySequence, intentText, unit);
+        }
+
+        long memorySequence = _nextSequence++;
+        _table.AddMemory(memorySequence, keySequence, intentText, experience, success, success ? _options.QInitSuccess : _options.QInitFailure, now);
+        return new WriteResult(memorySequence, keySequence, join is null);
+    }
+
+    /// <summary>Deletes a memory (and its key when it was the key's last memory).</summary>
+    /// <returns>False when no such memory exists.</returns>
+    public bool Delete(long memoryId) => _table.Delete(memoryId).Deleted;
+
+    private float[] Normalize(ReadOnlySpan<float> vector)
+    {
+        var unit = new float[Dimension];
+        VectorMath.TryNormalize(vector, unit);
+        return unit;
+    }
+
+    private List<KeyMatch> NearestKey(float[] unit)
+    {
+        KeyMatch? best = null;
+        foreach (var key in _table.Keys)
+        {
+            var match = new KeyMatch(key.Sequence, VectorMath.Dot(unit, key.Vector));
+            if (best is not { } b || match.Similarity > b.Similarity || (match.Similarity == b.Similarity && match.KeySequence < b.KeySequence))
+            {
+                best = match;
+            }
+        }
+
+        return best is { } found ? [found] : [];
+    }
+}

@@ -1,0 +1,132 @@
+namespace MemRL.Core;
+
+/// <summary>How Phase B turns a candidate's similarity into a z-score (DESIGN §1).</summary>
+public enum SimilarityNormalization
+{
+    /// <summary>z-score over the candidate pool, the paper's text.</summary>
+    Pool,
+
+    /// <summary><c>(sim - SimilarityMean) / SimilarityStdDev</c> with per-bank constants, what the authors' code does.</summary>
+    Fixed,
+}
+
+/// <summary>
+/// MemRL's per-bank options. Defaults are the paper's Table 8 / the authors' code (DESIGN §1):
+/// alpha 0.3, lambda 0.5, k1 5, k2 3, delta 0.5, qInit 0/0, no floor, no qMin, epsilon 0, mergeThreshold 0.90, pool zsim.
+/// </summary>
+public sealed record MemRLOptions
+{
+    /// <summary>Learning rate of the Q rule <c>Q ← Q + alpha(R − Q)</c>. Range (0, 1]; 0 is allowed only as the
+    /// "no learning" control of the benchmark. Default 0.3.</summary>
+    public double Alpha { get; init; } = 0.3;
+
+    /// <summary>Weight of the Q z-score in the Phase-B score <c>(1 − lambda)·zsim + lambda·zQ</c>. Range [0, 1]. Default 0.5.</summary>
+    public double Lambda { get; init; } = 0.5;
+
+    /// <summary>Number of intent keys Phase A keeps. Range [1, 1000]. Default 5.</summary>
+    public int K1 { get; init; } = 5;
+
+    /// <summary>Number of memories recall returns. Range [1, K1]. Default 3.</summary>
+    public int K2 { get; init; } = 3;
+
+    /// <summary>Similarity gate of Phase A: keys with cosine similarity ≥ delta pass (inclusive). Range [-1, 1]. Default 0.5.</summary>
+    public double Delta { get; init; } = 0.5;
+
+    /// <summary>Initial Q of a memory written from a successful episode. Finite. Default 0.</summary>
+    public double QInitSuccess { get; init; }
+
+    /// <summary>Initial Q of a memory written from a failed episode. Finite. Default 0.</summary>
+    public double QInitFailure { get; init; }
+
+    /// <summary>Optional lower bound applied after every Q update; <see langword="null"/> for none (default).</summary>
+    public double? QFloor { get; init; }
+
+    /// <summary>Optional gate: pool members with Q below it are dropped after the pool statistics are taken. Default none.</summary>
+    public double? QMin { get; init; }
+
+    /// <summary>Probability of returning k2 uniformly random pool members instead of the best. Range [0, 1]. Default 0.</summary>
+    public double Epsilon { get; init; }
+
+    /// <summary>A new memory joins the most similar existing key when their similarity is at least this; above 1 every
+    /// memory is its own key. Range [-1, 2]. Default 0.90.</summary>
+    public double MergeThreshold { get; init; } = 0.90;
+
+    /// <summary>At most this many memories of one key enter a pool: the newest quarter plus the best by Q
+    /// (a documented departure from the authors' unbounded buckets). Range [1, 10000]. Default 32.</summary>
+    public int MaxMemoriesPerKey { get; init; } = 32;
+
+    /// <summary>How zsim is computed. Default <see cref="SimilarityNormalization.Pool"/>.</summary>
+    public SimilarityNormalization SimilarityNormalization { get; init; } = SimilarityNormalization.Pool;
+
+    /// <summary>muD: mean pairwise intent similarity, used by <see cref="SimilarityNormalization.Fixed"/>. Range [-1, 1].
+    /// Default 0.5187 (the authors' ALFWorld constant); calibrate per bank with <see cref="Calibration"/>.</summary>
+    public double SimilarityMean { get; init; } = 0.5187;
+
+    /// <summary>sigmaD: standard deviation of pairwise intent similarity, used by <see cref="SimilarityNormalization.Fixed"/>.
+    /// Range [0, 2]; ≤ 1e-9 counts as 1. Default 0.1203.</summary>
+    public double SimilarityStdDev { get; init; } = 0.1203;
+
+    /// <summary>The defaults.</summary>
+    public static MemRLOptions Default { get; } = new();
+
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first option outside its range.</summary>
+    public void Validate()
+    {
+        var error = FindError();
+        if (error is not null)
+        {
+            throw new ArgumentOutOfRangeException(error.Value.Option, error.Value.Message);
+        }
+    }
+
+    /// <summary>Every option outside its range, as (option, message) pairs; empty when valid.</summary>
+    public IReadOnlyList<(string Option, string Message)> FindErrors()
+    {
+        var errors = new List<(string, string)>();
+        RangeCheck.Closed(errors, nameof(Alpha), Alpha, 0, 1);
+        RangeCheck.Closed(errors, nameof(Lambda), Lambda, 0, 1);
+        RangeCheck.Closed(errors, nameof(K1), K1, 1, 1000);
+        RangeCheck.Closed(errors, nameof(K2), K2, 1, 1000);
+        if (K2 > K1)
+        {
+            errors.Add((nameof(K2), $"K2 is {K2}; it must be at most K1 ({K1})."));
+        }
+
+        RangeCheck.Closed(errors, nameof(Delta), Delta, -1, 1);
+        RangeCheck.Finite(errors, nameof(QInitSuccess), QInitSuccess);
+        RangeCheck.Finite(errors, nameof(QInitFailure), QInitFailure);
+        if (QFloor is { } floor)
+        {
+            RangeCheck.Finite(errors, nameof(QFloor), floor);
+            if (double.IsFinite(floor) && (QInitSuccess < floor || QInitFailure < floor))
+            {
+                errors.Add((nameof(QFloor),
+                    $"QFloor is {floor}; it must not exceed QInitSuccess ({QInitSuccess}) or QInitFailure ({QInitFailure})."));
+            }
+        }
+
+        if (QMin is { } qMin)
+        {
+            RangeCheck.Finite(errors, nameof(QMin), qMin);
+        }
+
+        RangeCheck.Closed(errors, nameof(Epsilon), Epsilon, 0, 1);
+        RangeCheck.Closed(errors, nameof(MergeThreshold), MergeThreshold, -1, 2);
+        RangeCheck.Closed(errors, nameof(MaxMemoriesPerKey), MaxMemoriesPerKey, 1, 10_000);
+        RangeCheck.Closed(errors, nameof(SimilarityMean), SimilarityMean, -1, 1);
+        RangeCheck.Closed(errors, nameof(SimilarityStdDev), SimilarityStdDev, 0, 2);
+        if (!Enum.IsDefined(SimilarityNormalization))
+        {
+            errors.Add((nameof(SimilarityNormalization),
+                $"SimilarityNormalization is {(int)SimilarityNormalization}; expected Pool or Fixed."));
+        }
+
+        return errors;
+    }
+
+    private (string Option, string Message)? FindError()
+    {
+        var errors = FindErrors();
+        return errors.Count == 0 ? null : errors[0];
+    }
+}

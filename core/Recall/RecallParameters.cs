@@ -1,0 +1,35 @@
+namespace MemRL.Core.Recall;
+
+/// <summary>Per-request overrides of a bank's recall options (DESIGN §1: k1, k2, lambda, delta).</summary>
+public sealed record RecallOverrides(int? K1 = null, int? K2 = null, double? Lambda = null, double? Delta = null)
+{
+    /// <summary>No overrides.</summary>
+    public static RecallOverrides None { get; } = new();
+}
+
+/// <summary>The effective, validated parameters of one recall.</summary>
+public sealed record RecallParameters(int K1, int K2, double Lambda, double Delta)
+{
+    /// <summary>Applies <paramref name="overrides"/> to the bank's <paramref name="options"/> and validates the result.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">An override is outside its range, or k2 exceeds k1.</exception>
+    public static RecallParameters Resolve(MemRLOptions options, RecallOverrides? overrides)
+    {
+        overrides ??= RecallOverrides.None;
+        var merged = options with
+        {
+            K1 = overrides.K1 ?? options.K1,
+            K2 = overrides.K2 ?? options.K2,
+            Lambda = overrides.Lambda ?? options.Lambda,
+            Delta = overrides.Delta ?? options.Delta,
+        };
+        foreach (var (option, message) in merged.FindErrors())
+        {
+            if (option is nameof(MemRLOptions.K1) or nameof(MemRLOptions.K2) or nameof(MemRLOptions.Lambda) or nameof(MemRLOptions.Delta))
+            {
+                throw new ArgumentOutOfRangeException(option, message);
+            }
+        }
+
+        return new RecallParameters(merged.K1, merged.K2, merged.Lambda, merged.Delta);
+    }
+}
