@@ -1,0 +1,156 @@
+using MemRL.GrainInterfaces;
+
+namespace MemRL.Client;
+
+/// <summary>
+/// Entry point for agents written in C#: bank administration and a <see cref="BankClient"/> per bank. Arguments are
+/// validated here, before the network hop, with the same rules the grains apply.
+/// </summary>
+public sealed class MemoryClient(IGrainFactory grains)
+{
+    /// <summary>Creates a bank, or returns it when it already exists with the same spec.</summary>
+    public Task<BankInfo> CreateBankAsync(string bank, BankSpec spec)
+    {
+        WireValidation.BankName(bank);
+        ArgumentNullException.ThrowIfNull(spec);
+        return grains.GetGrain<IBankGrain>(bank).CreateAsync(spec);
+    }
+
+    /// <summary>The bank's description, or null when it does not exist.</summary>
+    public Task<BankInfo?> GetBankAsync(string bank)
+    {
+        WireValidation.BankName(bank);
+        return grains.GetGrain<IBankGrain>(bank).GetAsync();
+    }
+
+    /// <summary>Replaces a bank's MemRL options; takes effect for every later call on every silo.</summary>
+    public Task<BankInfo> UpdateOptionsAsync(string bank, BankOptions options)
+    {
+        WireValidation.BankName(bank);
+        ArgumentNullException.ThrowIfNull(options);
+        return grains.GetGrain<IBankGrain>(bank).UpdateOptionsAsync(options);
+    }
+
+    /// <summary>A handle for recall, reward, write, get, delete and stats on one bank.</summary>
+    public BankClient Bank(string bank)
+    {
+        WireValidation.BankName(bank);
+        return new BankClient(grains, bank);
+    }
+}
+
+/// <summary>Per-request recall settings; null members use the bank's options.</summary>
+public sealed record RecallSettings(int? K1 = null, int? K2 = null, double? Lambda = null, double? Delta = null,
+    bool RequireFullCoverage = false, string? EmbedderId = null);
+
+/// <summary>Recall, reward, write, get, delete and stats on one bank.</summary>
+public sealed class BankClient
+{
+    private readonly IGrainFactory _grains;
+
+    internal BankClient(IGrainFactory grains, string bank)
+    {
+        _grains = grains;
+        Name = bank;
+    }
+
+    /// <summary>The bank's name.</summary>
+    public string Name { get; }
+
+    private IMemoryCoordinatorGrain Coordinator => _grains.GetGrain<IMemoryCoordinatorGrain>(0);
+
+    /// <summary>Similarity recall then value-aware selection. An empty result means "run without memory".</summary>
+    public Task<RecallResponse> RecallAsync(float[] query, RecallSettings? settings = null, CancellationToken cancellationToken = default)
+    {
+        WireValidation.Vector(query, nameof(query));
+        settings ??= new RecallSettings();
+        if (settings.K1 is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(settings), $"K1 is {settings.K1}; expected at least 1.");
+        }
+
+        if (settings.K2 is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(settings), $"K2 is {settings.K2}; expected at least 1.");
+        }
+
+        if (settings.K1 is { } k1 && settings.K2 is { } k2 && k2 > k1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(settings), $"K2 is {k2}; it must be at most K1 ({k1}).");
+        }
+
+        if (settings.Lambda is { } lambda && !(lambda >= 0 && lambda <= 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(settings), $"Lambda is {lambda}; expected a number in [0, 1].");
+        }
+
+        if (settings.Delta is { } delta && !(delta >= -1 && delta <= 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(settings), $"Delta is {delta}; expected a number in [-1, 1].");
+        }
+
+        var request = new RecallRequest(query, settings.K1, settings.K2, settings.Lambda, settings.Delta, settings.RequireFullCoverage, settings.EmbedderId);
+        return Coordinator.RecallAsync(Name, request, cancellationToken);
+    }
+
+    /// <summary>
+    /// Applies one reward to the memories a recall returned (or the subset named). Without an operation id, the id is
+    /// derived from the token, so retrying the reward of the same recall applies it once.
+    /// </summary>
+    public Task<RewardResponse> RewardAsync(string recallToken, double reward, string? operationId = null, IReadOnlyList<string>? memoryIds = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(recallToken);
+        WireValidation.Finite(reward, nameof(reward));
+        operationId ??= "reward:" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(recallToken)))[..32];
+        WireValidation.OperationId(operationId, nameof(operationId));
+        if (memoryIds is not null)
+        {
+            for (int i = 0; i < memoryIds.Count; i++)
+            {
+                if (!MemoryId.TryParse(memoryIds[i], out _))
+                {
+                    throw new ArgumentException($"memoryIds[{i}] is '{memoryIds[i]}'; expected a memory id as returned by recall.", nameof(memoryIds));
+                }
+            }
+        }
+
+        return Coordinator.RewardAsync(Name, new RewardRequest(recallToken, reward, operationId, memoryIds));
+    }
+
+    /// <summary>Stores a new experience. Pass the episode's recall token so its Phase-A keys decide the merge.</summary>
+    public Task<WriteResponse> WriteAsync(float[] intent, string intentText, string experience, bool success,
+        string? recallToken = null, string? operationId = null, string? embedderId = null)
+    {
+        WireValidation.Vector(intent, nameof(intent));
+        ArgumentNullException.ThrowIfNull(intentText);
+        ArgumentNullException.ThrowIfNull(experience);
+        if (experience.Length > BankLimits.MaxExperienceLength)
+        {
+            throw new ArgumentException(
+                $"experience has {experience.Length} characters; at most {BankLimits.MaxExperienceLength} are accepted.", nameof(experience));
+        }
+
+        operationId ??= Guid.NewGuid().ToString("N");
+        WireValidation.OperationId(operationId, nameof(operationId));
+        return Coordinator.WriteAsync(Name, new WriteRequest(intent, intentText, experience, success, operationId, recallToken, embedderId));
+    }
+
+    /// <summary>One memory; throws <see cref="MemoryNotFoundException"/> when it does not exist.</summary>
+    public Task<MemoryInfo> GetAsync(string memoryId)
+    {
+        MemoryId.Parse(memoryId, nameof(memoryId));
+        return Coordinator.GetAsync(Name, memoryId);
+    }
+
+    /// <summary>Deletes a memory; false when it did not exist.</summary>
+    public Task<bool> DeleteAsync(string memoryId, string? operationId = null)
+    {
+        MemoryId.Parse(memoryId, nameof(memoryId));
+        operationId ??= Guid.NewGuid().ToString("N");
+        WireValidation.OperationId(operationId, nameof(operationId));
+        return Coordinator.DeleteAsync(Name, memoryId, operationId);
+    }
+
+    /// <summary>Keys, memories, per-shard sizes and the Q distribution.</summary>
+    public Task<BankStats> GetStatsAsync() => Coordinator.GetStatsAsync(Name);
+}

@@ -1,0 +1,68 @@
+namespace MemRL.GrainInterfaces;
+
+/// <summary>Base of the cluster's own errors; each maps to one HTTP status in the API.</summary>
+[GenerateSerializer, Alias("memrl.MemRLException")]
+public class MemRLException : Exception
+{
+    public MemRLException(string message) : base(message) { }
+    public MemRLException(string message, Exception inner) : base(message, inner) { }
+}
+
+/// <summary>No bank of that name exists (404).</summary>
+[GenerateSerializer, Alias("memrl.BankNotFoundException")]
+public sealed class BankNotFoundException(string bank) : MemRLException($"Bank '{bank}' does not exist.")
+{
+    [Id(0)] public string Bank { get; } = bank;
+}
+
+/// <summary>A bank of that name exists already with a different definition (409).</summary>
+[GenerateSerializer, Alias("memrl.BankConflictException")]
+public sealed class BankConflictException(string message) : MemRLException(message);
+
+/// <summary>The memory does not exist in the bank, or its id belongs to another bank or incarnation (404).</summary>
+[GenerateSerializer, Alias("memrl.MemoryNotFoundException")]
+public sealed class MemoryNotFoundException(string message) : MemRLException(message);
+
+/// <summary>The same operation id arrived with a different payload (409).</summary>
+[GenerateSerializer, Alias("memrl.OperationConflictException")]
+public sealed class OperationConflictException(string operationId)
+    : MemRLException($"Operation id '{operationId}' was already used with a different payload; use a new id for a new operation.")
+{
+    [Id(0)] public string OperationId { get; } = operationId;
+}
+
+/// <summary>The recall token is forged, expired, malformed or for another bank (400/403).</summary>
+[GenerateSerializer, Alias("memrl.InvalidRecallTokenException")]
+public sealed class InvalidRecallTokenException(string message) : MemRLException(message);
+
+/// <summary>A shard's queue is past its bound; retry later (429).</summary>
+[GenerateSerializer, Alias("memrl.OverloadedException")]
+public sealed class OverloadedException(string message) : MemRLException(message);
+
+/// <summary>The caller required full coverage and some shards did not answer in time (503).</summary>
+[GenerateSerializer, Alias("memrl.IncompleteCoverageException")]
+public sealed class IncompleteCoverageException(int answered, int total, string detail)
+    : MemRLException($"{answered} of {total} shards answered; the call required all of them. {detail}")
+{
+    [Id(0)] public int Answered { get; } = answered;
+    [Id(1)] public int Total { get; } = total;
+}
+
+/// <summary>A shard cannot serve: it lost its state, or it is unreachable (503).</summary>
+[GenerateSerializer, Alias("memrl.ShardUnavailableException")]
+public sealed class ShardUnavailableException(string message) : MemRLException(message);
+
+/// <summary>The caller's cached bank version is older than the shard's; refresh and retry (internal).</summary>
+[GenerateSerializer, Alias("memrl.StaleBankVersionException")]
+public sealed class StaleBankVersionException(long callerVersion, long currentVersion)
+    : MemRLException($"Bank version {callerVersion} is stale; the current version is {currentVersion}.")
+{
+    [Id(0)] public long CurrentVersion { get; } = currentVersion;
+}
+
+/// <summary>A write named a key to join that has since been deleted; the coordinator decides again (internal).</summary>
+[GenerateSerializer, Alias("memrl.IntentKeyGoneException")]
+public sealed class IntentKeyGoneException(long keySequence) : MemRLException($"Intent key {keySequence} no longer exists.")
+{
+    [Id(0)] public long KeySequence { get; } = keySequence;
+}

@@ -1,0 +1,100 @@
+namespace MemRL.GrainInterfaces;
+
+/// <summary>
+/// A bank's durable description (key: the bank name): options, embedder id, the versioned slot → shard map, and the
+/// bank-wide sequence handed out to shards in ranges.
+/// </summary>
+[Alias("memrl.IBankGrain")]
+public interface IBankGrain : IGrainWithStringKey
+{
+    /// <summary>Creates the bank; creating it again with the same spec returns the existing bank, a different spec is a conflict.</summary>
+    [Alias("Create")]
+    Task<BankInfo> CreateAsync(BankSpec spec);
+
+    /// <summary>The bank, or null when it does not exist.</summary>
+    [Alias("Get")]
+    Task<BankInfo?> GetAsync();
+
+    /// <summary>Replaces the bank's MemRL options (validated); bumps the version.</summary>
+    [Alias("UpdateOptions")]
+    Task<BankInfo> UpdateOptionsAsync(BankOptions options);
+
+    /// <summary>Reserves <paramref name="count"/> bank-wide sequences for <paramref name="shard"/>: [start, start + count).</summary>
+    [Alias("ReserveSequences")]
+    Task<long> ReserveSequencesAsync(int shard, int count);
+
+    /// <summary>Whether <paramref name="shard"/> was ever given sequences (and so may hold memories).</summary>
+    [Alias("HasIssuedSequences")]
+    Task<bool> HasIssuedSequencesAsync(int shard);
+}
+
+/// <summary>
+/// One memory shard (key: "{bank}/{shard}"): an HNSW index over its intent keys and their memories with Q. Every write,
+/// delete and Q update is applied one turn at a time, which is what makes concurrent agents safe without locks.
+/// </summary>
+[Alias("memrl.IMemoryShardGrain")]
+public interface IMemoryShardGrain : IGrainWithStringKey
+{
+    /// <summary>Phase A on this shard: its top-k1 keys with similarity ≥ delta, as compact candidates.</summary>
+    [Alias("Search")]
+    Task<ShardCandidates> SearchAsync(ShardSearch request, CancellationToken cancellationToken = default);
+
+    /// <summary>The nearest key to an intent (the write rule's input when no recall token is given).</summary>
+    [Alias("Nearest")]
+    Task<ShardKeyMatch?> NearestKeyAsync(ShardNearest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Experience texts of the named memories (the second hop, for the k2 winners only).</summary>
+    [Alias("Fetch")]
+    Task<IReadOnlyList<ShardMemoryText>> FetchAsync(long bankVersion, long[] sequences);
+
+    /// <summary>Applies one reward to each named memory of this shard.</summary>
+    [Alias("Reward")]
+    Task<IReadOnlyList<ShardQ>> RewardAsync(ShardReward request);
+
+    /// <summary>Adds a memory, to <see cref="ShardWrite.JoinKey"/> or to a new key.</summary>
+    [Alias("Write")]
+    Task<ShardWriteResult> WriteAsync(ShardWrite request);
+
+    /// <summary>Deletes a memory (and its key when it was the last).</summary>
+    [Alias("Delete")]
+    Task<bool> DeleteAsync(ShardDelete request);
+
+    /// <summary>One memory, or null.</summary>
+    [Alias("Get")]
+    Task<MemoryInfo?> GetAsync(long bankVersion, MemoryId id);
+
+    /// <summary>Takes a newer bank description (options, slot map); older ones are ignored.</summary>
+    [Alias("ApplyBank")]
+    Task ApplyBankAsync(BankInfo bank);
+
+    /// <summary>Counts and Q values.</summary>
+    [Alias("Stats")]
+    Task<ShardStats> GetStatsAsync(long bankVersion);
+}
+
+/// <summary>
+/// The front door for agents: fans recall out to every shard, merges to the exact global top-k1, runs Phase B, signs a
+/// recall token; routes rewards, writes, reads and deletes by memory id. A reentrant stateless worker, so concurrent
+/// recalls run concurrently.
+/// </summary>
+[Alias("memrl.IMemoryCoordinatorGrain")]
+public interface IMemoryCoordinatorGrain : IGrainWithIntegerKey
+{
+    [Alias("Recall")]
+    Task<RecallResponse> RecallAsync(string bank, RecallRequest request, CancellationToken cancellationToken = default);
+
+    [Alias("Reward")]
+    Task<RewardResponse> RewardAsync(string bank, RewardRequest request);
+
+    [Alias("Write")]
+    Task<WriteResponse> WriteAsync(string bank, WriteRequest request);
+
+    [Alias("Get")]
+    Task<MemoryInfo> GetAsync(string bank, string memoryId);
+
+    [Alias("Delete")]
+    Task<bool> DeleteAsync(string bank, string memoryId, string operationId);
+
+    [Alias("Stats")]
+    Task<BankStats> GetStatsAsync(string bank);
+}

@@ -1,0 +1,131 @@
+namespace MemRL.GrainInterfaces;
+
+/// <summary>A recall: Phase A over every shard, Phase B over the merged pool.</summary>
+/// <param name="Query">Query embedding (raw; the bank normalises it).</param>
+/// <param name="K1">Override of the bank's k1, or null.</param>
+/// <param name="K2">Override of the bank's k2, or null.</param>
+/// <param name="Lambda">Override of the bank's lambda, or null.</param>
+/// <param name="Delta">Override of the bank's delta, or null.</param>
+/// <param name="RequireFullCoverage">Fail rather than answer from the shards that replied in time.</param>
+/// <param name="EmbedderId">When given, must equal the bank's embedder id.</param>
+[GenerateSerializer, Immutable, Alias("memrl.RecallRequest")]
+public sealed record RecallRequest(
+    [property: Id(0)] float[] Query,
+    [property: Id(1)] int? K1 = null,
+    [property: Id(2)] int? K2 = null,
+    [property: Id(3)] double? Lambda = null,
+    [property: Id(4)] double? Delta = null,
+    [property: Id(5)] bool RequireFullCoverage = false,
+    [property: Id(6)] string? EmbedderId = null);
+
+/// <summary>How many shards contributed to an answer.</summary>
+[GenerateSerializer, Immutable, Alias("memrl.Coverage")]
+public sealed record Coverage([property: Id(0)] int ShardsAnswered, [property: Id(1)] int ShardsTotal)
+{
+    /// <summary>All shards answered.</summary>
+    public bool IsFull => ShardsAnswered == ShardsTotal;
+}
+
+/// <summary>A recalled memory and the numbers that explain its rank.</summary>
+[GenerateSerializer, Immutable, Alias("memrl.RecalledMemory")]
+public sealed record RecalledMemory(
+    [property: Id(0)] string Id,
+    [property: Id(1)] float Similarity,
+    [property: Id(2)] double Q,
+    [property: Id(3)] double ZSim,
+    [property: Id(4)] double ZQ,
+    [property: Id(5)] double Score,
+    [property: Id(6)] bool Success,
+    [property: Id(7)] string Experience,
+    [property: Id(8)] string IntentText);
+
+/// <summary>The answer to a recall. An empty <see cref="Memories"/> list means "run without memory".</summary>
+/// <param name="Memories">The k2 (or fewer) memories, best first.</param>
+/// <param name="Coverage">Shards answered / total.</param>
+/// <param name="Token">Signed recall token: pass it to reward (and to write, for the merge decision).</param>
+/// <param name="PoolSize">Size of the Phase-B pool.</param>
+/// <param name="Explored">True when epsilon-greedy chose at random.</param>
+[GenerateSerializer, Immutable, Alias("memrl.RecallResponse")]
+public sealed record RecallResponse(
+    [property: Id(0)] IReadOnlyList<RecalledMemory> Memories,
+    [property: Id(1)] Coverage Coverage,
+    [property: Id(2)] string Token,
+    [property: Id(3)] int PoolSize,
+    [property: Id(4)] bool Explored);
+
+/// <summary>One reward for a recall, shared by the memories it returned (or the subset named).</summary>
+/// <param name="Token">The recall's token.</param>
+/// <param name="Reward">The scalar reward, finite.</param>
+/// <param name="OperationId">Idempotency key; a retry with the same id returns the original result.</param>
+/// <param name="MemoryIds">Subset of the recalled memories to reward; null for all of them.</param>
+[GenerateSerializer, Immutable, Alias("memrl.RewardRequest")]
+public sealed record RewardRequest(
+    [property: Id(0)] string Token,
+    [property: Id(1)] double Reward,
+    [property: Id(2)] string OperationId,
+    [property: Id(3)] IReadOnlyList<string>? MemoryIds = null);
+
+/// <summary>A memory's Q after a reward.</summary>
+[GenerateSerializer, Immutable, Alias("memrl.MemoryQ")]
+public sealed record MemoryQ([property: Id(0)] string Id, [property: Id(1)] double Q, [property: Id(2)] int Visits);
+
+/// <summary>The answer to a reward.</summary>
+[GenerateSerializer, Immutable, Alias("memrl.RewardResponse")]
+public sealed record RewardResponse([property: Id(0)] IReadOnlyList<MemoryQ> Updated);
+
+/// <summary>Stores a new experience with Q = qInit(outcome).</summary>
+/// <param name="Intent">Intent embedding (raw).</param>
+/// <param name="IntentText">Intent text, kept so the bank can be re-embedded.</param>
+/// <param name="Experience">Script and trajectory on success, reflection and trajectory on failure.</param>
+/// <param name="Success">Episode outcome.</param>
+/// <param name="OperationId">Idempotency key.</param>
+/// <param name="RecallToken">The episode's recall token: its Phase-A keys decide the merge; null to ask every shard.</param>
+/// <param name="EmbedderId">When given, must equal the bank's embedder id.</param>
+[GenerateSerializer, Immutable, Alias("memrl.WriteRequest")]
+public sealed record WriteRequest(
+    [property: Id(0)] float[] Intent,
+    [property: Id(1)] string IntentText,
+    [property: Id(2)] string Experience,
+    [property: Id(3)] bool Success,
+    [property: Id(4)] string OperationId,
+    [property: Id(5)] string? RecallToken = null,
+    [property: Id(6)] string? EmbedderId = null);
+
+/// <summary>The answer to a write.</summary>
+[GenerateSerializer, Immutable, Alias("memrl.WriteResponse")]
+public sealed record WriteResponse([property: Id(0)] string MemoryId, [property: Id(1)] bool CreatedKey, [property: Id(2)] double Q);
+
+/// <summary>A stored memory.</summary>
+[GenerateSerializer, Immutable, Alias("memrl.MemoryInfo")]
+public sealed record MemoryInfo(
+    [property: Id(0)] string Id,
+    [property: Id(1)] string IntentText,
+    [property: Id(2)] string Experience,
+    [property: Id(3)] bool Success,
+    [property: Id(4)] double Q,
+    [property: Id(5)] int Visits,
+    [property: Id(6)] double? LastReward,
+    [property: Id(7)] DateTimeOffset CreatedAt,
+    [property: Id(8)] DateTimeOffset UpdatedAt);
+
+/// <summary>Counts of one shard.</summary>
+[GenerateSerializer, Immutable, Alias("memrl.ShardStats")]
+public sealed record ShardStats([property: Id(0)] int Shard, [property: Id(1)] int Keys, [property: Id(2)] int Memories, [property: Id(3)] IReadOnlyList<double> QValues);
+
+/// <summary>Bank statistics: keys, memories, per-shard sizes and the Q distribution.</summary>
+/// <param name="QHistogramEdges">Bin edges of <see cref="QHistogram"/> (count + 1 values).</param>
+[GenerateSerializer, Immutable, Alias("memrl.BankStats")]
+public sealed record BankStats(
+    [property: Id(0)] int Keys,
+    [property: Id(1)] int Memories,
+    [property: Id(2)] IReadOnlyList<ShardSize> Shards,
+    [property: Id(3)] double QMean,
+    [property: Id(4)] double QMin,
+    [property: Id(5)] double QMax,
+    [property: Id(6)] IReadOnlyList<double> QHistogramEdges,
+    [property: Id(7)] IReadOnlyList<int> QHistogram,
+    [property: Id(8)] Coverage Coverage);
+
+/// <summary>Sizes of one shard.</summary>
+[GenerateSerializer, Immutable, Alias("memrl.ShardSize")]
+public sealed record ShardSize([property: Id(0)] int Shard, [property: Id(1)] int Keys, [property: Id(2)] int Memories);

@@ -1,0 +1,70 @@
+namespace MemRL.GrainInterfaces;
+
+/// <summary>Phase A request to one shard. <see cref="BankVersion"/> lets the shard reject a caller with stale options.</summary>
+[GenerateSerializer, Immutable, Alias("memrl.ShardSearch")]
+public sealed record ShardSearch(
+    [property: Id(0)] long BankVersion,
+    [property: Id(1)] float[] Query,
+    [property: Id(2)] int K1,
+    [property: Id(3)] double Delta);
+
+/// <summary>Compact memory candidate: no text travels in Phase A.</summary>
+[GenerateSerializer, Immutable, Alias("memrl.ShardMemoryCandidate")]
+public readonly record struct ShardMemoryCandidate([property: Id(0)] long Sequence, [property: Id(1)] double Q, [property: Id(2)] bool Success);
+
+/// <summary>A key that passed delta on one shard, with its (capped) memories, oldest first.</summary>
+[GenerateSerializer, Immutable, Alias("memrl.ShardKeyCandidate")]
+public sealed record ShardKeyCandidate(
+    [property: Id(0)] long KeySequence,
+    [property: Id(1)] int Slot,
+    [property: Id(2)] float Similarity,
+    [property: Id(3)] ShardMemoryCandidate[] Memories);
+
+/// <summary>A shard's Phase-A answer.</summary>
+[GenerateSerializer, Immutable, Alias("memrl.ShardCandidates")]
+public sealed record ShardCandidates([property: Id(0)] int Shard, [property: Id(1)] ShardKeyCandidate[] Keys);
+
+/// <summary>Nearest-key request.</summary>
+[GenerateSerializer, Immutable, Alias("memrl.ShardNearest")]
+public sealed record ShardNearest([property: Id(0)] long BankVersion, [property: Id(1)] float[] Intent);
+
+/// <summary>A key and its similarity to some intent; the slot routes writes that join it.</summary>
+[GenerateSerializer, Immutable, Alias("memrl.ShardKeyMatch")]
+public readonly record struct ShardKeyMatch([property: Id(0)] long KeySequence, [property: Id(1)] int Slot, [property: Id(2)] float Similarity);
+
+/// <summary>A memory's texts (the second hop).</summary>
+[GenerateSerializer, Immutable, Alias("memrl.ShardMemoryText")]
+public sealed record ShardMemoryText([property: Id(0)] long Sequence, [property: Id(1)] string Experience, [property: Id(2)] string IntentText);
+
+/// <summary>Reward for some memories of one shard.</summary>
+[GenerateSerializer, Immutable, Alias("memrl.ShardReward")]
+public sealed record ShardReward(
+    [property: Id(0)] long BankVersion,
+    [property: Id(1)] string OperationId,
+    [property: Id(2)] MemoryId[] Memories,
+    [property: Id(3)] double Reward);
+
+/// <summary>A memory's Q after an update.</summary>
+[GenerateSerializer, Immutable, Alias("memrl.ShardQ")]
+public readonly record struct ShardQ([property: Id(0)] MemoryId Id, [property: Id(1)] double Q, [property: Id(2)] int Visits);
+
+/// <summary>A write routed to the shard that owns <see cref="Slot"/>.</summary>
+/// <param name="JoinKey">The key to join (from the write rule), or null for a new key.</param>
+[GenerateSerializer, Immutable, Alias("memrl.ShardWrite")]
+public sealed record ShardWrite(
+    [property: Id(0)] long BankVersion,
+    [property: Id(1)] string OperationId,
+    [property: Id(2)] int Slot,
+    [property: Id(3)] long? JoinKey,
+    [property: Id(4)] float[] Intent,
+    [property: Id(5)] string IntentText,
+    [property: Id(6)] string Experience,
+    [property: Id(7)] bool Success);
+
+/// <summary>The outcome of a shard write.</summary>
+[GenerateSerializer, Immutable, Alias("memrl.ShardWriteResult")]
+public sealed record ShardWriteResult([property: Id(0)] MemoryId Id, [property: Id(1)] bool CreatedKey, [property: Id(2)] double Q);
+
+/// <summary>A delete routed by memory id.</summary>
+[GenerateSerializer, Immutable, Alias("memrl.ShardDelete")]
+public sealed record ShardDelete([property: Id(0)] long BankVersion, [property: Id(1)] string OperationId, [property: Id(2)] MemoryId Id);

@@ -1,0 +1,36 @@
+using MemRL.Core;
+using MemRL.GrainInterfaces;
+
+namespace MemRL.Grains;
+
+/// <summary>Converts the wire options to MemRL.Core's, whose validation is the only one (no second copy of a range).</summary>
+internal static class BankOptionsMapping
+{
+    public static MemRLOptions ToCore(this BankOptions o) => new()
+    {
+        Alpha = o.Alpha,
+        Lambda = o.Lambda,
+        K1 = o.K1,
+        K2 = o.K2,
+        Delta = o.Delta,
+        QInitSuccess = o.QInitSuccess,
+        QInitFailure = o.QInitFailure,
+        QFloor = o.QFloor,
+        QMin = o.QMin,
+        Epsilon = o.Epsilon,
+        MergeThreshold = o.MergeThreshold,
+        MaxMemoriesPerKey = o.MaxMemoriesPerKey,
+        SimilarityNormalization = (SimilarityNormalization)(int)o.SimilarityNormalization,
+        SimilarityMean = o.SimilarityMean,
+        SimilarityStdDev = o.SimilarityStdDev,
+    };
+
+    /// <summary>Validates with MemRL.Core's rules; throws <see cref="ArgumentOutOfRangeException"/> naming the option.</summary>
+    public static MemRLOptions ToValidatedCore(this BankOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var core = options.ToCore();
+        core.Validate();
+        return core;
+    }
+}

@@ -1,0 +1,27 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace MemRL.Grains;
+
+/// <summary>Registers the MemRL grains' services on a silo.</summary>
+public static class MemRLSiloBuilderExtensions
+{
+    /// <summary>Adds the MemRL cluster services (idempotent). Options bind from the "MemRL" configuration section.</summary>
+    public static ISiloBuilder AddMemRL(this ISiloBuilder builder, Action<MemRLClusterOptions>? configure = null)
+    {
+        var services = builder.Services;
+        services.AddOptions<MemRLClusterOptions>().BindConfiguration(MemRLClusterOptions.Section).ValidateOnStart();
+        if (configure is not null)
+        {
+            services.Configure(configure);
+        }
+
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MemRLClusterOptions>, MemRLClusterOptionsValidator>());
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<BankDirectory>();
+        services.TryAddSingleton<ShardCallGuard>();
+        services.TryAddSingleton<RecallTokenSigner>();
+        return builder;
+    }
+}

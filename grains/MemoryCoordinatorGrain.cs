@@ -1,0 +1,409 @@
+using MemRL.Core;
+using MemRL.Core.Recall;
+using MemRL.GrainInterfaces;
+using MemRL.Index;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Concurrency;
+
+namespace MemRL.Grains;
+
+/// <summary>
+/// The front door for agents. A plain stateless worker runs one call per activation, so recalls would serialise on the
+/// core count; this one is reentrant, so a single activation per silo interleaves any number of recalls at their awaits.
+/// It keeps no state of its own: bank descriptions come from <see cref="BankDirectory"/>, and a recall hands its state
+/// to the caller as a signed token.
+/// </summary>
+[StatelessWorker(1)]
+[Reentrant]
+internal sealed partial class MemoryCoordinatorGrain(
+    BankDirectory banks,
+    RecallTokenSigner tokens,
+    ShardCallGuard guard,
+    IOptions<MemRLClusterOptions> options,
+    ILogger<MemoryCoordinatorGrain> logger) : Grain, IMemoryCoordinatorGrain
+{
+    private const int MaxAttempts = 3;
+    private readonly MemRLClusterOptions _options = options.Value;
+
+    public Task<RecallResponse> RecallAsync(string bank, RecallRequest request, CancellationToken cancellationToken = default)
+    {
+        BankNames.Validate(bank);
+        ArgumentNullException.ThrowIfNull(request);
+        return WithFreshBankAsync(bank, b => RecallCoreAsync(b, request, cancellationToken));
+    }
+
+    public Task<RewardResponse> RewardAsync(string bank, RewardRequest request)
+    {
+        BankNames.Validate(bank);
+        ArgumentNullException.ThrowIfNull(request);
+        OperationIds.Validate(request.OperationId);
+        QRule.ValidateReward(request.Reward, nameof(request.Reward));
+        return WithFreshBankAsync(bank, b => RewardCoreAsync(b, request));
+    }
+
+    public Task<WriteResponse> WriteAsync(string bank, WriteRequest request)
+    {
+        BankNames.Validate(bank);
+        ArgumentNullException.ThrowIfNull(request);
+        OperationIds.Validate(request.OperationId);
+        ArgumentNullException.ThrowIfNull(request.IntentText, nameof(request.IntentText));
+        ArgumentNullException.ThrowIfNull(request.Experience, nameof(request.Experience));
+        if (request.IntentText.Length > BankLimits.MaxIntentTextLength)
+        {
+            throw new ArgumentException(
+                $"IntentText has {request.IntentText.Length} characters; at most {BankLimits.MaxIntentTextLength} are accepted.", nameof(request.IntentText));
+        }
+
+        if (request.Experience.Length > BankLimits.MaxExperienceLength)
+        {
+            throw new ArgumentException(
+                $"Experience has {request.Experience.Length} characters; at most {BankLimits.MaxExperienceLength} are accepted.", nameof(request.Experience));
+        }
+
+        return WithFreshBankAsync(bank, b => WriteCoreAsync(b, request));
+    }
+
+    public Task<MemoryInfo> GetAsync(string bank, string memoryId)
+    {
+        BankNames.Validate(bank);
+        var id = MemoryId.Parse(memoryId, nameof(memoryId));
+        return WithFreshBankAsync(bank, async b =>
+        {
+            RequireSameBank(b, id);
+            var shard = ShardKeyOf(b, id.Slot);
+            var info = await guard.CallAsync(shard, () => Shard(shard).GetAsync(b.Info.Version, id));
+            return info ?? throw NotFound(b, id);
+        });
+    }
+
+    public Task<bool> DeleteAsync(string bank, string memoryId, string operationId)
+    {
+        BankNames.Validate(bank);
+        var id = MemoryId.Parse(memoryId, nameof(memoryId));
+        OperationIds.Validate(operationId);
+        return WithFreshBankAsync(bank, async b =>
+        {
+            RequireSameBank(b, id);
+            var shard = ShardKeyOf(b, id.Slot);
+            return await guard.CallAsync(shard, () => Shard(shard).DeleteAsync(new ShardDelete(b.Info.Version, operationId, id)));
+        });
+    }
+
+    public Task<BankStats> GetStatsAsync(string bank)
+    {
+        BankNames.Validate(bank);
+        return WithFreshBankAsync(bank, StatsCoreAsync);
+    }
+
+    private async Task<RecallResponse> RecallCoreAsync(CachedBank bank, RecallRequest request, CancellationToken cancellationToken)
+    {
+        var info = bank.Info;
+        var parameters = RecallParameters.Resolve(bank.Options, new RecallOverrides(request.K1, request.K2, request.Lambda, request.Delta));
+        RequireEmbedder(info, request.EmbedderId);
+        ArgumentNullException.ThrowIfNull(request.Query, nameof(request.Query));
+        VectorValidation.ThrowIfInvalid(request.Query, info.Dimension, nameof(request.Query));
+
+        // Phase A on every shard in parallel, under one deadline; a shard that misses it counts as not answered.
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(_options.ShardTimeout);
+        var search = new ShardSearch(info.Version, request.Query, parameters.K1, parameters.Delta);
+        var calls = new Task<ShardCandidates>[info.ShardCount];
+        for (int s = 0; s < calls.Length; s++)
+        {
+            string key = BankNames.ShardKey(info.Name, s);
+            calls[s] = guard.CallAsync(key, () => Shard(key).SearchAsync(search, deadline.Token));
+        }
+
+        await Task.WhenAll(calls).ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Current);
+        var perShard = new List<IReadOnlyList<KeyCandidate>>(calls.Length);
+        var slots = new Dictionary<long, int>();
+        Exception? firstFailure = null;
+        foreach (var call in calls)
+        {
+            if (!call.IsCompletedSuccessfully)
+            {
+                var error = call.Exception?.InnerException ?? new TimeoutException("shard did not answer before the deadline");
+                if (error is StaleBankVersionException or BankNotFoundException)
+                {
+                    throw error;
+                }
+
+                firstFailure ??= error;
+                continue;
+            }
+
+            var keys = new List<KeyCandidate>(call.Result.Keys.Length);
+            foreach (var k in call.Result.Keys)
+            {
+                slots[k.KeySequence] = k.Slot;
+                var memories = new MemoryCandidate[k.Memories.Length];
+                for (int m = 0; m < memories.Length; m++)
+                {
+                    memories[m] = new MemoryCandidate(k.Memories[m].Sequence, k.Memories[m].Q, k.Memories[m].Success);
+                }
+
+                keys.Add(new KeyCandidate(k.KeySequence, k.Similarity, memories));
+            }
+
+            perShard.Add(keys);
+        }
+
+        var coverage = new Coverage(perShard.Count, info.ShardCount);
+        if (!coverage.IsFull)
+        {
+            LogPartialCoverage(logger, info.Name, coverage.ShardsAnswered, coverage.ShardsTotal, firstFailure?.Message);
+            if (request.RequireFullCoverage)
+            {
+                throw new IncompleteCoverageException(coverage.ShardsAnswered, coverage.ShardsTotal, firstFailure?.Message ?? "");
+            }
+        }
+
+        IRandomSource random = SharedRandom.Instance;
+        var outcome = RecallPipeline.Run(perShard, parameters, bank.Options, random);
+        var selected = outcome.Selection.Selected;
+        var ids = new MemoryId[selected.Count];
+        for (int i = 0; i < ids.Length; i++)
+        {
+            ids[i] = new MemoryId(info.Incarnation, slots[selected[i].Entry.KeySequence], selected[i].Entry.Memory.Sequence);
+        }
+
+        var texts = await FetchTextsAsync(info, ids);
+        var memoriesOut = new RecalledMemory[ids.Length];
+        for (int i = 0; i < ids.Length; i++)
+        {
+            var s = selected[i];
+            var text = texts.GetValueOrDefault(ids[i].Sequence);
+            memoriesOut[i] = new RecalledMemory(ids[i].ToString(), s.Entry.Similarity, s.Entry.Memory.Q, s.ZSim, s.ZQ, s.Score,
+                s.Entry.Memory.Success, text?.Experience ?? "", text?.IntentText ?? "");
+        }
+
+        var keyMatches = new ShardKeyMatch[outcome.Keys.Count];
+        for (int i = 0; i < keyMatches.Length; i++)
+        {
+            var k = outcome.Keys[i];
+            keyMatches[i] = new ShardKeyMatch(k.KeySequence, slots[k.KeySequence], k.Similarity);
+        }
+
+        string token = tokens.Sign(info.Name, info.Incarnation, coverage, ids, keyMatches);
+        return new RecallResponse(memoriesOut, coverage, token, outcome.PoolSize, outcome.Selection.Explored);
+    }
+
+    // The second hop: experience text travels only for the k2 winners, one call per shard that owns any of them.
+    private async Task<Dictionary<long, ShardMemoryText>> FetchTextsAsync(BankInfo info, MemoryId[] ids)
+    {
+        var result = new Dictionary<long, ShardMemoryText>(ids.Length);
+        if (ids.Length == 0)
+        {
+            return result;
+        }
+
+        var fetches = ids.GroupBy(id => info.ShardOf(id.Slot)).Select(group =>
+        {
+            string key = BankNames.ShardKey(info.Name, group.Key);
+            long[] sequences = group.Select(id => id.Sequence).ToArray();
+            return guard.CallAsync(key, () => Shard(key).FetchAsync(info.Version, sequences));
+        }).ToArray();
+        foreach (var texts in await Task.WhenAll(fetches))
+        {
+            foreach (var text in texts)
+            {
+                result[text.Sequence] = text;
+            }
+        }
+
+        return result;
+    }
+
+    private async Task<RewardResponse> RewardCoreAsync(CachedBank bank, RewardRequest request)
+    {
+        var info = bank.Info;
+        var content = tokens.Verify(request.Token, info.Name, info.Incarnation);
+        MemoryId[] targets;
+        if (request.MemoryIds is null)
+        {
+            targets = content.Memories;
+        }
+        else
+        {
+            var named = new HashSet<MemoryId>(content.Memories);
+            var seen = new HashSet<MemoryId>();
+            targets = new MemoryId[request.MemoryIds.Count];
+            for (int i = 0; i < targets.Length; i++)
+            {
+                var id = MemoryId.Parse(request.MemoryIds[i], $"MemoryIds[{i}]");
+                if (!named.Contains(id))
+                {
+                    throw new ArgumentException($"MemoryIds[{i}] is '{id}', which the recall named by the token did not return.", nameof(request.MemoryIds));
+                }
+
+                if (!seen.Add(id))
+                {
+                    throw new ArgumentException($"MemoryIds[{i}] is '{id}' again; each memory takes one reward per recall.", nameof(request.MemoryIds));
+                }
+
+                targets[i] = id;
+            }
+        }
+
+        if (targets.Length == 0)
+        {
+            return new RewardResponse([]);
+        }
+
+        // Each shard applies its part under the same operation id, so a retry after a partial failure completes the
+        // missing parts and returns the original result for the applied ones: every memory is updated exactly once.
+        var calls = targets.GroupBy(id => info.ShardOf(id.Slot)).Select(group =>
+        {
+            string key = BankNames.ShardKey(info.Name, group.Key);
+            var part = new ShardReward(info.Version, request.OperationId, group.ToArray(), request.Reward);
+            return guard.CallAsync(key, () => Shard(key).RewardAsync(part));
+        }).ToArray();
+        var updated = new Dictionary<MemoryId, ShardQ>();
+        foreach (var part in await Task.WhenAll(calls))
+        {
+            foreach (var q in part)
+            {
+                updated[q.Id] = q;
+            }
+        }
+
+        return new RewardResponse(targets.Select(id => new MemoryQ(id.ToString(), updated[id].Q, updated[id].Visits)).ToArray());
+    }
+
+    private async Task<WriteResponse> WriteCoreAsync(CachedBank bank, WriteRequest request)
+    {
+        var info = bank.Info;
+        RequireEmbedder(info, request.EmbedderId);
+        ArgumentNullException.ThrowIfNull(request.Intent, nameof(request.Intent));
+        VectorValidation.ThrowIfInvalid(request.Intent, info.Dimension, nameof(request.Intent));
+        List<ShardKeyMatch> candidates = request.RecallToken is { } token
+            ? [.. tokens.Verify(token, info.Name, info.Incarnation).Keys]
+            : await NearestKeysAsync(info, request.Intent);
+
+        for (int attempt = 0; ; attempt++)
+        {
+            long? join = WriteRule.ChooseKey(candidates.Select(c => new KeyMatch(c.KeySequence, c.Similarity)), bank.Options.MergeThreshold);
+            int slot = join is { } k ? candidates.First(c => c.KeySequence == k).Slot : OperationIds.SlotOf(request.OperationId);
+            string shard = ShardKeyOf(bank, slot);
+            var write = new ShardWrite(info.Version, request.OperationId, slot, join, request.Intent, request.IntentText, request.Experience, request.Success);
+            try
+            {
+                var result = await guard.CallAsync(shard, () => Shard(shard).WriteAsync(write));
+                return new WriteResponse(result.Id.ToString(), result.CreatedKey, result.Q);
+            }
+            catch (IntentKeyGoneException gone) when (attempt < candidates.Count)
+            {
+                // The key was deleted after the recall: decide again among the keys that remain, as the reference bank does.
+                candidates.RemoveAll(c => c.KeySequence == gone.KeySequence);
+            }
+        }
+    }
+
+    private async Task<List<ShardKeyMatch>> NearestKeysAsync(BankInfo info, float[] intent)
+    {
+        var request = new ShardNearest(info.Version, intent);
+        var calls = new Task<ShardKeyMatch?>[info.ShardCount];
+        for (int s = 0; s < calls.Length; s++)
+        {
+            string key = BankNames.ShardKey(info.Name, s);
+            calls[s] = guard.CallAsync(key, () => Shard(key).NearestKeyAsync(request));
+        }
+
+        // Every shard must answer: a write that missed a shard's near-duplicate key would split that key in two.
+        var nearest = await Task.WhenAll(calls);
+        return [.. nearest.Where(n => n.HasValue).Select(n => n!.Value)];
+    }
+
+    private async Task<BankStats> StatsCoreAsync(CachedBank bank)
+    {
+        var info = bank.Info;
+        var calls = new Task<ShardStats>[info.ShardCount];
+        for (int s = 0; s < calls.Length; s++)
+        {
+            string key = BankNames.ShardKey(info.Name, s);
+            calls[s] = guard.CallAsync(key, () => Shard(key).GetStatsAsync(info.Version));
+        }
+
+        await Task.WhenAll(calls).ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Current);
+        var answered = calls.Where(c => c.IsCompletedSuccessfully).Select(c => c.Result).ToList();
+        foreach (var failed in calls.Where(c => !c.IsCompletedSuccessfully))
+        {
+            if (failed.Exception?.InnerException is StaleBankVersionException stale)
+            {
+                throw stale;
+            }
+        }
+
+        var qs = answered.SelectMany(s => s.QValues).ToArray();
+        double min = qs.Length == 0 ? 0 : qs.Min();
+        double max = qs.Length == 0 ? 0 : qs.Max();
+        const int bins = 10;
+        var edges = new double[bins + 1];
+        var histogram = new int[bins];
+        double width = max > min ? (max - min) / bins : 1;
+        for (int i = 0; i <= bins; i++)
+        {
+            edges[i] = min + (i * width);
+        }
+
+        foreach (double q in qs)
+        {
+            histogram[Math.Min(bins - 1, (int)((q - min) / width))]++;
+        }
+
+        return new BankStats(
+            answered.Sum(s => s.Keys), answered.Sum(s => s.Memories),
+            answered.Select(s => new ShardSize(s.Shard, s.Keys, s.Memories)).OrderBy(s => s.Shard).ToArray(),
+            qs.Length == 0 ? 0 : qs.Average(), min, max, edges, histogram, new Coverage(answered.Count, info.ShardCount));
+    }
+
+    // A shard that has seen a newer bank version refuses the call; refresh the cached description and try again.
+    private async Task<T> WithFreshBankAsync<T>(string bank, Func<CachedBank, Task<T>> call)
+    {
+        var cached = await banks.GetAsync(bank);
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await call(cached);
+            }
+            catch (StaleBankVersionException) when (attempt < MaxAttempts)
+            {
+                cached = await banks.RefreshAsync(bank);
+            }
+            catch (BankNotFoundException) when (attempt < MaxAttempts)
+            {
+                // The bank may have been deleted and re-created: only a fresh read can tell.
+                cached = await banks.RefreshAsync(bank);
+            }
+        }
+    }
+
+    private static void RequireEmbedder(BankInfo info, string? embedderId)
+    {
+        if (embedderId is not null && embedderId != info.EmbedderId)
+        {
+            throw new ArgumentException(
+                $"EmbedderId is '{embedderId}'; bank '{info.Name}' was created for '{info.EmbedderId}'.", nameof(embedderId));
+        }
+    }
+
+    private static void RequireSameBank(CachedBank bank, MemoryId id)
+    {
+        if (id.Incarnation != bank.Info.Incarnation)
+        {
+            throw NotFound(bank, id);
+        }
+    }
+
+    private static MemoryNotFoundException NotFound(CachedBank bank, MemoryId id) =>
+        new($"Memory '{id}' does not exist in bank '{bank.Info.Name}'.");
+
+    private static string ShardKeyOf(CachedBank bank, int slot) => BankNames.ShardKey(bank.Info.Name, bank.Info.ShardOf(slot));
+
+    private IMemoryShardGrain Shard(string key) => GrainFactory.GetGrain<IMemoryShardGrain>(key);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Recall on bank {Bank} answered by {Answered} of {Total} shards: {Failure}")]
+    private static partial void LogPartialCoverage(ILogger logger, string bank, int answered, int total, string? failure);
+}

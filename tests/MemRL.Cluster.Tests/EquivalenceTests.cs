@@ -1,0 +1,120 @@
+using MemRL.Client;
+using MemRL.Cluster.Tests.Fixtures;
+using MemRL.Core;
+using MemRL.Core.Bank;
+using MemRL.GrainInterfaces;
+
+namespace MemRL.Cluster.Tests;
+
+/// <summary>
+/// DESIGN §2's invariant: with exact search, a bank of S shards returns the same selection as MemRL.Core's reference
+/// bank fed the same operations in the same order — ids, order, scores and Q values.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class EquivalenceTests(ClusterFixture fixture)
+{
+    private const int Dimension = 16;
+
+    public static TheoryData<int, int, SimilarityNormalizationMode> Cases => new()
+    {
+        { 1, 11, SimilarityNormalizationMode.Pool },
+        { 2, 12, SimilarityNormalizationMode.Pool },
+        { 5, 13, SimilarityNormalizationMode.Fixed },
+        { 8, 14, SimilarityNormalizationMode.Pool },
+        { 2, 15, SimilarityNormalizationMode.Fixed },
+        { 8, 16, SimilarityNormalizationMode.Fixed },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public async Task Cluster_MatchesReferenceBank_UnderRandomWorkload(int shards, int seed, SimilarityNormalizationMode mode)
+    {
+        var vectors = new Vectors(seed, Dimension);
+        var wireOptions = new BankOptions
+        {
+            K1 = 6, K2 = 3, Delta = 0.3, MergeThreshold = 0.93, Alpha = 0.3, Lambda = 0.5, QInitSuccess = 0.5, QInitFailure = 0,
+            MaxMemoriesPerKey = 4, SimilarityNormalization = mode, SimilarityMean = 0.45, SimilarityStdDev = 0.2,
+        };
+        string name = ClusterFixture.NewBankName($"eq{shards}");
+        await fixture.Memory.CreateBankAsync(name, new BankSpec(Dimension, "test-embedder", wireOptions, shards, new IndexSettings(Exact: true)));
+        var bank = fixture.Memory.Bank(name);
+        var reference = new ReferenceBank(Dimension, ToCore(wireOptions));
+
+        // Memory ids correspond by write order: the i-th write of each side is the same memory.
+        var clusterToReference = new Dictionary<string, long>();
+        var centres = Enumerable.Range(0, 6).Select(_ => vectors.Gaussian()).ToArray();
+        int comparedRecalls = 0;
+        for (int step = 0; step < 160; step++)
+        {
+            var query = vectors.Near(centres[vectors.Next(centres.Length)], vectors.NextDouble() < 0.3 ? 0.05 : 0.8);
+            var clusterRecall = await bank.RecallAsync(query, new RecallSettings(RequireFullCoverage: true));
+            var referenceRecall = reference.Recall(query);
+            AssertSameSelection(clusterRecall, referenceRecall, clusterToReference, step);
+            comparedRecalls += clusterRecall.Memories.Count > 0 ? 1 : 0;
+
+            if (clusterRecall.Memories.Count > 0 && vectors.NextDouble() < 0.8)
+            {
+                double reward = vectors.NextDouble() < 0.5 ? 1 : -1;
+                var updated = await bank.RewardAsync(clusterRecall.Token, reward);
+                var referenceQs = reference.Reward(referenceRecall.Memories.Select(m => m.Sequence).ToList(), reward);
+                Assert.Equal(referenceQs.Count, updated.Updated.Count);
+                for (int i = 0; i < referenceQs.Count; i++)
+                {
+                    Assert.Equal(referenceQs[i], updated.Updated[i].Q, 12);
+                }
+            }
+
+            bool success = vectors.NextDouble() < 0.5;
+            bool useToken = vectors.NextDouble() < 0.7;
+            var written = await bank.WriteAsync(query, $"intent {step}", $"experience {step}", success, useToken ? clusterRecall.Token : null);
+            var referenceWritten = reference.Write(query, $"intent {step}", $"experience {step}", success, useToken ? referenceRecall.Keys : null);
+            Assert.Equal(referenceWritten.CreatedKey, written.CreatedKey);
+            clusterToReference[written.MemoryId] = referenceWritten.MemorySequence;
+
+            if (step % 17 == 16)
+            {
+                var victim = clusterToReference.Keys.ElementAt(vectors.Next(clusterToReference.Count));
+                Assert.Equal(reference.Delete(clusterToReference[victim]), await bank.DeleteAsync(victim));
+            }
+        }
+
+        Assert.True(comparedRecalls > 100, $"only {comparedRecalls} recalls returned memories; the workload does not exercise Phase B.");
+        var stats = await bank.GetStatsAsync();
+        Assert.Equal(reference.Table.MemoryCount, stats.Memories);
+        Assert.Equal(reference.Table.KeyCount, stats.Keys);
+        foreach (var (clusterId, referenceId) in clusterToReference)
+        {
+            if (reference.Table.TryGetMemory(referenceId, out var expected))
+            {
+                Assert.Equal(expected.Q, (await bank.GetAsync(clusterId)).Q, 12);
+            }
+        }
+    }
+
+    private static void AssertSameSelection(RecallResponse cluster, RecallResult reference, Dictionary<string, long> ids, int step)
+    {
+        Assert.True(cluster.Coverage.IsFull);
+        Assert.Equal(reference.PoolSize, cluster.PoolSize);
+        Assert.Equal(reference.Memories.Count, cluster.Memories.Count);
+        for (int i = 0; i < reference.Memories.Count; i++)
+        {
+            var expected = reference.Memories[i];
+            var actual = cluster.Memories[i];
+            Assert.True(expected.Sequence == ids[actual.Id], $"step {step}, rank {i}: cluster returned another memory than the reference bank.");
+            Assert.Equal(expected.Similarity, actual.Similarity);
+            Assert.Equal(expected.Q, actual.Q, 12);
+            Assert.Equal(expected.ZSim, actual.ZSim, 6);
+            Assert.Equal(expected.ZQ, actual.ZQ, 6);
+            Assert.Equal(expected.Score, actual.Score, 6);
+            Assert.Equal(expected.Experience, actual.Experience);
+        }
+    }
+
+    internal static MemRLOptions ToCore(BankOptions o) => new()
+    {
+        Alpha = o.Alpha, Lambda = o.Lambda, K1 = o.K1, K2 = o.K2, Delta = o.Delta, QInitSuccess = o.QInitSuccess,
+        QInitFailure = o.QInitFailure, QFloor = o.QFloor, QMin = o.QMin, Epsilon = o.Epsilon, MergeThreshold = o.MergeThreshold,
+        MaxMemoriesPerKey = o.MaxMemoriesPerKey, SimilarityNormalization = (SimilarityNormalization)(int)o.SimilarityNormalization,
+        SimilarityMean = o.SimilarityMean, SimilarityStdDev = o.SimilarityStdDev,
+    };
+}
