@@ -277,9 +277,10 @@ internal sealed partial class MemoryCoordinatorGrain(
         RequireEmbedder(info, request.EmbedderId);
         ArgumentNullException.ThrowIfNull(request.Intent, nameof(request.Intent));
         VectorValidation.ThrowIfInvalid(request.Intent, info.Dimension, nameof(request.Intent));
+        // Above 1 no key can be joined (every memory is its own key), so asking the shards would be wasted work.
         List<ShardKeyMatch> candidates = request.RecallToken is { } token
             ? [.. tokens.Verify(token, info.Name, info.Incarnation).Keys]
-            : await NearestKeysAsync(info, request.Intent);
+            : bank.Options.MergeThreshold > 1 ? [] : await NearestKeysAsync(info, request.Intent);
 
         for (int attempt = 0; ; attempt++)
         {

@@ -1,0 +1,124 @@
+using System.Diagnostics;
+using MemRL.Client;
+
+namespace MemRL.Bench.Cluster;
+
+/// <summary>What one run measured.</summary>
+internal sealed record RunResult(int Concurrency, long Completed, long Failed, TimeSpan Elapsed, double CpuCores, double[] LatenciesMs)
+{
+    public double Throughput => Completed / Elapsed.TotalSeconds;
+
+    public double Percentile(double p)
+    {
+        if (LatenciesMs.Length == 0)
+        {
+            return double.NaN;
+        }
+
+        var sorted = LatenciesMs.Order().ToArray();
+        return sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
+    }
+}
+
+internal static class Measure
+{
+    /// <summary>Recall@k1 of the cluster's Phase A against exact search (k2 = k1, lambda 0 so the order is by similarity).</summary>
+    public static async Task<double> ClusterRecallAsync(BankClient bank, float[][] queries, int[][] truth, Dictionary<string, int> idToKey, int k1)
+    {
+        double hits = 0;
+        for (int q = 0; q < queries.Length; q++)
+        {
+            var r = await bank.RecallAsync(queries[q], new RecallSettings(K1: k1, K2: k1, Lambda: 0));
+            hits += r.Memories.Select(m => idToKey[m.Id]).Intersect(truth[q]).Count();
+        }
+
+        return hits / (queries.Length * (double)k1);
+    }
+
+    /// <summary>Closed loop: <paramref name="concurrency"/> callers each issue the next request when the last completes.</summary>
+    public static async Task<RunResult> ClosedLoopAsync<T>(int concurrency, TimeSpan duration, Func<int, Task<T>> call)
+    {
+        // Warm-up: JIT, tiering, grain activations.
+        for (int i = 0; i < 50; i++)
+        {
+            await call(i);
+        }
+
+        int next = 1000;
+        long completed = 0, failed = 0;
+        var latencies = new List<double>[concurrency];
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        var clock = Stopwatch.StartNew();
+        var workers = Enumerable.Range(0, concurrency).Select(w => Task.Run(async () =>
+        {
+            var mine = latencies[w] = new List<double>(4096);
+            while (clock.Elapsed < duration)
+            {
+                long start = Stopwatch.GetTimestamp();
+                try
+                {
+                    await call(Interlocked.Increment(ref next));
+                    Interlocked.Increment(ref completed);
+                    mine.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                }
+                catch (Exception)
+                {
+                    Interlocked.Increment(ref failed);
+                }
+            }
+        })).ToArray();
+        await Task.WhenAll(workers);
+        clock.Stop();
+        double cores = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds / clock.Elapsed.TotalSeconds;
+        return new RunResult(concurrency, completed, failed, clock.Elapsed, cores, latencies.SelectMany(l => l).ToArray());
+    }
+
+    /// <summary>
+    /// Open loop: requests start at a fixed rate whatever the latency, so queueing shows up in the latency (a closed
+    /// loop's latency is just concurrency ÷ throughput). Latency counts from the scheduled start, not the actual one.
+    /// </summary>
+    public static async Task<RunResult> OpenLoopAsync<T>(double ratePerSecond, TimeSpan duration, Func<int, Task<T>> call)
+    {
+        long total = (long)(ratePerSecond * duration.TotalSeconds);
+        var latencies = new double[total];
+        long completed = 0, failed = 0;
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        var clock = Stopwatch.StartNew();
+        var inFlight = new List<Task>((int)Math.Min(total, 1_000_000));
+        for (long i = 0; i < total; i++)
+        {
+            double due = i / ratePerSecond;
+            double wait = due - clock.Elapsed.TotalSeconds;
+            if (wait > 0.002)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(wait));
+            }
+
+            while (clock.Elapsed.TotalSeconds < due)
+            {
+                Thread.SpinWait(20);
+            }
+
+            long index = i;
+            inFlight.Add(Task.Run(async () =>
+            {
+                try
+                {
+                    await call((int)index);
+                    latencies[index] = (clock.Elapsed.TotalSeconds - due) * 1000;
+                    Interlocked.Increment(ref completed);
+                }
+                catch (Exception)
+                {
+                    latencies[index] = double.NaN;
+                    Interlocked.Increment(ref failed);
+                }
+            }));
+        }
+
+        await Task.WhenAll(inFlight);
+        clock.Stop();
+        double cores = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds / clock.Elapsed.TotalSeconds;
+        return new RunResult(0, completed, failed, clock.Elapsed, cores, latencies.Where(double.IsFinite).ToArray());
+    }
+}
