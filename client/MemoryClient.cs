@@ -31,6 +31,13 @@ public sealed class MemoryClient(IGrainFactory grains)
         return grains.GetGrain<IBankGrain>(bank).UpdateOptionsAsync(options);
     }
 
+    /// <summary>Grows a bank to <paramref name="shardCount"/> shards; memories keep their ids.</summary>
+    public Task<BankInfo> GrowShardsAsync(string bank, int shardCount)
+    {
+        WireValidation.BankName(bank);
+        return grains.GetGrain<IBankGrain>(bank).GrowShardsAsync(shardCount);
+    }
+
     /// <summary>A handle for recall, reward, write, get, delete and stats on one bank.</summary>
     public BankClient Bank(string bank)
     {

@@ -72,10 +72,14 @@ public sealed record BankInfo(
     [property: Id(6)] uint Incarnation,
     [property: Id(7)] long Version,
     [property: Id(8)] IReadOnlyList<int> SlotMap,
-    [property: Id(9)] DateTimeOffset CreatedAt)
+    [property: Id(9)] DateTimeOffset CreatedAt,
+    [property: Id(10)] IReadOnlyList<int>? MovingSlots = null)
 {
     /// <summary>The shard that owns <paramref name="slot"/>.</summary>
     public int ShardOf(int slot) => SlotMap[slot];
+
+    /// <summary>Whether <paramref name="slot"/> is being moved to another shard (its memories are read-only meanwhile).</summary>
+    public bool IsMoving(int slot) => MovingSlots is { Count: > 0 } moving && moving.Contains(slot);
 }
 
 /// <summary>Fixed limits of the cluster's wire contract.</summary>

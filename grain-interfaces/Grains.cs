@@ -23,6 +23,13 @@ public interface IBankGrain : IGrainWithStringKey
     [Alias("ReserveSequences")]
     Task<long> ReserveSequencesAsync(int shard, int count);
 
+    /// <summary>
+    /// Grows the bank to <paramref name="shardCount"/> shards by remapping virtual slots; the memories of moved slots are
+    /// copied to their new shard while those slots are read-only, then the new map takes effect everywhere at once.
+    /// </summary>
+    [Alias("GrowShards")]
+    Task<BankInfo> GrowShardsAsync(int shardCount);
+
     /// <summary>Whether <paramref name="shard"/> was ever given sequences (and so may hold memories).</summary>
     [Alias("HasIssuedSequences")]
     Task<bool> HasIssuedSequencesAsync(int shard);
@@ -66,6 +73,14 @@ public interface IMemoryShardGrain : IGrainWithStringKey
     /// <summary>Takes a newer bank description (options, slot map); older ones are ignored.</summary>
     [Alias("ApplyBank")]
     Task ApplyBankAsync(BankInfo bank);
+
+    /// <summary>Everything this shard holds in <paramref name="slots"/>: the input of a slot move.</summary>
+    [Alias("ExportSlots")]
+    Task<IReadOnlyList<KeyExport>> ExportSlotsAsync(long bankVersion, int[] slots);
+
+    /// <summary>Takes keys moved from another shard; keys already present are skipped, so a repeated import is harmless.</summary>
+    [Alias("Import")]
+    Task ImportAsync(long bankVersion, IReadOnlyList<KeyExport> keys);
 
     /// <summary>Counts and Q values.</summary>
     [Alias("Stats")]

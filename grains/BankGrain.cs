@@ -16,6 +16,7 @@ internal sealed class BankGrain(TimeProvider time) : Grain, IBankGrain
     private BankInfo? _bank;
     private long _nextSequence;
     private readonly HashSet<int> _shardsWithSequences = [];
+    private bool _resizing;
 
     public Task<BankInfo> CreateAsync(BankSpec spec)
     {
@@ -59,9 +60,9 @@ internal sealed class BankGrain(TimeProvider time) : Grain, IBankGrain
     }
 
     // Pushes the new version to every shard so that a coordinator still holding the old options is refused by the
-    // shard (StaleBankVersionException) and refreshes. Best effort per shard: a shard that cannot be reached reads
-    // the bank again when it next activates.
-    private async Task NotifyShardsAsync(BankInfo bank)
+    // shard (StaleBankVersionException) and refreshes. Returns whether every shard took it. A shard that cannot be
+    // reached reads the bank again when it next activates, or when a caller brings a newer version.
+    private async Task<bool> NotifyShardsAsync(BankInfo bank)
     {
         var calls = new List<Task>(bank.ShardCount);
         for (int shard = 0; shard < bank.ShardCount; shard++)
@@ -72,15 +73,79 @@ internal sealed class BankGrain(TimeProvider time) : Grain, IBankGrain
         try
         {
             await Task.WhenAll(calls);
-        }
-        catch (Exception) when (calls.Any(c => c.IsCompletedSuccessfully))
-        {
-            // Some shards took the update; the others refresh on activation or when a caller's version is newer.
+            return true;
         }
         catch (Exception)
         {
-            // No shard answered; each reads the bank when it next activates.
+            // Some shards may have taken the update; the others catch up as described above.
+            return false;
         }
+    }
+
+    public async Task<BankInfo> GrowShardsAsync(int shardCount)
+    {
+        var bank = _bank ?? throw new BankNotFoundException(this.GetPrimaryKeyString());
+        if (shardCount <= bank.ShardCount || shardCount > BankLimits.MaxShards)
+        {
+            throw new ArgumentOutOfRangeException(nameof(shardCount),
+                $"shardCount is {shardCount}; expected an integer in [{bank.ShardCount + 1}, {BankLimits.MaxShards}] (shards can only be added).");
+        }
+
+        if (_resizing)
+        {
+            throw new BankConflictException($"Bank '{bank.Name}' is already changing its shard count; retry when that finishes.");
+        }
+
+        _resizing = true;
+        try
+        {
+            return await GrowCoreAsync(bank, shardCount);
+        }
+        finally
+        {
+            _resizing = false;
+        }
+    }
+
+    // Three steps, each visible to every shard before the next: (1) freeze the moving slots (writes, rewards and deletes
+    // on them are refused as retryable; recall keeps reading the old owners); (2) copy their keys and memories to the new
+    // owners, which keep them hidden from search until they own the slots; (3) switch the map: callers with the old
+    // version are refused by the shards and refresh, and the old owners drop what they gave away.
+    private async Task<BankInfo> GrowCoreAsync(BankInfo bank, int shardCount)
+    {
+        var newMap = new int[BankLimits.VirtualSlots];
+        var moving = new List<int>();
+        for (int slot = 0; slot < newMap.Length; slot++)
+        {
+            newMap[slot] = slot % shardCount;
+            if (newMap[slot] != bank.SlotMap[slot])
+            {
+                moving.Add(slot);
+            }
+        }
+
+        var frozen = bank with { MovingSlots = moving, Version = bank.Version + 1 };
+        _bank = frozen;
+        if (!await NotifyShardsAsync(frozen))
+        {
+            _bank = bank with { Version = frozen.Version + 1 };
+            await NotifyShardsAsync(_bank);
+            throw new ShardUnavailableException($"Bank '{bank.Name}' could not freeze every shard for the move; nothing was moved.");
+        }
+
+        foreach (var group in moving.GroupBy(slot => bank.SlotMap[slot]))
+        {
+            var source = GrainFactory.GetGrain<IMemoryShardGrain>(BankNames.ShardKey(bank.Name, group.Key));
+            var keys = await source.ExportSlotsAsync(frozen.Version, group.ToArray());
+            foreach (var target in keys.GroupBy(k => newMap[k.Slot]))
+            {
+                await GrainFactory.GetGrain<IMemoryShardGrain>(BankNames.ShardKey(bank.Name, target.Key)).ImportAsync(frozen.Version, target.ToArray());
+            }
+        }
+
+        _bank = frozen with { SlotMap = newMap, ShardCount = shardCount, MovingSlots = null, Version = frozen.Version + 1 };
+        await NotifyShardsAsync(_bank);
+        return _bank;
     }
 
     public Task<long> ReserveSequencesAsync(int shard, int count)

@@ -30,6 +30,7 @@ internal sealed partial class MemoryShardGrain(
     private HnswIndex _index = null!;
     private HnswSearchContext _searchContext = null!;
     private Neighbor[] _neighbors = new Neighbor[64];
+    private int _unownedKeys;
     private long _nextSequence;
     private long _sequenceEnd;
 
@@ -73,12 +74,23 @@ internal sealed partial class MemoryShardGrain(
         // The call may have waited in the queue past the coordinator's deadline: do no work for an answer nobody reads.
         cancellationToken.ThrowIfCancellationRequested();
         await EnsureVersionAsync(request.BankVersion);
-        int found = FindKeys(request.Query, request.K1);
+        int found = FindKeys(request.Query, request.K1 + _unownedKeys);
         var keys = new List<ShardKeyCandidate>(found);
         for (int i = 0; i < found; i++)
         {
             var neighbor = _neighbors[i];
             if (neighbor.Similarity < request.Delta)
+            {
+                break;
+            }
+
+            int slot = _keySlots[neighbor.Id];
+            if (!Owns(slot))
+            {
+                continue;
+            }
+
+            if (keys.Count == request.K1)
             {
                 break;
             }
@@ -92,7 +104,7 @@ internal sealed partial class MemoryShardGrain(
                 memories[m] = new ShardMemoryCandidate(c.Sequence, c.Q, c.Success);
             }
 
-            keys.Add(new ShardKeyCandidate(neighbor.Id, _keySlots[neighbor.Id], neighbor.Similarity, memories));
+            keys.Add(new ShardKeyCandidate(neighbor.Id, slot, neighbor.Similarity, memories));
         }
 
         return new ShardCandidates(_shard, [.. keys]);
@@ -102,13 +114,17 @@ internal sealed partial class MemoryShardGrain(
     {
         cancellationToken.ThrowIfCancellationRequested();
         await EnsureVersionAsync(request.BankVersion);
-        if (FindKeys(request.Intent, 1) == 0)
+        int found = FindKeys(request.Intent, 1 + _unownedKeys);
+        for (int i = 0; i < found; i++)
         {
-            return null;
+            var best = _neighbors[i];
+            if (Owns(_keySlots[best.Id]))
+            {
+                return new ShardKeyMatch(best.Id, _keySlots[best.Id], best.Similarity);
+            }
         }
 
-        var best = _neighbors[0];
-        return new ShardKeyMatch(best.Id, _keySlots[best.Id], best.Similarity);
+        return null;
     }
 
     public async Task<IReadOnlyList<ShardMemoryText>> FetchAsync(long bankVersion, long[] sequences)
@@ -146,6 +162,7 @@ internal sealed partial class MemoryShardGrain(
         foreach (var id in request.Memories)
         {
             RequireOwnedMemory(id);
+            RequireNotMoving(id.Slot);
         }
 
         var now = time.GetUtcNow();
@@ -182,6 +199,8 @@ internal sealed partial class MemoryShardGrain(
         {
             throw new IntentKeyGoneException(join);
         }
+
+        RequireNotMoving(request.JoinKey is { } joined ? _keySlots[joined] : request.Slot);
 
         VectorValidation.ThrowIfInvalid(request.Intent, _bank.Dimension, nameof(request.Intent));
         var now = time.GetUtcNow();
@@ -221,11 +240,11 @@ internal sealed partial class MemoryShardGrain(
         }
 
         RequireRoutedHere(request.Id);
+        RequireNotMoving(request.Id.Slot);
         var (deleted, removedKey) = _table.Delete(request.Id.Sequence);
         if (removedKey is { } key)
         {
-            _index.Remove(key);
-            _keySlots.Remove(key);
+            RemoveKey(key);
         }
 
         _operations.Record(request.OperationId, payload, deleted);
@@ -247,20 +266,108 @@ internal sealed partial class MemoryShardGrain(
     public async Task<ShardStats> GetStatsAsync(long bankVersion)
     {
         await EnsureVersionAsync(bankVersion);
-        var qs = new double[_table.MemoryCount];
-        int i = 0;
-        foreach (var memory in _table.Memories)
+        var qs = new List<double>(_table.MemoryCount);
+        int keys = 0;
+        foreach (var key in _table.Keys)
         {
-            qs[i++] = memory.Q;
+            if (Owns(_keySlots[key.Sequence]))
+            {
+                keys++;
+                qs.AddRange(key.Memories.Select(m => m.Q));
+            }
         }
 
-        return new ShardStats(_shard, _table.KeyCount, _table.MemoryCount, qs);
+        return new ShardStats(_shard, keys, qs.Count, qs);
+    }
+
+    public async Task<IReadOnlyList<KeyExport>> ExportSlotsAsync(long bankVersion, int[] slots)
+    {
+        await EnsureVersionAsync(bankVersion);
+        var wanted = slots.ToHashSet();
+        var export = new List<KeyExport>();
+        var vector = new float[_bank.Dimension];
+        foreach (var key in _table.Keys)
+        {
+            int slot = _keySlots[key.Sequence];
+            if (!wanted.Contains(slot))
+            {
+                continue;
+            }
+
+            _index.TryGetVector(key.Sequence, vector);
+            var memories = key.Memories.Select(m => new MemoryExport(
+                m.Sequence, m.IntentText, m.Experience, m.Success, m.Q, m.Visits, m.LastReward, m.CreatedAt, m.UpdatedAt)).ToArray();
+            export.Add(new KeyExport(key.Sequence, slot, key.IntentText, (float[])vector.Clone(), memories));
+        }
+
+        return export;
+    }
+
+    public async Task ImportAsync(long bankVersion, IReadOnlyList<KeyExport> keys)
+    {
+        await EnsureVersionAsync(bankVersion);
+        foreach (var key in keys)
+        {
+            if (_keySlots.ContainsKey(key.KeySequence))
+            {
+                continue;
+            }
+
+            // The exported vector is the stored unit vector: normalising it again could move its last bits, and with them
+            // every similarity (the equivalence invariant is bit-exact).
+            _index.AddNormalized(key.KeySequence, key.Vector);
+            _table.AddKey(key.KeySequence, key.IntentText, []);
+            _keySlots.Add(key.KeySequence, key.Slot);
+            foreach (var m in key.Memories)
+            {
+                _table.AddMemory(m.Sequence, key.KeySequence, m.IntentText, m.Experience, m.Success, m.Q, m.CreatedAt);
+                _table.RestoreQ(m.Sequence, m.Q, m.Visits, m.LastReward, m.UpdatedAt);
+            }
+        }
+
+        CountUnowned();
     }
 
     private void Apply(BankInfo bank)
     {
         _bank = bank;
         _options = bank.Options.ToCore();
+        // After a slot move takes effect, the keys of slots this shard gave away are dropped; imported keys of slots it
+        // does not own yet stay hidden from search until the new map names this shard.
+        if (!(bank.MovingSlots is { Count: > 0 }))
+        {
+            foreach (long key in _keySlots.Where(k => !Owns(k.Value)).Select(k => k.Key).ToList())
+            {
+                _table.TryGetKey(key, out var intentKey);
+                foreach (var memory in intentKey!.Memories.ToList())
+                {
+                    _table.Delete(memory.Sequence);
+                }
+
+                RemoveKey(key);
+            }
+        }
+
+        CountUnowned();
+    }
+
+    private bool Owns(int slot) => _bank.ShardOf(slot) == _shard;
+
+    private void CountUnowned() => _unownedKeys = _keySlots.Count(k => !Owns(k.Value));
+
+    private void RemoveKey(long key)
+    {
+        _index.Remove(key);
+        _keySlots.Remove(key);
+    }
+
+    private void RequireNotMoving(int slot)
+    {
+        if (_bank.IsMoving(slot))
+        {
+            throw new ShardUnavailableException(
+                $"Slot {slot} of bank '{_bankName}' is moving to another shard; its memories are read-only for a moment. Retry shortly.");
+        }
     }
 
     private int FindKeys(float[] query, int k)

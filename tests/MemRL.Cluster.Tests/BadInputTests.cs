@@ -174,6 +174,23 @@ public sealed class BadInputTests(ClusterFixture fixture)
     }
 
     [Theory]
+    [InlineData(2)]
+    [InlineData(1)]
+    [InlineData(65)]
+    public async Task GrowShards_RejectsCountsThatDoNotGrow_AndNothingChanges(int shardCount)
+    {
+        var (bank, ids) = await BankWithMemoriesAsync($"grow-{shardCount}");
+        string before = await BankHelpers.SnapshotAsync(bank, ids);
+        var info = await fixture.Memory.GetBankAsync(bank.Name);
+
+        var error = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => fixture.Memory.GrowShardsAsync(bank.Name, shardCount));
+
+        Assert.Contains($"shardCount is {shardCount}; expected an integer in [3, 64]", error.Message);
+        Assert.Equal(info!.Version, (await fixture.Memory.GetBankAsync(bank.Name))!.Version);
+        Assert.Equal(before, await BankHelpers.SnapshotAsync(bank, ids));
+    }
+
+    [Theory]
     [InlineData("")]
     [InlineData("has space/and/slash")]
     public async Task BadBankName_IsRejected(string name)

@@ -27,7 +27,17 @@ public sealed class EquivalenceTests(ClusterFixture fixture)
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public async Task Cluster_MatchesReferenceBank_UnderRandomWorkload(int shards, int seed, SimilarityNormalizationMode mode)
+    public Task Cluster_MatchesReferenceBank_UnderRandomWorkload(int shards, int seed, SimilarityNormalizationMode mode) =>
+        RunWorkloadAsync(shards, seed, mode, growAtStep: -1, growTo: 0);
+
+    /// <summary>Growing the shard count moves memories between shards without changing a single answer or id.</summary>
+    [Theory]
+    [InlineData(2, 5, 21)]
+    [InlineData(1, 8, 22)]
+    public Task Cluster_MatchesReferenceBank_AcrossShardGrowth(int shards, int growTo, int seed) =>
+        RunWorkloadAsync(shards, seed, SimilarityNormalizationMode.Pool, growAtStep: 80, growTo);
+
+    private async Task RunWorkloadAsync(int shards, int seed, SimilarityNormalizationMode mode, int growAtStep, int growTo)
     {
         var vectors = new Vectors(seed, Dimension);
         var wireOptions = new BankOptions
@@ -46,6 +56,15 @@ public sealed class EquivalenceTests(ClusterFixture fixture)
         int comparedRecalls = 0;
         for (int step = 0; step < 160; step++)
         {
+            if (step == growAtStep)
+            {
+                var grown = await fixture.Memory.GrowShardsAsync(name, growTo);
+                Assert.Equal(growTo, grown.ShardCount);
+                var sizes = (await bank.GetStatsAsync()).Shards;
+                Assert.Equal(growTo, sizes.Count);
+                Assert.True(sizes.Count(s => s.Memories > 0) > shards, "no memory moved to the new shards.");
+            }
+
             var query = vectors.Near(centres[vectors.Next(centres.Length)], vectors.NextDouble() < 0.3 ? 0.05 : 0.8);
             var clusterRecall = await bank.RecallAsync(query, new RecallSettings(RequireFullCoverage: true));
             var referenceRecall = reference.Recall(query);
@@ -60,7 +79,7 @@ public sealed class EquivalenceTests(ClusterFixture fixture)
                 Assert.Equal(referenceQs.Count, updated.Updated.Count);
                 for (int i = 0; i < referenceQs.Count; i++)
                 {
-                    Assert.Equal(referenceQs[i], updated.Updated[i].Q, 12);
+                    Assert.Equal(referenceQs[i], updated.Updated[i].Q, 1e-12);
                 }
             }
 
@@ -86,7 +105,7 @@ public sealed class EquivalenceTests(ClusterFixture fixture)
         {
             if (reference.Table.TryGetMemory(referenceId, out var expected))
             {
-                Assert.Equal(expected.Q, (await bank.GetAsync(clusterId)).Q, 12);
+                Assert.Equal(expected.Q, (await bank.GetAsync(clusterId)).Q, 1e-12);
             }
         }
     }
@@ -102,10 +121,10 @@ public sealed class EquivalenceTests(ClusterFixture fixture)
             var actual = cluster.Memories[i];
             Assert.True(expected.Sequence == ids[actual.Id], $"step {step}, rank {i}: cluster returned another memory than the reference bank.");
             Assert.Equal(expected.Similarity, actual.Similarity);
-            Assert.Equal(expected.Q, actual.Q, 12);
-            Assert.Equal(expected.ZSim, actual.ZSim, 6);
-            Assert.Equal(expected.ZQ, actual.ZQ, 6);
-            Assert.Equal(expected.Score, actual.Score, 6);
+            Assert.Equal(expected.Q, actual.Q, 1e-12);
+            Assert.Equal(expected.ZSim, actual.ZSim, 1e-6);
+            Assert.Equal(expected.ZQ, actual.ZQ, 1e-6);
+            Assert.Equal(expected.Score, actual.Score, 1e-6);
             Assert.Equal(expected.Experience, actual.Experience);
         }
     }
