@@ -153,7 +153,13 @@ internal sealed partial class MemoryCoordinatorGrain(
         if (!coverage.IsFull)
         {
             LogPartialCoverage(logger, info.Name, coverage.ShardsAnswered, coverage.ShardsTotal, firstFailure?.Message);
-            if (request.RequireFullCoverage)
+            // No shard at all is not "no memory": answering empty would tell the agent to run without context.
+            if (coverage.ShardsAnswered == 0 && firstFailure is OverloadedException overloaded)
+            {
+                throw overloaded;
+            }
+
+            if (request.RequireFullCoverage || coverage.ShardsAnswered == 0)
             {
                 throw new IncompleteCoverageException(coverage.ShardsAnswered, coverage.ShardsTotal, firstFailure?.Message ?? "");
             }
