@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using MemRL.Client;
 using MemRL.Cluster.Tests.Fixtures;
 using MemRL.GrainInterfaces;
@@ -7,7 +6,7 @@ using Orleans.TestingHost;
 
 namespace MemRL.Cluster.Tests;
 
-/// <summary>One silo whose coordinator lets at most two calls wait on a shard.</summary>
+/// <summary>One silo whose coordinator lets at most two calls wait on a shard, and a gate that can hold shard calls.</summary>
 public sealed class TightQueueFixture : IAsyncLifetime
 {
     public TestCluster Cluster { get; } = new TestClusterBuilder(initialSilosCount: 1)
@@ -20,70 +19,104 @@ public sealed class TightQueueFixture : IAsyncLifetime
 
     private sealed class Configurator : ISiloConfigurator
     {
-        public void Configure(ISiloBuilder builder) => builder.AddMemRL(o =>
+        public void Configure(ISiloBuilder builder)
         {
-            o.RecallTokenKey = ClusterFixture.TokenKey;
-            o.MaxPendingPerShard = 2;
-        });
+            builder.AddMemRL(o =>
+            {
+                o.RecallTokenKey = ClusterFixture.TokenKey;
+                o.MaxPendingPerShard = 2;
+            });
+            builder.AddIncomingGrainCallFilter<ShardGate>();
+        }
+    }
+}
+
+/// <summary>Holds every shard call while closed, so a queue builds up deterministically (no timing involved).</summary>
+public sealed class ShardGate : IIncomingGrainCallFilter
+{
+    private static volatile TaskCompletionSource s_open = Opened();
+
+    public static void Close() => s_open = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public static void Open() => s_open.TrySetResult();
+
+    public async Task Invoke(IIncomingGrainCallContext context)
+    {
+        if (context.InterfaceMethod?.DeclaringType == typeof(IMemoryShardGrain))
+        {
+            await s_open.Task;
+        }
+
+        await context.Invoke();
+    }
+
+    private static TaskCompletionSource Opened()
+    {
+        var open = new TaskCompletionSource();
+        open.SetResult();
+        return open;
     }
 }
 
 public sealed class OverloadTests(TightQueueFixture fixture) : IClassFixture<TightQueueFixture>
 {
     [Fact]
-    public async Task Recall_IsRefusedAsOverloaded_NotAnsweredEmpty_WhenTheOnlyShardQueueIsFull()
+    public async Task Calls_AreRefusedAsOverloaded_PastTheBound_AndAdmittedOnesComplete()
     {
         var memory = new MemoryClient(fixture.Cluster.Client);
         string name = ClusterFixture.NewBankName("overload");
-        await memory.CreateBankAsync(name, new BankSpec(BankHelpers.Dimension, "test-embedder", new BankOptions { Delta = -1 }, ShardCount: 1));
+        await memory.CreateBankAsync(name, new BankSpec(BankHelpers.Dimension, "test-embedder", new BankOptions { Delta = -1, MergeThreshold = 2 }, ShardCount: 1));
         var bank = memory.Bank(name);
-        var vectors = new Vectors(8, BankHelpers.Dimension);
-        for (int i = 0; i < 300; i++)
+        var seeded = await bank.WriteAsync(new Vectors(1, BankHelpers.Dimension).Gaussian(), "seed", "seed", true);
+
+        ShardGate.Close();
+        Task<RecallResponse>[] recalls;
+        Task<WriteResponse>[] writes;
+        try
         {
-            await bank.WriteAsync(vectors.Gaussian(), $"i{i}", $"e{i}", true);
+            recalls = Enumerable.Range(0, 4).Select(i => bank.RecallAsync(new Vectors(10 + i, BankHelpers.Dimension).Gaussian())).ToArray();
+            writes = Enumerable.Range(0, 4).Select(i => bank.WriteAsync(new Vectors(20 + i, BankHelpers.Dimension).Gaussian(), "t", "e", true)).ToArray();
+            var all = recalls.Cast<Task>().Concat(writes).ToArray();
+            await WaitUntilAsync(() => all.Count(t => t.IsFaulted) >= all.Length - 2, "all but two calls to be refused");
+        }
+        finally
+        {
+            ShardGate.Open();
         }
 
-        var outcomes = new ConcurrentBag<string>();
-        await Task.WhenAll(Enumerable.Range(0, 200).Select(async i =>
+        var outcomes = new List<string>();
+        foreach (var call in recalls.Cast<Task>().Concat(writes))
         {
             try
             {
-                await bank.RecallAsync(new Vectors(i, BankHelpers.Dimension).Gaussian());
+                await call;
                 outcomes.Add("ok");
             }
-            catch (OverloadedException)
+            catch (OverloadedException e)
             {
+                Assert.Contains("calls waiting; retry later", e.Message);
                 outcomes.Add("overloaded");
             }
-        }));
+        }
 
-        Assert.Contains("overloaded", outcomes);
-        Assert.Contains("ok", outcomes);
-        Assert.Equal(200, outcomes.Count);
+        Assert.Equal(2, outcomes.Count(o => o == "ok"));
+        Assert.Equal(6, outcomes.Count(o => o == "overloaded"));
+        int writesAcknowledged = writes.Count(w => w.IsCompletedSuccessfully);
+        Assert.Equal(1 + writesAcknowledged, (await bank.GetStatsAsync()).Memories);
+        Assert.Equal(seeded.MemoryId, (await bank.GetAsync(seeded.MemoryId)).Id);
     }
 
-    [Fact]
-    public async Task Write_IsRefusedAsOverloaded_AndChangesNothing_WhenTheQueueIsFull()
+    private static async Task WaitUntilAsync(Func<bool> condition, string what)
     {
-        var memory = new MemoryClient(fixture.Cluster.Client);
-        string name = ClusterFixture.NewBankName("overload-w");
-        await memory.CreateBankAsync(name, new BankSpec(BankHelpers.Dimension, "test-embedder", new BankOptions { MergeThreshold = 2 }, ShardCount: 1));
-        var bank = memory.Bank(name);
-        var acknowledged = new ConcurrentBag<string>();
-        int refused = 0;
-        await Task.WhenAll(Enumerable.Range(0, 200).Select(async i =>
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!condition())
         {
-            try
+            if (DateTime.UtcNow > deadline)
             {
-                acknowledged.Add((await bank.WriteAsync(new Vectors(i, BankHelpers.Dimension).Gaussian(), "t", "e", true)).MemoryId);
+                throw new TimeoutException($"Timed out after 30 s waiting for {what}.");
             }
-            catch (OverloadedException)
-            {
-                Interlocked.Increment(ref refused);
-            }
-        }));
 
-        Assert.True(refused > 0, "no write was refused; the bound did not bite.");
-        Assert.Equal(acknowledged.Count, (await bank.GetStatsAsync()).Memories);
+            await Task.Delay(20);
+        }
     }
 }
