@@ -1,0 +1,138 @@
+using MemRL.Core.Bank;
+using MemRL.Core.Recall;
+using MemRL.Index;
+
+namespace MemRL.Core.Tests;
+
+public sealed class ReferenceBankTests
+{
+    private const int Dimension = 8;
+
+    [Fact]
+    public void Recall_OnEmptyBank_IsNoMemory()
+    {
+        var bank = new ReferenceBank(Dimension);
+
+        var result = bank.Recall(Unit(0));
+
+        Assert.Empty(result.Memories);
+        Assert.Empty(result.Keys);
+    }
+
+    [Fact]
+    public void Recall_NothingPassingDelta_IsNoMemory()
+    {
+        var bank = new ReferenceBank(Dimension, MemRLOptions.Default with { Delta = 0.5 });
+        bank.Write(Unit(0), "a", "e", true);
+
+        Assert.Empty(bank.Recall(Unit(1)).Memories);
+    }
+
+    [Fact]
+    public void Recall_DeltaEqualToTheKernelSimilarity_Passes()
+    {
+        float[] key = [1, 2, 0, 0, 0, 0, 0, 0];
+        float[] query = [2, 1, 0, 0, 0, 0, 0, 0];
+        var unitKey = new float[Dimension];
+        var unitQuery = new float[Dimension];
+        VectorMath.TryNormalize(key, unitKey);
+        VectorMath.TryNormalize(query, unitQuery);
+        float sim = VectorMath.Dot(unitQuery, unitKey);
+        var bank = new ReferenceBank(Dimension, MemRLOptions.Default with { Delta = sim });
+        bank.Write(key, "k", "e", true);
+
+        Assert.Single(bank.Recall(query).Memories);
+        bank.Options = bank.Options with { Delta = MathF.BitIncrement(sim) };
+        Assert.Empty(bank.Recall(query).Memories);
+    }
+
+    [Fact]
+    public void Write_JoinsAKey_AtTheMergeThreshold_AndCapsItsMemoriesInThePool()
+    {
+        var bank = new ReferenceBank(Dimension, MemRLOptions.Default with { MergeThreshold = 0.99, MaxMemoriesPerKey = 4, K1 = 5, K2 = 5, Delta = 0.5 });
+        var first = bank.Write(Unit(0), "task", "e0", true);
+        for (int i = 1; i < 10; i++)
+        {
+            var w = bank.Write(Unit(0), "task", $"e{i}", i % 2 == 0);
+            Assert.False(w.CreatedKey);
+            Assert.Equal(first.KeySequence, w.KeySequence);
+        }
+
+        var other = bank.Write(Unit(1), "other", "x", true);
+        Assert.True(other.CreatedKey);
+        Assert.Equal(2, bank.Table.KeyCount);
+        var recall = bank.Recall(Unit(0));
+        Assert.Equal(4, recall.PoolSize);
+    }
+
+    [Fact]
+    public void Write_UsesTheRecallKeys_WhenGiven()
+    {
+        var bank = new ReferenceBank(Dimension, MemRLOptions.Default with { MergeThreshold = 0.9, Delta = 0 });
+        var a = bank.Write(Unit(0), "a", "e", true);
+
+        var joined = bank.Write(Unit(0), "a again", "e", true, recallKeys: [new KeyMatch(a.KeySequence, 0.95f)]);
+        var separate = bank.Write(Unit(0), "a, but recall saw nothing", "e", true, recallKeys: []);
+
+        Assert.False(joined.CreatedKey);
+        Assert.True(separate.CreatedKey);
+    }
+
+    [Fact]
+    public void Reward_UpdatesQ_AndRejectsBadIds_WithoutApplyingAnything()
+    {
+        var bank = new ReferenceBank(Dimension, MemRLOptions.Default with { MergeThreshold = 2, Delta = 0 });
+        var a = bank.Write(Unit(0), "a", "e", true);
+        var b = bank.Write(Unit(1), "b", "e", false);
+
+        Assert.Equal([0.3, 0.3], bank.Reward([a.MemorySequence, b.MemorySequence], 1.0));
+        Assert.Contains("memory 999", Assert.Throws<ArgumentException>(() => bank.Reward([a.MemorySequence, 999], 1.0)).Message);
+        Assert.Contains("twice", Assert.Throws<ArgumentException>(() => bank.Reward([b.MemorySequence, b.MemorySequence], 1.0)).Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => bank.Reward([a.MemorySequence], double.NaN));
+
+        bank.Table.TryGetMemory(a.MemorySequence, out var ma);
+        bank.Table.TryGetMemory(b.MemorySequence, out var mb);
+        Assert.Equal((0.3, 1), (ma!.Q, ma.Visits));
+        Assert.Equal((0.3, 1), (mb!.Q, mb.Visits));
+    }
+
+    [Fact]
+    public void Delete_RemovesTheMemory_AndItsKeyWhenLast()
+    {
+        var bank = new ReferenceBank(Dimension, MemRLOptions.Default with { MergeThreshold = 0.99, Delta = 0 });
+        var a = bank.Write(Unit(0), "a", "e", true);
+        var a2 = bank.Write(Unit(0), "a", "e2", true);
+
+        Assert.True(bank.Delete(a.MemorySequence));
+        Assert.Equal(1, bank.Table.KeyCount);
+        Assert.DoesNotContain(a.MemorySequence, bank.Recall(Unit(0)).Memories.Select(m => m.Sequence));
+        Assert.True(bank.Delete(a2.MemorySequence));
+        Assert.Equal(0, bank.Table.KeyCount);
+        Assert.False(bank.Delete(a2.MemorySequence));
+        Assert.Empty(bank.Recall(Unit(0)).Memories);
+    }
+
+    [Fact]
+    public void BadArguments_AreRejected_AndChangeNothing()
+    {
+        var bank = new ReferenceBank(Dimension);
+        bank.Write(Unit(0), "a", "e", true);
+
+        Assert.Contains("3 dimensions; expected 8", Assert.Throws<ArgumentException>(() => bank.Recall([1, 0, 0])).Message);
+        Assert.Contains("zero vector", Assert.Throws<ArgumentException>(() => bank.Write(new float[Dimension], "t", "e", true)).Message);
+        Assert.Contains("is NaN", Assert.Throws<ArgumentException>(() => bank.Write([float.NaN, 0, 0, 0, 0, 0, 0, 1], "t", "e", true)).Message);
+        string huge = new('x', ReferenceBank.MaxExperienceLength + 1);
+        Assert.Contains($"{huge.Length} characters", Assert.Throws<ArgumentException>(() => bank.Write(Unit(1), "t", huge, true)).Message);
+        Assert.Contains("Lambda is 2", Assert.Throws<ArgumentOutOfRangeException>(() => bank.Recall(Unit(0), new RecallOverrides(Lambda: 2))).Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => bank.Options = bank.Options with { Alpha = 3 });
+        Assert.Equal(1, bank.Table.MemoryCount);
+        Assert.Equal(0.3, bank.Options.Alpha);
+    }
+
+    private static float[] Unit(int axis)
+    {
+        var v = new float[Dimension];
+        v[axis] = 1;
+        return v;
+    }
+}
