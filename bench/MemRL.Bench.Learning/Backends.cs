@@ -1,0 +1,164 @@
+using MemRL.Client;
+using MemRL.Core;
+using MemRL.Core.Bank;
+using MemRL.GrainInterfaces;
+using MemRL.Grains;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace MemRL.Bench.Learning;
+
+/// <summary>A recalled memory as the runner sees it.</summary>
+public sealed record RecalledItem(string Id, string Experience, bool Success, double Q);
+
+/// <summary>A recall's answer and what reward and write need from it (a token, or the reference bank's keys).</summary>
+public sealed record BackendRecall(IReadOnlyList<RecalledItem> Memories, object? Handle);
+
+/// <summary>A memory's Q at the end of a run.</summary>
+public sealed record MemoryQ(string Id, double Q, bool Success, int Visits);
+
+/// <summary>The memory a benchmark run talks to: the real cluster, or the in-process reference bank.</summary>
+public interface IMemoryBackend : IAsyncDisposable
+{
+    string Name { get; }
+
+    Task CreateBankAsync(string bank, int dimension, MemRLOptions options, CancellationToken ct);
+
+    Task<BackendRecall> RecallAsync(string bank, float[] intent, CancellationToken ct);
+
+    Task RewardAsync(string bank, BackendRecall recall, double reward, CancellationToken ct);
+
+    Task WriteAsync(string bank, float[] intent, string intentText, string experience, bool success, BackendRecall? recall, CancellationToken ct);
+
+    Task<IReadOnlyList<MemoryQ>> ListMemoriesAsync(string bank, CancellationToken ct);
+}
+
+/// <summary>The cluster on embedded defaults: one silo in this process (localhost clustering), reached through the .NET client.</summary>
+public sealed class ClusterBackend : IMemoryBackend
+{
+    private readonly IHost _host;
+    private readonly MemoryClient _memory;
+    private readonly Dictionary<string, List<string>> _written = [];
+    private readonly int _shards;
+
+    private ClusterBackend(IHost host, int shards)
+    {
+        _host = host;
+        _shards = shards;
+        _memory = new MemoryClient(host.Services.GetRequiredService<IGrainFactory>());
+    }
+
+    public string Name => "cluster";
+
+    public static async Task<ClusterBackend> StartAsync(int shards)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.UseOrleans(silo =>
+        {
+            silo.UseLocalhostClustering();
+            silo.AddMemRL(o => o.RecallTokenKey = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
+        });
+        var host = builder.Build();
+        await host.StartAsync();
+        return new ClusterBackend(host, shards);
+    }
+
+    public async Task CreateBankAsync(string bank, int dimension, MemRLOptions o, CancellationToken ct)
+    {
+        var options = new BankOptions
+        {
+            Alpha = o.Alpha, Lambda = o.Lambda, K1 = o.K1, K2 = o.K2, Delta = o.Delta, QInitSuccess = o.QInitSuccess, QInitFailure = o.QInitFailure,
+            QFloor = o.QFloor, QMin = o.QMin, Epsilon = o.Epsilon, MergeThreshold = o.MergeThreshold, MaxMemoriesPerKey = o.MaxMemoriesPerKey,
+            SimilarityNormalization = (SimilarityNormalizationMode)(int)o.SimilarityNormalization, SimilarityMean = o.SimilarityMean, SimilarityStdDev = o.SimilarityStdDev,
+        };
+        await _memory.CreateBankAsync(bank, new BankSpec(dimension, "simulated-intents/1", options, _shards));
+        _written[bank] = [];
+    }
+
+    public async Task<BackendRecall> RecallAsync(string bank, float[] intent, CancellationToken ct)
+    {
+        var r = await _memory.Bank(bank).RecallAsync(intent, cancellationToken: ct);
+        return new BackendRecall(r.Memories.Select(m => new RecalledItem(m.Id, m.Experience, m.Success, m.Q)).ToList(), r.Token);
+    }
+
+    public Task RewardAsync(string bank, BackendRecall recall, double reward, CancellationToken ct) =>
+        recall.Memories.Count == 0 ? Task.CompletedTask : _memory.Bank(bank).RewardAsync((string)recall.Handle!, reward);
+
+    public async Task WriteAsync(string bank, float[] intent, string intentText, string experience, bool success, BackendRecall? recall, CancellationToken ct)
+    {
+        var w = await _memory.Bank(bank).WriteAsync(intent, intentText, experience, success, recall?.Handle as string);
+        _written[bank].Add(w.MemoryId);
+    }
+
+    public async Task<IReadOnlyList<MemoryQ>> ListMemoriesAsync(string bank, CancellationToken ct)
+    {
+        var list = new List<MemoryQ>();
+        foreach (string id in _written[bank])
+        {
+            var m = await _memory.Bank(bank).GetAsync(id);
+            list.Add(new MemoryQ(id, m.Q, m.Success, m.Visits));
+        }
+
+        return list;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _host.StopAsync();
+        _host.Dispose();
+    }
+}
+
+/// <summary>MemRL.Core's single-process reference bank: the oracle the cluster equals, fast for sweeps and tests.</summary>
+public sealed class ReferenceBackend : IMemoryBackend
+{
+    private readonly Dictionary<string, ReferenceBank> _banks = [];
+
+    public string Name => "reference";
+
+    public Task CreateBankAsync(string bank, int dimension, MemRLOptions options, CancellationToken ct)
+    {
+        _banks[bank] = new ReferenceBank(dimension, options);
+        return Task.CompletedTask;
+    }
+
+    public Task<BackendRecall> RecallAsync(string bank, float[] intent, CancellationToken ct)
+    {
+        ReferenceBank b = _banks[bank];
+        RecallResult r;
+        lock (b)
+        {
+            r = b.Recall(intent);
+        }
+
+        return Task.FromResult(new BackendRecall(
+            r.Memories.Select(m => new RecalledItem(m.Sequence.ToString(System.Globalization.CultureInfo.InvariantCulture), m.Experience, m.Success, m.Q)).ToList(),
+            (r.Keys, r.Memories.Select(m => m.Sequence).ToList())));
+    }
+
+    public Task RewardAsync(string bank, BackendRecall recall, double reward, CancellationToken ct)
+    {
+        var (_, ids) = ((IReadOnlyList<Core.Recall.KeyMatch>, List<long>))recall.Handle!;
+        if (ids.Count > 0)
+        {
+            _banks[bank].Reward(ids, reward);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task WriteAsync(string bank, float[] intent, string intentText, string experience, bool success, BackendRecall? recall, CancellationToken ct)
+    {
+        var keys = recall is null ? null : (((IReadOnlyList<Core.Recall.KeyMatch>, List<long>))recall.Handle!).Item1;
+        _banks[bank].Write(intent, intentText, experience, success, keys);
+        return Task.CompletedTask;
+    }
+
+    public Task<IReadOnlyList<MemoryQ>> ListMemoriesAsync(string bank, CancellationToken ct) =>
+        Task.FromResult<IReadOnlyList<MemoryQ>>(_banks[bank].Table.Memories
+            .Select(m => new MemoryQ(m.Sequence.ToString(System.Globalization.CultureInfo.InvariantCulture), m.Q, m.Success, m.Visits)).ToList());
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+}

@@ -1,0 +1,40 @@
+using MemRL.Core;
+
+namespace MemRL.Bench.Learning;
+
+/// <summary>A retrieval method: MemRL options (or no memory at all).</summary>
+public sealed record Method(string Name, MemRLOptions? Options)
+{
+    public bool UsesMemory => Options is not null;
+
+    /// <summary>
+    /// The methods of the issue. Successes-first: Q fixed at the outcome (qInit 1/0, alpha 0) and ranked with lambda 0.5.
+    /// The issue's literal "lambda 0" would ignore Q entirely and equal similarity-only, so alpha 0 keeps the intent
+    /// (prefer successes, learn nothing).
+    /// </summary>
+    public static IReadOnlyList<Method> Standard(MemRLOptions calibrated) =>
+    [
+        new("no-memory", null),
+        new("similarity", calibrated with { Lambda = 0 }),
+        new("successes-first", calibrated with { QInitSuccess = 1, QInitFailure = 0, Alpha = 0, Lambda = 0.5 }),
+        new("memrl", calibrated with { Lambda = 0.5 }),
+    ];
+
+    /// <summary>lambda 0 … 1 in both zsim modes, k1/k2 variants, and the alpha-0 sanity check.</summary>
+    public static IReadOnlyList<Method> Sweep(MemRLOptions calibrated)
+    {
+        var methods = new List<Method>();
+        foreach (var mode in new[] { SimilarityNormalization.Pool, SimilarityNormalization.Fixed })
+        {
+            foreach (double lambda in new[] { 0, 0.25, 0.5, 0.75, 1 })
+            {
+                methods.Add(new($"lambda-{lambda:0.##}-{mode.ToString().ToLowerInvariant()}", calibrated with { Lambda = lambda, SimilarityNormalization = mode }));
+            }
+        }
+
+        methods.Add(new("k1-10-k2-5", calibrated with { K1 = 10, K2 = 5 }));
+        methods.Add(new("k1-3-k2-1", calibrated with { K1 = 3, K2 = 1 }));
+        methods.Add(new("alpha-0", calibrated with { Alpha = 0 }));
+        return methods;
+    }
+}

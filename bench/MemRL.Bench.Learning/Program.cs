@@ -1,0 +1,112 @@
+using System.Diagnostics;
+using System.Globalization;
+using MemRL.Bench.Learning;
+using Spectre.Console;
+
+// The main job: start the cluster on embedded defaults, run a simulated lifelong-learning scenario with concurrent
+// agents on a fresh shared bank per (method, seed), and write the results table and learning curves.
+CliOptions cli;
+try
+{
+    cli = CliOptions.Parse(args);
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    Console.Error.WriteLine(CliOptions.Usage);
+    return 2;
+}
+
+var total = Stopwatch.StartNew();
+await using IMemoryBackend backend = cli.Backend == "reference" ? new ReferenceBackend() : await ClusterBackend.StartAsync(cli.Shards);
+Directory.CreateDirectory(cli.Out);
+var markdown = new List<string> { $"# MemRL.Cluster learning benchmark ({DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC)", "", $"Command: `{cli.CommandLine}`", "" };
+foreach (string name in cli.Scenarios)
+{
+    var scenario = Scenario.Load(name);
+    var world = World.Create(scenario, seed: 2026);
+    var calibrated = Runner.Calibrated(world);
+    var methods = (cli.Sweep ? Method.Standard(calibrated).Concat(Method.Sweep(calibrated)) : Method.Standard(calibrated))
+        .Where(m => cli.Methods is null || cli.Methods.Contains(m.Name)).ToList();
+    var settings = new RunSettings(cli.Epochs, cli.Batch, cli.Agents, cli.Transfer);
+    var runner = new Runner(world, backend, settings);
+    var runs = new List<RunResult>();
+    await AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+        .StartAsync(async progress =>
+        {
+            var bar = progress.AddTask($"{scenario.Name}: {methods.Count} methods × {cli.Seeds} seeds × {cli.Epochs} epochs", maxValue: methods.Count * cli.Seeds * cli.Epochs);
+            for (int seed = 1; seed <= cli.Seeds; seed++)
+            {
+                foreach (var method in methods)
+                {
+                    runs.Add(await runner.RunAsync(method, seed, _ => bar.Increment(1)));
+                }
+            }
+        });
+
+    var report = new Report(world, settings, runs, backend.Name);
+    report.PrintTable();
+    markdown.Add($"## {scenario.Name}");
+    markdown.Add("");
+    markdown.Add($"delta {calibrated.Delta:F3} (top-20 % quantile), muD {calibrated.SimilarityMean:F3}, sigmaD {calibrated.SimilarityStdDev:F3}.");
+    markdown.Add("");
+    markdown.Add(report.Markdown());
+    var plots = report.Plot(cli.Out, scenario.Name + (cli.Transfer ? "-transfer" : ""));
+    markdown.Add(string.Join("  ", plots.Where(p => p.EndsWith(".png", StringComparison.Ordinal)).Select(p => $"![{Path.GetFileName(p)}]({Path.GetFileName(p)})")));
+    markdown.Add("");
+}
+
+string results = Path.Combine(cli.Out, "results.md");
+File.WriteAllLines(results, markdown);
+AnsiConsole.MarkupLine($"[green]Done in {total.Elapsed.TotalSeconds:F0} s.[/] Table: [bold]{results}[/]; plots: [bold]{cli.Out}[/]");
+return 0;
+
+internal sealed record CliOptions(string[] Scenarios, int Seeds, int Epochs, int Agents, int Batch, string[]? Methods, bool Sweep, bool Transfer,
+    string Out, string Backend, int Shards, string CommandLine)
+{
+    public const string Usage = "usage: MemRL.Bench.Learning [--scenario NAME|PATH[,…]] [--seeds N] [--epochs E] [--agents C] [--batch B] "
+        + "[--methods a,b] [--sweep] [--transfer] [--out DIR] [--backend cluster|reference] [--shards S]";
+
+    public static CliOptions Parse(string[] args)
+    {
+        var o = new CliOptions(["distractors"], 5, 10, 8, 16, null, false, false, Path.Combine("out", "learning"), "cluster", 2,
+            "dotnet run --project bench/MemRL.Bench.Learning -c Release" + (args.Length > 0 ? " -- " + string.Join(' ', args) : ""));
+        for (int i = 0; i < args.Length; i++)
+        {
+            string flag = args[i];
+            if (flag == "--sweep")
+            {
+                o = o with { Sweep = true };
+                continue;
+            }
+
+            if (flag == "--transfer")
+            {
+                o = o with { Transfer = true };
+                continue;
+            }
+
+            string value = i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{flag} needs a value.");
+            o = flag switch
+            {
+                "--scenario" => o with { Scenarios = value.Split(',') },
+                "--seeds" => o with { Seeds = Int(flag, value, 1, 100) },
+                "--epochs" => o with { Epochs = Int(flag, value, 2, 100) },
+                "--agents" => o with { Agents = Int(flag, value, 1, 1024) },
+                "--batch" => o with { Batch = Int(flag, value, 1, 10_000) },
+                "--methods" => o with { Methods = value.Split(',') },
+                "--out" => o with { Out = value },
+                "--backend" => value is "cluster" or "reference" ? o with { Backend = value } : throw new ArgumentException($"--backend is '{value}'; expected cluster or reference."),
+                "--shards" => o with { Shards = Int(flag, value, 1, 64) },
+                _ => throw new ArgumentException($"unknown flag '{flag}'."),
+            };
+        }
+
+        return o;
+    }
+
+    private static int Int(string flag, string value, int min, int max) =>
+        int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= min && v <= max
+            ? v
+            : throw new ArgumentException($"{flag} is '{value}'; expected an integer in [{min}, {max}].");
+}

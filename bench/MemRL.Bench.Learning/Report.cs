@@ -1,0 +1,177 @@
+using System.Globalization;
+using System.Text;
+using ScottPlot;
+using Spectre.Console;
+
+namespace MemRL.Bench.Learning;
+
+/// <summary>Summaries across seeds, the terminal and Markdown tables, and the learning-curve plots.</summary>
+public sealed class Report(World world, RunSettings settings, IReadOnlyList<RunResult> runs, string backendName)
+{
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    private IReadOnlyList<string> Methods => runs.Select(r => r.Method).Distinct().ToList();
+
+    private int LastEpoch => settings.Epochs - 1;
+
+    private IReadOnlyCollection<int> TrainTasks(RunResult r) =>
+        new Runner(world, null!, settings).Split(r.Seed).Train.Select(t => t.Id).ToList();
+
+    private IReadOnlyCollection<int> HeldOutTasks(RunResult r) =>
+        new Runner(world, null!, settings).Split(r.Seed).HeldOut.Select(t => t.Id).ToList();
+
+    /// <summary>Per (seed, task) values of one method, in a fixed order so two methods pair up unit by unit.</summary>
+    private List<double> Units(string method, Func<RunResult, int, double> value) =>
+        runs.Where(r => r.Method == method).OrderBy(r => r.Seed).SelectMany(r => TrainTasks(r).Order().Select(t => value(r, t))).ToList();
+
+    private static double LastSr(RunResult r, int t) => r.Success[^1][t] ? 1 : 0;
+
+    private static double EverSolved(RunResult r, int t) => r.Success.Any(e => e[t]) ? 1 : 0;
+
+    public double[] MeanCurve(string method, bool cumulative) => Enumerable.Range(0, settings.Epochs).Select(e =>
+        runs.Where(r => r.Method == method).Average(r => cumulative
+            ? Metrics.CumulativeSuccessRate(r.Success, TrainTasks(r))[e]
+            : Metrics.SuccessRate(r.Success[e], TrainTasks(r)))).ToArray();
+
+    private double MeanForgetting(string method)
+    {
+        var values = runs.Where(r => r.Method == method)
+            .SelectMany(r => Enumerable.Range(1, settings.Epochs - 1).Select(e => Metrics.ForgettingRate(r.Success, e, TrainTasks(r))))
+            .Where(v => v.HasValue).Select(v => v!.Value).ToList();
+        return values.Count == 0 ? double.NaN : values.Average();
+    }
+
+    private double HeldOutLast(string method) =>
+        runs.Where(r => r.Method == method).Average(r => Metrics.SuccessRate(r.HeldOutSuccess[^1], HeldOutTasks(r)));
+
+    private (double Q, double PerMemory) QCorrelation(string method)
+    {
+        var mine = runs.Where(r => r.Method == method).ToList();
+        var uses = mine.SelectMany(r => r.Uses).ToList();
+        double bins = Metrics.QBins(uses).Pearson;
+        var perMemory = new List<(double Q, double Rate)>();
+        foreach (var r in mine)
+        {
+            var finalQ = r.FinalMemories.ToDictionary(m => m.Id, m => m.Q);
+            foreach (var g in r.Uses.Where(u => u.Epoch >= settings.Epochs / 2).GroupBy(u => u.MemoryId).Where(g => g.Count() >= 3))
+            {
+                if (finalQ.TryGetValue(g.Key, out double q))
+                {
+                    perMemory.Add((q, g.Average(u => u.Success ? 1.0 : 0.0)));
+                }
+            }
+        }
+
+        double pm = perMemory.Count < 3 ? double.NaN : Metrics.Pearson(perMemory.Select(p => p.Q).ToList(), perMemory.Select(p => p.Rate).ToList());
+        return (bins, pm);
+    }
+
+    public string Markdown()
+    {
+        var sb = new StringBuilder();
+        var s = world.Scenario;
+        sb.AppendLine(Inv, $"Scenario `{s.Name}`: {s.TaskCount} tasks ({s.Families} families + {s.LookAlikeFamilies} look-alike, {s.TasksPerFamily} each), mean pairwise intent similarity {world.MeanPairwiseSimilarity():F3}; {settings.Epochs} epochs, {runs.Select(r => r.Seed).Distinct().Count()} seeds, batch {settings.BatchSize}, {settings.Agents} concurrent agents, backend `{backendName}`{(settings.Transfer ? ", transfer (70/30)" : "")}.");
+        sb.AppendLine();
+        sb.AppendLine("| method | SR epoch 1 | SR last | 95 % CI | CSR last | 95 % CI | mean forgetting | Q-bin r | per-memory r |" + (settings.Transfer ? " held-out SR last |" : ""));
+        sb.AppendLine("|---|---:|---:|---|---:|---|---:|---:|---:|" + (settings.Transfer ? "---:|" : ""));
+        foreach (string m in Methods)
+        {
+            var sr = Metrics.Bootstrap(Units(m, LastSr));
+            var csr = Metrics.Bootstrap(Units(m, EverSolved));
+            var (qr, pm) = QCorrelation(m);
+            string heldOut = settings.Transfer ? string.Create(Inv, $" {HeldOutLast(m):F3} |") : "";
+            sb.AppendLine(Inv, $"| {m} | {MeanCurve(m, false)[0]:F3} | {sr.Mean:F3} | [{sr.Low:F3}, {sr.High:F3}] | {csr.Mean:F3} | [{csr.Low:F3}, {csr.High:F3}] | {F(MeanForgetting(m))} | {F(qr)} | {F(pm)} |{heldOut}");
+        }
+
+        if (Methods.Contains("memrl"))
+        {
+            sb.AppendLine();
+            sb.AppendLine("Paired differences (MemRL minus the other method; units: task × seed; bootstrap 95 % CI):");
+            sb.AppendLine();
+            sb.AppendLine("| versus | Δ SR last | 95 % CI | Δ CSR last | 95 % CI |");
+            sb.AppendLine("|---|---:|---|---:|---|");
+            var memrlSr = Units("memrl", LastSr);
+            var memrlCsr = Units("memrl", EverSolved);
+            foreach (string m in Methods.Where(m => m != "memrl"))
+            {
+                var dSr = Metrics.Bootstrap(memrlSr.Zip(Units(m, LastSr), (a, b) => a - b).ToList());
+                var dCsr = Metrics.Bootstrap(memrlCsr.Zip(Units(m, EverSolved), (a, b) => a - b).ToList());
+                sb.AppendLine(Inv, $"| {m} | {dSr.Mean:+0.000;-0.000} | [{dSr.Low:+0.000;-0.000}, {dSr.High:+0.000;-0.000}] | {dCsr.Mean:+0.000;-0.000} | [{dCsr.Low:+0.000;-0.000}, {dCsr.High:+0.000;-0.000}] |");
+            }
+        }
+
+        sb.AppendLine();
+        sb.AppendLine("SR per epoch (mean over seeds):");
+        sb.AppendLine();
+        sb.AppendLine("| method | " + string.Join(" | ", Enumerable.Range(1, settings.Epochs)) + " |");
+        sb.AppendLine("|---|" + string.Concat(Enumerable.Repeat("---:|", settings.Epochs)));
+        foreach (string m in Methods)
+        {
+            sb.AppendLine($"| {m} | " + string.Join(" | ", MeanCurve(m, false).Select(v => v.ToString("F3", Inv))) + " |");
+        }
+
+        return sb.ToString();
+    }
+
+    public void PrintTable()
+    {
+        var table = new Table().Title($"[bold]{world.Scenario.Name}[/] ({backendName})");
+        table.AddColumns("method", "SR epoch 1", "SR last", "CSR last", "forgetting");
+        foreach (string m in Methods)
+        {
+            table.AddRow(m, MeanCurve(m, false)[0].ToString("F3", Inv), MeanCurve(m, false)[LastEpoch].ToString("F3", Inv),
+                MeanCurve(m, true)[LastEpoch].ToString("F3", Inv), F(MeanForgetting(m)));
+        }
+
+        AnsiConsole.Write(table);
+    }
+
+    /// <summary>Learning curves (SR and CSR per epoch, band = ±1.96 standard errors across seeds), as PNG and SVG.</summary>
+    public IReadOnlyList<string> Plot(string directory, string prefix)
+    {
+        Directory.CreateDirectory(directory);
+        var files = new List<string>();
+        foreach (bool cumulative in new[] { false, true })
+        {
+            var plot = new Plot();
+            plot.Add.Palette = new ScottPlot.Palettes.Category10();
+            plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(1);
+            double[] xs = Enumerable.Range(1, settings.Epochs).Select(e => (double)e).ToArray();
+            foreach (string m in Methods)
+            {
+                var perSeed = runs.Where(r => r.Method == m).Select(r => Enumerable.Range(0, settings.Epochs).Select(e => cumulative
+                    ? Metrics.CumulativeSuccessRate(r.Success, TrainTasks(r))[e]
+                    : Metrics.SuccessRate(r.Success[e], TrainTasks(r))).ToArray()).ToList();
+                double[] mean = Enumerable.Range(0, settings.Epochs).Select(e => perSeed.Average(p => p[e])).ToArray();
+                double[] se = Enumerable.Range(0, settings.Epochs).Select(e =>
+                {
+                    double mu = mean[e];
+                    double var = perSeed.Count > 1 ? perSeed.Sum(p => (p[e] - mu) * (p[e] - mu)) / (perSeed.Count - 1) : 0;
+                    return 1.96 * Math.Sqrt(var / perSeed.Count);
+                }).ToArray();
+                var band = plot.Add.FillY(xs, mean.Zip(se, (a, b) => a - b).ToArray(), mean.Zip(se, (a, b) => a + b).ToArray());
+                var line = plot.Add.Scatter(xs, mean);
+                line.LegendText = m;
+                line.LineWidth = 2;
+                band.FillColor = line.Color.WithAlpha(0.2);
+                band.LineWidth = 0;
+            }
+
+            string what = cumulative ? "CSR" : "SR";
+            plot.Title($"{world.Scenario.Name}: {what} per epoch");
+            plot.XLabel("epoch");
+            plot.YLabel(cumulative ? "cumulative success rate" : "success rate");
+            plot.ShowLegend(Alignment.LowerRight);
+            string png = Path.Combine(directory, $"{prefix}-{what.ToLowerInvariant()}.png");
+            string svg = Path.ChangeExtension(png, ".svg");
+            plot.SavePng(png, 800, 500);
+            plot.SaveSvg(svg, 800, 500);
+            files.Add(png);
+            files.Add(svg);
+        }
+
+        return files;
+    }
+
+    private static string F(double v) => double.IsNaN(v) ? "n/a" : v.ToString("F3", Inv);
+}
