@@ -140,7 +140,7 @@ public sealed class ScenarioTests
     [Fact]
     public void ShippedScenarios_AreValid_AndWithinThePapersSimilarityRange()
     {
-        foreach (string name in new[] { "distractors", "distractors-sparse", "control" })
+        foreach (string name in new[] { "distractors", "distractors-sparse", "control", "null-signal" })
         {
             var world = World.Create(Scenario.Load(name), seed: 2026);
             Assert.InRange(world.MeanPairwiseSimilarity(), 0.15, 0.55);
