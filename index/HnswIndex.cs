@@ -49,13 +49,7 @@ public sealed unsafe partial class HnswIndex
         _stride0 = 1 + _m0;
         _levelMultiplier = 1.0 / Math.Log(options.M);
         _chosen = new int[options.M];
-        int capacity = options.InitialCapacity;
-        _vectors = NewVectorBlock(capacity);
-        _ids = new long[capacity];
-        _levels = new byte[capacity];
-        _deleted = new bool[capacity];
-        _links0 = new int[capacity * _stride0];
-        _upper = new int[capacity][];
+        Allocate(options.InitialCapacity);
     }
 
     /// <summary>The options the index was built with.</summary>
@@ -531,6 +525,17 @@ public sealed unsafe partial class HnswIndex
         Array.Resize(ref _upper, grown);
     }
 
+    [System.Diagnostics.CodeAnalysis.MemberNotNull(nameof(_vectors), nameof(_ids), nameof(_levels), nameof(_deleted), nameof(_links0), nameof(_upper))]
+    private void Allocate(int capacity)
+    {
+        _vectors = NewVectorBlock(capacity);
+        _ids = new long[capacity];
+        _levels = new byte[capacity];
+        _deleted = new bool[capacity];
+        _links0 = new int[capacity * _stride0];
+        _upper = new int[capacity][];
+    }
+
     // Pinned (on the pinned object heap) so the search loop may compute addresses to prefetch: a prefetch is only a
     // hint, but the address it names must stay the vector's.
     private float[] NewVectorBlock(int nodes) => GC.AllocateUninitializedArray<float>(nodes * _dimension, pinned: true);
@@ -562,13 +567,7 @@ public sealed unsafe partial class HnswIndex
 
         var vectors = _vectors;
         var ids = _ids;
-        int capacity = Math.Max(_options.InitialCapacity, live.Count * 2);
-        _vectors = NewVectorBlock(capacity);
-        _ids = new long[capacity];
-        _levels = new byte[capacity];
-        _deleted = new bool[capacity];
-        _links0 = new int[capacity * _stride0];
-        _upper = new int[capacity][];
+        Allocate(Math.Max(_options.InitialCapacity, live.Count * 2));
         _nodeOf.Clear();
         _count = 0;
         _live = 0;

@@ -41,7 +41,7 @@ public sealed class VectorMathTests
             Assert.True(VectorMath.TryNormalize(a, na));
             Assert.True(VectorMath.TryNormalize(b, nb));
             Assert.Equal(1.0, VectorMath.Norm(na), 5);
-            Assert.Equal(ScalarCosine(a, b), VectorMath.Dot(na, nb), 5);
+            Assert.Equal(TestData.Cosine(a, b), VectorMath.Dot(na, nb), 5);
         }
     }
 
@@ -95,18 +95,5 @@ public sealed class VectorMathTests
         }
 
         return v;
-    }
-
-    private static double ScalarCosine(float[] a, float[] b)
-    {
-        double dot = 0, na = 0, nb = 0;
-        for (int i = 0; i < a.Length; i++)
-        {
-            dot += (double)a[i] * b[i];
-            na += (double)a[i] * a[i];
-            nb += (double)b[i] * b[i];
-        }
-
-        return dot / Math.Sqrt(na * nb);
     }
 }
