@@ -42,15 +42,15 @@ internal sealed partial class MemoryShardGrain(
     private Task? _reserving;
 
     // Group commit. Events applied in memory but not yet handed to the store wait in the pending lists; the batch being
-    // written is "in flight". _appliedHead/_durableHead are log positions (count of events ever appended).
-    private readonly List<byte[]> _pendingEvents = [];
+    // written is "in flight". _durableHead is the log position (one record per commit) this activation last wrote or read.
+    private readonly List<ShardEvent> _pendingEvents = [];
     private readonly List<StoredPayload> _pendingPuts = [];
     private readonly List<long> _pendingDeletes = [];
     private TaskCompletionSource? _pendingCommit;
     private Task? _inFlightCommit;
     private bool _flushing;
-    private long _appliedHead;
     private long _durableHead;
+    private long _eventsSinceSnapshot;
     private long _snapshotPosition;
     private bool _snapshotting;
     private Exception? _broken;
@@ -100,7 +100,7 @@ internal sealed partial class MemoryShardGrain(
                 throw new InvalidDataException($"Shard '{_key}' log jumps from position {expected} to {record.Position}; expected {expected + 1}.");
             }
 
-            if (!EventCodec.TryDecode(record.Record, out var change))
+            if (!EventCodec.TryDecode(record.Record, out var changes))
             {
                 if (record.Position != image.Head)
                 {
@@ -114,7 +114,12 @@ internal sealed partial class MemoryShardGrain(
                 break;
             }
 
-            _state.Apply(change, payloads);
+            foreach (var change in changes)
+            {
+                _state.Apply(change, payloads);
+            }
+
+            _eventsSinceSnapshot += changes.Count;
             expected = record.Position;
         }
 
@@ -127,7 +132,7 @@ internal sealed partial class MemoryShardGrain(
         _table = _state.Table;
         _keySlots = _state.KeySlots;
         _index = _state.Index;
-        _appliedHead = _durableHead = expected;
+        _durableHead = expected;
         _snapshotPosition = position;
     }
 
@@ -435,8 +440,8 @@ internal sealed partial class MemoryShardGrain(
             _state.Apply(change, NoPayloads);
         }
 
-        _pendingEvents.Add(EventCodec.Encode(change));
-        _appliedHead++;
+        _pendingEvents.Add(change);
+        _eventsSinceSnapshot++;
     }
 
     // Completes when everything applied so far is durable.
@@ -464,8 +469,7 @@ internal sealed partial class MemoryShardGrain(
         {
             while (_pendingCommit is { } commit && _broken is null)
             {
-                var batch = new ShardBatch(_durableHead, [.. _pendingEvents], [.. _pendingPuts], [.. _pendingDeletes]);
-                long head = _appliedHead;
+                var batch = new ShardBatch(_durableHead, EventCodec.Encode(_pendingEvents), [.. _pendingPuts], [.. _pendingDeletes]);
                 _pendingEvents.Clear();
                 _pendingPuts.Clear();
                 _pendingDeletes.Clear();
@@ -486,7 +490,7 @@ internal sealed partial class MemoryShardGrain(
                     return;
                 }
 
-                _durableHead = head;
+                _durableHead = batch.ExpectedHead + 1;
                 _inFlightCommit = null;
                 commit.TrySetResult();
             }
@@ -529,7 +533,7 @@ internal sealed partial class MemoryShardGrain(
     private void MaybeSnapshot()
     {
         var options = storageOptions.Value;
-        if (_snapshotting || _broken is not null || _pendingCommit is not null || _durableHead - _snapshotPosition < options.SnapshotEveryEvents)
+        if (_snapshotting || _broken is not null || _pendingCommit is not null || _eventsSinceSnapshot < options.SnapshotEveryEvents)
         {
             return;
         }
@@ -537,6 +541,7 @@ internal sealed partial class MemoryShardGrain(
         long position = _durableHead;
         var chunks = _state.Snapshot(position, options.SnapshotChunkBytes);
         _snapshotting = true;
+        _eventsSinceSnapshot = 0;
         _ = WriteSnapshotAsync(position, chunks);
     }
 

@@ -24,10 +24,12 @@ public sealed record MemoryDeleted(long Memory) : ShardEvent;
 public sealed record OperationApplied(string OperationId, byte[] PayloadHash, object Result) : ShardEvent;
 
 /// <summary>
-/// Frames and reads log records: <c>[u32 body length][u32 CRC-32 of body][body]</c>, little-endian; the body is
-/// <c>[u8 format version][u8 kind][fields]</c>. The length and CRC let a reader tell a torn or corrupt record from a
-/// good one, so a partial write is never applied. Kinds and field orders are frozen once written: change them only by
-/// adding a kind or a format version, and keep decoding the old ones (tests/…/golden/).
+/// Frames and reads log records. One record is one group commit:
+/// <c>[u32 body length][u32 CRC-32 of body][body]</c>, little-endian, where the body is
+/// <c>[u8 format version][i32 event count]</c> then per event <c>[u8 kind][fields]</c>. The length and CRC let a reader
+/// tell a torn or corrupt record from a good one; because a record holds a whole commit, a torn one is dropped whole and
+/// a commit is never half-applied. Kinds and field orders are frozen once written: change them only by adding a kind or
+/// a format version, and keep decoding the old ones (tests/MemRL.Cluster.Tests/golden/).
 /// </summary>
 public static class EventCodec
 {
@@ -40,13 +42,31 @@ public static class EventCodec
 
     private enum ResultKind : byte { Reward = 1, Write = 2, Delete = 3 }
 
-    /// <summary>Encodes one event as one framed record.</summary>
-    public static byte[] Encode(ShardEvent value)
+    /// <summary>Encodes one commit's events as one framed record.</summary>
+    public static byte[] Encode(IReadOnlyList<ShardEvent> events)
     {
-        using var body = new MemoryStream(64);
+        ArgumentOutOfRangeException.ThrowIfZero(events.Count, nameof(events));
+        using var body = new MemoryStream(64 * events.Count);
         using (var w = new BinaryWriter(body, Encoding.UTF8, leaveOpen: true))
         {
             w.Write(FormatVersion);
+            w.Write(events.Count);
+            foreach (var value in events)
+            {
+                WriteEvent(w, value);
+            }
+        }
+
+        var bodySpan = body.GetBuffer().AsSpan(0, (int)body.Length);
+        var record = new byte[HeaderSize + bodySpan.Length];
+        BinaryPrimitives.WriteUInt32LittleEndian(record, (uint)bodySpan.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(record.AsSpan(4), Crc32.HashToUInt32(bodySpan));
+        bodySpan.CopyTo(record.AsSpan(HeaderSize));
+        return record;
+    }
+
+    private static void WriteEvent(BinaryWriter w, ShardEvent value)
+    {
             switch (value)
             {
                 case KeyCreated e:
@@ -81,24 +101,16 @@ public static class EventCodec
                 default:
                     throw new ArgumentException($"Event type is {value.GetType().Name}; expected one of the shard event records.", nameof(value));
             }
-        }
-
-        var bodySpan = body.GetBuffer().AsSpan(0, (int)body.Length);
-        var record = new byte[HeaderSize + bodySpan.Length];
-        BinaryPrimitives.WriteUInt32LittleEndian(record, (uint)bodySpan.Length);
-        BinaryPrimitives.WriteUInt32LittleEndian(record.AsSpan(4), Crc32.HashToUInt32(bodySpan));
-        bodySpan.CopyTo(record.AsSpan(HeaderSize));
-        return record;
     }
 
     /// <summary>
-    /// Decodes one record. Returns false for a torn or corrupt record (short, wrong length, CRC mismatch): such a record
+    /// Decodes one record (one commit). Returns false for a torn or corrupt record (short, wrong length, CRC mismatch): such a record
     /// must never be applied. Throws for a well-formed record of a format version this code does not know (a newer
     /// writer), because skipping it would silently lose changes.
     /// </summary>
-    public static bool TryDecode(ReadOnlySpan<byte> record, out ShardEvent value)
+    public static bool TryDecode(ReadOnlySpan<byte> record, out IReadOnlyList<ShardEvent> events)
     {
-        value = null!;
+        events = [];
         if (record.Length < HeaderSize)
         {
             return false;
@@ -118,22 +130,39 @@ public static class EventCodec
             throw new InvalidDataException($"Log record format version is {version}; this silo reads version {FormatVersion} only.");
         }
 
+        int count = r.ReadInt32();
+        if (count < 1)
+        {
+            throw new InvalidDataException($"Log record holds {count} events; expected at least 1.");
+        }
+
+        var decoded = new ShardEvent[count];
+        for (int i = 0; i < count; i++)
+        {
+            decoded[i] = ReadEvent(r);
+        }
+
+        if (r.BaseStream.Position != r.BaseStream.Length)
+        {
+            throw new InvalidDataException($"Log record has {r.BaseStream.Length - r.BaseStream.Position} bytes past its {count} events; expected none.");
+        }
+
+        events = decoded;
+        return true;
+    }
+
+    private static ShardEvent ReadEvent(BinaryReader r)
+    {
         var kind = (Kind)r.ReadByte();
-        value = kind switch
+        return kind switch
         {
             Kind.KeyCreated => new KeyCreated(r.ReadInt64(), r.ReadInt32()),
             Kind.MemoryAdded => new MemoryAdded(r.ReadInt64(), r.ReadInt64(), r.ReadBoolean(), r.ReadDouble(), new DateTimeOffset(r.ReadInt64(), TimeSpan.Zero)),
             Kind.QUpdated => new QUpdated(r.ReadInt64(), r.ReadDouble(), r.ReadDouble(), r.ReadInt32(), new DateTimeOffset(r.ReadInt64(), TimeSpan.Zero)),
             Kind.MemoryDeleted => new MemoryDeleted(r.ReadInt64()),
             Kind.Operation => ReadOperation(r),
-            _ => throw new InvalidDataException($"Log record kind is {(byte)kind}; expected 1 to 5."),
+            _ => throw new InvalidDataException($"Log event kind is {(byte)kind}; expected 1 to 5."),
         };
-        if (r.BaseStream.Position != r.BaseStream.Length)
-        {
-            throw new InvalidDataException($"Log record of kind {kind} has {r.BaseStream.Length - r.BaseStream.Position} bytes past its fields; expected none.");
-        }
-
-        return true;
     }
 
     internal static void WriteOperation(BinaryWriter w, OperationApplied e)

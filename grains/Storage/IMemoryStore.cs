@@ -21,7 +21,7 @@ public interface IMemoryStore
     Task<ShardImage> LoadShardAsync(string shard, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Appends <see cref="ShardBatch.Events"/> at positions <c>ExpectedHead + 1 ...</c> and applies the payload puts and
+    /// Appends <see cref="ShardBatch.Record"/> at position <c>ExpectedHead + 1</c> and applies the payload puts and
     /// deletes, in one transaction, only if the shard's log head is still <see cref="ShardBatch.ExpectedHead"/>.
     /// </summary>
     /// <exception cref="StoreFencedException">Another activation appended first.</exception>
@@ -49,10 +49,10 @@ public sealed record StoredBank(long Revision, string Description, long Sequence
 
 /// <summary>One group commit of a shard: its change events and the payload rows they reference.</summary>
 /// <param name="ExpectedHead">The log position the shard believes is last; the append is conditional on it.</param>
-/// <param name="Events">Framed events (<see cref="EventCodec"/>), one log record each.</param>
+/// <param name="Record">The commit's events framed as one log record (<see cref="EventCodec"/>).</param>
 /// <param name="Puts">Experience texts, intent texts and key vectors created by the batch.</param>
 /// <param name="Deletes">Payload rows (by sequence) removed physically by the batch.</param>
-public sealed record ShardBatch(long ExpectedHead, IReadOnlyList<byte[]> Events, IReadOnlyList<StoredPayload> Puts, IReadOnlyList<long> Deletes);
+public sealed record ShardBatch(long ExpectedHead, byte[] Record, IReadOnlyList<StoredPayload> Puts, IReadOnlyList<long> Deletes);
 
 /// <summary>
 /// A payload row. For a memory: its intent text and experience. For a key: its intent text and vector. Kept out of the

@@ -118,7 +118,7 @@ public sealed class SqliteMemoryStore : IMemoryStore
     public Task AppendAsync(string shard, ShardBatch batch, CancellationToken cancellationToken = default) => WriteAsync(transaction =>
     {
         var connection = transaction.Connection!;
-        long newHead = batch.ExpectedHead + batch.Events.Count;
+        long newHead = batch.ExpectedHead + 1;
         int rows = batch.ExpectedHead == 0
             ? Command(connection, transaction, "INSERT INTO memrl_shard(shard, head, snapshot_position) VALUES($s, $h, 0) ON CONFLICT(shard) DO NOTHING", ("$s", shard), ("$h", newHead)).ExecuteNonQuery()
             : Command(connection, transaction, "UPDATE memrl_shard SET head = $h WHERE shard = $s AND head = $e", ("$s", shard), ("$h", newHead), ("$e", batch.ExpectedHead)).ExecuteNonQuery();
@@ -127,15 +127,7 @@ public sealed class SqliteMemoryStore : IMemoryStore
             throw new StoreFencedException($"Shard '{shard}' log head is no longer {batch.ExpectedHead}: another activation appended first.");
         }
 
-        using (var insert = Command(connection, transaction, "INSERT INTO memrl_log(shard, position, record) VALUES($s, $p, $r)", ("$s", shard), ("$p", 0L), ("$r", Array.Empty<byte>())))
-        {
-            for (int i = 0; i < batch.Events.Count; i++)
-            {
-                insert.Parameters["$p"].Value = batch.ExpectedHead + 1 + i;
-                insert.Parameters["$r"].Value = batch.Events[i];
-                insert.ExecuteNonQuery();
-            }
-        }
+        Command(connection, transaction, "INSERT INTO memrl_log(shard, position, record) VALUES($s, $p, $r)", ("$s", shard), ("$p", newHead), ("$r", batch.Record)).ExecuteNonQuery();
 
         using (var put = Command(connection, transaction, "INSERT OR REPLACE INTO memrl_payload(shard, sequence, intent_text, experience, vector) VALUES($s, $q, $i, $e, $v)",
             ("$s", shard), ("$q", 0L), ("$i", ""), ("$e", DBNull.Value), ("$v", DBNull.Value)))
