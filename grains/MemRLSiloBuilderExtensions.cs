@@ -32,7 +32,7 @@ public static class MemRLSiloBuilderExtensions
 
     private static IMemoryStore CreateStore(StorageOptions options) => options.Provider switch
     {
-        StorageProvider.PostgreSql => throw new NotSupportedException("MemRL:Storage:Provider is PostgreSql; this build has the SQLite backend only."),
+        StorageProvider.PostgreSql => new PostgreSqlMemoryStore(options.PostgreSqlConnectionString!),
         _ => new SqliteMemoryStore(options.SqlitePath, options.SqliteSynchronous),
     };
 }

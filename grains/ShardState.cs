@@ -180,17 +180,25 @@ internal sealed class ShardState
         }
 
         var state = new ShardState(HnswIndex.Load(stream), operationCapacity);
+        // A payload may be missing when the log tail deletes the record after the snapshot (deletes are physical);
+        // VerifyPayloads, after the tail is replayed, fails the load if any live record is still without one.
         foreach (var (key, slot, memories) in keys)
         {
-            var keyPayload = payloads.GetValueOrDefault(key)
-                ?? throw new InvalidDataException($"Shard '{shard}' snapshot names key {key}, which has no payload row; expected one per live key.");
-            state.Table.AddKey(key, keyPayload.IntentText, []);
+            if (!payloads.TryGetValue(key, out var keyPayload))
+            {
+                state._missingPayloads.Add(~key);
+            }
+
+            state.Table.AddKey(key, keyPayload?.IntentText ?? "", []);
             state.KeySlots.Add(key, slot);
             foreach (var (seq, success, q, visits, last, created, updated) in memories)
             {
-                var payload = payloads.GetValueOrDefault(seq)
-                    ?? throw new InvalidDataException($"Shard '{shard}' snapshot names memory {seq}, which has no payload row; expected one per live memory.");
-                state.Table.AddMemory(seq, key, payload.IntentText, payload.Experience ?? "", success, q, new DateTimeOffset(created, TimeSpan.Zero));
+                if (!payloads.TryGetValue(seq, out var payload))
+                {
+                    state._missingPayloads.Add(seq);
+                }
+
+                state.Table.AddMemory(seq, key, payload?.IntentText ?? "", payload?.Experience ?? "", success, q, new DateTimeOffset(created, TimeSpan.Zero));
                 state.Table.RestoreQ(seq, q, visits, last, new DateTimeOffset(updated, TimeSpan.Zero));
             }
         }

@@ -118,3 +118,54 @@ public sealed class SqliteStoreContractTests : StoreContractTests, IDisposable
         Assert.NotNull(again);
     }
 }
+
+public sealed class PostgreSqlStoreContractTests : StoreContractTests, IAsyncLifetime
+{
+    private PostgreSqlMemoryStore? _store;
+
+    protected override IMemoryStore Store => _store!;
+
+    public Task InitializeAsync()
+    {
+        if (PostgreSqlFactAttribute.ConnectionString is { Length: > 0 } cs)
+        {
+            _store = new PostgreSqlMemoryStore(cs);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_store is not null)
+        {
+            await _store.DisposeAsync();
+        }
+    }
+
+    [PostgreSqlFact]
+    public Task AppendAsync_FencesOneWriter_WhenTwoAppendAtTheSameHead_PostgreSql() => AppendAsync_FencesOneWriter_WhenTwoAppendAtTheSameHead();
+
+    [PostgreSqlFact]
+    public Task WriteSnapshotAsync_TruncatesTheLogItCovers_PostgreSql() => WriteSnapshotAsync_TruncatesTheLogItCovers_AndKeepsTheRest();
+
+    [PostgreSqlFact]
+    public Task AppendAsync_DeletesPayloadRowsPhysically_PostgreSql() => AppendAsync_DeletesPayloadRowsPhysically();
+
+    [PostgreSqlFact]
+    public Task TryWriteBankAsync_RefusesStaleRevision_PostgreSql() => TryWriteBankAsync_RefusesStaleRevision();
+
+    [PostgreSqlFact]
+    public async Task EnsureSchemaAsync_IsIdempotent_WhenSilosStartTogether()
+    {
+        var stores = Enumerable.Range(0, 4).Select(_ => new PostgreSqlMemoryStore(PostgreSqlFactAttribute.ConnectionString!)).ToArray();
+
+        await Task.WhenAll(stores.Select(s => s.EnsureSchemaAsync()));
+        await stores[0].TryWriteBankAsync($"contract-{Guid.NewGuid():N}", 0, new StoredBank(1, "{}", 1));
+
+        foreach (var store in stores)
+        {
+            await store.DisposeAsync();
+        }
+    }
+}
