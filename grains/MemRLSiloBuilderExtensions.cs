@@ -27,6 +27,7 @@ public static class MemRLSiloBuilderExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StorageOptions>, StorageOptionsValidator>());
         // A store registered before or after this call (tests, custom backends) wins over the configured one.
         services.TryAddSingleton<IMemoryStore>(sp => CreateStore(sp.GetRequiredService<IOptions<StorageOptions>>().Value));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Hosting.IHostedService, StorageStartup>());
         return builder;
     }
 
