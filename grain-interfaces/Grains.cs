@@ -19,7 +19,10 @@ public interface IBankGrain : IGrainWithStringKey
     [Alias("UpdateOptions")]
     Task<BankInfo> UpdateOptionsAsync(BankOptions options);
 
-    /// <summary>Reserves <paramref name="count"/> bank-wide sequences for <paramref name="shard"/>: [start, start + count).</summary>
+    /// <summary>
+    /// Reserves <paramref name="count"/> bank-wide sequences for <paramref name="shard"/>: [start, start + count). The
+    /// range is durable before it is returned, so no sequence is ever issued twice, even across crashes.
+    /// </summary>
     [Alias("ReserveSequences")]
     Task<long> ReserveSequencesAsync(int shard, int count);
 
@@ -29,10 +32,6 @@ public interface IBankGrain : IGrainWithStringKey
     /// </summary>
     [Alias("GrowShards")]
     Task<BankInfo> GrowShardsAsync(int shardCount);
-
-    /// <summary>Whether <paramref name="shard"/> was ever given sequences (and so may hold memories).</summary>
-    [Alias("HasIssuedSequences")]
-    Task<bool> HasIssuedSequencesAsync(int shard);
 }
 
 /// <summary>

@@ -1,24 +1,50 @@
+using System.Text.Json;
 using MemRL.GrainInterfaces;
+using MemRL.Grains.Storage;
 using Orleans.Concurrency;
 
 namespace MemRL.Grains;
 
 /// <summary>
-/// A bank's description and its bank-wide sequence. Held in memory and kept resident until durable storage lands
-/// (issue 5): a lost bank grain means a lost bank, and shards notice it (they refuse to serve a bank that vanished).
+/// A bank's description and its bank-wide sequence, persisted in the <see cref="IMemoryStore"/>. Sequences are handed
+/// out from a reserved window whose end is written before any sequence in it is returned, so a crash can leave gaps but
+/// never issues a sequence twice. Writes are conditional on the stored revision: a second activation (possible briefly
+/// during membership changes) that loses the race deactivates instead of handing out the same window.
 /// </summary>
-// Reentrant: every method but UpdateOptions is synchronous, and UpdateOptions changes state before it awaits the
-// shard notifications; shards activated by those notifications call back GetAsync, which must not deadlock.
-[KeepAlive]
+// Reentrant: UpdateOptions awaits shard notifications, and shards activated by them call back GetAsync, which must not
+// deadlock. Writes are serialised by _write so that revisions advance one at a time.
 [Reentrant]
-internal sealed class BankGrain(TimeProvider time) : Grain, IBankGrain
+internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, IBankGrain
 {
-    private BankInfo? _bank;
-    private long _nextSequence;
-    private readonly HashSet<int> _shardsWithSequences = [];
-    private bool _resizing;
+    // Sequences reserved per store write: large enough that a busy bank writes its row rarely, small against 2^63.
+    private const long ReserveWindow = 1 << 16;
 
-    public Task<BankInfo> CreateAsync(BankSpec spec)
+    private readonly SemaphoreSlim _write = new(1, 1);
+    private bool _resizing;
+    private BankInfo? _bank;
+    private long _revision;
+    private long _nextSequence;
+    private long _reservedEnd;
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        var stored = await store.ReadBankAsync(this.GetPrimaryKeyString(), cancellationToken);
+        if (stored is not null)
+        {
+            _bank = JsonSerializer.Deserialize<BankInfo>(stored.Description)
+                ?? throw new InvalidDataException($"Bank '{this.GetPrimaryKeyString()}' has an empty stored description; expected a BankInfo document.");
+            _revision = stored.Revision;
+            // Everything below the stored end may have been handed out before a crash: start past it.
+            _nextSequence = _reservedEnd = stored.SequenceEnd;
+            if (_bank.MovingSlots is { Count: > 0 })
+            {
+                // A move was cut short: undo the freeze; the old owners still hold every moved memory.
+                await NotifyShardsAsync(await SaveAsync(_bank with { MovingSlots = null, Version = _bank.Version + 1 }));
+            }
+        }
+    }
+
+    public async Task<BankInfo> CreateAsync(BankSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
         string name = this.GetPrimaryKeyString();
@@ -26,41 +52,63 @@ internal sealed class BankGrain(TimeProvider time) : Grain, IBankGrain
         ValidateSpec(spec);
         var options = spec.Options ?? new BankOptions();
         var index = spec.Index ?? new IndexSettings();
-        if (_bank is { } existing)
+        await _write.WaitAsync();
+        try
         {
-            if (existing.Dimension == spec.Dimension && existing.EmbedderId == spec.EmbedderId && existing.ShardCount == spec.ShardCount
-                && existing.Options == options && existing.Index == index)
+            if (_bank is { } existing)
             {
-                return Task.FromResult(existing);
+                if (existing.Dimension == spec.Dimension && existing.EmbedderId == spec.EmbedderId && existing.ShardCount == spec.ShardCount
+                    && existing.Options == options && existing.Index == index)
+                {
+                    return existing;
+                }
+
+                throw new BankConflictException($"Bank '{name}' already exists with a different definition; delete it or choose another name.");
             }
 
-            throw new BankConflictException($"Bank '{name}' already exists with a different definition; delete it or choose another name.");
-        }
+            var slotMap = new int[BankLimits.VirtualSlots];
+            for (int slot = 0; slot < slotMap.Length; slot++)
+            {
+                slotMap[slot] = slot % spec.ShardCount;
+            }
 
-        var slotMap = new int[BankLimits.VirtualSlots];
-        for (int slot = 0; slot < slotMap.Length; slot++)
+            var bank = new BankInfo(name, spec.Dimension, spec.EmbedderId, options, index, spec.ShardCount,
+                Incarnation: (uint)Random.Shared.NextInt64(1, uint.MaxValue), Version: 1, slotMap, time.GetUtcNow());
+            await PersistAsync(bank, _reservedEnd);
+            _bank = bank;
+            return bank;
+        }
+        finally
         {
-            slotMap[slot] = slot % spec.ShardCount;
+            _write.Release();
         }
-
-        _bank = new BankInfo(name, spec.Dimension, spec.EmbedderId, options, index, spec.ShardCount,
-            Incarnation: (uint)Random.Shared.NextInt64(1, uint.MaxValue), Version: 1, slotMap, time.GetUtcNow());
-        return Task.FromResult(_bank);
     }
 
     public Task<BankInfo?> GetAsync() => Task.FromResult(_bank);
 
     public async Task<BankInfo> UpdateOptionsAsync(BankOptions options)
     {
-        var bank = _bank ?? throw new BankNotFoundException(this.GetPrimaryKeyString());
         options.ToValidatedCore();
-        _bank = bank with { Options = options, Version = bank.Version + 1 };
-        await NotifyShardsAsync(_bank);
-        return _bank;
+        BankInfo updated;
+        await _write.WaitAsync();
+        try
+        {
+            var bank = _bank ?? throw new BankNotFoundException(this.GetPrimaryKeyString());
+            updated = bank with { Options = options, Version = bank.Version + 1 };
+            await PersistAsync(updated, _reservedEnd);
+            _bank = updated;
+        }
+        finally
+        {
+            _write.Release();
+        }
+
+        await NotifyShardsAsync(updated);
+        return updated;
     }
 
     // Pushes the new version to every shard so that a coordinator still holding the old options is refused by the
-    // shard (StaleBankVersionException) and refreshes. Returns whether every shard took it. A shard that cannot be
+    // shard (StaleBankVersionException) and refreshes. Returns whether every shard took it; a shard that could not be
     // reached reads the bank again when it next activates, or when a caller brings a newer version.
     private async Task<bool> NotifyShardsAsync(BankInfo bank)
     {
@@ -107,10 +155,12 @@ internal sealed class BankGrain(TimeProvider time) : Grain, IBankGrain
         }
     }
 
-    // Three steps, each visible to every shard before the next: (1) freeze the moving slots (writes, rewards and deletes
-    // on them are refused as retryable; recall keeps reading the old owners); (2) copy their keys and memories to the new
-    // owners, which keep them hidden from search until they own the slots; (3) switch the map: callers with the old
-    // version are refused by the shards and refresh, and the old owners drop what they gave away.
+    // Three steps, each persisted and pushed to every shard before the next: (1) freeze the moving slots (writes, rewards
+    // and deletes on them are refused as retryable; recall keeps reading the old owners); (2) copy their keys and
+    // memories to the new owners, which log them durably but keep them hidden from search until they own the slots;
+    // (3) switch the map: callers with the old version are refused by the shards and refresh, and the old owners log the
+    // deletion of what they gave away. A bank that stopped during a move finds MovingSlots on activation and undoes the
+    // freeze (nothing moved yet counts; copies stay hidden and are replaced by the next move's import).
     private async Task<BankInfo> GrowCoreAsync(BankInfo bank, int shardCount)
     {
         var newMap = new int[BankLimits.VirtualSlots];
@@ -124,12 +174,10 @@ internal sealed class BankGrain(TimeProvider time) : Grain, IBankGrain
             }
         }
 
-        var frozen = bank with { MovingSlots = moving, Version = bank.Version + 1 };
-        _bank = frozen;
+        var frozen = await SaveAsync(bank with { MovingSlots = moving, Version = bank.Version + 1 });
         if (!await NotifyShardsAsync(frozen))
         {
-            _bank = bank with { Version = frozen.Version + 1 };
-            await NotifyShardsAsync(_bank);
+            await NotifyShardsAsync(await SaveAsync(bank with { Version = frozen.Version + 1 }));
             throw new ShardUnavailableException($"Bank '{bank.Name}' could not freeze every shard for the move; nothing was moved.");
         }
 
@@ -143,24 +191,76 @@ internal sealed class BankGrain(TimeProvider time) : Grain, IBankGrain
             }
         }
 
-        _bank = frozen with { SlotMap = newMap, ShardCount = shardCount, MovingSlots = null, Version = frozen.Version + 1 };
-        await NotifyShardsAsync(_bank);
-        return _bank;
+        var switched = await SaveAsync(frozen with { SlotMap = newMap, ShardCount = shardCount, MovingSlots = null, Version = frozen.Version + 1 });
+        await NotifyShardsAsync(switched);
+        return switched;
     }
 
-    public Task<long> ReserveSequencesAsync(int shard, int count)
+    private async Task<BankInfo> SaveAsync(BankInfo bank)
+    {
+        await _write.WaitAsync();
+        try
+        {
+            await PersistAsync(bank, _reservedEnd);
+            _bank = bank;
+            return bank;
+        }
+        finally
+        {
+            _write.Release();
+        }
+    }
+
+    public async Task<long> ReserveSequencesAsync(int shard, int count)
     {
         var bank = _bank ?? throw new BankNotFoundException(this.GetPrimaryKeyString());
         ArgumentOutOfRangeException.ThrowIfNegative(shard);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(shard, bank.ShardCount);
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
-        long start = _nextSequence;
-        _nextSequence += count;
-        _shardsWithSequences.Add(shard);
-        return Task.FromResult(start);
+        await _write.WaitAsync();
+        try
+        {
+            if (_nextSequence + count > _reservedEnd)
+            {
+                long end = _nextSequence + Math.Max(count, ReserveWindow);
+                // Durable before any sequence of the window is returned (DESIGN §3: ids are never issued twice).
+                await PersistAsync(_bank!, end);
+                _reservedEnd = end;
+            }
+
+            long start = _nextSequence;
+            _nextSequence += count;
+            return start;
+        }
+        finally
+        {
+            _write.Release();
+        }
     }
 
-    public Task<bool> HasIssuedSequencesAsync(int shard) => Task.FromResult(_shardsWithSequences.Contains(shard));
+    private async Task PersistAsync(BankInfo bank, long sequenceEnd)
+    {
+        string name = this.GetPrimaryKeyString();
+        bool written;
+        try
+        {
+            written = await store.TryWriteBankAsync(name, _revision, new StoredBank(_revision + 1, JsonSerializer.Serialize(bank), sequenceEnd));
+        }
+        catch (Exception ex)
+        {
+            // The write may or may not have landed; the revision this activation holds is no longer trustworthy.
+            DeactivateOnIdle();
+            throw new ShardUnavailableException($"Bank '{name}' could not be written to storage: {ex.GetType().Name}: {ex.Message}");
+        }
+
+        if (!written)
+        {
+            DeactivateOnIdle();
+            throw new ShardUnavailableException($"Bank '{name}' was fenced off: its stored revision is no longer {_revision}; retry.");
+        }
+
+        _revision++;
+    }
 
     private static void ValidateSpec(BankSpec spec)
     {

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using MemRL.Grains.Storage;
 
 namespace MemRL.Grains;
 
@@ -22,6 +23,17 @@ public static class MemRLSiloBuilderExtensions
         services.TryAddSingleton<BankDirectory>();
         services.TryAddSingleton<ShardCallGuard>();
         services.TryAddSingleton<RecallTokenSigner>();
+        services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StorageOptions>, StorageOptionsValidator>());
+        // A store registered before or after this call (tests, custom backends) wins over the configured one.
+        services.TryAddSingleton<IMemoryStore>(sp => CreateStore(sp.GetRequiredService<IOptions<StorageOptions>>().Value));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Hosting.IHostedService, StorageStartup>());
         return builder;
     }
+
+    private static IMemoryStore CreateStore(StorageOptions options) => options.Provider switch
+    {
+        StorageProvider.PostgreSql => new PostgreSqlMemoryStore(options.PostgreSqlConnectionString!),
+        _ => new SqliteMemoryStore(options.SqlitePath, options.SqliteSynchronous),
+    };
 }

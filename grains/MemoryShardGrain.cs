@@ -4,69 +4,156 @@ using MemRL.GrainInterfaces;
 using MemRL.Index;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using MemRL.Grains.Storage;
 using Orleans.Concurrency;
 
 namespace MemRL.Grains;
 
 /// <summary>
-/// One memory shard: an HNSW index over its intent keys, and the keys' memories with Q (a <see cref="MemoryTable"/>).
-/// Not reentrant: each call is one turn, so writes, deletes and Q updates never race and need no locks.
-/// Held in memory and kept resident until durable storage lands (issue 5); an activation that finds the bank has issued
-/// it sequences before knows it lost its memories and refuses to serve rather than answer from an empty shard.
+/// One memory shard: an HNSW index over its intent keys, and the keys' memories with Q (a <see cref="MemoryTable"/>),
+/// made durable by a change log and snapshots in an <see cref="IMemoryStore"/> (DESIGN §3).
+/// Reentrant, with one rule: every turn does all of its awaiting (bank version, sequence range) first, then checks,
+/// applies its change to memory and queues its log events in one synchronous stretch, and only then awaits the shared
+/// group commit. Grain turns never run in parallel, so that stretch is atomic and no lock is needed; interleaving happens
+/// only at the awaits, where the state is consistent. A call is acknowledged only after the commit holding its events.
 /// </summary>
-[KeepAlive]
+[Reentrant]
 internal sealed partial class MemoryShardGrain(
-    IOptions<MemRLClusterOptions> clusterOptions, TimeProvider time, ILogger<MemoryShardGrain> logger) : Grain, IMemoryShardGrain
+    IOptions<MemRLClusterOptions> clusterOptions, IOptions<StorageOptions> storageOptions, IMemoryStore store, TimeProvider time,
+    ILogger<MemoryShardGrain> logger) : Grain, IMemoryShardGrain
 {
     private const int SequenceBlock = 256;
 
-    private readonly MemoryTable _table = new();
-    private readonly Dictionary<long, int> _keySlots = [];
-    private readonly OperationLog _operations = new(clusterOptions.Value.OperationLogCapacity);
+    private static readonly IReadOnlyDictionary<long, StoredPayload> NoPayloads = new Dictionary<long, StoredPayload>();
+
+    private ShardState _state = null!;
+    private MemoryTable _table = null!;
+    private Dictionary<long, int> _keySlots = null!;
+    private HnswIndex _index = null!;
+    private string _key = "";
     private string _bankName = "";
     private int _shard;
     private BankInfo _bank = null!;
     private MemRLOptions _options = null!;
-    private HnswIndex _index = null!;
     private HnswSearchContext _searchContext = null!;
     private Neighbor[] _neighbors = new Neighbor[64];
     private int _unownedKeys;
     private long _nextSequence;
     private long _sequenceEnd;
+    private Task? _reserving;
+
+    // Group commit. Events applied in memory but not yet handed to the store wait in the pending lists; the batch being
+    // written is "in flight". _durableHead is the log position (one record per commit) this activation last wrote or read.
+    private readonly List<ShardEvent> _pendingEvents = [];
+    private readonly List<StoredPayload> _pendingPuts = [];
+    private readonly List<long> _pendingDeletes = [];
+    private TaskCompletionSource? _pendingCommit;
+    private Task? _inFlightCommit;
+    private bool _flushing;
+    private long _durableHead;
+    private long _eventsSinceSnapshot;
+    private long _snapshotPosition;
+    private bool _snapshotting;
+    private Exception? _broken;
 
     private IBankGrain BankGrain => GrainFactory.GetGrain<IBankGrain>(_bankName);
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        (_bankName, _shard) = BankNames.ParseShardKey(this.GetPrimaryKeyString());
+        _key = this.GetPrimaryKeyString();
+        (_bankName, _shard) = BankNames.ParseShardKey(_key);
         var bank = await BankGrain.GetAsync() ?? throw new BankNotFoundException(_bankName);
-        if (await BankGrain.HasIssuedSequencesAsync(_shard))
+        Apply(bank);
+        ShardImage image;
+        try
         {
-            LogStateLost(logger, this.GetPrimaryKeyString());
-            throw new ShardUnavailableException(
-                $"Shard '{this.GetPrimaryKeyString()}' was activated again after losing its memories: the bank has issued it "
-                + "sequences, and memories live only in memory until durable storage is configured.");
+            image = await store.LoadShardAsync(_key, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            throw Unavailable("could not load from storage", ex);
         }
 
-        _index = new HnswIndex(new HnswOptions
-        {
-            Dimension = bank.Dimension,
-            M = bank.Index.M,
-            EfConstruction = bank.Index.EfConstruction,
-            Seed = ((ulong)bank.Incarnation << 8) ^ (ulong)_shard,
-        });
+        await RestoreAsync(bank, image);
         _searchContext = _index.CreateSearchContext();
-        Apply(bank);
+        await DropGivenAwayAsync();
     }
 
-    public Task ApplyBankAsync(BankInfo bank)
+    // Latest snapshot, then the log tail through the same Apply path live turns use.
+    private async Task RestoreAsync(BankInfo bank, ShardImage image)
+    {
+        var payloads = image.Payloads.ToDictionary(p => p.Sequence);
+        int capacity = clusterOptions.Value.OperationLogCapacity;
+        long position = 0;
+        _state = image.SnapshotChunks.Count > 0
+            ? ShardState.Restore(image.SnapshotChunks, payloads, capacity, _key, out position)
+            : new ShardState(NewIndex(bank), capacity);
+        if (position != image.SnapshotPosition)
+        {
+            throw new InvalidDataException($"Shard '{_key}' snapshot says position {position}; its row says {image.SnapshotPosition}.");
+        }
+
+        long expected = position;
+        bool torn = false;
+        foreach (var record in image.Tail)
+        {
+            if (record.Position != expected + 1)
+            {
+                throw new InvalidDataException($"Shard '{_key}' log jumps from position {expected} to {record.Position}; expected {expected + 1}.");
+            }
+
+            if (!EventCodec.TryDecode(record.Record, out var changes))
+            {
+                if (record.Position != image.Head)
+                {
+                    throw new InvalidDataException($"Shard '{_key}' log record {record.Position} is corrupt and is not the last (head {image.Head}); refusing to load.");
+                }
+
+                // A torn last record was never acknowledged (its commit could not have completed): drop it, never apply it.
+                LogTornTail(logger, _key, record.Position);
+                await store.DiscardTailAsync(_key, image.Head, expected);
+                torn = true;
+                break;
+            }
+
+            foreach (var change in changes)
+            {
+                _state.Apply(change, payloads);
+            }
+
+            _eventsSinceSnapshot += changes.Count;
+            expected = record.Position;
+        }
+
+        if (!torn && expected != image.Head)
+        {
+            throw new InvalidDataException($"Shard '{_key}' log ends at position {expected}; its head row says {image.Head}.");
+        }
+
+        _state.VerifyPayloads(_key);
+        _table = _state.Table;
+        _keySlots = _state.KeySlots;
+        _index = _state.Index;
+        _durableHead = expected;
+        _snapshotPosition = position;
+    }
+
+    private HnswIndex NewIndex(BankInfo bank) => new(new HnswOptions
+    {
+        Dimension = bank.Dimension,
+        M = bank.Index.M,
+        EfConstruction = bank.Index.EfConstruction,
+        Seed = ((ulong)bank.Incarnation << 8) ^ (ulong)_shard,
+    });
+
+    public async Task ApplyBankAsync(BankInfo bank)
     {
         if (bank.Version > _bank.Version && bank.Incarnation == _bank.Incarnation)
         {
             Apply(bank);
+            ThrowIfBroken();
+            await DropGivenAwayAsync();
         }
-
-        return Task.CompletedTask;
     }
 
     public async Task<ShardCandidates> SearchAsync(ShardSearch request, CancellationToken cancellationToken = default)
@@ -74,9 +161,12 @@ internal sealed partial class MemoryShardGrain(
         // The call may have waited in the queue past the coordinator's deadline: do no work for an answer nobody reads.
         cancellationToken.ThrowIfCancellationRequested();
         await EnsureVersionAsync(request.BankVersion);
+        ThrowIfBroken();
+        // Keys copied in for slots this shard does not own yet (a move in progress) are skipped, so search deeper by
+        // their number to still return k1 owned keys.
         int found = FindKeys(request.Query, request.K1 + _unownedKeys);
-        var keys = new List<ShardKeyCandidate>(found);
-        for (int i = 0; i < found; i++)
+        var keys = new List<ShardKeyCandidate>(Math.Min(found, request.K1));
+        for (int i = 0; i < found && keys.Count < request.K1; i++)
         {
             var neighbor = _neighbors[i];
             if (neighbor.Similarity < request.Delta)
@@ -88,11 +178,6 @@ internal sealed partial class MemoryShardGrain(
             if (!Owns(slot))
             {
                 continue;
-            }
-
-            if (keys.Count == request.K1)
-            {
-                break;
             }
 
             _table.TryGetKey(neighbor.Id, out var key);
@@ -114,6 +199,7 @@ internal sealed partial class MemoryShardGrain(
     {
         cancellationToken.ThrowIfCancellationRequested();
         await EnsureVersionAsync(request.BankVersion);
+        ThrowIfBroken();
         int found = FindKeys(request.Intent, 1 + _unownedKeys);
         for (int i = 0; i < found; i++)
         {
@@ -130,6 +216,7 @@ internal sealed partial class MemoryShardGrain(
     public async Task<IReadOnlyList<ShardMemoryText>> FetchAsync(long bankVersion, long[] sequences)
     {
         await EnsureVersionAsync(bankVersion);
+        ThrowIfBroken();
         var texts = new List<ShardMemoryText>(sequences.Length);
         foreach (long sequence in sequences)
         {
@@ -145,6 +232,8 @@ internal sealed partial class MemoryShardGrain(
     public async Task<IReadOnlyList<ShardQ>> RewardAsync(ShardReward request)
     {
         await EnsureVersionAsync(request.BankVersion);
+        ThrowIfBroken();
+        // From here to the commit await: one synchronous stretch (see the class comment).
         using var hash = new PayloadHash().Add("reward").Add(request.Reward);
         foreach (var id in request.Memories.OrderBy(m => m.Sequence))
         {
@@ -152,8 +241,10 @@ internal sealed partial class MemoryShardGrain(
         }
 
         byte[] payload = hash.Finish();
-        if (_operations.TryGetResult<ShardQ[]>(request.OperationId, payload, out var previous))
+        if (_state.Operations.TryGetResult<ShardQ[]>(request.OperationId, payload, out var previous))
         {
+            // The original may still be waiting for its commit: a retry is acknowledged no earlier than it.
+            await DurableAsync();
             return previous;
         }
 
@@ -170,23 +261,29 @@ internal sealed partial class MemoryShardGrain(
         for (int i = 0; i < result.Length; i++)
         {
             var id = request.Memories[i];
-            double q = _table.ApplyReward(id.Sequence, request.Reward, _options.Alpha, _options.QFloor, now);
             _table.TryGetMemory(id.Sequence, out var memory);
-            result[i] = new ShardQ(id, q, memory!.Visits);
+            double q = QRule.Update(memory!.Q, request.Reward, _options.Alpha, _options.QFloor);
+            Change(new QUpdated(id.Sequence, request.Reward, q, memory.Visits + 1, now));
+            result[i] = new ShardQ(id, q, memory.Visits);
         }
 
-        _operations.Record(request.OperationId, payload, result);
+        Change(new OperationApplied(request.OperationId, payload, result));
+        await CommitAsync();
         return result;
     }
 
     public async Task<ShardWriteResult> WriteAsync(ShardWrite request)
     {
         await EnsureVersionAsync(request.BankVersion);
+        await EnsureSequencesAsync(2);
+        ThrowIfBroken();
+        // From here to the commit await: one synchronous stretch (see the class comment).
         using var hash = new PayloadHash().Add("write").Add(request.Slot).Add(request.JoinKey ?? -1).Add(request.Intent)
             .Add(request.IntentText).Add(request.Experience).Add(request.Success ? 1 : 0);
         byte[] payload = hash.Finish();
-        if (_operations.TryGetResult<ShardWriteResult>(request.OperationId, payload, out var previous))
+        if (_state.Operations.TryGetResult<ShardWriteResult>(request.OperationId, payload, out var previous))
         {
+            await DurableAsync();
             return previous;
         }
 
@@ -201,7 +298,6 @@ internal sealed partial class MemoryShardGrain(
         }
 
         RequireNotMoving(request.JoinKey is { } joined ? _keySlots[joined] : request.Slot);
-
         VectorValidation.ThrowIfInvalid(request.Intent, _bank.Dimension, nameof(request.Intent));
         var now = time.GetUtcNow();
         long keySequence;
@@ -213,47 +309,58 @@ internal sealed partial class MemoryShardGrain(
         }
         else
         {
-            keySequence = await NextSequenceAsync();
+            keySequence = _nextSequence++;
             slot = request.Slot;
-            _index.Add(keySequence, request.Intent);
-            // The vector lives in the index; the table keeps the key's text and memories only.
-            _table.AddKey(keySequence, request.IntentText, []);
-            _keySlots.Add(keySequence, slot);
+            Change(new KeyCreated(keySequence, slot), new StoredPayload(keySequence, request.IntentText, null, request.Intent));
         }
 
-        long memorySequence = await NextSequenceAsync();
+        long memorySequence = _nextSequence++;
         double q = request.Success ? _options.QInitSuccess : _options.QInitFailure;
-        _table.AddMemory(memorySequence, keySequence, request.IntentText, request.Experience, request.Success, q, now);
+        Change(new MemoryAdded(memorySequence, keySequence, request.Success, q, now),
+            new StoredPayload(memorySequence, request.IntentText, request.Experience, null));
         var result = new ShardWriteResult(new MemoryId(_bank.Incarnation, slot, memorySequence), request.JoinKey is null, q);
-        _operations.Record(request.OperationId, payload, result);
+        Change(new OperationApplied(request.OperationId, payload, result));
+        await CommitAsync();
         return result;
     }
 
     public async Task<bool> DeleteAsync(ShardDelete request)
     {
         await EnsureVersionAsync(request.BankVersion);
+        ThrowIfBroken();
         using var hash = new PayloadHash().Add("delete").Add(request.Id.Sequence);
         byte[] payload = hash.Finish();
-        if (_operations.TryGetResult<bool>(request.OperationId, payload, out bool previous))
+        if (_state.Operations.TryGetResult<bool>(request.OperationId, payload, out bool previous))
         {
+            await DurableAsync();
             return previous;
         }
 
         RequireRoutedHere(request.Id);
         RequireNotMoving(request.Id.Slot);
-        var (deleted, removedKey) = _table.Delete(request.Id.Sequence);
-        if (removedKey is { } key)
+        bool deleted = _table.TryGetMemory(request.Id.Sequence, out var memory);
+        if (deleted)
         {
-            RemoveKey(key);
+            long key = memory!.KeySequence;
+            bool lastOfKey = _table.TryGetKey(key, out var owner) && owner.Memories.Count == 1;
+            Change(new MemoryDeleted(request.Id.Sequence));
+            // Deletes are physical: the payload rows go in the same commit as the event.
+            _pendingDeletes.Add(request.Id.Sequence);
+            if (lastOfKey)
+            {
+                _pendingDeletes.Add(key);
+            }
         }
 
-        _operations.Record(request.OperationId, payload, deleted);
+        Change(new OperationApplied(request.OperationId, payload, deleted));
+        await CommitAsync();
         return deleted;
     }
 
     public async Task<MemoryInfo?> GetAsync(long bankVersion, MemoryId id)
     {
         await EnsureVersionAsync(bankVersion);
+        ThrowIfBroken();
         RequireRoutedHere(id);
         if (!_table.TryGetMemory(id.Sequence, out var m))
         {
@@ -266,6 +373,7 @@ internal sealed partial class MemoryShardGrain(
     public async Task<ShardStats> GetStatsAsync(long bankVersion)
     {
         await EnsureVersionAsync(bankVersion);
+        ThrowIfBroken();
         var qs = new List<double>(_table.MemoryCount);
         int keys = 0;
         foreach (var key in _table.Keys)
@@ -283,9 +391,9 @@ internal sealed partial class MemoryShardGrain(
     public async Task<IReadOnlyList<KeyExport>> ExportSlotsAsync(long bankVersion, int[] slots)
     {
         await EnsureVersionAsync(bankVersion);
+        ThrowIfBroken();
         var wanted = slots.ToHashSet();
         var export = new List<KeyExport>();
-        var vector = new float[_bank.Dimension];
         foreach (var key in _table.Keys)
         {
             int slot = _keySlots[key.Sequence];
@@ -294,10 +402,11 @@ internal sealed partial class MemoryShardGrain(
                 continue;
             }
 
+            var vector = new float[_bank.Dimension];
             _index.TryGetVector(key.Sequence, vector);
             var memories = key.Memories.Select(m => new MemoryExport(
                 m.Sequence, m.IntentText, m.Experience, m.Success, m.Q, m.Visits, m.LastReward, m.CreatedAt, m.UpdatedAt)).ToArray();
-            export.Add(new KeyExport(key.Sequence, slot, key.IntentText, (float[])vector.Clone(), memories));
+            export.Add(new KeyExport(key.Sequence, slot, key.IntentText, vector, memories));
         }
 
         return export;
@@ -306,60 +415,66 @@ internal sealed partial class MemoryShardGrain(
     public async Task ImportAsync(long bankVersion, IReadOnlyList<KeyExport> keys)
     {
         await EnsureVersionAsync(bankVersion);
+        ThrowIfBroken();
+        // From here to the commit await: one synchronous stretch. A key already here is a copy from an earlier, cut-short
+        // move: replace it, so the copy is the source's current state.
         foreach (var key in keys)
         {
-            if (_keySlots.ContainsKey(key.KeySequence))
+            if (_table.TryGetKey(key.KeySequence, out var stale))
             {
-                continue;
-            }
-
-            // The exported vector is the stored unit vector: normalising it again could move its last bits, and with them
-            // every similarity (the equivalence invariant is bit-exact).
-            _index.AddNormalized(key.KeySequence, key.Vector);
-            _table.AddKey(key.KeySequence, key.IntentText, []);
-            _keySlots.Add(key.KeySequence, key.Slot);
-            foreach (var m in key.Memories)
-            {
-                _table.AddMemory(m.Sequence, key.KeySequence, m.IntentText, m.Experience, m.Success, m.Q, m.CreatedAt);
-                _table.RestoreQ(m.Sequence, m.Q, m.Visits, m.LastReward, m.UpdatedAt);
-            }
-        }
-
-        CountUnowned();
-    }
-
-    private void Apply(BankInfo bank)
-    {
-        _bank = bank;
-        _options = bank.Options.ToCore();
-        // After a slot move takes effect, the keys of slots this shard gave away are dropped; imported keys of slots it
-        // does not own yet stay hidden from search until the new map names this shard.
-        if (!(bank.MovingSlots is { Count: > 0 }))
-        {
-            foreach (long key in _keySlots.Where(k => !Owns(k.Value)).Select(k => k.Key).ToList())
-            {
-                _table.TryGetKey(key, out var intentKey);
-                foreach (var memory in intentKey!.Memories.ToList())
+                foreach (long memory in stale.Memories.Select(m => m.Sequence).ToList())
                 {
-                    _table.Delete(memory.Sequence);
+                    Change(new MemoryDeleted(memory));
+                    _pendingDeletes.Add(memory);
                 }
 
-                RemoveKey(key);
+                _pendingDeletes.Add(key.KeySequence);
+            }
+
+            // The exported vector is the stored unit vector; the key's payload row keeps it for replay.
+            Change(new KeyImported(key.KeySequence, key.Slot), new StoredPayload(key.KeySequence, key.IntentText, null, key.Vector));
+            foreach (var m in key.Memories)
+            {
+                Change(new MemoryAdded(m.Sequence, key.KeySequence, m.Success, m.Q, m.CreatedAt), new StoredPayload(m.Sequence, m.IntentText, m.Experience, null));
+                if (m.LastReward is { } reward)
+                {
+                    Change(new QUpdated(m.Sequence, reward, m.Q, m.Visits, m.UpdatedAt));
+                }
             }
         }
 
         CountUnowned();
+        await CommitAsync();
+    }
+
+    // After a move takes effect the old owner logs the deletion of the keys it gave away (their rows go physically).
+    private async Task DropGivenAwayAsync()
+    {
+        if (_bank.MovingSlots is { Count: > 0 } || _keySlots.All(k => Owns(k.Value)))
+        {
+            CountUnowned();
+            return;
+        }
+
+        foreach (long key in _keySlots.Where(k => !Owns(k.Value)).Select(k => k.Key).ToList())
+        {
+            _table.TryGetKey(key, out var given);
+            foreach (long memory in given!.Memories.Select(m => m.Sequence).ToList())
+            {
+                Change(new MemoryDeleted(memory));
+                _pendingDeletes.Add(memory);
+            }
+
+            _pendingDeletes.Add(key);
+        }
+
+        CountUnowned();
+        await CommitAsync();
     }
 
     private bool Owns(int slot) => _bank.ShardOf(slot) == _shard;
 
     private void CountUnowned() => _unownedKeys = _keySlots.Count(k => !Owns(k.Value));
-
-    private void RemoveKey(long key)
-    {
-        _index.Remove(key);
-        _keySlots.Remove(key);
-    }
 
     private void RequireNotMoving(int slot)
     {
@@ -368,6 +483,12 @@ internal sealed partial class MemoryShardGrain(
             throw new ShardUnavailableException(
                 $"Slot {slot} of bank '{_bankName}' is moving to another shard; its memories are read-only for a moment. Retry shortly.");
         }
+    }
+
+    private void Apply(BankInfo bank)
+    {
+        _bank = bank;
+        _options = bank.Options.ToCore();
     }
 
     private int FindKeys(float[] query, int k)
@@ -404,6 +525,8 @@ internal sealed partial class MemoryShardGrain(
             }
 
             Apply(bank);
+            ThrowIfBroken();
+            await DropGivenAwayAsync();
         }
     }
 
@@ -424,17 +547,172 @@ internal sealed partial class MemoryShardGrain(
         }
     }
 
-    private async ValueTask<long> NextSequenceAsync()
+    // Applies one change to memory and queues it (and its payload row) for the next group commit.
+    private void Change(ShardEvent change, StoredPayload? payload = null)
     {
-        if (_nextSequence == _sequenceEnd)
+        if (payload is not null)
         {
-            _nextSequence = await BankGrain.ReserveSequencesAsync(_shard, SequenceBlock);
-            _sequenceEnd = _nextSequence + SequenceBlock;
+            _pendingPuts.Add(payload);
+            _state.Apply(change, new Dictionary<long, StoredPayload> { [payload.Sequence] = payload });
+        }
+        else
+        {
+            _state.Apply(change, NoPayloads);
         }
 
-        return _nextSequence++;
+        _pendingEvents.Add(change);
+        _eventsSinceSnapshot++;
     }
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Shard {Shard} lost its memories (the bank issued it sequences before); refusing to serve.")]
-    private static partial void LogStateLost(ILogger logger, string shard);
+    // Completes when everything applied so far is durable.
+    private Task DurableAsync() => _pendingCommit?.Task ?? _inFlightCommit ?? Task.CompletedTask;
+
+    // Joins the next group commit, starting the flush loop if none runs. Interleaving is allowed at the caller's await.
+    private Task CommitAsync()
+    {
+        _pendingCommit ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var commit = _pendingCommit.Task;
+        if (!_flushing)
+        {
+            _flushing = true;
+            _ = FlushAsync();
+        }
+
+        return commit;
+    }
+
+    // Writes batches until nothing is pending: everything queued while one batch is being written goes in the next.
+    // Runs on the activation's scheduler (started from a turn), so its synchronous parts never race a turn.
+    private async Task FlushAsync()
+    {
+        try
+        {
+            while (_pendingCommit is { } commit && _broken is null)
+            {
+                var batch = new ShardBatch(_durableHead, EventCodec.Encode(_pendingEvents), [.. _pendingPuts], [.. _pendingDeletes]);
+                _pendingEvents.Clear();
+                _pendingPuts.Clear();
+                _pendingDeletes.Clear();
+                _pendingCommit = null;
+                _inFlightCommit = commit.Task;
+                try
+                {
+                    await store.AppendAsync(_key, batch);
+                }
+                catch (Exception ex)
+                {
+                    // The memory now holds changes that may never be durable: stop serving them and reload from storage.
+                    var error = ex is StoreFencedException
+                        ? Unavailable("was fenced off by a newer activation; the change is not acknowledged", ex)
+                        : Unavailable("could not commit to storage; the change is not acknowledged and the shard reloads", ex);
+                    Break(error);
+                    commit.TrySetException(error);
+                    return;
+                }
+
+                _durableHead = batch.ExpectedHead + 1;
+                _inFlightCommit = null;
+                commit.TrySetResult();
+            }
+
+            MaybeSnapshot();
+        }
+        finally
+        {
+            _flushing = false;
+        }
+    }
+
+    private void Break(Exception error)
+    {
+        if (_broken is not null)
+        {
+            return;
+        }
+
+        _broken = error;
+        LogBroken(logger, error.InnerException ?? error, _key);
+        _pendingCommit?.TrySetException(error);
+        _pendingCommit = null;
+        DeactivateOnIdle();
+    }
+
+    private void ThrowIfBroken()
+    {
+        if (_broken is not null)
+        {
+            throw new ShardUnavailableException(_broken.Message);
+        }
+    }
+
+    private ShardUnavailableException Unavailable(string what, Exception inner) =>
+        new($"Shard '{_key}' {what}: {inner.GetType().Name}: {inner.Message}");
+
+    // A consistent cut: called only when nothing is pending or in flight, so memory equals the log up to _durableHead.
+    // Serialising is synchronous (the cut); writing it is not, and the shard keeps serving meanwhile.
+    private void MaybeSnapshot()
+    {
+        var options = storageOptions.Value;
+        if (_snapshotting || _broken is not null || _pendingCommit is not null || _eventsSinceSnapshot < options.SnapshotEveryEvents)
+        {
+            return;
+        }
+
+        long position = _durableHead;
+        var chunks = _state.Snapshot(position, options.SnapshotChunkBytes);
+        _snapshotting = true;
+        _eventsSinceSnapshot = 0;
+        _ = WriteSnapshotAsync(position, chunks);
+    }
+
+    private async Task WriteSnapshotAsync(long position, List<ReadOnlyMemory<byte>> chunks)
+    {
+        try
+        {
+            if (await store.WriteSnapshotAsync(_key, position, chunks))
+            {
+                _snapshotPosition = position;
+            }
+        }
+        catch (Exception ex)
+        {
+            // Not fatal: the log still holds everything; the next flush tries again.
+            LogSnapshotFailed(logger, ex, _key, position);
+        }
+        finally
+        {
+            _snapshotting = false;
+        }
+    }
+
+    // Reserves a new range when fewer than <paramref name="count"/> sequences remain. Concurrent turns share one
+    // reservation; the loop re-checks because another turn may have used the new range first.
+    private async Task EnsureSequencesAsync(int count)
+    {
+        while (_sequenceEnd - _nextSequence < count)
+        {
+            if (_reserving is null || _reserving.IsCompleted)
+            {
+                _reserving = ReserveAsync();
+            }
+
+            await _reserving;
+        }
+    }
+
+    private async Task ReserveAsync()
+    {
+        long start = await BankGrain.ReserveSequencesAsync(_shard, SequenceBlock);
+        _nextSequence = start;
+        _sequenceEnd = start + SequenceBlock;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Shard {Shard}: log record {Position} is torn (length/CRC mismatch); it was never acknowledged and is discarded.")]
+    private static partial void LogTornTail(ILogger logger, string shard, long position);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Shard {Shard} stopped serving after a failed commit; it deactivates and reloads from storage.")]
+    private static partial void LogBroken(ILogger logger, Exception error, string shard);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Shard {Shard}: snapshot at position {Position} failed; the log is kept.")]
+    private static partial void LogSnapshotFailed(ILogger logger, Exception error, string shard, long position);
 }

@@ -5,7 +5,7 @@ namespace MemRL.Grains;
 /// <summary>
 /// Idempotency of one shard's mutating calls: remembers the payload hash and result of the most recent operations, so a
 /// retry returns the original result and the same id with another payload is a conflict. Bounded (FIFO); held in
-/// memory until durable storage lands (issue 5), so the window is "while the shard stays active".
+/// persisted with the shard's log and snapshots, so the window survives reactivation and crashes.
 /// </summary>
 internal sealed class OperationLog(int capacity)
 {
@@ -28,6 +28,19 @@ internal sealed class OperationLog(int capacity)
 
         result = default!;
         return false;
+    }
+
+    /// <summary>The remembered operations, oldest first (for snapshots).</summary>
+    public IEnumerable<(string OperationId, byte[] PayloadHash, object Result)> Entries
+    {
+        get
+        {
+            foreach (string id in _order)
+            {
+                var entry = _entries[id];
+                yield return (id, entry.Hash, entry.Result);
+            }
+        }
     }
 
     /// <summary>Records an applied operation.</summary>

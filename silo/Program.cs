@@ -1,12 +1,30 @@
 using MemRL.Grains;
+using MemRL.Silo;
 using Microsoft.Extensions.Hosting;
+using Orleans.Configuration;
 
-// The embedded default: one silo on localhost, nothing to install. Multi-silo clustering and durable storage are
-// configured with the storage work (issue 5).
+// Two shapes, chosen by configuration (appsettings.json or environment, e.g. MemRL__Cluster__Redis):
+// - embedded default (nothing configured): one silo, localhost clustering, data in ./data/memrl.db (SQLite);
+// - cluster: MemRL:Cluster:Redis names the membership store and MemRL:Storage:Provider=PostgreSql the data store.
 var builder = Host.CreateApplicationBuilder(args);
+var settings = SiloSettings.Read(builder.Configuration);
 builder.UseOrleans(silo =>
 {
-    silo.UseLocalhostClustering();
+    if (settings.RedisClustering is { } redis)
+    {
+        silo.Configure<ClusterOptions>(o =>
+        {
+            o.ClusterId = settings.ClusterId;
+            o.ServiceId = settings.ServiceId;
+        });
+        silo.ConfigureEndpoints(settings.AdvertisedAddress, settings.SiloPort, settings.GatewayPort, listenOnAnyHostAddress: settings.ListenOnAnyAddress);
+        silo.UseRedisClustering(redis);
+    }
+    else
+    {
+        silo.UseLocalhostClustering(settings.SiloPort, settings.GatewayPort);
+    }
+
     silo.AddMemRL();
 });
 

@@ -1,5 +1,6 @@
 using MemRL.Client;
 using MemRL.Grains;
+using MemRL.Grains.Storage;
 using Orleans.TestingHost;
 
 namespace MemRL.Cluster.Tests.Fixtures;
@@ -18,7 +19,14 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     public Task InitializeAsync() => Cluster.DeployAsync();
 
-    public async Task DisposeAsync() => await Cluster.DisposeAsync();
+    public async Task DisposeAsync()
+    {
+        await Cluster.DisposeAsync();
+        TestDatabase.Delete(DatabasePath);
+    }
+
+    // Both in-process silos share one SQLite file, as the shards of a bank would share one database.
+    internal static readonly string DatabasePath = TestDatabase.NewPath("cluster");
 
     private static int s_bankCounter;
 
@@ -27,7 +35,8 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     internal sealed class SiloConfigurator : ISiloConfigurator
     {
-        public void Configure(ISiloBuilder builder) => builder.AddMemRL(o => o.RecallTokenKey = TokenKey);
+        public void Configure(ISiloBuilder builder) => builder.AddMemRL(o => o.RecallTokenKey = TokenKey)
+            .Configure<StorageOptions>(o => o.SqlitePath = DatabasePath);
     }
 }
 

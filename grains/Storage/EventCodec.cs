@@ -1,0 +1,244 @@
+using System.Buffers.Binary;
+using System.IO.Hashing;
+using System.Text;
+using MemRL.GrainInterfaces;
+
+namespace MemRL.Grains.Storage;
+
+/// <summary>A shard's change events: our own versioned format, so a log written today stays readable (golden files).</summary>
+public abstract record ShardEvent;
+
+/// <summary>A new intent key (its text and vector live in the key's payload row).</summary>
+public sealed record KeyCreated(long Key, int Slot) : ShardEvent;
+
+/// <summary>A key moved in from another shard: its payload vector is already the stored unit vector and is inserted as
+/// is, so similarities stay bit-identical to the source shard's (re-normalising could move the last bits).</summary>
+public sealed record KeyImported(long Key, int Slot) : ShardEvent;
+
+/// <summary>A new memory of <paramref name="Key"/> (its texts live in the memory's payload row).</summary>
+public sealed record MemoryAdded(long Memory, long Key, bool Success, double Q, DateTimeOffset CreatedAt) : ShardEvent;
+
+/// <summary>A Q update: the reward applied and the resulting values, so replay restores the exact bits.</summary>
+public sealed record QUpdated(long Memory, double Reward, double Q, int Visits, DateTimeOffset UpdatedAt) : ShardEvent;
+
+/// <summary>A memory deleted (and its key, when it was the key's last memory).</summary>
+public sealed record MemoryDeleted(long Memory) : ShardEvent;
+
+/// <summary>An applied operation: its id, payload hash and result, so a retry after a crash returns the same answer.</summary>
+public sealed record OperationApplied(string OperationId, byte[] PayloadHash, object Result) : ShardEvent;
+
+/// <summary>
+/// Frames and reads log records. One record is one group commit:
+/// <c>[u32 body length][u32 CRC-32 of body][body]</c>, little-endian, where the body is
+/// <c>[u8 format version][i32 event count]</c> then per event <c>[u8 kind][fields]</c>. The length and CRC let a reader
+/// tell a torn or corrupt record from a good one; because a record holds a whole commit, a torn one is dropped whole and
+/// a commit is never half-applied. Kinds and field orders are frozen once written: change them only by adding a kind or
+/// a format version, and keep decoding the old ones (tests/MemRL.Cluster.Tests/golden/).
+/// </summary>
+public static class EventCodec
+{
+    /// <summary>The format version this code writes.</summary>
+    public const byte FormatVersion = 1;
+
+    private const int HeaderSize = 8;
+
+    private enum Kind : byte { KeyCreated = 1, MemoryAdded = 2, QUpdated = 3, MemoryDeleted = 4, Operation = 5, KeyImported = 6 }
+
+    private enum ResultKind : byte { Reward = 1, Write = 2, Delete = 3 }
+
+    /// <summary>Encodes one commit's events as one framed record.</summary>
+    public static byte[] Encode(IReadOnlyList<ShardEvent> events)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(events.Count, nameof(events));
+        using var body = new MemoryStream(64 * events.Count);
+        using (var w = new BinaryWriter(body, Encoding.UTF8, leaveOpen: true))
+        {
+            w.Write(FormatVersion);
+            w.Write(events.Count);
+            foreach (var value in events)
+            {
+                WriteEvent(w, value);
+            }
+        }
+
+        var bodySpan = body.GetBuffer().AsSpan(0, (int)body.Length);
+        var record = new byte[HeaderSize + bodySpan.Length];
+        BinaryPrimitives.WriteUInt32LittleEndian(record, (uint)bodySpan.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(record.AsSpan(4), Crc32.HashToUInt32(bodySpan));
+        bodySpan.CopyTo(record.AsSpan(HeaderSize));
+        return record;
+    }
+
+    private static void WriteEvent(BinaryWriter w, ShardEvent value)
+    {
+            switch (value)
+            {
+                case KeyCreated e:
+                    w.Write((byte)Kind.KeyCreated);
+                    w.Write(e.Key);
+                    w.Write(e.Slot);
+                    break;
+                case KeyImported e:
+                    w.Write((byte)Kind.KeyImported);
+                    w.Write(e.Key);
+                    w.Write(e.Slot);
+                    break;
+                case MemoryAdded e:
+                    w.Write((byte)Kind.MemoryAdded);
+                    w.Write(e.Memory);
+                    w.Write(e.Key);
+                    w.Write(e.Success);
+                    w.Write(e.Q);
+                    w.Write(e.CreatedAt.UtcTicks);
+                    break;
+                case QUpdated e:
+                    w.Write((byte)Kind.QUpdated);
+                    w.Write(e.Memory);
+                    w.Write(e.Reward);
+                    w.Write(e.Q);
+                    w.Write(e.Visits);
+                    w.Write(e.UpdatedAt.UtcTicks);
+                    break;
+                case MemoryDeleted e:
+                    w.Write((byte)Kind.MemoryDeleted);
+                    w.Write(e.Memory);
+                    break;
+                case OperationApplied e:
+                    w.Write((byte)Kind.Operation);
+                    WriteOperation(w, e);
+                    break;
+                default:
+                    throw new ArgumentException($"Event type is {value.GetType().Name}; expected one of the shard event records.", nameof(value));
+            }
+    }
+
+    /// <summary>
+    /// Decodes one record (one commit). Returns false for a torn or corrupt record (short, wrong length, CRC mismatch): such a record
+    /// must never be applied. Throws for a well-formed record of a format version this code does not know (a newer
+    /// writer), because skipping it would silently lose changes.
+    /// </summary>
+    public static bool TryDecode(ReadOnlySpan<byte> record, out IReadOnlyList<ShardEvent> events)
+    {
+        events = [];
+        if (record.Length < HeaderSize)
+        {
+            return false;
+        }
+
+        uint length = BinaryPrimitives.ReadUInt32LittleEndian(record);
+        uint crc = BinaryPrimitives.ReadUInt32LittleEndian(record[4..]);
+        if (length != (uint)(record.Length - HeaderSize) || Crc32.HashToUInt32(record[HeaderSize..]) != crc)
+        {
+            return false;
+        }
+
+        using var r = new BinaryReader(new MemoryStream(record[HeaderSize..].ToArray()), Encoding.UTF8);
+        byte version = r.ReadByte();
+        if (version != FormatVersion)
+        {
+            throw new InvalidDataException($"Log record format version is {version}; this silo reads version {FormatVersion} only.");
+        }
+
+        int count = r.ReadInt32();
+        if (count < 1)
+        {
+            throw new InvalidDataException($"Log record holds {count} events; expected at least 1.");
+        }
+
+        var decoded = new ShardEvent[count];
+        for (int i = 0; i < count; i++)
+        {
+            decoded[i] = ReadEvent(r);
+        }
+
+        if (r.BaseStream.Position != r.BaseStream.Length)
+        {
+            throw new InvalidDataException($"Log record has {r.BaseStream.Length - r.BaseStream.Position} bytes past its {count} events; expected none.");
+        }
+
+        events = decoded;
+        return true;
+    }
+
+    private static ShardEvent ReadEvent(BinaryReader r)
+    {
+        var kind = (Kind)r.ReadByte();
+        return kind switch
+        {
+            Kind.KeyCreated => new KeyCreated(r.ReadInt64(), r.ReadInt32()),
+            Kind.KeyImported => new KeyImported(r.ReadInt64(), r.ReadInt32()),
+            Kind.MemoryAdded => new MemoryAdded(r.ReadInt64(), r.ReadInt64(), r.ReadBoolean(), r.ReadDouble(), new DateTimeOffset(r.ReadInt64(), TimeSpan.Zero)),
+            Kind.QUpdated => new QUpdated(r.ReadInt64(), r.ReadDouble(), r.ReadDouble(), r.ReadInt32(), new DateTimeOffset(r.ReadInt64(), TimeSpan.Zero)),
+            Kind.MemoryDeleted => new MemoryDeleted(r.ReadInt64()),
+            Kind.Operation => ReadOperation(r),
+            _ => throw new InvalidDataException($"Log event kind is {(byte)kind}; expected 1 to 6."),
+        };
+    }
+
+    internal static void WriteOperation(BinaryWriter w, OperationApplied e)
+    {
+        w.Write(e.OperationId);
+        w.Write((byte)e.PayloadHash.Length);
+        w.Write(e.PayloadHash);
+        switch (e.Result)
+        {
+            case ShardQ[] qs:
+                w.Write((byte)ResultKind.Reward);
+                w.Write(qs.Length);
+                foreach (var q in qs)
+                {
+                    WriteId(w, q.Id);
+                    w.Write(q.Q);
+                    w.Write(q.Visits);
+                }
+
+                break;
+            case ShardWriteResult write:
+                w.Write((byte)ResultKind.Write);
+                WriteId(w, write.Id);
+                w.Write(write.CreatedKey);
+                w.Write(write.Q);
+                break;
+            case bool deleted:
+                w.Write((byte)ResultKind.Delete);
+                w.Write(deleted);
+                break;
+            default:
+                throw new ArgumentException($"Operation result type is {e.Result.GetType().Name}; expected ShardQ[], ShardWriteResult or bool.", nameof(e));
+        }
+    }
+
+    internal static OperationApplied ReadOperation(BinaryReader r)
+    {
+        string id = r.ReadString();
+        byte[] hash = r.ReadBytes(r.ReadByte());
+        object result = (ResultKind)r.ReadByte() switch
+        {
+            ResultKind.Reward => ReadRewardResult(r),
+            ResultKind.Write => new ShardWriteResult(ReadId(r), r.ReadBoolean(), r.ReadDouble()),
+            ResultKind.Delete => r.ReadBoolean(),
+            var other => throw new InvalidDataException($"Operation result kind is {(byte)other}; expected 1 to 3."),
+        };
+        return new OperationApplied(id, hash, result);
+    }
+
+    private static ShardQ[] ReadRewardResult(BinaryReader r)
+    {
+        var qs = new ShardQ[r.ReadInt32()];
+        for (int i = 0; i < qs.Length; i++)
+        {
+            qs[i] = new ShardQ(ReadId(r), r.ReadDouble(), r.ReadInt32());
+        }
+
+        return qs;
+    }
+
+    private static void WriteId(BinaryWriter w, MemoryId id)
+    {
+        w.Write(id.Incarnation);
+        w.Write(id.Slot);
+        w.Write(id.Sequence);
+    }
+
+    private static MemoryId ReadId(BinaryReader r) => new(r.ReadUInt32(), r.ReadInt32(), r.ReadInt64());
+}

@@ -1,0 +1,78 @@
+namespace MemRL.Grains.Storage;
+
+/// <summary>
+/// Durable state of banks and shards (DESIGN §3). One implementation per backend (SQLite, PostgreSQL); the grains see
+/// only this interface. Every method either commits entirely or not at all: a caller that sees an exception must
+/// assume nothing about whether the write landed, which is why shards deactivate and reload after any failure.
+/// </summary>
+public interface IMemoryStore
+{
+    /// <summary>The bank's stored description, or null when none was ever written.</summary>
+    Task<StoredBank?> ReadBankAsync(string bank, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Writes the bank's description and sequence high-water mark if the stored revision is still
+    /// <paramref name="expectedRevision"/> (0: no row yet); the new row has revision <c>expectedRevision + 1</c>.
+    /// Returns false when another activation wrote first (the caller is fenced off).
+    /// </summary>
+    Task<bool> TryWriteBankAsync(string bank, long expectedRevision, StoredBank value, CancellationToken cancellationToken = default);
+
+    /// <summary>Everything a shard needs to activate: its latest snapshot, the log after it, and its payload rows.</summary>
+    Task<ShardImage> LoadShardAsync(string shard, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Appends <see cref="ShardBatch.Record"/> at position <c>ExpectedHead + 1</c> and applies the payload puts and
+    /// deletes, in one transaction, only if the shard's log head is still <see cref="ShardBatch.ExpectedHead"/>.
+    /// </summary>
+    /// <exception cref="StoreFencedException">Another activation appended first.</exception>
+    Task AppendAsync(string shard, ShardBatch batch, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Stores a snapshot taken at log position <paramref name="position"/> (a consistent cut: it reflects exactly the
+    /// events up to that position), replacing older snapshots, and only after it commits drops the log up to it.
+    /// Returns false (and changes nothing) when a snapshot at or past that position exists already.
+    /// </summary>
+    Task<bool> WriteSnapshotAsync(string shard, long position, IReadOnlyList<ReadOnlyMemory<byte>> chunks, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Removes log records after <paramref name="newHead"/> (a torn or corrupt tail found on load) if the head is still
+    /// <paramref name="expectedHead"/>.
+    /// </summary>
+    /// <exception cref="StoreFencedException">The head moved.</exception>
+    Task DiscardTailAsync(string shard, long expectedHead, long newHead, CancellationToken cancellationToken = default);
+}
+
+/// <summary>A bank row: its description (JSON of the wire record) and the end of the last sequence range handed out.</summary>
+/// <param name="Revision">Write counter used to fence concurrent activations of the bank grain.</param>
+/// <param name="SequenceEnd">No sequence below this may be handed out again: it is persisted before a range is.</param>
+public sealed record StoredBank(long Revision, string Description, long SequenceEnd);
+
+/// <summary>One group commit of a shard: its change events and the payload rows they reference.</summary>
+/// <param name="ExpectedHead">The log position the shard believes is last; the append is conditional on it.</param>
+/// <param name="Record">The commit's events framed as one log record (<see cref="EventCodec"/>).</param>
+/// <param name="Puts">Experience texts, intent texts and key vectors created by the batch.</param>
+/// <param name="Deletes">Payload rows (by sequence) removed physically by the batch.</param>
+public sealed record ShardBatch(long ExpectedHead, byte[] Record, IReadOnlyList<StoredPayload> Puts, IReadOnlyList<long> Deletes);
+
+/// <summary>
+/// A payload row. For a memory: its intent text and experience. For a key: its intent text and vector. Kept out of the
+/// log so that a delete removes the text physically (the log holds references only).
+/// </summary>
+public sealed record StoredPayload(long Sequence, string IntentText, string? Experience, float[]? Vector);
+
+/// <summary>One log record as stored.</summary>
+public readonly record struct StoredEvent(long Position, byte[] Record);
+
+/// <summary>What a shard loads on activation.</summary>
+/// <param name="Head">Position of the last log record (0: empty log).</param>
+/// <param name="SnapshotPosition">Position the snapshot reflects (0: no snapshot).</param>
+/// <param name="SnapshotChunks">The snapshot's chunks in order; empty without a snapshot.</param>
+/// <param name="Tail">Log records after the snapshot, ascending.</param>
+/// <param name="Payloads">Every payload row of the shard.</param>
+public sealed record ShardImage(long Head, long SnapshotPosition, IReadOnlyList<byte[]> SnapshotChunks, IReadOnlyList<StoredEvent> Tail, IReadOnlyList<StoredPayload> Payloads);
+
+/// <summary>A conditional write lost: another activation of the same grain wrote first.</summary>
+public sealed class StoreFencedException(string message) : Exception(message);
+
+/// <summary>The store could not be reached or failed a write (wraps the backend's error with the shard or bank named).</summary>
+public sealed class StoreUnavailableException(string message, Exception inner) : Exception(message, inner);

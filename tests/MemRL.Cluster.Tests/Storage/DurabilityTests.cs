@@ -1,0 +1,156 @@
+using MemRL.Cluster.Tests.Fixtures;
+using MemRL.GrainInterfaces;
+using MemRL.Grains;
+using MemRL.Grains.Storage;
+
+namespace MemRL.Cluster.Tests.Storage;
+
+/// <summary>Faults injected under the shard's commits: nothing is acknowledged before it is durable, nothing half-applied.</summary>
+public sealed class DurabilityTests(FaultFixture fixture) : IClassFixture<FaultFixture>
+{
+    private readonly Vectors _vectors = new(11, BankHelpers.Dimension);
+
+    private async Task<(string Name, Client.BankClient Bank)> NewBankAsync(string prefix)
+    {
+        string name = ClusterFixture.NewBankName(prefix);
+        FaultFixture.Store.Track(name);
+        await fixture.Memory.CreateBankAsync(name, new BankSpec(BankHelpers.Dimension, "test-embedder", new BankOptions { Delta = -1, MergeThreshold = 2 }, 1, new IndexSettings(Exact: true)));
+        return (name, fixture.Memory.Bank(name));
+    }
+
+    private async Task<ShardStats> ShardStatsAsync(string name)
+    {
+        var info = await fixture.Memory.GetBankAsync(name);
+        return await fixture.Cluster.Client.GetGrain<IMemoryShardGrain>(BankNames.ShardKey(name, 0)).GetStatsAsync(info!.Version);
+    }
+
+    [Fact]
+    public async Task WriteAsync_IsAcknowledgedOnlyAfterCommit_WhileReadsAndOtherWritesInterleave()
+    {
+        var (name, bank) = await NewBankAsync("stall");
+        var first = await bank.WriteAsync(_vectors.Gaussian(), "i0", "e0", true);
+        int appendsBefore = FaultFixture.Store.AppendsStarted(name);
+        FaultFixture.Store.Stall(name);
+
+        var stalled = bank.WriteAsync(_vectors.Gaussian(), "i1", "e1", true);
+        await Wait.UntilAsync(() => FaultFixture.Store.AppendsStarted(name) == appendsBefore + 1, "the stalled append to start");
+        // The grain is not blocked by its commit: reads and further writes run while the append waits.
+        var recall = await bank.RecallAsync(_vectors.Gaussian());
+        Assert.Equal(1, recall.Coverage.ShardsAnswered);
+        var more = Enumerable.Range(2, 10).Select(i => bank.WriteAsync(_vectors.Gaussian(), $"i{i}", $"e{i}", true)).ToArray();
+        await Wait.UntilAsync(async () => (await ShardStatsAsync(name)).Memories == 12, "all 12 memories to be applied in memory");
+
+        Assert.False(stalled.IsCompleted, "the write was acknowledged while its commit had not returned.");
+        Assert.All(more, w => Assert.False(w.IsCompleted, "a write was acknowledged before its commit."));
+        Assert.Equal(appendsBefore + 1, FaultFixture.Store.AppendsStarted(name));
+
+        FaultFixture.Store.Release(name);
+        await stalled;
+        await Task.WhenAll(more);
+        // Group commit: the ten writes queued during the stall went to storage together, in one append.
+        Assert.Equal(appendsBefore + 2, FaultFixture.Store.AppendsStarted(name));
+        var image = await FaultFixture.Store.Inner.LoadShardAsync(BankNames.ShardKey(name, 0));
+        MemoryId.TryParse(first.MemoryId, out var firstId);
+        Assert.Contains(image.Payloads, p => p.Sequence == firstId.Sequence && p.Experience == "e0");
+        Assert.Equal(12, image.Payloads.Count(p => p.Experience is not null));
+    }
+
+    [Fact]
+    public async Task RewardAsync_FailsAndLeavesQUntouched_WhenCommitFails()
+    {
+        var (name, bank) = await NewBankAsync("failreward");
+        var v = _vectors.Gaussian();
+        var written = await bank.WriteAsync(v, "i", "e", true);
+        var recall = await bank.RecallAsync(v);
+        FaultFixture.Store.Arm(name, AppendFault.FailBeforeWrite);
+
+        var error = await Assert.ThrowsAsync<ShardUnavailableException>(() => bank.RewardAsync(recall.Token, 1.0));
+        Assert.Contains("could not commit to storage", error.Message);
+
+        var after = await bank.GetAsync(written.MemoryId);
+        Assert.Equal(0, after.Visits);
+        Assert.Equal(0.0, after.Q);
+        var retried = await bank.RewardAsync(recall.Token, 1.0);
+        Assert.Equal(1, Assert.Single(retried.Updated).Visits);
+    }
+
+    [Fact]
+    public async Task WriteAsync_AppliesOnce_WhenCommitFailsAfterWrite()
+    {
+        var (name, bank) = await NewBankAsync("afterwrite");
+        var v = _vectors.Gaussian();
+        FaultFixture.Store.Arm(name, AppendFault.FailAfterWrite);
+
+        await Assert.ThrowsAsync<ShardUnavailableException>(() => bank.WriteAsync(v, "i", "e", true, operationId: "op-after-write"));
+        var retry = await bank.WriteAsync(v, "i", "e", true, operationId: "op-after-write");
+        var again = await bank.WriteAsync(v, "i", "e", true, operationId: "op-after-write");
+
+        Assert.Equal(retry.MemoryId, again.MemoryId);
+        Assert.Equal(1, (await bank.GetStatsAsync()).Memories);
+    }
+
+    [Fact]
+    public async Task Activation_DiscardsTornLastRecord_AndNeverAppliesIt()
+    {
+        var (name, bank) = await NewBankAsync("torn");
+        await bank.WriteAsync(_vectors.Gaussian(), "i0", "e0", true);
+        FaultFixture.Store.Arm(name, AppendFault.TearRecord);
+
+        await Assert.ThrowsAsync<ShardUnavailableException>(() => bank.WriteAsync(_vectors.Gaussian(), "i1", "e1", true, operationId: "op-torn"));
+        string shard = BankNames.ShardKey(name, 0);
+        var torn = await FaultFixture.Store.Inner.LoadShardAsync(shard);
+        Assert.False(EventCodec.TryDecode(torn.Tail[^1].Record, out _), "the injected torn record decoded as a good one.");
+
+        Assert.Equal(1, (await bank.GetStatsAsync()).Memories);
+        var repaired = await FaultFixture.Store.Inner.LoadShardAsync(shard);
+        Assert.All(repaired.Tail, r => Assert.True(EventCodec.TryDecode(r.Record, out _), $"record {r.Position} is still torn after activation."));
+        await bank.WriteAsync(_vectors.Gaussian(), "i1", "e1", true, operationId: "op-torn");
+        Assert.Equal(2, (await bank.GetStatsAsync()).Memories);
+    }
+
+    [Fact]
+    public async Task Calls_FailWithClearError_WhileStorageIsDown_AndRecoverWithoutRestart()
+    {
+        var (name, bank) = await NewBankAsync("down");
+        var v = _vectors.Gaussian();
+        var written = await bank.WriteAsync(v, "i0", "e0", true);
+        var recall = await bank.RecallAsync(v);
+        FaultFixture.Store.SetDown(name, true);
+
+        var write = await Assert.ThrowsAnyAsync<Exception>(() => bank.WriteAsync(_vectors.Gaussian(), "i1", "e1", true));
+        Assert.Contains("storage", write.Message);
+        var reward = await Assert.ThrowsAnyAsync<Exception>(() => bank.RewardAsync(recall.Token, 1.0));
+        Assert.Contains("storage", reward.Message);
+
+        FaultFixture.Store.SetDown(name, false);
+        var memory = await bank.GetAsync(written.MemoryId);
+        Assert.Equal(0, memory.Visits);
+        Assert.Equal(1, (await bank.GetStatsAsync()).Memories);
+        await bank.WriteAsync(_vectors.Gaussian(), "i2", "e2", true);
+        Assert.Equal(2, (await bank.GetStatsAsync()).Memories);
+    }
+
+    [Fact]
+    public async Task Shard_IsFencedOff_WhenAnotherActivationAppendsFirst_AndNothingIsLost()
+    {
+        var (name, bank) = await NewBankAsync("fence");
+        var v = _vectors.Gaussian();
+        var written = await bank.WriteAsync(v, "i0", "e0", true);
+        MemoryId.TryParse(written.MemoryId, out var id);
+        string shard = BankNames.ShardKey(name, 0);
+
+        // A rival activation of the same shard: it read the same head and appends first.
+        var image = await FaultFixture.Store.Inner.LoadShardAsync(shard);
+        var rivalChange = new QUpdated(id.Sequence, 1.0, 0.777, 1, DateTimeOffset.UtcNow);
+        await FaultFixture.Store.Inner.AppendAsync(shard, new ShardBatch(image.Head, EventCodec.Encode([rivalChange]), [], []));
+
+        var fenced = await Assert.ThrowsAsync<ShardUnavailableException>(() => bank.WriteAsync(_vectors.Gaussian(), "i1", "e1", true, operationId: "op-fenced"));
+        Assert.Contains("fenced off", fenced.Message);
+
+        var memory = await bank.GetAsync(written.MemoryId);
+        Assert.Equal(0.777, memory.Q);
+        Assert.Equal(1, memory.Visits);
+        await bank.WriteAsync(_vectors.Gaussian(), "i1", "e1", true, operationId: "op-fenced");
+        Assert.Equal(2, (await bank.GetStatsAsync()).Memories);
+    }
+}

@@ -1,0 +1,171 @@
+using MemRL.Cluster.Tests.Fixtures;
+using MemRL.Grains.Storage;
+
+namespace MemRL.Cluster.Tests.Storage;
+
+/// <summary>What every backend must do: conditional appends, snapshots that truncate only what they cover, fenced bank rows.</summary>
+public abstract class StoreContractTests
+{
+    protected abstract IMemoryStore Store { get; }
+
+    private static string NewShard() => $"contract-{Guid.NewGuid():N}/0";
+
+    private static ShardBatch Batch(long head, long memory) =>
+        new(head, EventCodec.Encode([new MemoryDeleted(memory)]), [new StoredPayload(memory, $"intent {memory}", $"experience {memory}", null)], []);
+
+    protected async Task AppendAsync_FencesOneWriter_WhenTwoAppendAtTheSameHead()
+    {
+        string shard = NewShard();
+        await Store.AppendAsync(shard, Batch(0, 1));
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 2).Select(async i =>
+        {
+            try
+            {
+                await Store.AppendAsync(shard, Batch(1, 10 + i));
+                return true;
+            }
+            catch (StoreFencedException)
+            {
+                return false;
+            }
+        }));
+
+        Assert.Equal(1, results.Count(won => won));
+        var image = await Store.LoadShardAsync(shard);
+        Assert.Equal(2, image.Head);
+        Assert.Equal([1L, 2L], image.Tail.Select(t => t.Position));
+        Assert.Equal(2, image.Payloads.Count);
+    }
+
+    protected async Task WriteSnapshotAsync_TruncatesTheLogItCovers_AndKeepsTheRest()
+    {
+        string shard = NewShard();
+        for (int i = 0; i < 4; i++)
+        {
+            await Store.AppendAsync(shard, Batch(i, i + 1));
+        }
+
+        byte[] big = new byte[3 * 4096];
+        Random.Shared.NextBytes(big);
+        Assert.True(await Store.WriteSnapshotAsync(shard, 3, [big.AsMemory(0, 4096), big.AsMemory(4096, 4096), big.AsMemory(8192)]));
+        Assert.False(await Store.WriteSnapshotAsync(shard, 2, [new byte[] { 1 }]));
+
+        var image = await Store.LoadShardAsync(shard);
+        Assert.Equal(3, image.SnapshotPosition);
+        Assert.Equal(big, image.SnapshotChunks.SelectMany(c => c).ToArray());
+        Assert.Equal([4L], image.Tail.Select(t => t.Position));
+        Assert.Equal(4, image.Head);
+    }
+
+    protected async Task AppendAsync_DeletesPayloadRowsPhysically()
+    {
+        string shard = NewShard();
+        await Store.AppendAsync(shard, Batch(0, 7));
+        await Store.AppendAsync(shard, new ShardBatch(1, EventCodec.Encode([new MemoryDeleted(7)]), [], [7]));
+
+        var image = await Store.LoadShardAsync(shard);
+
+        Assert.DoesNotContain(image.Payloads, p => p.Sequence == 7);
+    }
+
+    protected async Task TryWriteBankAsync_RefusesStaleRevision()
+    {
+        string bank = $"contract-{Guid.NewGuid():N}";
+        Assert.True(await Store.TryWriteBankAsync(bank, 0, new StoredBank(1, "{}", 100)));
+        Assert.False(await Store.TryWriteBankAsync(bank, 0, new StoredBank(1, "{}", 200)));
+        Assert.True(await Store.TryWriteBankAsync(bank, 1, new StoredBank(2, "{}", 300)));
+        Assert.False(await Store.TryWriteBankAsync(bank, 1, new StoredBank(2, "{}", 400)));
+
+        var stored = await Store.ReadBankAsync(bank);
+
+        Assert.Equal(new StoredBank(2, "{}", 300), stored);
+    }
+}
+
+public sealed class SqliteStoreContractTests : StoreContractTests, IDisposable
+{
+    private readonly string _path = TestDatabase.NewPath("contract");
+    private readonly SqliteMemoryStore _store;
+
+    public SqliteStoreContractTests() => _store = new SqliteMemoryStore(_path);
+
+    protected override IMemoryStore Store => _store;
+
+    public void Dispose()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        TestDatabase.Delete(_path);
+    }
+
+    [Fact]
+    public Task AppendAsync_FencesOneWriter_WhenTwoAppendAtTheSameHead_Sqlite() => AppendAsync_FencesOneWriter_WhenTwoAppendAtTheSameHead();
+
+    [Fact]
+    public Task WriteSnapshotAsync_TruncatesTheLogItCovers_Sqlite() => WriteSnapshotAsync_TruncatesTheLogItCovers_AndKeepsTheRest();
+
+    [Fact]
+    public Task AppendAsync_DeletesPayloadRowsPhysically_Sqlite() => AppendAsync_DeletesPayloadRowsPhysically();
+
+    [Fact]
+    public Task TryWriteBankAsync_RefusesStaleRevision_Sqlite() => TryWriteBankAsync_RefusesStaleRevision();
+
+    [Fact]
+    public void Constructor_MigratesIdempotently_WhenOpenedTwice()
+    {
+        var again = new SqliteMemoryStore(_path);
+
+        Assert.NotNull(again);
+    }
+}
+
+public sealed class PostgreSqlStoreContractTests : StoreContractTests, IAsyncLifetime
+{
+    private PostgreSqlMemoryStore? _store;
+
+    protected override IMemoryStore Store => _store!;
+
+    public Task InitializeAsync()
+    {
+        if (PostgreSqlFactAttribute.ConnectionString is { Length: > 0 } cs)
+        {
+            _store = new PostgreSqlMemoryStore(cs);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_store is not null)
+        {
+            await _store.DisposeAsync();
+        }
+    }
+
+    [PostgreSqlFact]
+    public Task AppendAsync_FencesOneWriter_WhenTwoAppendAtTheSameHead_PostgreSql() => AppendAsync_FencesOneWriter_WhenTwoAppendAtTheSameHead();
+
+    [PostgreSqlFact]
+    public Task WriteSnapshotAsync_TruncatesTheLogItCovers_PostgreSql() => WriteSnapshotAsync_TruncatesTheLogItCovers_AndKeepsTheRest();
+
+    [PostgreSqlFact]
+    public Task AppendAsync_DeletesPayloadRowsPhysically_PostgreSql() => AppendAsync_DeletesPayloadRowsPhysically();
+
+    [PostgreSqlFact]
+    public Task TryWriteBankAsync_RefusesStaleRevision_PostgreSql() => TryWriteBankAsync_RefusesStaleRevision();
+
+    [PostgreSqlFact]
+    public async Task EnsureSchemaAsync_IsIdempotent_WhenSilosStartTogether()
+    {
+        var stores = Enumerable.Range(0, 4).Select(_ => new PostgreSqlMemoryStore(PostgreSqlFactAttribute.ConnectionString!)).ToArray();
+
+        await Task.WhenAll(stores.Select(s => s.EnsureSchemaAsync()));
+        await stores[0].TryWriteBankAsync($"contract-{Guid.NewGuid():N}", 0, new StoredBank(1, "{}", 1));
+
+        foreach (var store in stores)
+        {
+            await store.DisposeAsync();
+        }
+    }
+}
