@@ -30,7 +30,7 @@ public sealed class Runner(World world, IMemoryBackend backend, RunSettings sett
         var scenario = world.Scenario;
         var (train, heldOut) = Split(seed);
         // The same uniforms for every method: luck decides the outcome, choice which strategy the agent follows.
-        var draws = new Random(HashCode.Combine(seed, 0x5EED));
+        var draws = new Random(StreamSeed(seed, stream: 1));
         int slots = settings.Epochs * scenario.TaskCount;
         var luck = Enumerable.Range(0, slots).Select(_ => draws.NextDouble()).ToArray();
         var choice = Enumerable.Range(0, slots).Select(_ => draws.NextDouble()).ToArray();
@@ -128,9 +128,21 @@ public sealed class Runner(World world, IMemoryBackend backend, RunSettings sett
         }
 
         var shuffled = world.Tasks.ToArray();
-        new Random(HashCode.Combine(seed, 42)).Shuffle(shuffled);
+        new Random(StreamSeed(seed, stream: 2)).Shuffle(shuffled);
         int train = (int)Math.Round(shuffled.Length * 0.7);
         return ([.. shuffled[..train].OrderBy(t => t.Id)], [.. shuffled[train..].OrderBy(t => t.Id)]);
+    }
+
+    /// <summary>
+    /// The seed of one random stream of a run: a pure function of its inputs. (HashCode.Combine would be shorter, but it
+    /// is randomised per process, and seeded runs must reproduce across processes and machines.)
+    /// </summary>
+    public static int StreamSeed(int seed, int stream)
+    {
+        ulong z = ((ulong)(uint)seed << 32) | (uint)stream;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return (int)(z ^ (z >> 31));
     }
 
     /// <summary>delta (top-20 % quantile), muD and sigmaD from the scenario's own intents: the same for every method.</summary>
