@@ -71,45 +71,45 @@ public static class EventCodec
 
     private static void WriteEvent(BinaryWriter w, ShardEvent value)
     {
-            switch (value)
-            {
-                case KeyCreated e:
-                    w.Write((byte)Kind.KeyCreated);
-                    w.Write(e.Key);
-                    w.Write(e.Slot);
-                    break;
-                case KeyImported e:
-                    w.Write((byte)Kind.KeyImported);
-                    w.Write(e.Key);
-                    w.Write(e.Slot);
-                    break;
-                case MemoryAdded e:
-                    w.Write((byte)Kind.MemoryAdded);
-                    w.Write(e.Memory);
-                    w.Write(e.Key);
-                    w.Write(e.Success);
-                    w.Write(e.Q);
-                    w.Write(e.CreatedAt.UtcTicks);
-                    break;
-                case QUpdated e:
-                    w.Write((byte)Kind.QUpdated);
-                    w.Write(e.Memory);
-                    w.Write(e.Reward);
-                    w.Write(e.Q);
-                    w.Write(e.Visits);
-                    w.Write(e.UpdatedAt.UtcTicks);
-                    break;
-                case MemoryDeleted e:
-                    w.Write((byte)Kind.MemoryDeleted);
-                    w.Write(e.Memory);
-                    break;
-                case OperationApplied e:
-                    w.Write((byte)Kind.Operation);
-                    WriteOperation(w, e);
-                    break;
-                default:
-                    throw new ArgumentException($"Event type is {value.GetType().Name}; expected one of the shard event records.", nameof(value));
-            }
+        switch (value)
+        {
+            case KeyCreated e:
+                w.Write((byte)Kind.KeyCreated);
+                w.Write(e.Key);
+                w.Write(e.Slot);
+                break;
+            case KeyImported e:
+                w.Write((byte)Kind.KeyImported);
+                w.Write(e.Key);
+                w.Write(e.Slot);
+                break;
+            case MemoryAdded e:
+                w.Write((byte)Kind.MemoryAdded);
+                w.Write(e.Memory);
+                w.Write(e.Key);
+                w.Write(e.Success);
+                w.Write(e.Q);
+                w.Write(e.CreatedAt.UtcTicks);
+                break;
+            case QUpdated e:
+                w.Write((byte)Kind.QUpdated);
+                w.Write(e.Memory);
+                w.Write(e.Reward);
+                w.Write(e.Q);
+                w.Write(e.Visits);
+                w.Write(e.UpdatedAt.UtcTicks);
+                break;
+            case MemoryDeleted e:
+                w.Write((byte)Kind.MemoryDeleted);
+                w.Write(e.Memory);
+                break;
+            case OperationApplied e:
+                w.Write((byte)Kind.Operation);
+                WriteOperation(w, e);
+                break;
+            default:
+                throw new ArgumentException($"Event type is {value.GetType().Name}; expected one of the shard event records.", nameof(value));
+        }
     }
 
     /// <summary>

@@ -2,21 +2,35 @@ using System.Collections.Concurrent;
 using MemRL.Client;
 using MemRL.Cluster.Tests.Fixtures;
 using MemRL.GrainInterfaces;
+using MemRL.Grains;
+using MemRL.Grains.Storage;
 using Orleans.Runtime;
 using Orleans.TestingHost;
 
 namespace MemRL.Cluster.Tests;
 
-/// <summary>A cluster of its own: these tests add and stop silos.</summary>
+/// <summary>A cluster of its own, on a database file of its own: these tests add and stop silos.</summary>
 public sealed class TopologyFixture : IAsyncLifetime
 {
+    private static readonly string s_path = TestDatabase.NewPath("topology");
+
     public TestCluster Cluster { get; } = new TestClusterBuilder(initialSilosCount: 2)
-        .AddSiloBuilderConfigurator<ClusterFixture.SiloConfigurator>()
+        .AddSiloBuilderConfigurator<SiloConfigurator>()
         .Build();
 
     public Task InitializeAsync() => Cluster.DeployAsync();
 
-    public async Task DisposeAsync() => await Cluster.DisposeAsync();
+    public async Task DisposeAsync()
+    {
+        await Cluster.DisposeAsync();
+        TestDatabase.Delete(s_path);
+    }
+
+    private sealed class SiloConfigurator : ISiloConfigurator
+    {
+        public void Configure(ISiloBuilder builder) => builder.AddMemRL(o => o.RecallTokenKey = ClusterFixture.TokenKey)
+            .Configure<StorageOptions>(o => o.SqlitePath = s_path);
+    }
 }
 
 public sealed class TopologyTests(TopologyFixture fixture) : IClassFixture<TopologyFixture>

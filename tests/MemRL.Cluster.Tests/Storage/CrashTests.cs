@@ -150,10 +150,10 @@ public sealed class CrashTests
         }
     }
 
-    private sealed record LogView(List<string> Operations, List<List<string>> RewardsPerShard, Dictionary<long, double> ReplayedQ, Dictionary<long, int> Visits);
+    internal sealed record LogView(List<string> Operations, List<List<string>> RewardsPerShard, Dictionary<long, double> ReplayedQ, Dictionary<long, int> Visits);
 
     // Reads every shard's whole log and replays each memory's Q with the Q rule, checking each logged value on the way.
-    private static async Task<LogView> ReadLogAsync(IMemoryStore store, string bank, int shards)
+    internal static async Task<LogView> ReadLogAsync(IMemoryStore store, string bank, int shards)
     {
         var operations = new List<string>();
         var rewards = new List<List<string>>();

@@ -1,3 +1,4 @@
+using MemRL.Client;
 using MemRL.Cluster.Tests.Fixtures;
 using MemRL.GrainInterfaces;
 using MemRL.Grains;
@@ -128,6 +129,30 @@ public sealed class DurabilityTests(FaultFixture fixture) : IClassFixture<FaultF
         Assert.Equal(1, (await bank.GetStatsAsync()).Memories);
         await bank.WriteAsync(_vectors.Gaussian(), "i2", "e2", true);
         Assert.Equal(2, (await bank.GetStatsAsync()).Memories);
+    }
+
+    [Fact]
+    public async Task RecallAsync_ReportsPartialCoverage_WhileAShardIsStillLoading()
+    {
+        string name = ClusterFixture.NewBankName("loading");
+        await fixture.Memory.CreateBankAsync(name, new BankSpec(BankHelpers.Dimension, "test-embedder", new BankOptions { Delta = -1 }, 2, new IndexSettings(Exact: true)));
+        var bank = fixture.Memory.Bank(name);
+        string slow = BankNames.ShardKey(name, 0);
+        FaultFixture.Store.StallLoads(slow);
+        try
+        {
+            // The first recall activates both shards; shard 0's load is held back, as a large shard's would be.
+            var partial = await bank.RecallAsync(_vectors.Gaussian());
+
+            Assert.Equal(new Coverage(1, 2), partial.Coverage);
+            await Assert.ThrowsAsync<IncompleteCoverageException>(() => bank.RecallAsync(_vectors.Gaussian(), new RecallSettings(RequireFullCoverage: true)));
+        }
+        finally
+        {
+            FaultFixture.Store.ReleaseLoads(slow);
+        }
+
+        await Wait.UntilAsync(async () => (await bank.RecallAsync(_vectors.Gaussian())).Coverage.IsFull, "the loaded shard to answer");
     }
 
     [Fact]

@@ -25,6 +25,7 @@ public sealed class FaultyStore(IMemoryStore inner) : IMemoryStore
     private readonly ConcurrentDictionary<string, AppendFault> _nextFault = new();
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _stalls = new();
     private readonly ConcurrentDictionary<string, bool> _down = new();
+    private readonly ConcurrentDictionary<string, TaskCompletionSource> _loadStalls = new();
     private readonly ConcurrentDictionary<string, int> _appends = new();
 
     public IMemoryStore Inner => inner;
@@ -34,6 +35,18 @@ public sealed class FaultyStore(IMemoryStore inner) : IMemoryStore
 
     /// <summary>Appends of <paramref name="bank"/>'s shards wait until the returned source completes.</summary>
     public TaskCompletionSource Stall(string bank) => _stalls[bank] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Loads of the shard <paramref name="shard"/> ("{bank}/{n}") wait until the returned source completes.</summary>
+    public TaskCompletionSource StallLoads(string shard) => _loadStalls[shard] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Ends a load stall.</summary>
+    public void ReleaseLoads(string shard)
+    {
+        if (_loadStalls.TryRemove(shard, out var gate))
+        {
+            gate.SetResult();
+        }
+    }
 
     /// <summary>Ends a stall.</summary>
     public void Release(string bank)
@@ -62,10 +75,15 @@ public sealed class FaultyStore(IMemoryStore inner) : IMemoryStore
         return inner.TryWriteBankAsync(bank, expectedRevision, value, cancellationToken);
     }
 
-    public Task<ShardImage> LoadShardAsync(string shard, CancellationToken cancellationToken = default)
+    public async Task<ShardImage> LoadShardAsync(string shard, CancellationToken cancellationToken = default)
     {
         ThrowIfDown(shard);
-        return inner.LoadShardAsync(shard, cancellationToken);
+        if (_loadStalls.TryGetValue(shard, out var gate))
+        {
+            await gate.Task;
+        }
+
+        return await inner.LoadShardAsync(shard, cancellationToken);
     }
 
     public async Task AppendAsync(string shard, ShardBatch batch, CancellationToken cancellationToken = default)

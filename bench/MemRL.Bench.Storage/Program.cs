@@ -1,0 +1,179 @@
+using System.Diagnostics;
+using System.Globalization;
+using MemRL.Client;
+using MemRL.GrainInterfaces;
+using MemRL.Grains;
+using MemRL.Grains.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+// Durable-storage benchmark (issue 5): one silo in this process with a co-hosted client, against SQLite
+// (synchronous=FULL) or PostgreSQL (synchronous_commit=on). Closed loops at several agent counts: Q updates/s and new-key
+// writes/s with p99 acknowledgement latency; then shard activation from the log alone vs from a snapshot; then bytes
+// stored per memory and per Q update (SQLite file size deltas).
+// Usage: MemRL.Bench.Storage sqlite|postgres [connection string] [--keys N] [--seconds S]
+string backend = args.Length > 0 ? args[0] : "sqlite";
+string? connection = args.Length > 1 && !args[1].StartsWith("--", StringComparison.Ordinal) ? args[1] : null;
+int keys = Arg("--keys", 10_000);
+int seconds = Arg("--seconds", 5);
+int[] agentCounts = [1, 16, 64];
+const int Dimension = 64;
+string sqlitePath = Path.Combine(Path.GetTempPath(), $"memrl-bench-{Guid.NewGuid():N}.db");
+
+var random = new Random(42);
+float[] Vector()
+{
+    var v = new float[Dimension];
+    for (int i = 0; i < v.Length; i++)
+    {
+        v[i] = (float)(random.NextDouble() - 0.5);
+    }
+
+    return v;
+}
+
+var intents = Enumerable.Range(0, keys + 4096).Select(_ => Vector()).ToArray();
+string bankName = $"bench-{Guid.NewGuid():N}";
+Console.WriteLine($"backend {backend}, keys {keys}, {seconds} s per point, dimension {Dimension}, 1 shard, {Environment.ProcessorCount} cores");
+
+await using (var silo = await StartAsync(snapshotEvery: int.MaxValue))
+{
+    var bank = silo.Memory.Bank(bankName);
+    await silo.Memory.CreateBankAsync(bankName, new BankSpec(Dimension, "bench", new BankOptions { Delta = -1, MergeThreshold = 2, K1 = 5, K2 = 3 }, 1, new IndexSettings(Exact: true)));
+    var load = Stopwatch.StartNew();
+    await Parallel.ForAsync(0, keys, new ParallelOptions { MaxDegreeOfParallelism = 64 }, async (i, _) =>
+        await bank.WriteAsync(intents[i], $"intent {i}", $"experience {i}", true, operationId: $"load-{i}"));
+    Console.WriteLine($"load: {keys} new-key writes in {load.Elapsed.TotalSeconds:F1} s with 64 writers = {keys / load.Elapsed.TotalSeconds:F0}/s");
+    long sizeAfterLoad = DatabaseBytes();
+
+    // Tokens for rewards: one recall per agent step would measure recall too; reuse a pool of tokens with fresh op ids.
+    var tokens = new List<string>();
+    for (int i = 0; i < 256; i++)
+    {
+        tokens.Add((await bank.RecallAsync(intents[random.Next(keys)])).Token);
+    }
+
+    long rewards = 0;
+    foreach (int agents in agentCounts)
+    {
+        var (ops, p50, p99) = await ClosedLoopAsync(agents, seconds, async n =>
+            await bank.RewardAsync(tokens[n % tokens.Count], (n & 1) == 0 ? 1.0 : 0.0, operationId: $"r-{agents}-{n}"));
+        rewards += ops;
+        Console.WriteLine($"reward  agents {agents,2}: {ops / (double)seconds,8:F0} rewards/s = {3 * ops / (double)seconds,8:F0} Q updates/s, p50 {p50:F2} ms, p99 {p99:F2} ms");
+    }
+
+    long sizeAfterRewards = DatabaseBytes();
+    int written = 0;
+    foreach (int agents in agentCounts)
+    {
+        int offset = keys + written;
+        var (ops, p50, p99) = await ClosedLoopAsync(agents, seconds, async n =>
+            await bank.WriteAsync(intents[(offset + n) % intents.Length], "w", $"experience w{agents}-{n}", true, operationId: $"w-{agents}-{n}"));
+        written += (int)ops;
+        Console.WriteLine($"write   agents {agents,2}: {ops / (double)seconds,8:F0} new-key writes/s, p50 {p50:F2} ms, p99 {p99:F2} ms");
+    }
+
+    if (backend == "sqlite")
+    {
+        Console.WriteLine($"bytes: {(double)sizeAfterLoad / keys:F0} per memory after load (file incl. WAL), {(double)(sizeAfterRewards - sizeAfterLoad) / (3 * rewards):F0} per Q update");
+    }
+}
+
+// Activation: the same shard loaded from its whole log; then one run that takes a snapshot; then loaded from it.
+double fromLog = await ActivationAsync(int.MaxValue);
+await ActivationAsync(1);
+double fromSnapshot = await ActivationAsync(int.MaxValue);
+Console.WriteLine($"activation: from log replay {fromLog:F0} ms, from snapshot {fromSnapshot:F0} ms (includes the bank grain and the first call)");
+if (backend == "sqlite")
+{
+    File.Delete(sqlitePath);
+}
+
+async Task<double> ActivationAsync(int snapshotEvery)
+{
+    await using var silo = await StartAsync(snapshotEvery);
+    var info = await silo.Memory.GetBankAsync(bankName);
+    var shard = silo.Factory.GetGrain<IMemoryShardGrain>(BankNames.ShardKey(bankName, 0));
+    var watch = Stopwatch.StartNew();
+    var stats = await shard.GetStatsAsync(info!.Version);
+    watch.Stop();
+    if (snapshotEvery == 1)
+    {
+        // One write makes the activation take its snapshot (in the background); wait until storage has it.
+        await silo.Memory.Bank(bankName).WriteAsync(intents[0], "s", "snapshot trigger", true, operationId: $"snap-{Guid.NewGuid():N}");
+        var store = silo.Store;
+        while ((await store.LoadShardAsync(BankNames.ShardKey(bankName, 0))).SnapshotPosition == 0)
+        {
+            await Task.Delay(50);
+        }
+    }
+
+    Console.Error.WriteLine($"  activation saw {stats.Memories} memories");
+    return watch.Elapsed.TotalMilliseconds;
+}
+
+async Task<Silo> StartAsync(int snapshotEvery)
+{
+    var builder = Host.CreateApplicationBuilder();
+    builder.Logging.SetMinimumLevel(LogLevel.Warning);
+    builder.UseOrleans(silo =>
+    {
+        silo.UseLocalhostClustering();
+        silo.AddMemRL(o => o.MaxPendingPerShard = 100_000).Configure<StorageOptions>(o =>
+        {
+            o.Provider = backend == "sqlite" ? StorageProvider.Sqlite : StorageProvider.PostgreSql;
+            o.SqlitePath = sqlitePath;
+            o.PostgreSqlConnectionString = connection;
+            o.SnapshotEveryEvents = snapshotEvery;
+        });
+    });
+    var host = builder.Build();
+    await host.StartAsync();
+    return new Silo(host);
+}
+
+long DatabaseBytes() => backend == "sqlite"
+    ? new[] { sqlitePath, sqlitePath + "-wal" }.Where(File.Exists).Sum(f => new FileInfo(f).Length)
+    : 0;
+
+static async Task<(long Ops, double P50, double P99)> ClosedLoopAsync(int agents, int seconds, Func<int, Task> call)
+{
+    var deadline = Stopwatch.StartNew();
+    int next = 0;
+    var latencies = new List<double>[agents];
+    await Task.WhenAll(Enumerable.Range(0, agents).Select(async a =>
+    {
+        var mine = latencies[a] = [];
+        while (deadline.Elapsed.TotalSeconds < seconds)
+        {
+            int n = Interlocked.Increment(ref next);
+            long start = Stopwatch.GetTimestamp();
+            await call(n);
+            mine.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+        }
+    }));
+    var all = latencies.SelectMany(l => l).Order().ToArray();
+    return (all.Length, all[all.Length / 2], all[(int)(all.Length * 0.99)]);
+}
+
+int Arg(string name, int fallback)
+{
+    int at = Array.IndexOf(args, name);
+    return at >= 0 && at + 1 < args.Length ? int.Parse(args[at + 1], CultureInfo.InvariantCulture) : fallback;
+}
+
+sealed class Silo(IHost host) : IAsyncDisposable
+{
+    public IGrainFactory Factory => host.Services.GetRequiredService<IGrainFactory>();
+
+    public MemoryClient Memory => new(Factory);
+
+    public IMemoryStore Store => host.Services.GetRequiredService<IMemoryStore>();
+
+    public async ValueTask DisposeAsync()
+    {
+        await host.StopAsync();
+        host.Dispose();
+    }
+}
