@@ -160,6 +160,8 @@ public sealed class ProcessCrashTests
             start.Environment["MemRL__Storage__Provider"] = "PostgreSql";
             start.Environment["MemRL__Storage__PostgreSqlConnectionString"] = postgres;
             start.Environment["MemRL__RecallTokenKey"] = TokenKey;
+            // The ledger check replays each shard's whole log: no snapshot may truncate it, however long the run takes.
+            start.Environment["MemRL__Storage__SnapshotEveryEvents"] = int.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture);
             var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             var process = new Process { StartInfo = start };
             process.OutputDataReceived += (_, e) =>
