@@ -77,7 +77,7 @@ public sealed class OverloadTests(TightQueueFixture fixture) : IClassFixture<Tig
             recalls = Enumerable.Range(0, 4).Select(i => bank.RecallAsync(new Vectors(10 + i, BankHelpers.Dimension).Gaussian())).ToArray();
             writes = Enumerable.Range(0, 4).Select(i => bank.WriteAsync(new Vectors(20 + i, BankHelpers.Dimension).Gaussian(), "t", "e", true)).ToArray();
             var all = recalls.Cast<Task>().Concat(writes).ToArray();
-            await WaitUntilAsync(() => all.Count(t => t.IsFaulted) >= all.Length - 2, "all but two calls to be refused");
+            await Wait.UntilAsync(() => all.Count(t => t.IsFaulted) >= all.Length - 2, "all but two calls to be refused");
         }
         finally
         {
@@ -104,19 +104,5 @@ public sealed class OverloadTests(TightQueueFixture fixture) : IClassFixture<Tig
         int writesAcknowledged = writes.Count(w => w.IsCompletedSuccessfully);
         Assert.Equal(1 + writesAcknowledged, (await bank.GetStatsAsync()).Memories);
         Assert.Equal(seeded.MemoryId, (await bank.GetAsync(seeded.MemoryId)).Id);
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"Timed out after 30 s waiting for {what}.");
-            }
-
-            await Task.Delay(20);
-        }
     }
 }

@@ -88,7 +88,7 @@ public sealed class TopologyTests(TopologyFixture fixture) : IClassFixture<Topol
         var victim = await PickSiloHostingShardsAsync(name);
         await fixture.Cluster.StopSiloAsync(victim);
         int beforeSettle = Volatile.Read(ref succeeded);
-        await WaitUntilAsync(() => Volatile.Read(ref succeeded) > beforeSettle + 20, "agents to make progress after the stop");
+        await Wait.UntilAsync(() => Volatile.Read(ref succeeded) > beforeSettle + 20, "agents to make progress after the stop");
         stop.Cancel();
         await Task.WhenAll(agents);
 
@@ -117,19 +117,5 @@ public sealed class TopologyTests(TopologyFixture fixture) : IClassFixture<Topol
         var shardSilos = stats.Where(s => s.GrainId.Key.ToString()!.StartsWith(bank + "/", StringComparison.Ordinal)).Select(s => s.SiloAddress).ToHashSet();
         return fixture.Cluster.GetActiveSilos().FirstOrDefault(s => s != fixture.Cluster.Primary && shardSilos.Contains(s.SiloAddress))
             ?? throw new InvalidOperationException($"No non-primary silo hosts a shard of '{bank}'; shard silos: {string.Join(", ", shardSilos)}.");
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"Timed out after 60 s waiting for {what}.");
-            }
-
-            await Task.Delay(50);
-        }
     }
 }
