@@ -3,9 +3,33 @@ using MemRL.GrainInterfaces;
 
 namespace MemRL.Grains;
 
-/// <summary>Converts the wire options to MemRL.Core's, whose validation is the only one (no second copy of a range).</summary>
-internal static class BankOptionsMapping
+/// <summary>
+/// Converts between the wire options and MemRL.Core's, whose validation is the only one (no second copy of a range).
+/// The one mapping in the solution: the grains, the tests and the benchmarks all use it.
+/// </summary>
+public static class BankOptionsMapping
 {
+    /// <summary>The wire form of core options.</summary>
+    public static BankOptions ToWire(this MemRLOptions o) => new()
+    {
+        Alpha = o.Alpha,
+        Lambda = o.Lambda,
+        K1 = o.K1,
+        K2 = o.K2,
+        Delta = o.Delta,
+        QInitSuccess = o.QInitSuccess,
+        QInitFailure = o.QInitFailure,
+        QFloor = o.QFloor,
+        QMin = o.QMin,
+        Epsilon = o.Epsilon,
+        MergeThreshold = o.MergeThreshold,
+        MaxMemoriesPerKey = o.MaxMemoriesPerKey,
+        SimilarityNormalization = (SimilarityNormalizationMode)(int)o.SimilarityNormalization,
+        SimilarityMean = o.SimilarityMean,
+        SimilarityStdDev = o.SimilarityStdDev,
+    };
+
+    /// <summary>The core form of wire options (not validated; see <see cref="ToValidatedCore"/>).</summary>
     public static MemRLOptions ToCore(this BankOptions o) => new()
     {
         Alpha = o.Alpha,

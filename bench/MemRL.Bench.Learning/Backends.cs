@@ -67,13 +67,7 @@ public sealed class ClusterBackend : IMemoryBackend
 
     public async Task CreateBankAsync(string bank, int dimension, MemRLOptions o, CancellationToken ct)
     {
-        var options = new BankOptions
-        {
-            Alpha = o.Alpha, Lambda = o.Lambda, K1 = o.K1, K2 = o.K2, Delta = o.Delta, QInitSuccess = o.QInitSuccess, QInitFailure = o.QInitFailure,
-            QFloor = o.QFloor, QMin = o.QMin, Epsilon = o.Epsilon, MergeThreshold = o.MergeThreshold, MaxMemoriesPerKey = o.MaxMemoriesPerKey,
-            SimilarityNormalization = (SimilarityNormalizationMode)(int)o.SimilarityNormalization, SimilarityMean = o.SimilarityMean, SimilarityStdDev = o.SimilarityStdDev,
-        };
-        await _memory.CreateBankAsync(bank, new BankSpec(dimension, "simulated-intents/1", options, _shards));
+        await _memory.CreateBankAsync(bank, new BankSpec(dimension, "simulated-intents/1", o.ToWire(), _shards));
         _written[bank] = [];
     }
 

@@ -3,6 +3,7 @@ using MemRL.Cluster.Tests.Fixtures;
 using MemRL.Core;
 using MemRL.Core.Bank;
 using MemRL.GrainInterfaces;
+using MemRL.Grains;
 
 namespace MemRL.Cluster.Tests;
 
@@ -48,7 +49,7 @@ public sealed class EquivalenceTests(ClusterFixture fixture)
         string name = ClusterFixture.NewBankName($"eq{shards}");
         await fixture.Memory.CreateBankAsync(name, new BankSpec(Dimension, "test-embedder", wireOptions, shards, new IndexSettings(Exact: true)));
         var bank = fixture.Memory.Bank(name);
-        var reference = new ReferenceBank(Dimension, ToCore(wireOptions));
+        var reference = new ReferenceBank(Dimension, wireOptions.ToCore());
 
         // Memory ids correspond by write order: the i-th write of each side is the same memory.
         var clusterToReference = new Dictionary<string, long>();
@@ -128,12 +129,4 @@ public sealed class EquivalenceTests(ClusterFixture fixture)
             Assert.Equal(expected.Experience, actual.Experience);
         }
     }
-
-    internal static MemRLOptions ToCore(BankOptions o) => new()
-    {
-        Alpha = o.Alpha, Lambda = o.Lambda, K1 = o.K1, K2 = o.K2, Delta = o.Delta, QInitSuccess = o.QInitSuccess,
-        QInitFailure = o.QInitFailure, QFloor = o.QFloor, QMin = o.QMin, Epsilon = o.Epsilon, MergeThreshold = o.MergeThreshold,
-        MaxMemoriesPerKey = o.MaxMemoriesPerKey, SimilarityNormalization = (SimilarityNormalization)(int)o.SimilarityNormalization,
-        SimilarityMean = o.SimilarityMean, SimilarityStdDev = o.SimilarityStdDev,
-    };
 }
