@@ -12,7 +12,8 @@ namespace MemRL.Grains;
 /// <summary>
 /// One memory shard: an HNSW index over its intent keys, and the keys' memories with Q (a <see cref="MemoryTable"/>),
 /// made durable by a change log and snapshots in an <see cref="IMemoryStore"/> (DESIGN §3).
-/// Reentrant, with one rule: every turn does all of its awaiting (bank version, sequence range) first, then checks,
+/// Reentrant, with one rule: every turn does all of its awaiting (bank version, sequence range, a snapshot still reading
+/// the graph) first, then checks,
 /// applies its change to memory and queues its log events in one synchronous stretch, and only then awaits the shared
 /// group commit. Grain turns never run in parallel, so that stretch is atomic and no lock is needed; interleaving happens
 /// only at the awaits, where the state is consistent. A call is acknowledged only after the commit holding its events.
@@ -54,6 +55,9 @@ internal sealed partial class MemoryShardGrain(
     private long _eventsSinceSnapshot;
     private long _snapshotPosition;
     private bool _snapshotting;
+    // While a snapshot serialises the HNSW graph off the activation's thread, turns that would change the graph (new
+    // keys, deletes, imports) wait for this; recalls, rewards and joining writes go on.
+    private Task _indexSaving = Task.CompletedTask;
     private Exception? _broken;
 
     private IBankGrain BankGrain => GrainFactory.GetGrain<IBankGrain>(_bankName);
@@ -275,7 +279,7 @@ internal sealed partial class MemoryShardGrain(
     public async Task<ShardWriteResult> WriteAsync(ShardWrite request)
     {
         await EnsureVersionAsync(request.BankVersion);
-        await EnsureSequencesAsync(2);
+        await EnsureSequencesAsync(2, changesIndex: request.JoinKey is null);
         ThrowIfBroken();
         // From here to the commit await: one synchronous stretch (see the class comment).
         using var hash = new PayloadHash().Add("write").Add(request.Slot).Add(request.JoinKey ?? -1).Add(request.Intent)
@@ -327,6 +331,7 @@ internal sealed partial class MemoryShardGrain(
     public async Task<bool> DeleteAsync(ShardDelete request)
     {
         await EnsureVersionAsync(request.BankVersion);
+        await IndexWritableAsync();
         ThrowIfBroken();
         using var hash = new PayloadHash().Add("delete").Add(request.Id.Sequence);
         byte[] payload = hash.Finish();
@@ -415,6 +420,7 @@ internal sealed partial class MemoryShardGrain(
     public async Task ImportAsync(long bankVersion, IReadOnlyList<KeyExport> keys)
     {
         await EnsureVersionAsync(bankVersion);
+        await IndexWritableAsync();
         ThrowIfBroken();
         // From here to the commit await: one synchronous stretch. A key already here is a copy from an earlier, cut-short
         // move: replace it, so the copy is the source's current state.
@@ -450,6 +456,7 @@ internal sealed partial class MemoryShardGrain(
     // After a move takes effect the old owner logs the deletion of the keys it gave away (their rows go physically).
     private async Task DropGivenAwayAsync()
     {
+        await IndexWritableAsync();
         if (_bank.MovingSlots is { Count: > 0 } || _keySlots.All(k => Owns(k.Value)))
         {
             CountUnowned();
@@ -649,7 +656,8 @@ internal sealed partial class MemoryShardGrain(
         new($"Shard '{_key}' {what}: {inner.GetType().Name}: {inner.Message}");
 
     // A consistent cut: called only when nothing is pending or in flight, so memory equals the log up to _durableHead.
-    // Serialising is synchronous (the cut); writing it is not, and the shard keeps serving meanwhile.
+    // The records are serialised in this turn (the cut); the graph is serialised on the thread pool while the shard keeps
+    // serving (turns that would change the graph wait for it, see _indexSaving), and the write to storage follows.
     private void MaybeSnapshot()
     {
         var options = storageOptions.Value;
@@ -659,16 +667,20 @@ internal sealed partial class MemoryShardGrain(
         }
 
         long position = _durableHead;
-        var chunks = _state.Snapshot(position, options.SnapshotChunkBytes);
+        var records = _state.SnapshotRecords(position, options.SnapshotChunkBytes);
+        var state = _state;
+        var chunks = Task.Run(() => state.AppendIndex(records));
+        _indexSaving = chunks;
         _snapshotting = true;
         _eventsSinceSnapshot = 0;
         _ = WriteSnapshotAsync(position, chunks);
     }
 
-    private async Task WriteSnapshotAsync(long position, List<ReadOnlyMemory<byte>> chunks)
+    private async Task WriteSnapshotAsync(long position, Task<List<ReadOnlyMemory<byte>>> serialising)
     {
         try
         {
+            var chunks = await serialising;
             if (await store.WriteSnapshotAsync(_key, position, chunks))
             {
                 _snapshotPosition = position;
@@ -685,12 +697,30 @@ internal sealed partial class MemoryShardGrain(
         }
     }
 
-    // Reserves a new range when fewer than <paramref name="count"/> sequences remain. Concurrent turns share one
-    // reservation; the loop re-checks because another turn may have used the new range first.
-    private async Task EnsureSequencesAsync(int count)
+    // Completes when no snapshot is reading the graph. The caller must not await anything else between this and the
+    // change it makes to the index, or a snapshot could start in between.
+    private async Task IndexWritableAsync()
     {
-        while (_sequenceEnd - _nextSequence < count)
+        while (!_indexSaving.IsCompleted)
         {
+            // A failed serialisation is reported by WriteSnapshotAsync; here it only means the graph is free again.
+            await _indexSaving.ContinueWith(static _ => { }, TaskScheduler.Current);
+        }
+    }
+
+    // Reserves a new range when fewer than <paramref name="count"/> sequences remain (and, for a turn that changes the
+    // index, waits until no snapshot is reading it). Concurrent turns share one reservation; the loop re-checks both
+    // conditions because other turns may use the new range, or a snapshot may start, while this one waits.
+    private async Task EnsureSequencesAsync(int count, bool changesIndex = false)
+    {
+        while (_sequenceEnd - _nextSequence < count || (changesIndex && !_indexSaving.IsCompleted))
+        {
+            if (changesIndex && !_indexSaving.IsCompleted)
+            {
+                await IndexWritableAsync();
+                continue;
+            }
+
             if (_reserving is null || _reserving.IsCompleted)
             {
                 _reserving = ReserveAsync();

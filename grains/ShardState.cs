@@ -105,11 +105,13 @@ internal sealed class ShardState
     }
 
     /// <summary>
-    /// Serialises the state (records, operation ids, HNSW graph) into chunks of at most <paramref name="chunkSize"/>
-    /// bytes, so no single stored value approaches a backend's value limit. Texts and vectors are not included: they
-    /// stay in their payload rows. Call only when the state equals the log up to <paramref name="position"/>.
+    /// Serialises the records and operation ids into chunks of at most <paramref name="chunkSize"/> bytes, so no single
+    /// stored value approaches a backend's value limit. Texts and vectors are not included: they stay in their payload
+    /// rows. Call only when the state equals the log up to <paramref name="position"/>; then, before anything changes
+    /// the index, append the HNSW graph with <see cref="AppendIndex"/> (it may run on another thread while searches and
+    /// Q updates go on: neither changes the graph).
     /// </summary>
-    public List<ReadOnlyMemory<byte>> Snapshot(long position, int chunkSize)
+    public ChunkWriteStream SnapshotRecords(long position, int chunkSize)
     {
         var chunks = new ChunkWriteStream(chunkSize);
         using (var w = new BinaryWriter(chunks, System.Text.Encoding.UTF8, leaveOpen: true))
@@ -144,9 +146,18 @@ internal sealed class ShardState
             }
         }
 
-        Index.Save(chunks);
-        return chunks.Chunks;
+        return chunks;
     }
+
+    /// <summary>Completes a snapshot begun by <see cref="SnapshotRecords"/> with the index graph and vectors.</summary>
+    public List<ReadOnlyMemory<byte>> AppendIndex(ChunkWriteStream records)
+    {
+        Index.Save(records);
+        return records.Chunks;
+    }
+
+    /// <summary>The whole snapshot in one call (records, then graph): for callers with nothing to keep serving.</summary>
+    public List<ReadOnlyMemory<byte>> Snapshot(long position, int chunkSize) => AppendIndex(SnapshotRecords(position, chunkSize));
 
     /// <summary>Rebuilds the state from a snapshot's chunks and the shard's payload rows.</summary>
     public static ShardState Restore(IReadOnlyList<byte[]> chunks, IReadOnlyDictionary<long, StoredPayload> payloads, int operationCapacity, string shard, out long position)

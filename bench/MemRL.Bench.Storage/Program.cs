@@ -12,13 +12,17 @@ using Microsoft.Extensions.Logging;
 // (synchronous=FULL) or PostgreSQL (synchronous_commit=on). Closed loops at several agent counts: Q updates/s and new-key
 // writes/s with p99 acknowledgement latency; then shard activation from the log alone vs from a snapshot; then bytes
 // stored per memory and per Q update (SQLite file size deltas).
-// Usage: MemRL.Bench.Storage sqlite|postgres [connection string] [--keys N] [--seconds S]
+// Usage: MemRL.Bench.Storage sqlite|postgres [connection string] [--keys N] [--seconds S] [--dim D] [--shards S] [--hnsw]
+// --hnsw: the shard searches with its HNSW graph (the default: exact search, as the first runs did); either way the
+// shard keeps a graph, so a replay rebuilds it and a snapshot loads it.
 string backend = args.Length > 0 ? args[0] : "sqlite";
 string? connection = args.Length > 1 && !args[1].StartsWith("--", StringComparison.Ordinal) ? args[1] : null;
 int keys = Arg("--keys", 10_000);
 int seconds = Arg("--seconds", 5);
 int[] agentCounts = [1, 16, 64];
-const int Dimension = 64;
+int Dimension = Arg("--dim", 64);
+int shards = Arg("--shards", 1);
+bool hnsw = args.Contains("--hnsw");
 string sqlitePath = Path.Combine(Path.GetTempPath(), $"memrl-bench-{Guid.NewGuid():N}.db");
 
 var random = new Random(42);
@@ -35,12 +39,12 @@ float[] Vector()
 
 var intents = Enumerable.Range(0, keys + 4096).Select(_ => Vector()).ToArray();
 string bankName = $"bench-{Guid.NewGuid():N}";
-Console.WriteLine($"backend {backend}, keys {keys}, {seconds} s per point, dimension {Dimension}, 1 shard, {Environment.ProcessorCount} cores");
+Console.WriteLine($"backend {backend}, keys {keys}, {seconds} s per point, dimension {Dimension}, {shards} shard(s), {(hnsw ? "HNSW" : "exact")} search, {Environment.ProcessorCount} cores");
 
 await using (var silo = await StartAsync(snapshotEvery: int.MaxValue))
 {
     var bank = silo.Memory.Bank(bankName);
-    await silo.Memory.CreateBankAsync(bankName, new BankSpec(Dimension, "bench", new BankOptions { Delta = -1, MergeThreshold = 2, K1 = 5, K2 = 3 }, 1, new IndexSettings(Exact: true)));
+    await silo.Memory.CreateBankAsync(bankName, new BankSpec(Dimension, "bench", new BankOptions { Delta = -1, MergeThreshold = 2, K1 = 5, K2 = 3 }, shards, new IndexSettings(Exact: !hnsw)));
     var load = Stopwatch.StartNew();
     await Parallel.ForAsync(0, keys, new ParallelOptions { MaxDegreeOfParallelism = 64 }, async (i, _) =>
         await bank.WriteAsync(intents[i], $"intent {i}", $"experience {i}", true, operationId: $"load-{i}"));
@@ -57,10 +61,11 @@ await using (var silo = await StartAsync(snapshotEvery: int.MaxValue))
     long rewards = 0;
     foreach (int agents in agentCounts)
     {
+        var cpu = CpuClock.Start();
         var (ops, p50, p99) = await ClosedLoopAsync(agents, seconds, async n =>
             await bank.RewardAsync(tokens[n % tokens.Count], (n & 1) == 0 ? 1.0 : 0.0, operationId: $"r-{agents}-{n}"));
         rewards += ops;
-        Console.WriteLine($"reward  agents {agents,2}: {ops / (double)seconds,8:F0} rewards/s = {3 * ops / (double)seconds,8:F0} Q updates/s, p50 {p50:F2} ms, p99 {p99:F2} ms");
+        Console.WriteLine($"reward  agents {agents,2}: {ops / (double)seconds,8:F0} rewards/s = {3 * ops / (double)seconds,8:F0} Q updates/s, p50 {p50:F2} ms, p99 {p99:F2} ms, {cpu.Report()}");
     }
 
     long sizeAfterRewards = DatabaseBytes();
@@ -68,10 +73,11 @@ await using (var silo = await StartAsync(snapshotEvery: int.MaxValue))
     foreach (int agents in agentCounts)
     {
         int offset = keys + written;
+        var cpu = CpuClock.Start();
         var (ops, p50, p99) = await ClosedLoopAsync(agents, seconds, async n =>
             await bank.WriteAsync(intents[(offset + n) % intents.Length], "w", $"experience w{agents}-{n}", true, operationId: $"w-{agents}-{n}"));
         written += (int)ops;
-        Console.WriteLine($"write   agents {agents,2}: {ops / (double)seconds,8:F0} new-key writes/s, p50 {p50:F2} ms, p99 {p99:F2} ms");
+        Console.WriteLine($"write   agents {agents,2}: {ops / (double)seconds,8:F0} new-key writes/s, p50 {p50:F2} ms, p99 {p99:F2} ms, {cpu.Report()}");
     }
 
     if (backend == "sqlite")
@@ -80,11 +86,14 @@ await using (var silo = await StartAsync(snapshotEvery: int.MaxValue))
     }
 }
 
-// Activation: the same shard loaded from its whole log; then one run that takes a snapshot; then loaded from it.
+// Activation: the same shard loaded from its whole log (twice: the first also warms the process); then one run that
+// takes a snapshot; then loaded from it (twice).
+await ActivationAsync(int.MaxValue);
 double fromLog = await ActivationAsync(int.MaxValue);
 await ActivationAsync(1);
+await ActivationAsync(int.MaxValue);
 double fromSnapshot = await ActivationAsync(int.MaxValue);
-Console.WriteLine($"activation: from log replay {fromLog:F0} ms, from snapshot {fromSnapshot:F0} ms (includes the bank grain and the first call)");
+Console.WriteLine($"activation: from log replay {fromLog:F0} ms, from snapshot {fromSnapshot:F0} ms = {fromLog / fromSnapshot:F1}x (includes the bank grain and the first call)");
 if (backend == "sqlite")
 {
     File.Delete(sqlitePath);
@@ -100,11 +109,12 @@ async Task<double> ActivationAsync(int snapshotEvery)
     watch.Stop();
     if (snapshotEvery == 1)
     {
-        // One write makes the activation take its snapshot (in the background); wait until storage has it.
-        await silo.Memory.Bank(bankName).WriteAsync(intents[0], "s", "snapshot trigger", true, operationId: $"snap-{Guid.NewGuid():N}");
+        // A commit makes the activation take its snapshot (in the background): write until one lands on shard 0 (writes
+        // route by slot), then wait until storage has the snapshot.
         var store = silo.Store;
-        while ((await store.LoadShardAsync(BankNames.ShardKey(bankName, 0))).SnapshotPosition == 0)
+        for (int i = 0; (await store.LoadShardAsync(BankNames.ShardKey(bankName, 0))).SnapshotPosition == 0; i++)
         {
+            await silo.Memory.Bank(bankName).WriteAsync(intents[i % intents.Length], "s", "snapshot trigger", true, operationId: $"snap-{Guid.NewGuid():N}");
             await Task.Delay(50);
         }
     }
@@ -161,6 +171,56 @@ int Arg(string name, int fallback)
 {
     int at = Array.IndexOf(args, name);
     return at >= 0 && at + 1 < args.Length ? int.Parse(args[at + 1], CultureInfo.InvariantCulture) : fallback;
+}
+
+// CPU time used by this process (silo + client + load generator; with SQLite also the database) and by the PostgreSQL
+// server's processes, over one measured point, as cores busy on average.
+sealed class CpuClock
+{
+    private readonly long _start = Stopwatch.GetTimestamp();
+    private readonly TimeSpan _self = Process.GetCurrentProcess().TotalProcessorTime;
+    private readonly double _postgres = PostgresSeconds();
+
+    public static CpuClock Start() => new();
+
+    public string Report()
+    {
+        double wall = Stopwatch.GetElapsedTime(_start).TotalSeconds;
+        double self = (Process.GetCurrentProcess().TotalProcessorTime - _self).TotalSeconds / wall;
+        double postgres = (PostgresSeconds() - _postgres) / wall;
+        return $"CPU cores: this process {self:F2}, postgres {postgres:F2}";
+    }
+
+    // utime + stime of every process named "postgres" (/proc/<pid>/stat fields 14 and 15, in clock ticks of 1/100 s).
+    private static double PostgresSeconds()
+    {
+        double ticks = 0;
+        foreach (string dir in Directory.EnumerateDirectories("/proc"))
+        {
+            try
+            {
+                string stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                int open = stat.IndexOf('(', StringComparison.Ordinal);
+                int close = stat.LastIndexOf(')');
+                if (open < 0 || close < 0 || stat[(open + 1)..close] != "postgres")
+                {
+                    continue;
+                }
+
+                string[] fields = stat[(close + 2)..].Split(' ');
+                ticks += double.Parse(fields[11], CultureInfo.InvariantCulture) + double.Parse(fields[12], CultureInfo.InvariantCulture);
+            }
+            catch (IOException)
+            {
+                // The process ended between listing and reading.
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+
+        return ticks / 100.0;
+    }
 }
 
 sealed class Silo(IHost host) : IAsyncDisposable
