@@ -332,10 +332,11 @@ public sealed unsafe partial class HnswIndex
             results.Push(entrySim, entry);
         }
 
-        float worst = results.Count > 0 ? results.Top.Similarity : float.NegativeInfinity;
+        float worst = results.Count > 0 ? results.TopSimilarity : float.NegativeInfinity;
         while (candidates.Count > 0)
         {
-            var (sim, node) = candidates.Top;
+            float sim = candidates.TopSimilarity;
+            int node = candidates.TopNode;
             if (results.Count >= ef && sim < worst)
             {
                 break;
@@ -365,13 +366,17 @@ public sealed unsafe partial class HnswIndex
                     candidates.Push(neighborSim, neighbor);
                     if (!liveOnly || !deleted[neighbor])
                     {
-                        results.Push(neighborSim, neighbor);
-                        if (results.Count > ef)
+                        // Full: the newcomer beats the worst result (the condition above), so it takes its place.
+                        if (results.Count < ef)
                         {
-                            results.Pop();
+                            results.Push(neighborSim, neighbor);
+                        }
+                        else
+                        {
+                            results.ReplaceTop(neighborSim, neighbor);
                         }
 
-                        worst = results.Top.Similarity;
+                        worst = results.TopSimilarity;
                     }
                 }
             }
@@ -396,10 +401,9 @@ public sealed unsafe partial class HnswIndex
         }
 
         int n = results.Count;
-        var items = results.Items;
         for (int i = 0; i < n; i++)
         {
-            destination[i] = new Neighbor(_ids[items[i].Node], items[i].Similarity);
+            destination[i] = new Neighbor(_ids[results.NodeAt(i)], results.SimilarityAt(i));
         }
 
         SortResults(destination[..n]);
@@ -458,7 +462,7 @@ public sealed unsafe partial class HnswIndex
     {
         int n = results.Count;
         EnsureScratch(n);
-        results.Items.CopyTo(_selectScratch);
+        results.CopyTo(_selectScratch);
         _selectScratch.AsSpan(0, n).Sort(static (a, b) => a.Similarity != b.Similarity ? b.Similarity.CompareTo(a.Similarity) : a.Node.CompareTo(b.Node));
         return n;
     }

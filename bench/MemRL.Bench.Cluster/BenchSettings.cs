@@ -4,11 +4,11 @@ namespace MemRL.Bench.Cluster;
 
 /// <summary>Command-line settings; unknown or malformed flags stop the run with a message naming the flag.</summary>
 internal sealed record BenchSettings(
-    int Keys, int Queries, int Dimension, int[] ShardCounts, int[] Concurrency, int Ef, int K1, int K2, TimeSpan Duration, int Seed)
+    int Keys, int Queries, int Dimension, int[] ShardCounts, int[] Concurrency, int Ef, int K1, int K2, TimeSpan Duration, int Seed, TimeSpan OpenDuration)
 {
     public static BenchSettings Parse(string[] args)
     {
-        var s = new BenchSettings(10_000, 1_000, 384, [1, 2, 4, 8], [1, 16, 64, 256], 64, 5, 3, TimeSpan.FromSeconds(5), 42);
+        var s = new BenchSettings(10_000, 1_000, 384, [1, 2, 4, 8], [1, 16, 64, 256], 64, 5, 3, TimeSpan.FromSeconds(5), 42, TimeSpan.FromSeconds(10));
         for (int i = 0; i < args.Length; i++)
         {
             string flag = args[i];
@@ -25,6 +25,7 @@ internal sealed record BenchSettings(
                 "--k2" => s with { K2 = Int(flag, value, 1) },
                 "--seconds" => s with { Duration = TimeSpan.FromSeconds(Int(flag, value, 1)) },
                 "--seed" => s with { Seed = Int(flag, value, 0) },
+                "--open-seconds" => s with { OpenDuration = TimeSpan.FromSeconds(Int(flag, value, 1)) },
                 _ => throw Usage($"unknown flag {flag}"),
             };
         }
@@ -40,5 +41,5 @@ internal sealed record BenchSettings(
     private static int[] Ints(string flag, string value) => value.Split(',').Select(v => Int(flag, v, 1)).ToArray();
 
     private static ArgumentException Usage(string message) => new(
-        $"{message}. Flags: --keys N --queries N --dim D --shards 1,2,4,8 --concurrency 1,16,64,256 --ef N --k1 N --k2 N --seconds N --seed N");
+        $"{message}. Flags: --keys N --queries N --dim D --shards 1,2,4,8 --concurrency 1,16,64,256 --ef N --k1 N --k2 N --seconds N --seed N --open-seconds N");
 }

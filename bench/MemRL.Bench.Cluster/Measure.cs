@@ -4,18 +4,21 @@ using MemRL.Client;
 namespace MemRL.Bench.Cluster;
 
 /// <summary>What one run measured.</summary>
-internal sealed record RunResult(int Concurrency, long Completed, long Failed, TimeSpan Elapsed, double CpuCores, double[] LatenciesMs)
+/// <param name="DispatchLagMs">Open loop only: how late the generator started each request against its schedule.</param>
+internal sealed record RunResult(int Concurrency, long Completed, long Failed, TimeSpan Elapsed, double CpuCores, double[] LatenciesMs, double[]? DispatchLagMs = null)
 {
     public double Throughput => Completed / Elapsed.TotalSeconds;
 
-    public double Percentile(double p)
+    public double Percentile(double p) => Percentile(LatenciesMs, p);
+
+    public static double Percentile(double[] values, double p)
     {
-        if (LatenciesMs.Length == 0)
+        if (values.Length == 0)
         {
             return double.NaN;
         }
 
-        var sorted = LatenciesMs.Order().ToArray();
+        var sorted = values.Order().ToArray();
         return sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
     }
 }
@@ -75,47 +78,60 @@ internal static class Measure
 
     /// <summary>
     /// Open loop: requests start at a fixed rate whatever the latency, so queueing shows up in the latency (a closed
-    /// loop's latency is just concurrency ÷ throughput). Latency counts from the scheduled start, not the actual one.
+    /// loop's latency is just concurrency ÷ throughput). Latency counts from the scheduled start, not the actual one, so a
+    /// late generator counts against the system; its lateness is reported beside the latency to tell the two apart.
     /// </summary>
     public static async Task<RunResult> OpenLoopAsync<T>(double ratePerSecond, TimeSpan duration, Func<int, Task<T>> call)
     {
         long total = (long)(ratePerSecond * duration.TotalSeconds);
         var latencies = new double[total];
+        var lags = new double[total];
+        var tasks = new Task[total];
         long completed = 0, failed = 0;
         var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         var clock = Stopwatch.StartNew();
-        var inFlight = new List<Task>((int)Math.Min(total, 1_000_000));
-        for (long i = 0; i < total; i++)
-        {
-            double due = i / ratePerSecond;
-            double wait = due - clock.Elapsed.TotalSeconds;
-            // Sleep, never spin: on two cores a spinning generator takes a core from the silo it measures. Requests
-            // already due fire together at the next timer tick (about 1 ms), and latency still counts from their due time.
-            if (wait > 0)
-            {
-                await Task.Delay(TimeSpan.FromSeconds(Math.Max(wait, 0.001)));
-            }
 
-            long index = i;
-            inFlight.Add(Task.Run(async () =>
+        async Task RunOne(long index, double due)
+        {
+            try
             {
-                try
-                {
-                    await call((int)index);
-                    latencies[index] = (clock.Elapsed.TotalSeconds - due) * 1000;
-                    Interlocked.Increment(ref completed);
-                }
-                catch (Exception)
-                {
-                    latencies[index] = double.NaN;
-                    Interlocked.Increment(ref failed);
-                }
-            }));
+                await call((int)index);
+                latencies[index] = (clock.Elapsed.TotalSeconds - due) * 1000;
+                Interlocked.Increment(ref completed);
+            }
+            catch (Exception)
+            {
+                latencies[index] = double.NaN;
+                Interlocked.Increment(ref failed);
+            }
         }
 
-        await Task.WhenAll(inFlight);
+        // The generator is its own thread, not a thread-pool continuation: a timer continuation waits behind the silo's
+        // queued work, which made the generator late by milliseconds and counted that as latency. It sleeps, never spins
+        // (on two cores a spinning generator takes a core from the silo it measures); requests due within the same
+        // millisecond start together.
+        var generator = new Thread(() =>
+        {
+            for (long i = 0; i < total; i++)
+            {
+                double due = i / ratePerSecond;
+                double wait = due - clock.Elapsed.TotalSeconds;
+                if (wait > 0.0005)
+                {
+                    Thread.Sleep(TimeSpan.FromSeconds(wait));
+                }
+
+                lags[i] = Math.Max(0, (clock.Elapsed.TotalSeconds - due) * 1000);
+                long index = i;
+                tasks[i] = Task.Run(() => RunOne(index, due));
+            }
+        })
+        { IsBackground = true, Name = "open-loop generator", Priority = ThreadPriority.AboveNormal };
+        generator.Start();
+        await Task.Run(generator.Join);
+        await Task.WhenAll(tasks);
         clock.Stop();
         double cores = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds / clock.Elapsed.TotalSeconds;
-        return new RunResult(0, completed, failed, clock.Elapsed, cores, latencies.Where(double.IsFinite).ToArray());
+        return new RunResult(0, completed, failed, clock.Elapsed, cores, latencies.Where(double.IsFinite).ToArray(), lags);
     }
 }

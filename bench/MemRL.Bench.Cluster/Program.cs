@@ -67,7 +67,7 @@ foreach (int shards in settings.ShardCounts)
     }
 
     var best = report.BestClusterThroughput(shards);
-    var open = await Measure.OpenLoopAsync(best / 2, settings.Duration, q => bank.RecallAsync(queries[q % queries.Length], new RecallSettings(K2: settings.K2)));
+    var open = await Measure.OpenLoopAsync(best / 2, settings.OpenDuration, q => bank.RecallAsync(queries[q % queries.Length], new RecallSettings(K2: settings.K2)));
     report.Open(shards, best / 2, open);
 
     var recalls = await Measure.ClosedLoopAsync(1, TimeSpan.FromSeconds(1), q => bank.RecallAsync(queries[q % queries.Length]));

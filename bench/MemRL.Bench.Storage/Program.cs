@@ -130,6 +130,9 @@ async Task<Silo> StartAsync(int snapshotEvery)
     builder.UseOrleans(silo =>
     {
         silo.UseLocalhostClustering();
+        // Replaying a 50k-key shard rebuilds its graph for longer than Orleans' default 30 s response timeout; the
+        // activation measurement waits for it instead of timing out.
+        silo.Configure<Orleans.Configuration.SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromMinutes(10));
         silo.AddMemRL(o => o.MaxPendingPerShard = 100_000).Configure<StorageOptions>(o =>
         {
             o.Provider = backend == "sqlite" ? StorageProvider.Sqlite : StorageProvider.PostgreSql;
