@@ -26,18 +26,9 @@ bool hnsw = args.Contains("--hnsw");
 string sqlitePath = Path.Combine(Path.GetTempPath(), $"memrl-bench-{Guid.NewGuid():N}.db");
 
 var random = new Random(42);
-float[] Vector()
-{
-    var v = new float[Dimension];
-    for (int i = 0; i < v.Length; i++)
-    {
-        v[i] = (float)(random.NextDouble() - 0.5);
-    }
-
-    return v;
-}
-
-var intents = Enumerable.Range(0, keys + 4096).Select(_ => Vector()).ToArray();
+// Clustered unit vectors (the cluster benchmark's generator, like the ANN harness's default profile): real intent
+// embeddings cluster, and uniform random vectors in 384 dimensions are a worst case no embedding model produces.
+var intents = MemRL.Bench.Cluster.Dataset.Clustered(keys + 4096, Dimension, seed: 42);
 string bankName = $"bench-{Guid.NewGuid():N}";
 Console.WriteLine($"backend {backend}, keys {keys}, {seconds} s per point, dimension {Dimension}, {shards} shard(s), {(hnsw ? "HNSW" : "exact")} search, {Environment.ProcessorCount} cores");
 
