@@ -10,7 +10,7 @@ using Microsoft.Extensions.Logging;
 
 // Durable-storage benchmark (issue 5): one silo in this process with a co-hosted client, against SQLite
 // (synchronous=FULL) or PostgreSQL (synchronous_commit=on). Closed loops at several agent counts: Q updates/s and new-key
-// writes/s with p99 acknowledgement latency; then shard activation from the log alone vs from a snapshot; then bytes
+// writes/s and joining writes/s with p99 acknowledgement latency; then shard activation from the log alone vs from a snapshot; then bytes
 // stored per memory and per Q update (SQLite file size deltas).
 // Usage: MemRL.Bench.Storage sqlite|postgres [connection string] [--keys N] [--seconds S] [--dim D] [--shards S] [--hnsw]
 // --hnsw: the shard searches with its HNSW graph (the default: exact search, as the first runs did); either way the
@@ -69,6 +69,25 @@ await using (var silo = await StartAsync(snapshotEvery: int.MaxValue))
             await bank.WriteAsync(intents[(offset + n) % intents.Length], "w", $"experience w{agents}-{n}", true, operationId: $"w-{agents}-{n}"));
         written += (int)ops;
         Console.WriteLine($"write   agents {agents,2}: {ops / (double)seconds,8:F0} new-key writes/s, p50 {p50:F2} ms, p99 {p99:F2} ms, {cpu.Report()}");
+    }
+
+    // Joins: the same bank with a merge threshold, writing intents equal to stored keys, so each write adds a memory to
+    // an existing key (no graph insert). Without a recall token the coordinator asks every shard for the nearest key.
+    var described = await silo.Memory.GetBankAsync(bankName);
+    await silo.Memory.UpdateOptionsAsync(bankName, described!.Options with { MergeThreshold = 0.9 });
+    foreach (int agents in agentCounts)
+    {
+        long joined = 0;
+        var cpu = CpuClock.Start();
+        var (ops, p50, p99) = await ClosedLoopAsync(agents, seconds, async n =>
+        {
+            var r = await bank.WriteAsync(intents[n % keys], "j", $"experience j{agents}-{n}", true, operationId: $"j-{agents}-{n}");
+            if (!r.CreatedKey)
+            {
+                Interlocked.Increment(ref joined);
+            }
+        });
+        Console.WriteLine($"join    agents {agents,2}: {ops / (double)seconds,8:F0} joining writes/s ({100.0 * joined / ops:F0} % joined), p50 {p50:F2} ms, p99 {p99:F2} ms, {cpu.Report()}");
     }
 
     if (backend == "sqlite")
