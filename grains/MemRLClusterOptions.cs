@@ -23,6 +23,14 @@ public sealed class MemRLClusterOptions
 
     /// <summary>Operation ids each shard remembers for idempotent retries. Default 100,000.</summary>
     public int OperationLogCapacity { get; set; } = 100_000;
+
+    /// <summary>
+    /// How long a shard may take to load (snapshot plus log replay) before its activation is abandoned. Orleans' own
+    /// activation timeout, 30 s, is too short for a large shard replaying a long log (a 50k-key tail rebuilds its graph
+    /// for longer than that); the silo's activation timeout is raised to this. Recall does not wait for it: a loading
+    /// shard counts as not answered after <see cref="ShardTimeout"/>. Default 10 minutes. Key: <c>MemRL:ShardLoadTimeout</c>.
+    /// </summary>
+    public TimeSpan ShardLoadTimeout { get; set; } = TimeSpan.FromMinutes(10);
 }
 
 /// <summary>Checks <see cref="MemRLClusterOptions"/> on start, naming the configuration key.</summary>
@@ -54,6 +62,11 @@ internal sealed class MemRLClusterOptionsValidator : IValidateOptions<MemRLClust
         if (options.ShardTimeout <= TimeSpan.Zero)
         {
             failures.Add($"MemRL:ShardTimeout is {options.ShardTimeout}; expected a positive duration.");
+        }
+
+        if (options.ShardLoadTimeout <= TimeSpan.Zero)
+        {
+            failures.Add($"MemRL:ShardLoadTimeout is {options.ShardLoadTimeout}; expected a positive duration.");
         }
 
         if (options.MaxPendingPerShard < 1)

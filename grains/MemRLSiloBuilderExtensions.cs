@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using MemRL.Grains.Storage;
+using Orleans.Configuration;
 
 namespace MemRL.Grains;
 
@@ -19,6 +20,10 @@ public static class MemRLSiloBuilderExtensions
         }
 
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MemRLClusterOptions>, MemRLClusterOptionsValidator>());
+        // Shards load their whole state in OnActivateAsync: give activations the shard load timeout, never less than
+        // what the host configured.
+        services.AddOptions<GrainCollectionOptions>().Configure<IOptions<MemRLClusterOptions>>((collection, memrl) =>
+            collection.ActivationTimeout = TimeSpan.FromTicks(Math.Max(collection.ActivationTimeout.Ticks, memrl.Value.ShardLoadTimeout.Ticks)));
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<BankDirectory>();
         services.TryAddSingleton<ShardCallGuard>();

@@ -96,9 +96,13 @@ await using (var silo = await StartAsync(snapshotEvery: int.MaxValue))
     }
 }
 
-// Activation: the same shard loaded from its whole log (twice: the first also warms the process); then one run that
-// takes a snapshot; then loaded from it (twice).
-await ActivationAsync(int.MaxValue);
+// Activation: the same shard loaded from its whole log (twice when small: the first also warms the process; a large
+// replay runs long enough that warm-up does not matter); then one run that takes a snapshot; then loaded from it (twice).
+if (keys < 50_000)
+{
+    await ActivationAsync(int.MaxValue);
+}
+
 double fromLog = await ActivationAsync(int.MaxValue);
 await ActivationAsync(1);
 await ActivationAsync(int.MaxValue);
