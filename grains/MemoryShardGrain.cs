@@ -669,7 +669,9 @@ internal sealed partial class MemoryShardGrain(
         long position = _durableHead;
         var records = _state.SnapshotRecords(position, options.SnapshotChunkBytes);
         var state = _state;
-        var chunks = Task.Run(() => state.AppendIndex(records));
+        // A dedicated thread, not a pool thread: serialising a large graph takes about a second, and on a small machine
+        // a pool thread held that long is a large share of the pool every grain runs on.
+        var chunks = Task.Factory.StartNew(() => state.AppendIndex(records), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         _indexSaving = chunks;
         _snapshotting = true;
         _eventsSinceSnapshot = 0;

@@ -36,7 +36,7 @@ public sealed partial class HnswIndex
         BinaryPrimitives.WriteInt32LittleEndian(header[56..], _entry);
         BinaryPrimitives.WriteInt32LittleEndian(header[60..], _maxLevel);
         writer.Write(header);
-        writer.Write(MemoryMarshal.AsBytes(_vectors.AsSpan(0, _count * _dimension)));
+        writer.Write(MemoryMarshal.AsBytes(StoredVectors()));
         writer.Write(MemoryMarshal.AsBytes(_ids.AsSpan(0, _count)));
         writer.Write(_levels.AsSpan(0, _count));
         writer.Write(MemoryMarshal.AsBytes(_deleted.AsSpan(0, _count)));
@@ -103,7 +103,7 @@ public sealed partial class HnswIndex
         }
 
         var index = new HnswIndex(options);
-        reader.Read(MemoryMarshal.AsBytes(index._vectors.AsSpan(0, count * options.Dimension)));
+        reader.Read(MemoryMarshal.AsBytes(index._vectors.AsSpan(index._vectorOffset, count * options.Dimension)));
         reader.Read(MemoryMarshal.AsBytes(index._ids.AsSpan(0, count)));
         reader.Read(index._levels.AsSpan(0, count));
         reader.Read(MemoryMarshal.AsBytes(index._deleted.AsSpan(0, count)));

@@ -27,6 +27,9 @@ public sealed unsafe partial class HnswIndex
     private readonly int[] _chosen;
 
     private float[] _vectors;
+    // Index of the first vector in _vectors: the block is over-allocated so that vector 0 starts on a 64-byte boundary
+    // (see NewVectorBlock).
+    private int _vectorOffset;
     private long[] _ids;
     private byte[] _levels;
     private bool[] _deleted;
@@ -163,7 +166,7 @@ public sealed unsafe partial class HnswIndex
 
         EnsureCapacity(_count + 1);
         int node = _count;
-        var stored = _vectors.AsSpan(node * _dimension, _dimension);
+        var stored = _vectors.AsSpan(_vectorOffset + (node * _dimension), _dimension);
         if (_options.Metric == SimilarityMetric.Cosine && !normalized)
         {
             VectorMath.TryNormalize(vector, stored);
@@ -385,7 +388,7 @@ public sealed unsafe partial class HnswIndex
         return results;
     }
 
-    private int SearchGraph(float[] q, int k, int ef, HnswSearchContext context, Span<Neighbor> destination)
+    private int SearchGraph(ReadOnlySpan<float> q, int k, int ef, HnswSearchContext context, Span<Neighbor> destination)
     {
         int current = _entry;
         float currentSim = VectorMath.Dot(q, Vector(current));
@@ -412,7 +415,7 @@ public sealed unsafe partial class HnswIndex
 
     // Brute force over live nodes with a k-sized heap whose ties break on the caller's id, so exact answers match any
     // other exact search over the same ids to the last place.
-    private int SearchExact(float[] q, int k, Span<Neighbor> destination)
+    private int SearchExact(ReadOnlySpan<float> q, int k, Span<Neighbor> destination)
     {
         int n = 0;
         for (int node = 0; node < _count; node++)
@@ -481,20 +484,20 @@ public sealed unsafe partial class HnswIndex
         layer == 0 ? _links0.AsSpan(node * _stride0, _stride0) : _upper[node].AsSpan((layer - 1) * (1 + _m), 1 + _m);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ReadOnlySpan<float> Vector(int node) => _vectors.AsSpan(node * _dimension, _dimension);
+    private ReadOnlySpan<float> Vector(int node) => _vectors.AsSpan(_vectorOffset + (node * _dimension), _dimension);
 
     // The kernel called by reference: no span construction or length check per neighbour. Same function as
     // VectorMath.Dot, so the same bits.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private float Similarity(ref float query, int node) =>
-        VectorMath.DotCore(ref query, ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_vectors), (nint)node * _dimension), _dimension);
+        VectorMath.DotCore(ref query, ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_vectors), _vectorOffset + ((nint)node * _dimension)), _dimension);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Prefetch(int node)
     {
         if (Sse.IsSupported)
         {
-            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_vectors), (nint)node * _dimension)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_vectors), _vectorOffset + ((nint)node * _dimension))));
         }
     }
 
@@ -519,9 +522,9 @@ public sealed unsafe partial class HnswIndex
         }
 
         int grown = Math.Max(nodes, capacity * 2);
-        var vectors = NewVectorBlock(grown);
-        _vectors.AsSpan(0, _count * _dimension).CopyTo(vectors);
-        _vectors = vectors;
+        var (vectors, offset) = NewVectorBlock(grown);
+        StoredVectors().CopyTo(vectors.AsSpan(offset));
+        (_vectors, _vectorOffset) = (vectors, offset);
         Array.Resize(ref _ids, grown);
         Array.Resize(ref _levels, grown);
         Array.Resize(ref _deleted, grown);
@@ -532,7 +535,7 @@ public sealed unsafe partial class HnswIndex
     [System.Diagnostics.CodeAnalysis.MemberNotNull(nameof(_vectors), nameof(_ids), nameof(_levels), nameof(_deleted), nameof(_links0), nameof(_upper))]
     private void Allocate(int capacity)
     {
-        _vectors = NewVectorBlock(capacity);
+        (_vectors, _vectorOffset) = NewVectorBlock(capacity);
         _ids = new long[capacity];
         _levels = new byte[capacity];
         _deleted = new bool[capacity];
@@ -541,8 +544,25 @@ public sealed unsafe partial class HnswIndex
     }
 
     // Pinned (on the pinned object heap) so the search loop may compute addresses to prefetch: a prefetch is only a
-    // hint, but the address it names must stay the vector's.
-    private float[] NewVectorBlock(int nodes) => GC.AllocateUninitializedArray<float>(nodes * _dimension, pinned: true);
+    // hint, but the address it names must stay the vector's. Over-allocated by 15 floats so the first vector can start on
+    // a 64-byte boundary: an array's data sits 16 bytes past its (8-byte aligned) header, so without this a 512-bit load
+    // may straddle two cache lines, depending on where the block happened to land. With a dimension that is a multiple of
+    // 16, every vector is then aligned.
+    private (float[] Block, int Offset) NewVectorBlock(int nodes)
+    {
+        var block = GC.AllocateUninitializedArray<float>((nodes * _dimension) + 15, pinned: true);
+        return (block, AlignedOffset(block));
+    }
+
+    /// <summary>Index of the first element of a pinned float array that lies on a 64-byte boundary.</summary>
+    internal static unsafe int AlignedOffset(float[] pinned)
+    {
+        nint address = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(pinned));
+        return (int)((64 - (address & 63)) & 63) / sizeof(float);
+    }
+
+    // The vectors of nodes 0.._count-1, contiguous.
+    private Span<float> StoredVectors() => _vectors.AsSpan(_vectorOffset, _count * _dimension);
 
     private void EnsureScratch(int n)
     {
@@ -570,6 +590,7 @@ public sealed unsafe partial class HnswIndex
         }
 
         var vectors = _vectors;
+        int offset = _vectorOffset;
         var ids = _ids;
         Allocate(Math.Max(_options.InitialCapacity, live.Count * 2));
         _nodeOf.Clear();
@@ -579,7 +600,7 @@ public sealed unsafe partial class HnswIndex
         _maxLevel = -1;
         foreach (int node in live)
         {
-            AddCore(ids[node], vectors.AsSpan(node * _dimension, _dimension), normalized: true);
+            AddCore(ids[node], vectors.AsSpan(offset + (node * _dimension), _dimension), normalized: true);
         }
     }
 }

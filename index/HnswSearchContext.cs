@@ -17,16 +17,19 @@ public sealed class HnswSearchContext
 
     internal SimilarityHeap Results { get; } = new(maxOnTop: false);
 
-    internal float[] Query { get; private set; } = [];
+    private float[] _query = [];
+    private int _queryOffset;
 
-    internal float[] QueryBuffer(int dimension)
+    /// <summary>The normalised query of the current search, on a 64-byte boundary like the index's vectors.</summary>
+    internal Span<float> QueryBuffer(int dimension)
     {
-        if (Query.Length != dimension)
+        if (_query.Length != dimension + 15)
         {
-            Query = new float[dimension];
+            _query = GC.AllocateUninitializedArray<float>(dimension + 15, pinned: true);
+            _queryOffset = HnswIndex.AlignedOffset(_query);
         }
 
-        return Query;
+        return _query.AsSpan(_queryOffset, dimension);
     }
 
     /// <summary>Starts a new search over <paramref name="nodes"/> nodes: bumping the generation forgets every visit in O(1).</summary>

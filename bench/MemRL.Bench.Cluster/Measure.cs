@@ -5,7 +5,8 @@ namespace MemRL.Bench.Cluster;
 
 /// <summary>What one run measured.</summary>
 /// <param name="DispatchLagMs">Open loop only: how late the generator started each request against its schedule.</param>
-internal sealed record RunResult(int Concurrency, long Completed, long Failed, TimeSpan Elapsed, double CpuCores, double[] LatenciesMs, double[]? DispatchLagMs = null)
+/// <param name="GcPauseMs">Open loop only: total time the GC paused the process during the run.</param>
+internal sealed record RunResult(int Concurrency, long Completed, long Failed, TimeSpan Elapsed, double CpuCores, double[] LatenciesMs, double[]? DispatchLagMs = null, double GcPauseMs = 0)
 {
     public double Throughput => Completed / Elapsed.TotalSeconds;
 
@@ -89,6 +90,7 @@ internal static class Measure
         var tasks = new Task[total];
         long completed = 0, failed = 0;
         var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        var paused = GC.GetTotalPauseDuration();
         var clock = Stopwatch.StartNew();
 
         async Task RunOne(long index, double due)
@@ -110,6 +112,9 @@ internal static class Measure
         // queued work, which made the generator late by milliseconds and counted that as latency. It sleeps, never spins
         // (on two cores a spinning generator takes a core from the silo it measures); requests due within the same
         // millisecond start together.
+        // Joining the thread from a pool thread would block that thread for the whole run: on two cores that halves the
+        // pool the silo runs on. The thread signals its end instead.
+        var generated = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var generator = new Thread(() =>
         {
             for (long i = 0; i < total; i++)
@@ -125,13 +130,16 @@ internal static class Measure
                 long index = i;
                 tasks[i] = Task.Run(() => RunOne(index, due));
             }
+
+            generated.SetResult();
         })
         { IsBackground = true, Name = "open-loop generator", Priority = ThreadPriority.AboveNormal };
         generator.Start();
-        await Task.Run(generator.Join);
+        await generated.Task;
         await Task.WhenAll(tasks);
         clock.Stop();
         double cores = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds / clock.Elapsed.TotalSeconds;
-        return new RunResult(0, completed, failed, clock.Elapsed, cores, latencies.Where(double.IsFinite).ToArray(), lags);
+        return new RunResult(0, completed, failed, clock.Elapsed, cores, latencies.Where(double.IsFinite).ToArray(), lags,
+            (GC.GetTotalPauseDuration() - paused).TotalMilliseconds);
     }
 }
