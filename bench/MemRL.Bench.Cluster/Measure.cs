@@ -6,7 +6,9 @@ namespace MemRL.Bench.Cluster;
 /// <summary>What one run measured.</summary>
 /// <param name="DispatchLagMs">Open loop only: how late the generator started each request against its schedule.</param>
 /// <param name="GcPauseMs">Open loop only: total time the GC paused the process during the run.</param>
-internal sealed record RunResult(int Concurrency, long Completed, long Failed, TimeSpan Elapsed, double CpuCores, double[] LatenciesMs, double[]? DispatchLagMs = null, double GcPauseMs = 0)
+/// <param name="Collections">Open loop only: collections of generations 0, 1 and 2 during the run.</param>
+internal sealed record RunResult(int Concurrency, long Completed, long Failed, TimeSpan Elapsed, double CpuCores, double[] LatenciesMs,
+    double[]? DispatchLagMs = null, double GcPauseMs = 0, string Collections = "")
 {
     public double Throughput => Completed / Elapsed.TotalSeconds;
 
@@ -26,6 +28,18 @@ internal sealed record RunResult(int Concurrency, long Completed, long Failed, T
 
 internal static class Measure
 {
+    /// <summary>
+    /// Every measured run starts from a collected heap, as BenchmarkDotNet's runs do: otherwise the collection owed for
+    /// the previous phase's garbage (a 100k-key bulk load, 256 agents' requests) lands in this run and is billed to it.
+    /// Collections during the run are counted and reported (open loop).
+    /// </summary>
+    private static void Settle()
+    {
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+    }
+
     /// <summary>Recall@k1 of the cluster's Phase A against exact search (k2 = k1, lambda 0 so the order is by similarity).</summary>
     public static async Task<double> ClusterRecallAsync(BankClient bank, float[][] queries, int[][] truth, Dictionary<string, int> idToKey, int k1)
     {
@@ -48,6 +62,7 @@ internal static class Measure
             await call(i);
         }
 
+        Settle();
         int next = 1000;
         long completed = 0, failed = 0;
         var latencies = new List<double>[concurrency];
@@ -82,8 +97,15 @@ internal static class Measure
     /// loop's latency is just concurrency ÷ throughput). Latency counts from the scheduled start, not the actual one, so a
     /// late generator counts against the system; its lateness is reported beside the latency to tell the two apart.
     /// </summary>
-    public static async Task<RunResult> OpenLoopAsync<T>(double ratePerSecond, TimeSpan duration, Func<int, Task<T>> call)
+    public static async Task<RunResult> OpenLoopAsync<T>(double ratePerSecond, TimeSpan duration, Func<int, Task<T>> call, bool warmUp = true)
     {
+        if (warmUp)
+        {
+            // One unmeasured second at the same rate: the generator's own code paths are compiled here, not billed.
+            await OpenLoopAsync(ratePerSecond, TimeSpan.FromSeconds(1), call, warmUp: false);
+        }
+
+        Settle();
         long total = (long)(ratePerSecond * duration.TotalSeconds);
         var latencies = new double[total];
         var lags = new double[total];
@@ -91,6 +113,7 @@ internal static class Measure
         long completed = 0, failed = 0;
         var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         var paused = GC.GetTotalPauseDuration();
+        int[] collections = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
         var clock = Stopwatch.StartNew();
 
         async Task RunOne(long index, double due)
@@ -139,7 +162,17 @@ internal static class Measure
         await Task.WhenAll(tasks);
         clock.Stop();
         double cores = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds / clock.Elapsed.TotalSeconds;
+        if (!warmUp)
+        {
+            return new RunResult(0, completed, failed, clock.Elapsed, cores, [], lags);
+        }
+
+        // Where in the run the slow requests were (> 10 ms), per second: a burst points at one event, a spread at load.
+        var slow = Enumerable.Range(0, (int)Math.Ceiling(duration.TotalSeconds)).Select(second =>
+            Enumerable.Range((int)(second * ratePerSecond), (int)ratePerSecond).Count(i => i < total && latencies[i] > 10));
+        Console.Error.WriteLine($"open loop: requests over 10 ms per second of the run: {string.Join(' ', slow)}");
         return new RunResult(0, completed, failed, clock.Elapsed, cores, latencies.Where(double.IsFinite).ToArray(), lags,
-            (GC.GetTotalPauseDuration() - paused).TotalMilliseconds);
+            (GC.GetTotalPauseDuration() - paused).TotalMilliseconds,
+            $"{GC.CollectionCount(0) - collections[0]}/{GC.CollectionCount(1) - collections[1]}/{GC.CollectionCount(2) - collections[2]}");
     }
 }

@@ -26,7 +26,7 @@ internal sealed class Report(BenchSettings settings)
 
     public void Open(int shards, double rate, RunResult run) =>
         _open.Add(Row(shards, F(rate, 0), F(run.Throughput, 0), F(run.Percentile(0.5), 2), F(run.Percentile(0.99), 2), F(run.Percentile(0.999), 2),
-            F(RunResult.Percentile(run.DispatchLagMs ?? [], 0.99), 2), F(run.GcPauseMs, 0), F(run.CpuCores, 2), run.Failed));
+            F(RunResult.Percentile(run.DispatchLagMs ?? [], 0.99), 2), F(run.GcPauseMs, 0), run.Collections, F(run.CpuCores, 2), run.Failed));
 
     public void Mutations(int shards, RunResult rewards, RunResult writes) =>
         _mutations.Add(Row(shards, F(rewards.Throughput, 0), F(rewards.Percentile(0.99), 2), F(writes.Throughput, 0), F(writes.Percentile(0.99), 2), rewards.Failed + writes.Failed));
@@ -43,8 +43,8 @@ internal sealed class Report(BenchSettings settings)
         o.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         _closed.ForEach(o.WriteLine);
         o.WriteLine();
-        o.WriteLine("| shards | open-loop rate /s | achieved /s | p50 ms | p99 ms | p99.9 ms | generator lag p99 ms | GC pauses ms | CPU cores | failed |");
-        o.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        o.WriteLine("| shards | open-loop rate /s | achieved /s | p50 ms | p99 ms | p99.9 ms | generator lag p99 ms | GC pauses ms | GCs gen0/1/2 | CPU cores | failed |");
+        o.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         _open.ForEach(o.WriteLine);
         o.WriteLine();
         o.WriteLine("| shards | recall+reward /s (64 agents) | p99 ms | writes/s (64 agents) | p99 ms | failed |");
