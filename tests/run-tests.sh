@@ -15,6 +15,6 @@ rc=${PIPESTATUS[0]}
 # VSTest prints one "Passed!/Failed! - Failed: F, Passed: P, Skipped: S" line per test project; sum them.
 awk '/^(Passed|Failed)! +- Failed: +[0-9]+, Passed: +[0-9]+/ { gsub(",", ""); f += $4; p += $6; s += $8; n++ }
      END { if (n == 0) { print "no test project reported"; f += 1 }
-           printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+           printf "%d skipped\n%d passed, %d failed\n", s, p, f }' "$log"
 rm -f "$log"
 exit "$rc"
