@@ -656,8 +656,8 @@ internal sealed partial class MemoryShardGrain(
         new($"Shard '{_key}' {what}: {inner.GetType().Name}: {inner.Message}");
 
     // A consistent cut: called only when nothing is pending or in flight, so memory equals the log up to _durableHead.
-    // The records are serialised in this turn (the cut); the graph is serialised on the thread pool while the shard keeps
-    // serving (turns that would change the graph wait for it, see _indexSaving), and the write to storage follows.
+    // The records are serialised in this turn (the cut); the graph is serialised on a thread of its own while the shard
+    // keeps serving (turns that would change the graph wait for it, see _indexSaving), and the write to storage follows.
     private void MaybeSnapshot()
     {
         var options = storageOptions.Value;
@@ -715,20 +715,25 @@ internal sealed partial class MemoryShardGrain(
     // conditions because other turns may use the new range, or a snapshot may start, while this one waits.
     private async Task EnsureSequencesAsync(int count, bool changesIndex = false)
     {
-        while (_sequenceEnd - _nextSequence < count || (changesIndex && !_indexSaving.IsCompleted))
+        while (true)
         {
             if (changesIndex && !_indexSaving.IsCompleted)
             {
                 await IndexWritableAsync();
-                continue;
             }
-
-            if (_reserving is null || _reserving.IsCompleted)
+            else if (_sequenceEnd - _nextSequence < count)
             {
-                _reserving = ReserveAsync();
-            }
+                if (_reserving is null || _reserving.IsCompleted)
+                {
+                    _reserving = ReserveAsync();
+                }
 
-            await _reserving;
+                await _reserving;
+            }
+            else
+            {
+                return;
+            }
         }
     }
 

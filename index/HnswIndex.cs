@@ -166,7 +166,7 @@ public sealed unsafe partial class HnswIndex
 
         EnsureCapacity(_count + 1);
         int node = _count;
-        var stored = _vectors.AsSpan(_vectorOffset + (node * _dimension), _dimension);
+        var stored = VectorSlot(node);
         if (_options.Metric == SimilarityMetric.Cosine && !normalized)
         {
             VectorMath.TryNormalize(vector, stored);
@@ -484,20 +484,27 @@ public sealed unsafe partial class HnswIndex
         layer == 0 ? _links0.AsSpan(node * _stride0, _stride0) : _upper[node].AsSpan((layer - 1) * (1 + _m), 1 + _m);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ReadOnlySpan<float> Vector(int node) => _vectors.AsSpan(_vectorOffset + (node * _dimension), _dimension);
+    private ReadOnlySpan<float> Vector(int node) => VectorSlot(node);
+
+    private Span<float> VectorSlot(int node) => _vectors.AsSpan(_vectorOffset + (node * _dimension), _dimension);
+
+    // The first float of a node's vector, for the hot loop: no span construction or bounds check.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ref float VectorRef(int node) =>
+        ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_vectors), _vectorOffset + ((nint)node * _dimension));
 
     // The kernel called by reference: no span construction or length check per neighbour. Same function as
     // VectorMath.Dot, so the same bits.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private float Similarity(ref float query, int node) =>
-        VectorMath.DotCore(ref query, ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_vectors), _vectorOffset + ((nint)node * _dimension)), _dimension);
+        VectorMath.DotCore(ref query, ref VectorRef(node), _dimension);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Prefetch(int node)
     {
         if (Sse.IsSupported)
         {
-            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_vectors), _vectorOffset + ((nint)node * _dimension))));
+            Sse.Prefetch0(Unsafe.AsPointer(ref VectorRef(node)));
         }
     }
 
