@@ -4,7 +4,8 @@ namespace MemRL.Bench.Cluster;
 
 /// <summary>Command-line settings; unknown or malformed flags stop the run with a message naming the flag.</summary>
 internal sealed record BenchSettings(
-    int Keys, int Queries, int Dimension, int[] ShardCounts, int[] Concurrency, int Ef, int K1, int K2, TimeSpan Duration, int Seed, TimeSpan OpenDuration)
+    int Keys, int Queries, int Dimension, int[] ShardCounts, int[] Concurrency, int Ef, int K1, int K2, TimeSpan Duration, int Seed, TimeSpan OpenDuration,
+    int[]? OpenRates = null, string? TimelinePath = null, TimeSpan? MachineProbe = null)
 {
     public static BenchSettings Parse(string[] args)
     {
@@ -26,6 +27,9 @@ internal sealed record BenchSettings(
                 "--seconds" => s with { Duration = TimeSpan.FromSeconds(Int(flag, value, 1)) },
                 "--seed" => s with { Seed = Int(flag, value, 0) },
                 "--open-seconds" => s with { OpenDuration = TimeSpan.FromSeconds(Int(flag, value, 1)) },
+                "--open-rates" => s with { OpenRates = Ints(flag, value) },
+                "--timeline" => s with { TimelinePath = value },
+                "--machine-probe" => s with { MachineProbe = TimeSpan.FromSeconds(Int(flag, value, 1)) },
                 _ => throw Usage($"unknown flag {flag}"),
             };
         }
@@ -41,5 +45,7 @@ internal sealed record BenchSettings(
     private static int[] Ints(string flag, string value) => value.Split(',').Select(v => Int(flag, v, 1)).ToArray();
 
     private static ArgumentException Usage(string message) => new(
-        $"{message}. Flags: --keys N --queries N --dim D --shards 1,2,4,8 --concurrency 1,16,64,256 --ef N --k1 N --k2 N --seconds N --seed N --open-seconds N");
+        $"{message}. Flags: --keys N --queries N --dim D --shards 1,2,4,8 --concurrency 1,16,64,256 --ef N --k1 N --k2 N --seconds N --seed N --open-seconds N\n" +
+        "  --open-rates N,N (skip the closed loop: open loops at these rates /s) --timeline FILE (CSV of the open loop, sampled every 5 ms)\n" +
+        "  --machine-probe SECONDS (only measure how steady this machine's cores are, then exit)");
 }

@@ -8,7 +8,7 @@ namespace MemRL.Bench.Cluster;
 /// <param name="GcPauseMs">Open loop only: total time the GC paused the process during the run.</param>
 /// <param name="Collections">Open loop only: collections of generations 0, 1 and 2 during the run.</param>
 internal sealed record RunResult(int Concurrency, long Completed, long Failed, TimeSpan Elapsed, double CpuCores, double[] LatenciesMs,
-    double[]? DispatchLagMs = null, double GcPauseMs = 0, string Collections = "")
+    double[]? DispatchLagMs = null, double GcPauseMs = 0, string Collections = "", double AllocatedKbPerRequest = 0)
 {
     public double Throughput => Completed / Elapsed.TotalSeconds;
 
@@ -97,7 +97,7 @@ internal static class Measure
     /// loop's latency is just concurrency ÷ throughput). Latency counts from the scheduled start, not the actual one, so a
     /// late generator counts against the system; its lateness is reported beside the latency to tell the two apart.
     /// </summary>
-    public static async Task<RunResult> OpenLoopAsync<T>(double ratePerSecond, TimeSpan duration, Func<int, Task<T>> call, bool warmUp = true)
+    public static async Task<RunResult> OpenLoopAsync<T>(double ratePerSecond, TimeSpan duration, Func<int, Task<T>> call, string? timelinePath = null, bool warmUp = true)
     {
         if (warmUp)
         {
@@ -110,18 +110,21 @@ internal static class Measure
         var latencies = new double[total];
         var lags = new double[total];
         var tasks = new Task[total];
-        long completed = 0, failed = 0;
+        long started = 0, completed = 0, failed = 0;
         var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         var paused = GC.GetTotalPauseDuration();
+        long allocated = GC.GetTotalAllocatedBytes(precise: false);
         int[] collections = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
+        using var timeline = timelinePath is null ? null
+            : new Timeline(timelinePath, () => (Volatile.Read(ref started), Volatile.Read(ref completed) + Volatile.Read(ref failed)), TimeSpan.FromMilliseconds(5));
         var clock = Stopwatch.StartNew();
 
-        async Task RunOne(long index, double due)
+        async Task RunOne(long index, double from)
         {
             try
             {
                 await call((int)index);
-                latencies[index] = (clock.Elapsed.TotalSeconds - due) * 1000;
+                latencies[index] = (clock.Elapsed.TotalSeconds - from) * 1000;
                 Interlocked.Increment(ref completed);
             }
             catch (Exception)
@@ -149,9 +152,15 @@ internal static class Measure
                     Thread.Sleep(TimeSpan.FromSeconds(wait));
                 }
 
-                lags[i] = Math.Max(0, (clock.Elapsed.TotalSeconds - due) * 1000);
+                double now = clock.Elapsed.TotalSeconds;
+                lags[i] = Math.Max(0, (now - due) * 1000);
                 long index = i;
-                tasks[i] = Task.Run(() => RunOne(index, due));
+                Interlocked.Increment(ref started);
+
+                // Latency counts from the schedule when the generator is late, from the start when it is up to 0.5 ms
+                // early (requests due within the same millisecond start together): never a negative latency.
+                double from = Math.Min(due, now);
+                tasks[i] = Task.Run(() => RunOne(index, from));
             }
 
             generated.SetResult();
@@ -173,6 +182,7 @@ internal static class Measure
         Console.Error.WriteLine($"open loop: requests over 10 ms per second of the run: {string.Join(' ', slow)}");
         return new RunResult(0, completed, failed, clock.Elapsed, cores, latencies.Where(double.IsFinite).ToArray(), lags,
             (GC.GetTotalPauseDuration() - paused).TotalMilliseconds,
-            $"{GC.CollectionCount(0) - collections[0]}/{GC.CollectionCount(1) - collections[1]}/{GC.CollectionCount(2) - collections[2]}");
+            $"{GC.CollectionCount(0) - collections[0]}/{GC.CollectionCount(1) - collections[1]}/{GC.CollectionCount(2) - collections[2]}",
+            (GC.GetTotalAllocatedBytes(precise: false) - allocated) / 1024.0 / total);
     }
 }

@@ -14,6 +14,12 @@ using Microsoft.Extensions.Logging;
 // shards and ef, one searcher per shard, fanned out with Task.WhenAll.
 var settings = BenchSettings.Parse(args);
 Console.Error.WriteLine($"settings: {settings}");
+if (settings.MachineProbe is { } probeDuration)
+{
+    MachineProbe.Run(Console.Out, probeDuration);
+    return;
+}
+
 var data = Dataset.Clustered(settings.Keys + settings.Queries, settings.Dimension, settings.Seed);
 var keys = data[..settings.Keys];
 var queries = data[settings.Keys..];
@@ -59,16 +65,32 @@ foreach (int shards in settings.ShardCounts)
     double ceilingRecall = ceiling.Recall(queries, truth, settings.K1);
     report.Load(shards, keys.Length / load.Elapsed.TotalSeconds, recall, ceilingRecall);
 
-    foreach (int c in settings.Concurrency)
+    foreach (int c in settings.OpenRates is null ? settings.Concurrency : [])
     {
         var clusterRun = await Measure.ClosedLoopAsync(c, settings.Duration, q => bank.RecallAsync(queries[q % queries.Length], new RecallSettings(K2: settings.K2)));
         var ceilingRun = await Measure.ClosedLoopAsync(c, settings.Duration, q => ceiling.SearchAsync(queries[q % queries.Length]));
         report.Closed(shards, c, clusterRun, ceilingRun);
     }
 
-    var best = report.BestClusterThroughput(shards);
-    var open = await Measure.OpenLoopAsync(best / 2, settings.OpenDuration, q => bank.RecallAsync(queries[q % queries.Length], new RecallSettings(K2: settings.K2)));
-    report.Open(shards, best / 2, open);
+    // Open loops: at half the best closed-loop rate (or the rates asked for), the cluster and then the ceiling on the
+    // same schedule; and the ceiling at half its own best. The ceiling's tail is what this machine gives any system,
+    // however little it does per request (see MachineProbe).
+    double[] rates = settings.OpenRates?.Select(r => (double)r).ToArray() ?? [report.BestClusterThroughput(shards) / 2];
+    foreach (double rate in rates)
+    {
+        report.Open(shards, "cluster", rate, await Measure.OpenLoopAsync(rate, settings.OpenDuration,
+            q => bank.RecallAsync(queries[q % queries.Length], new RecallSettings(K2: settings.K2)),
+            settings.TimelinePath is null ? null : $"{settings.TimelinePath}.{shards}.{rate:F0}.csv"));
+        report.Open(shards, "ceiling", rate, await Measure.OpenLoopAsync(rate, settings.OpenDuration, q => ceiling.SearchAsync(queries[q % queries.Length])));
+    }
+
+    if (settings.OpenRates is not null)
+    {
+        continue;
+    }
+
+    double ceilingRate = report.BestCeilingThroughput(shards) / 2;
+    report.Open(shards, "ceiling", ceilingRate, await Measure.OpenLoopAsync(ceilingRate, settings.OpenDuration, q => ceiling.SearchAsync(queries[q % queries.Length])));
 
     var recalls = await Measure.ClosedLoopAsync(1, TimeSpan.FromSeconds(1), q => bank.RecallAsync(queries[q % queries.Length]));
     var rewardRun = await Measure.ClosedLoopAsync(64, settings.Duration, async q =>

@@ -10,6 +10,7 @@ internal sealed class Report(BenchSettings settings)
     private readonly List<string> _open = [];
     private readonly List<string> _mutations = [];
     private readonly Dictionary<int, double> _best = [];
+    private readonly Dictionary<int, double> _bestCeiling = [];
 
     public void Load(int shards, double writesPerSecond, double recall, double ceilingRecall) =>
         _load.Add(Row(shards, F(writesPerSecond, 0), F(recall, 4), F(ceilingRecall, 4)));
@@ -17,6 +18,7 @@ internal sealed class Report(BenchSettings settings)
     public void Closed(int shards, int c, RunResult cluster, RunResult ceiling)
     {
         _best[shards] = Math.Max(_best.GetValueOrDefault(shards), cluster.Throughput);
+        _bestCeiling[shards] = Math.Max(_bestCeiling.GetValueOrDefault(shards), ceiling.Throughput);
         _closed.Add(Row(shards, c, F(cluster.Throughput, 0), F(ceiling.Throughput, 0), F(cluster.Throughput / ceiling.Throughput, 2),
             F(cluster.Percentile(0.5), 2), F(cluster.Percentile(0.99), 2), F(cluster.CpuCores, 2), F(ceiling.CpuCores, 2), cluster.Failed));
         Console.Error.WriteLine($"S={shards} C={c}: cluster {cluster.Throughput:F0}/s, ceiling {ceiling.Throughput:F0}/s");
@@ -24,9 +26,11 @@ internal sealed class Report(BenchSettings settings)
 
     public double BestClusterThroughput(int shards) => _best[shards];
 
-    public void Open(int shards, double rate, RunResult run) =>
-        _open.Add(Row(shards, F(rate, 0), F(run.Throughput, 0), F(run.Percentile(0.5), 2), F(run.Percentile(0.99), 2), F(run.Percentile(0.999), 2),
-            F(RunResult.Percentile(run.DispatchLagMs ?? [], 0.99), 2), F(run.GcPauseMs, 0), run.Collections, F(run.CpuCores, 2), run.Failed));
+    public double BestCeilingThroughput(int shards) => _bestCeiling[shards];
+
+    public void Open(int shards, string system, double rate, RunResult run) =>
+        _open.Add(Row(shards, system, F(rate, 0), F(run.Throughput, 0), F(run.Percentile(0.5), 2), F(run.Percentile(0.99), 2), F(run.Percentile(0.999), 2),
+            F(RunResult.Percentile(run.DispatchLagMs ?? [], 0.99), 2), F(run.GcPauseMs, 0), run.Collections, F(run.AllocatedKbPerRequest, 1), F(run.CpuCores, 2), run.Failed));
 
     public void Mutations(int shards, RunResult rewards, RunResult writes) =>
         _mutations.Add(Row(shards, F(rewards.Throughput, 0), F(rewards.Percentile(0.99), 2), F(writes.Throughput, 0), F(writes.Percentile(0.99), 2), rewards.Failed + writes.Failed));
@@ -43,8 +47,8 @@ internal sealed class Report(BenchSettings settings)
         o.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         _closed.ForEach(o.WriteLine);
         o.WriteLine();
-        o.WriteLine("| shards | open-loop rate /s | achieved /s | p50 ms | p99 ms | p99.9 ms | generator lag p99 ms | GC pauses ms | GCs gen0/1/2 | CPU cores | failed |");
-        o.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        o.WriteLine("| shards | system | open-loop rate /s | achieved /s | p50 ms | p99 ms | p99.9 ms | generator lag p99 ms | GC pauses ms | GCs gen0/1/2 | KB allocated per request | CPU cores | failed |");
+        o.WriteLine("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         _open.ForEach(o.WriteLine);
         o.WriteLine();
         o.WriteLine("| shards | recall+reward /s (64 agents) | p99 ms | writes/s (64 agents) | p99 ms | failed |");
