@@ -53,18 +53,17 @@ public sealed record RecallSettings(int? K1 = null, int? K2 = null, double? Lamb
 /// <summary>Recall, reward, write, get, delete and stats on one bank.</summary>
 public sealed class BankClient
 {
-    private readonly IGrainFactory _grains;
-
     internal BankClient(IGrainFactory grains, string bank)
     {
-        _grains = grains;
+        // Resolved once: GetGrain looks the grain type up by reflection on every call.
+        Coordinator = grains.GetGrain<IMemoryCoordinatorGrain>(0);
         Name = bank;
     }
 
     /// <summary>The bank's name.</summary>
     public string Name { get; }
 
-    private IMemoryCoordinatorGrain Coordinator => _grains.GetGrain<IMemoryCoordinatorGrain>(0);
+    private IMemoryCoordinatorGrain Coordinator { get; }
 
     /// <summary>Similarity recall then value-aware selection. An empty result means "run without memory".</summary>
     public Task<RecallResponse> RecallAsync(float[] query, RecallSettings? settings = null, CancellationToken cancellationToken = default)

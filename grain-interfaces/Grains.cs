@@ -51,11 +51,11 @@ public interface IMemoryShardGrain : IGrainWithStringKey
 
     /// <summary>Experience texts of the named memories (the second hop, for the k2 winners only).</summary>
     [Alias("Fetch")]
-    Task<IReadOnlyList<ShardMemoryText>> FetchAsync(long bankVersion, long[] sequences);
+    Task<ShardMemoryText[]> FetchAsync(long bankVersion, long[] sequences);
 
     /// <summary>Applies one reward to each named memory of this shard.</summary>
     [Alias("Reward")]
-    Task<IReadOnlyList<ShardQ>> RewardAsync(ShardReward request);
+    Task<ShardQ[]> RewardAsync(ShardReward request);
 
     /// <summary>Adds a memory, to <see cref="ShardWrite.JoinKey"/> or to a new key.</summary>
     [Alias("Write")]

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 namespace MemRL.GrainInterfaces;
 
 /// <summary>A recall: Phase A over every shard, Phase B over the merged pool.</summary>
@@ -32,8 +33,8 @@ public sealed record RecalledMemory(
     [property: Id(0)] string Id,
     [property: Id(1)] float Similarity,
     [property: Id(2)] double Q,
-    [property: Id(3)] double ZSim,
-    [property: Id(4)] double ZQ,
+    [property: Id(3), JsonPropertyName("zSim")] double ZSim,
+    [property: Id(4), JsonPropertyName("zQ")] double ZQ,
     [property: Id(5)] double Score,
     [property: Id(6)] bool Success,
     [property: Id(7)] string Experience,

@@ -71,8 +71,8 @@ internal sealed partial class MemoryCoordinatorGrain(
         return WithFreshBankAsync(bank, async b =>
         {
             RequireSameBank(b, id);
-            var shard = ShardKeyOf(b, id.Slot);
-            var info = await guard.CallAsync(shard, () => Shard(shard).GetAsync(b.Info.Version, id));
+            int shard = b.ShardOfSlot(id.Slot);
+            var info = await guard.CallAsync(b.ShardKey(shard), () => b.Shard(shard).GetAsync(b.Info.Version, id));
             return info ?? throw NotFound(b, id);
         });
     }
@@ -85,8 +85,8 @@ internal sealed partial class MemoryCoordinatorGrain(
         return WithFreshBankAsync(bank, async b =>
         {
             RequireSameBank(b, id);
-            var shard = ShardKeyOf(b, id.Slot);
-            return await guard.CallAsync(shard, () => Shard(shard).DeleteAsync(new ShardDelete(b.Info.Version, operationId, id)));
+            int shard = b.ShardOfSlot(id.Slot);
+            return await guard.CallAsync(b.ShardKey(shard), () => b.Shard(shard).DeleteAsync(new ShardDelete(b.Info.Version, operationId, id)));
         });
     }
 
@@ -111,8 +111,8 @@ internal sealed partial class MemoryCoordinatorGrain(
         var calls = new Task<ShardCandidates>[info.ShardCount];
         for (int s = 0; s < calls.Length; s++)
         {
-            string key = BankNames.ShardKey(info.Name, s);
-            calls[s] = guard.CallAsync(key, () => Shard(key).SearchAsync(search, deadline.Token));
+            var shard = bank.Shard(s);
+            calls[s] = guard.CallAsync(bank.ShardKey(s), () => shard.SearchAsync(search, deadline.Token));
         }
 
         await Task.WhenAll(calls).ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Current);
@@ -174,7 +174,7 @@ internal sealed partial class MemoryCoordinatorGrain(
             ids[i] = new MemoryId(info.Incarnation, slots[selected[i].Entry.KeySequence], selected[i].Entry.Memory.Sequence);
         }
 
-        var texts = await FetchTextsAsync(info, ids);
+        var texts = await FetchTextsAsync(bank, ids);
         var memoriesOut = new RecalledMemory[ids.Length];
         for (int i = 0; i < ids.Length; i++)
         {
@@ -196,7 +196,7 @@ internal sealed partial class MemoryCoordinatorGrain(
     }
 
     // The second hop: experience text travels only for the k2 winners, one call per shard that owns any of them.
-    private async Task<Dictionary<long, ShardMemoryText>> FetchTextsAsync(BankInfo info, MemoryId[] ids)
+    private async Task<Dictionary<long, ShardMemoryText>> FetchTextsAsync(CachedBank bank, MemoryId[] ids)
     {
         var result = new Dictionary<long, ShardMemoryText>(ids.Length);
         if (ids.Length == 0)
@@ -204,11 +204,11 @@ internal sealed partial class MemoryCoordinatorGrain(
             return result;
         }
 
-        var fetches = ids.GroupBy(id => info.ShardOf(id.Slot)).Select(group =>
+        var fetches = ids.GroupBy(id => bank.ShardOfSlot(id.Slot)).Select(group =>
         {
-            string key = BankNames.ShardKey(info.Name, group.Key);
+            var shard = bank.Shard(group.Key);
             long[] sequences = group.Select(id => id.Sequence).ToArray();
-            return guard.CallAsync(key, () => Shard(key).FetchAsync(info.Version, sequences));
+            return guard.CallAsync(bank.ShardKey(group.Key), () => shard.FetchAsync(bank.Info.Version, sequences));
         }).ToArray();
         foreach (var texts in await Task.WhenAll(fetches))
         {
@@ -259,11 +259,11 @@ internal sealed partial class MemoryCoordinatorGrain(
 
         // Each shard applies its part under the same operation id, so a retry after a partial failure completes the
         // missing parts and returns the original result for the applied ones: every memory is updated exactly once.
-        var calls = targets.GroupBy(id => info.ShardOf(id.Slot)).Select(group =>
+        var calls = targets.GroupBy(id => bank.ShardOfSlot(id.Slot)).Select(group =>
         {
-            string key = BankNames.ShardKey(info.Name, group.Key);
+            var shard = bank.Shard(group.Key);
             var part = new ShardReward(info.Version, request.OperationId, group.ToArray(), request.Reward);
-            return guard.CallAsync(key, () => Shard(key).RewardAsync(part));
+            return guard.CallAsync(bank.ShardKey(group.Key), () => shard.RewardAsync(part));
         }).ToArray();
         var updated = new Dictionary<MemoryId, ShardQ>();
         foreach (var part in await Task.WhenAll(calls))
@@ -286,17 +286,17 @@ internal sealed partial class MemoryCoordinatorGrain(
         // Above 1 no key can be joined (every memory is its own key), so asking the shards would be wasted work.
         List<ShardKeyMatch> candidates = request.RecallToken is { } token
             ? [.. tokens.Verify(token, info.Name, info.Incarnation).Keys]
-            : bank.Options.MergeThreshold > 1 ? [] : await NearestKeysAsync(info, request.Intent);
+            : bank.Options.MergeThreshold > 1 ? [] : await NearestKeysAsync(bank, request.Intent);
 
         for (int attempt = 0; ; attempt++)
         {
             long? join = WriteRule.ChooseKey(candidates.Select(c => new KeyMatch(c.KeySequence, c.Similarity)), bank.Options.MergeThreshold);
             int slot = join is { } k ? candidates.First(c => c.KeySequence == k).Slot : OperationIds.SlotOf(request.OperationId);
-            string shard = ShardKeyOf(bank, slot);
+            int shard = bank.ShardOfSlot(slot);
             var write = new ShardWrite(info.Version, request.OperationId, slot, join, request.Intent, request.IntentText, request.Experience, request.Success);
             try
             {
-                var result = await guard.CallAsync(shard, () => Shard(shard).WriteAsync(write));
+                var result = await guard.CallAsync(bank.ShardKey(shard), () => bank.Shard(shard).WriteAsync(write));
                 return new WriteResponse(result.Id.ToString(), result.CreatedKey, result.Q);
             }
             catch (IntentKeyGoneException gone) when (attempt < candidates.Count)
@@ -307,14 +307,14 @@ internal sealed partial class MemoryCoordinatorGrain(
         }
     }
 
-    private async Task<List<ShardKeyMatch>> NearestKeysAsync(BankInfo info, float[] intent)
+    private async Task<List<ShardKeyMatch>> NearestKeysAsync(CachedBank bank, float[] intent)
     {
-        var request = new ShardNearest(info.Version, intent);
-        var calls = new Task<ShardKeyMatch?>[info.ShardCount];
+        var request = new ShardNearest(bank.Info.Version, intent);
+        var calls = new Task<ShardKeyMatch?>[bank.Info.ShardCount];
         for (int s = 0; s < calls.Length; s++)
         {
-            string key = BankNames.ShardKey(info.Name, s);
-            calls[s] = guard.CallAsync(key, () => Shard(key).NearestKeyAsync(request));
+            var shard = bank.Shard(s);
+            calls[s] = guard.CallAsync(bank.ShardKey(s), () => shard.NearestKeyAsync(request));
         }
 
         // Every shard must answer: a write that missed a shard's near-duplicate key would split that key in two.
@@ -328,8 +328,8 @@ internal sealed partial class MemoryCoordinatorGrain(
         var calls = new Task<ShardStats>[info.ShardCount];
         for (int s = 0; s < calls.Length; s++)
         {
-            string key = BankNames.ShardKey(info.Name, s);
-            calls[s] = guard.CallAsync(key, () => Shard(key).GetStatsAsync(info.Version));
+            var shard = bank.Shard(s);
+            calls[s] = guard.CallAsync(bank.ShardKey(s), () => shard.GetStatsAsync(info.Version));
         }
 
         await Task.WhenAll(calls).ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Current);
@@ -406,10 +406,6 @@ internal sealed partial class MemoryCoordinatorGrain(
 
     private static MemoryNotFoundException NotFound(CachedBank bank, MemoryId id) =>
         new($"Memory '{id}' does not exist in bank '{bank.Info.Name}'.");
-
-    private static string ShardKeyOf(CachedBank bank, int slot) => BankNames.ShardKey(bank.Info.Name, bank.Info.ShardOf(slot));
-
-    private IMemoryShardGrain Shard(string key) => GrainFactory.GetGrain<IMemoryShardGrain>(key);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Recall on bank {Bank} answered by {Answered} of {Total} shards: {Failure}")]
     private static partial void LogPartialCoverage(ILogger logger, string bank, int answered, int total, string? failure);

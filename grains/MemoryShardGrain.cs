@@ -217,7 +217,7 @@ internal sealed partial class MemoryShardGrain(
         return null;
     }
 
-    public async Task<IReadOnlyList<ShardMemoryText>> FetchAsync(long bankVersion, long[] sequences)
+    public async Task<ShardMemoryText[]> FetchAsync(long bankVersion, long[] sequences)
     {
         await EnsureVersionAsync(bankVersion);
         ThrowIfBroken();
@@ -230,10 +230,10 @@ internal sealed partial class MemoryShardGrain(
             }
         }
 
-        return texts;
+        return [.. texts];
     }
 
-    public async Task<IReadOnlyList<ShardQ>> RewardAsync(ShardReward request)
+    public async Task<ShardQ[]> RewardAsync(ShardReward request)
     {
         await EnsureVersionAsync(request.BankVersion);
         ThrowIfBroken();

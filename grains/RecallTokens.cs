@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Buffers.Binary;
+using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text;
 using MemRL.GrainInterfaces;
@@ -37,37 +39,54 @@ internal sealed partial class RecallTokenSigner
         }
     }
 
-    public string Sign(string bank, uint incarnation, Coverage coverage, IReadOnlyList<MemoryId> memories, IReadOnlyList<ShardKeyMatch> keys)
+    public string Sign(string bank, uint incarnation, Coverage coverage, ReadOnlySpan<MemoryId> memories, ReadOnlySpan<ShardKeyMatch> keys)
     {
         var expires = _time.GetUtcNow() + _lifetime;
-        byte[] bankBytes = Encoding.UTF8.GetBytes(bank);
-        int size = 1 + 2 + bankBytes.Length + 4 + 8 + 4 + 4 + 2 + (memories.Count * 12) + 2 + (keys.Count * 16);
-        var payload = new byte[size];
-        var w = new SpanWriter(payload);
-        w.Byte(FormatVersion);
-        w.UInt16((ushort)bankBytes.Length);
-        w.Bytes(bankBytes);
-        w.UInt32(incarnation);
-        w.Int64(expires.UtcTicks);
-        w.Int32(coverage.ShardsAnswered);
-        w.Int32(coverage.ShardsTotal);
-        w.UInt16((ushort)memories.Count);
-        foreach (var m in memories)
-        {
-            w.Int32(m.Slot);
-            w.Int64(m.Sequence);
-        }
+        int bankLength = Encoding.UTF8.GetByteCount(bank);
+        int size = 1 + 2 + bankLength + 4 + 8 + 4 + 4 + 2 + (memories.Length * 12) + 2 + (keys.Length * 16);
 
-        w.UInt16((ushort)keys.Count);
-        foreach (var k in keys)
+        // Every recall signs a token: the payload and MAC are built in a rented buffer and encoded straight into the
+        // one string returned, so signing allocates that string and nothing else.
+        const int macSize = HMACSHA256.HashSizeInBytes;
+        byte[] rented = ArrayPool<byte>.Shared.Rent(size + macSize);
+        try
         {
-            w.Int64(k.KeySequence);
-            w.Int32(k.Slot);
-            w.Int32(BitConverter.SingleToInt32Bits(k.Similarity));
-        }
+            var payload = rented.AsSpan(0, size);
+            var w = new SpanWriter(payload);
+            w.Byte(FormatVersion);
+            w.UInt16((ushort)bankLength);
+            w.Utf8(bank, bankLength);
+            w.UInt32(incarnation);
+            w.Int64(expires.UtcTicks);
+            w.Int32(coverage.ShardsAnswered);
+            w.Int32(coverage.ShardsTotal);
+            w.UInt16((ushort)memories.Length);
+            foreach (var m in memories)
+            {
+                w.Int32(m.Slot);
+                w.Int64(m.Sequence);
+            }
 
-        byte[] mac = HMACSHA256.HashData(_key, payload);
-        return $"{Base64Url(payload)}.{Base64Url(mac)}";
+            w.UInt16((ushort)keys.Length);
+            foreach (var k in keys)
+            {
+                w.Int64(k.KeySequence);
+                w.Int32(k.Slot);
+                w.Int32(BitConverter.SingleToInt32Bits(k.Similarity));
+            }
+
+            HMACSHA256.HashData(_key, payload, rented.AsSpan(size, macSize));
+            return string.Create(Base64Url.GetEncodedLength(size) + 1 + Base64Url.GetEncodedLength(macSize), (Buffer: rented, Size: size), static (chars, state) =>
+            {
+                int written = Base64Url.EncodeToChars(state.Buffer.AsSpan(0, state.Size), chars);
+                chars[written] = '.';
+                Base64Url.EncodeToChars(state.Buffer.AsSpan(state.Size, macSize), chars[(written + 1)..]);
+            });
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
     }
 
     /// <summary>Verifies the signature, the expiry and the bank; throws <see cref="InvalidRecallTokenException"/> otherwise.</summary>
@@ -79,8 +98,8 @@ internal sealed partial class RecallTokenSigner
         }
 
         int dot = token.IndexOf('.');
-        byte[]? payload = dot > 0 ? FromBase64Url(token[..dot]) : null;
-        byte[]? mac = dot > 0 ? FromBase64Url(token[(dot + 1)..]) : null;
+        byte[]? payload = dot > 0 ? FromBase64Url(token.AsSpan(0, dot)) : null;
+        byte[]? mac = dot > 0 ? FromBase64Url(token.AsSpan(dot + 1)) : null;
         if (payload is null || mac is null || !CryptographicOperations.FixedTimeEquals(HMACSHA256.HashData(_key, payload), mac))
         {
             throw new InvalidRecallTokenException("token is not a recall token signed by this cluster.");
@@ -136,20 +155,10 @@ internal sealed partial class RecallTokenSigner
         return new RecallTokenContent(bank, incarnation, expires, coverage, memories, keys);
     }
 
-    private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-
-    private static byte[]? FromBase64Url(string text)
+    private static byte[]? FromBase64Url(ReadOnlySpan<char> text)
     {
-        string padded = text.Replace('-', '+').Replace('_', '/');
-        padded += (padded.Length % 4) switch { 2 => "==", 3 => "=", _ => "" };
-        try
-        {
-            return Convert.FromBase64String(padded);
-        }
-        catch (FormatException)
-        {
-            return null;
-        }
+        var bytes = new byte[Base64Url.GetMaxDecodedLength(text.Length)];
+        return Base64Url.TryDecodeFromChars(text, bytes, out int written) ? bytes[..written] : null;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "MemRL:RecallTokenKey is not set; recall tokens are signed with a random key that only this silo knows. Set it on every silo of a multi-silo cluster.")]
@@ -162,10 +171,10 @@ internal sealed partial class RecallTokenSigner
 
         public void Byte(byte v) => _buffer[_at++] = v;
 
-        public void Bytes(ReadOnlySpan<byte> v)
+        public void Utf8(string v, int byteCount)
         {
-            v.CopyTo(_buffer[_at..]);
-            _at += v.Length;
+            Encoding.UTF8.GetBytes(v, _buffer.Slice(_at, byteCount));
+            _at += byteCount;
         }
 
         public void UInt16(ushort v) { BinaryPrimitives.WriteUInt16LittleEndian(_buffer[_at..], v); _at += 2; }
