@@ -38,6 +38,16 @@ public sealed class MemoryClient(IGrainFactory grains)
         return grains.GetGrain<IBankGrain>(bank).GrowShardsAsync(shardCount);
     }
 
+    /// <summary>
+    /// Deletes a bank and every memory in it (physically, from storage); false when it did not exist. A bank created
+    /// later under the same name starts empty, and no id or token of the deleted one reaches it.
+    /// </summary>
+    public Task<bool> DeleteBankAsync(string bank)
+    {
+        WireValidation.BankName(bank);
+        return grains.GetGrain<IBankGrain>(bank).DeleteAsync();
+    }
+
     /// <summary>A handle for recall, reward, write, get, delete and stats on one bank.</summary>
     public BankClient Bank(string bank)
     {
@@ -155,6 +165,20 @@ public sealed class BankClient
         operationId ??= Guid.NewGuid().ToString("N");
         WireValidation.OperationId(operationId, nameof(operationId));
         return Coordinator.DeleteAsync(Name, memoryId, operationId);
+    }
+
+    /// <summary>
+    /// One page of the bank's memories (at most <paramref name="limit"/>, up to <see cref="BankLimits.MaxPageSize"/>);
+    /// pass the page's <see cref="MemoryPage.NextCursor"/> for the next one, until it is null.
+    /// </summary>
+    public Task<MemoryPage> ListAsync(string? cursor = null, int limit = 100)
+    {
+        if (limit is < 1 or > BankLimits.MaxPageSize)
+        {
+            throw new ArgumentOutOfRangeException(nameof(limit), $"limit is {limit}; expected an integer in [1, {BankLimits.MaxPageSize}].");
+        }
+
+        return Coordinator.ListAsync(Name, cursor, limit);
     }
 
     /// <summary>Keys, memories, per-shard sizes and the Q distribution.</summary>

@@ -105,4 +105,7 @@ public static class BankLimits
 
     /// <summary>Longest operation id.</summary>
     public const int MaxOperationIdLength = 200;
+
+    /// <summary>Most memories one listing page returns.</summary>
+    public const int MaxPageSize = 1000;
 }

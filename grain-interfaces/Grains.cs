@@ -32,6 +32,13 @@ public interface IBankGrain : IGrainWithStringKey
     /// </summary>
     [Alias("GrowShards")]
     Task<BankInfo> GrowShardsAsync(int shardCount);
+
+    /// <summary>
+    /// Deletes the bank and every memory in it, physically; false when there was no bank. A bank created later under
+    /// the same name is a new bank: ids and recall tokens of this one never reach it.
+    /// </summary>
+    [Alias("Delete")]
+    Task<bool> DeleteAsync();
 }
 
 /// <summary>
@@ -84,6 +91,14 @@ public interface IMemoryShardGrain : IGrainWithStringKey
     /// <summary>Counts and Q values.</summary>
     [Alias("Stats")]
     Task<ShardStats> GetStatsAsync(long bankVersion);
+
+    /// <summary>Up to <paramref name="limit"/> memories this shard owns with a sequence above <paramref name="afterSequence"/>, by sequence.</summary>
+    [Alias("List")]
+    Task<ShardMemoryPage> ListAsync(long bankVersion, long afterSequence, int limit);
+
+    /// <summary>The bank incarnation <paramref name="incarnation"/> is deleted: refuse every later call and deactivate.</summary>
+    [Alias("Forget")]
+    Task ForgetAsync(uint incarnation);
 }
 
 /// <summary>
@@ -111,4 +126,7 @@ public interface IMemoryCoordinatorGrain : IGrainWithIntegerKey
 
     [Alias("Stats")]
     Task<BankStats> GetStatsAsync(string bank);
+
+    [Alias("List")]
+    Task<MemoryPage> ListAsync(string bank, string? cursor, int limit);
 }

@@ -130,3 +130,11 @@ public sealed record BankStats(
 /// <summary>Sizes of one shard.</summary>
 [GenerateSerializer, Immutable, Alias("memrl.ShardSize")]
 public sealed record ShardSize([property: Id(0)] int Shard, [property: Id(1)] int Keys, [property: Id(2)] int Memories);
+
+/// <summary>
+/// A page of a bank's memories: shard by shard, by sequence within a shard. Pass <see cref="NextCursor"/> back for the
+/// next page; null means the listing is complete. Memories written during a listing appear if their shard has not been
+/// passed yet; a listing that spans a growth of the shard count may miss or repeat memories that moved.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("memrl.MemoryPage")]
+public sealed record MemoryPage([property: Id(0)] IReadOnlyList<MemoryInfo> Memories, [property: Id(1)] string? NextCursor);

@@ -90,3 +90,7 @@ public sealed record KeyExport(
     [property: Id(2)] string IntentText,
     [property: Id(3)] float[] Vector,
     [property: Id(4)] IReadOnlyList<MemoryExport> Memories);
+
+/// <summary>A page of one shard's memories, by sequence; <see cref="More"/> when memories past the page remain.</summary>
+[GenerateSerializer, Immutable, Alias("memrl.ShardMemoryPage")]
+public sealed record ShardMemoryPage([property: Id(0)] MemoryInfo[] Memories, [property: Id(1)] bool More);

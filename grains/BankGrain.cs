@@ -22,6 +22,7 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
     private readonly SemaphoreSlim _write = new(1, 1);
     private bool _resizing;
     private BankInfo? _bank;
+    private BankTombstone? _tombstone;
     private long _revision;
     private long _nextSequence;
     private long _reservedEnd;
@@ -31,11 +32,17 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
         var stored = await store.ReadBankAsync(this.GetPrimaryKeyString(), cancellationToken);
         if (stored is not null)
         {
-            _bank = JsonSerializer.Deserialize<BankInfo>(stored.Description)
-                ?? throw new InvalidDataException($"Bank '{this.GetPrimaryKeyString()}' has an empty stored description; expected a BankInfo document.");
             _revision = stored.Revision;
             // Everything below the stored end may have been handed out before a crash: start past it.
             _nextSequence = _reservedEnd = stored.SequenceEnd;
+            _tombstone = BankTombstone.TryRead(stored.Description);
+            if (_tombstone is not null)
+            {
+                return;
+            }
+
+            _bank = JsonSerializer.Deserialize<BankInfo>(stored.Description)
+                ?? throw new InvalidDataException($"Bank '{this.GetPrimaryKeyString()}' has an empty stored description; expected a BankInfo document.");
             if (_bank.MovingSlots is { Count: > 0 })
             {
                 // A move was cut short: undo the freeze; the old owners still hold every moved memory.
@@ -72,10 +79,17 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
                 slotMap[slot] = slot % spec.ShardCount;
             }
 
+            if (_tombstone is { Purged: false } unfinished)
+            {
+                await PurgeAsync(unfinished);
+            }
+
+            // Versions continue past a deleted bank of the same name, so no description cached from it looks current.
             var bank = new BankInfo(name, spec.Dimension, spec.EmbedderId, options, index, spec.ShardCount,
-                Incarnation: (uint)Random.Shared.NextInt64(1, uint.MaxValue), Version: 1, slotMap, time.GetUtcNow());
+                Incarnation: (uint)Random.Shared.NextInt64(1, uint.MaxValue), Version: (_tombstone?.Version ?? 0) + 1, slotMap, time.GetUtcNow());
             await PersistAsync(bank, _reservedEnd);
             _bank = bank;
+            _tombstone = null;
             return bank;
         }
         finally
@@ -85,6 +99,79 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
     }
 
     public Task<BankInfo?> GetAsync() => Task.FromResult(_bank);
+
+    // Three steps, each durable before the next, so a crash at any point is finished by the next Delete or Create:
+    // (1) the row becomes a tombstone: the bank answers "not found" from here on and no shard can activate for it;
+    // (2) every shard forgets (live activations refuse all calls and let in-flight commits land); (3) the shards' rows
+    // are purged and the tombstone says so.
+    public async Task<bool> DeleteAsync()
+    {
+        await _write.WaitAsync();
+        try
+        {
+            if (_bank is not { } bank)
+            {
+                if (_tombstone is { Purged: false } unfinished)
+                {
+                    await PurgeAsync(unfinished);
+                }
+
+                return false;
+            }
+
+            if (_resizing)
+            {
+                throw new BankConflictException($"Bank '{bank.Name}' is changing its shard count; delete it when that finishes.");
+            }
+
+            var tombstone = new BankTombstone(bank.Version + 1, bank.ShardCount, bank.Incarnation, Purged: false);
+            await PersistTombstoneAsync(tombstone);
+            _bank = null;
+            _tombstone = tombstone;
+            await PurgeAsync(tombstone);
+            return true;
+        }
+        finally
+        {
+            _write.Release();
+        }
+    }
+
+    private async Task PurgeAsync(BankTombstone tombstone)
+    {
+        string name = this.GetPrimaryKeyString();
+        var forgets = new List<Task>(tombstone.ShardCount);
+        for (int shard = 0; shard < tombstone.ShardCount; shard++)
+        {
+            forgets.Add(ForgetAsync(GrainFactory.GetGrain<IMemoryShardGrain>(BankNames.ShardKey(name, shard)), tombstone.Incarnation));
+        }
+
+        await Task.WhenAll(forgets);
+        try
+        {
+            await store.PurgeShardsAsync(name);
+        }
+        catch (Exception ex)
+        {
+            throw new ShardUnavailableException($"Bank '{name}' is deleted but its shards' rows could not be purged yet ({ex.GetType().Name}: {ex.Message}); delete it again to finish.");
+        }
+
+        var purged = tombstone with { Purged = true };
+        await PersistTombstoneAsync(purged);
+        _tombstone = purged;
+    }
+
+    // A shard that is not active cannot activate for a deleted bank: that refusal means it has nothing to forget.
+    private static async Task ForgetAsync(IMemoryShardGrain shard, uint incarnation)
+    {
+        try
+        {
+            await shard.ForgetAsync(incarnation);
+        }
+        catch (Exception ex) when (ex is BankNotFoundException || ex.InnerException is BankNotFoundException)
+        {
+        }
+    }
 
     public async Task<BankInfo> UpdateOptionsAsync(BankOptions options)
     {
@@ -201,6 +288,7 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
         await _write.WaitAsync();
         try
         {
+            _ = _bank ?? throw new BankNotFoundException(bank.Name);
             await PersistAsync(bank, _reservedEnd);
             _bank = bank;
             return bank;
@@ -224,7 +312,7 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
             {
                 long end = _nextSequence + Math.Max(count, ReserveWindow);
                 // Durable before any sequence of the window is returned (DESIGN §3: ids are never issued twice).
-                await PersistAsync(_bank!, end);
+                await PersistAsync(_bank ?? throw new BankNotFoundException(this.GetPrimaryKeyString()), end);
                 _reservedEnd = end;
             }
 
@@ -238,13 +326,17 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
         }
     }
 
-    private async Task PersistAsync(BankInfo bank, long sequenceEnd)
+    private Task PersistAsync(BankInfo bank, long sequenceEnd) => WriteRowAsync(JsonSerializer.Serialize(bank), sequenceEnd);
+
+    private Task PersistTombstoneAsync(BankTombstone tombstone) => WriteRowAsync(tombstone.Write(), _reservedEnd);
+
+    private async Task WriteRowAsync(string description, long sequenceEnd)
     {
         string name = this.GetPrimaryKeyString();
         bool written;
         try
         {
-            written = await store.TryWriteBankAsync(name, _revision, new StoredBank(_revision + 1, JsonSerializer.Serialize(bank), sequenceEnd));
+            written = await store.TryWriteBankAsync(name, _revision, new StoredBank(_revision + 1, description, sequenceEnd));
         }
         catch (Exception ex)
         {
@@ -298,5 +390,24 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
         {
             throw new ArgumentOutOfRangeException(nameof(index.EfSearch), $"EfSearch is {index.EfSearch}; expected an integer in [1, 4096].");
         }
+    }
+}
+
+/// <summary>
+/// What a deleted bank leaves in its row: the last version (a bank created again under the name continues past it),
+/// the shard count and incarnation its shards need to forget, and whether their rows are purged yet.
+/// </summary>
+internal sealed record BankTombstone(long Version, int ShardCount, uint Incarnation, bool Purged)
+{
+    private const string Property = "tombstone";
+
+    public string Write() => JsonSerializer.Serialize(new Dictionary<string, BankTombstone> { [Property] = this });
+
+    public static BankTombstone? TryRead(string description)
+    {
+        using var document = JsonDocument.Parse(description);
+        return document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty(Property, out var value)
+            ? value.Deserialize<BankTombstone>()
+            : null;
     }
 }

@@ -96,6 +96,44 @@ internal sealed partial class MemoryCoordinatorGrain(
         return WithFreshBankAsync(bank, StatsCoreAsync);
     }
 
+    public Task<MemoryPage> ListAsync(string bank, string? cursor, int limit)
+    {
+        BankNames.Validate(bank);
+        ListCursor.ValidateLimit(limit);
+        var position = ListCursor.Parse(cursor);
+        return WithFreshBankAsync(bank, async b =>
+        {
+            if (position.Shard >= b.Info.ShardCount)
+            {
+                throw new ArgumentException($"cursor names shard {position.Shard}; bank '{b.Info.Name}' has {b.Info.ShardCount}. Pass a cursor this bank returned.", nameof(cursor));
+            }
+
+            // Shard by shard, each by sequence: a shard's cursor is the last sequence returned, so a page never repeats
+            // or skips a memory that stays on its shard.
+            var memories = new List<MemoryInfo>(limit);
+            var (shard, after) = position;
+            while (shard < b.Info.ShardCount)
+            {
+                int s = shard;
+                long from = after;
+                var page = await guard.CallAsync(b.ShardKey(s), () => b.Shard(s).ListAsync(b.Info.Version, from, limit - memories.Count));
+                memories.AddRange(page.Memories);
+                if (page.More)
+                {
+                    return new MemoryPage(memories, ListCursor.Format(shard, MemoryId.Parse(memories[^1].Id, "id").Sequence));
+                }
+
+                (shard, after) = (shard + 1, -1);
+                if (memories.Count == limit)
+                {
+                    break;
+                }
+            }
+
+            return new MemoryPage(memories, shard < b.Info.ShardCount ? ListCursor.Format(shard, after) : null);
+        });
+    }
+
     private async Task<RecallResponse> RecallCoreAsync(CachedBank bank, RecallRequest request, CancellationToken cancellationToken)
     {
         var info = bank.Info;

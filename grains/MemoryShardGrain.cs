@@ -58,6 +58,7 @@ internal sealed partial class MemoryShardGrain(
     // While a snapshot serialises the HNSW graph off the activation's thread, turns that would change the graph (new
     // keys, deletes, imports) wait for this; recalls, rewards and joining writes go on.
     private Task _indexSaving = Task.CompletedTask;
+    private Task _snapshotWrite = Task.CompletedTask;
     private Exception? _broken;
 
     private IBankGrain BankGrain => GrainFactory.GetGrain<IBankGrain>(_bankName);
@@ -372,8 +373,65 @@ internal sealed partial class MemoryShardGrain(
             return null;
         }
 
-        return new MemoryInfo(id.ToString(), m.IntentText, m.Experience, m.Success, m.Q, m.Visits, m.LastReward, m.CreatedAt, m.UpdatedAt);
+        return Info(id, m);
     }
+
+    public async Task ForgetAsync(uint incarnation)
+    {
+        if (incarnation != _bank.Incarnation || _broken is BankNotFoundException)
+        {
+            return;
+        }
+
+        // Gone from this turn on: later calls answer "no such bank", the flush loop appends nothing more, no snapshot
+        // starts, and writes waiting for a commit are refused ...
+        var inFlight = _inFlightCommit ?? Task.CompletedTask;
+        var gone = new BankNotFoundException(_bankName);
+        _broken = gone;
+        _pendingCommit?.TrySetException(gone);
+        _pendingCommit = null;
+        DeactivateOnIdle();
+
+        // ... and a commit or snapshot already on its way to the store lands before the bank purges the shard's rows.
+        await inFlight.ContinueWith(static _ => { }, TaskScheduler.Current);
+        await _snapshotWrite.ContinueWith(static _ => { }, TaskScheduler.Current);
+    }
+
+    public async Task<ShardMemoryPage> ListAsync(long bankVersion, long afterSequence, int limit)
+    {
+        await EnsureVersionAsync(bankVersion);
+        ThrowIfBroken();
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        // One pass keeping the `limit` lowest sequences above the cursor: no index by sequence to maintain for a rare call.
+        var page = new PriorityQueue<MemoryRecord, long>(limit + 1, Comparer<long>.Create(static (a, b) => b.CompareTo(a)));
+        int above = 0;
+        foreach (var memory in _table.Memories)
+        {
+            if (memory.Sequence <= afterSequence || !Owns(_keySlots[memory.KeySequence]))
+            {
+                continue;
+            }
+
+            above++;
+            page.Enqueue(memory, memory.Sequence);
+            if (page.Count > limit)
+            {
+                page.Dequeue();
+            }
+        }
+
+        var memories = new MemoryInfo[page.Count];
+        for (int i = memories.Length - 1; i >= 0; i--)
+        {
+            var m = page.Dequeue();
+            memories[i] = Info(new MemoryId(_bank.Incarnation, _keySlots[m.KeySequence], m.Sequence), m);
+        }
+
+        return new ShardMemoryPage(memories, above > limit);
+    }
+
+    private static MemoryInfo Info(MemoryId id, MemoryRecord m) =>
+        new(id.ToString(), m.IntentText, m.Experience, m.Success, m.Q, m.Visits, m.LastReward, m.CreatedAt, m.UpdatedAt);
 
     public async Task<ShardStats> GetStatsAsync(long bankVersion)
     {
@@ -646,6 +704,11 @@ internal sealed partial class MemoryShardGrain(
 
     private void ThrowIfBroken()
     {
+        if (_broken is BankNotFoundException)
+        {
+            throw new BankNotFoundException(_bankName);
+        }
+
         if (_broken is not null)
         {
             throw new ShardUnavailableException(_broken.Message);
@@ -675,7 +738,7 @@ internal sealed partial class MemoryShardGrain(
         _indexSaving = chunks;
         _snapshotting = true;
         _eventsSinceSnapshot = 0;
-        _ = WriteSnapshotAsync(position, chunks);
+        _snapshotWrite = WriteSnapshotAsync(position, chunks);
     }
 
     private async Task WriteSnapshotAsync(long position, Task<List<ReadOnlyMemory<byte>>> serialising)

@@ -40,6 +40,12 @@ public interface IMemoryStore
     /// </summary>
     /// <exception cref="StoreFencedException">The head moved.</exception>
     Task DiscardTailAsync(string shard, long expectedHead, long newHead, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Physically removes every shard of <paramref name="bank"/> (keys <c>"{bank}/{n}"</c>): log, snapshots, payload rows
+    /// and head rows, in one transaction. The bank's own row is left to the caller (it keeps a tombstone there).
+    /// </summary>
+    Task PurgeShardsAsync(string bank, CancellationToken cancellationToken = default);
 }
 
 /// <summary>A bank row: its description (JSON of the wire record) and the end of the last sequence range handed out.</summary>

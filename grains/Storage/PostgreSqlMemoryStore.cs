@@ -195,6 +195,19 @@ public sealed class PostgreSqlMemoryStore : IMemoryStore, IAsyncDisposable
             return true;
         }, cancellationToken);
 
+    public Task PurgeShardsAsync(string bank, CancellationToken cancellationToken = default) =>
+        WriteAsync(async (connection, transaction) =>
+        {
+            await using var purge = new NpgsqlBatch(connection, transaction);
+            foreach (string table in (string[])["memrl_log", "memrl_payload", "memrl_snapshot", "memrl_shard"])
+            {
+                purge.BatchCommands.Add(BatchCommand($"DELETE FROM {table} WHERE starts_with(shard, $1)", bank + "/"));
+            }
+
+            await purge.ExecuteNonQueryAsync(cancellationToken);
+            return true;
+        }, cancellationToken);
+
     public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
 
     private async Task<T> WriteAsync<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> write, CancellationToken cancellationToken)

@@ -194,6 +194,17 @@ public sealed class SqliteMemoryStore : IMemoryStore
         return true;
     }, cancellationToken);
 
+    public Task PurgeShardsAsync(string bank, CancellationToken cancellationToken = default) => WriteAsync(transaction =>
+    {
+        // A prefix compare, not LIKE: '_' is a LIKE wildcard and may appear in bank names.
+        foreach (string table in (string[])["memrl_log", "memrl_payload", "memrl_snapshot", "memrl_shard"])
+        {
+            Command(transaction.Connection!, transaction, $"DELETE FROM {table} WHERE substr(shard, 1, length($p)) = $p", ("$p", bank + "/")).ExecuteNonQuery();
+        }
+
+        return true;
+    }, cancellationToken);
+
     // Microsoft.Data.Sqlite's async methods complete synchronously; Task.Run keeps fsync off Orleans' scheduler threads.
     private Task<T> WriteAsync<T>(Func<SqliteTransaction, T> write, CancellationToken cancellationToken) => Task.Run(async () =>
     {

@@ -131,6 +131,12 @@ public sealed class FaultyStore(IMemoryStore inner) : IMemoryStore
         return inner.DiscardTailAsync(shard, expectedHead, newHead, cancellationToken);
     }
 
+    public Task PurgeShardsAsync(string bank, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDown(bank);
+        return inner.PurgeShardsAsync(bank, cancellationToken);
+    }
+
     /// <summary>Registers a bank so its appends are counted from now on.</summary>
     public void Track(string bank) => _appends.TryAdd(bank, 0);
 

@@ -157,6 +157,9 @@ public sealed class ProcessCrashTests
             start.Environment["MemRL__Cluster__ServiceId"] = clusterId;
             start.Environment["MemRL__Cluster__SiloPort"] = (11400 + index).ToString(System.Globalization.CultureInfo.InvariantCulture);
             start.Environment["MemRL__Cluster__GatewayPort"] = (30400 + index).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            // The HTTP API is not under test here: any free loopback port, and its local key kept out of the way.
+            start.Environment["MemRL__Api__Urls"] = "http://127.0.0.1:0";
+            start.Environment["MemRL__Api__LocalKeyPath"] = Path.Combine(Path.GetTempPath(), $"memrl-crash-{clusterId}-{index}.key");
             start.Environment["MemRL__Storage__Provider"] = "PostgreSql";
             start.Environment["MemRL__Storage__PostgreSqlConnectionString"] = postgres;
             start.Environment["MemRL__RecallTokenKey"] = TokenKey;

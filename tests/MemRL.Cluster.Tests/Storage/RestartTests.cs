@@ -30,6 +30,69 @@ public sealed class RestartTests
         RestartAndCompareAsync(StorageClusters.PostgreSql(PostgreSqlFactAttribute.ConnectionString!, snapshotEvery: 25));
 
     [Fact]
+    public async Task DeletedBank_IsPurgedFromStorage_StaysDeletedAfterRestart_AndCanBeCreatedAgain()
+    {
+        string path = TestDatabase.NewPath("delete-bank");
+        string name = ClusterFixture.NewBankName("deleted");
+        var storage = StorageClusters.Sqlite(path, snapshotEvery: 5);
+        var spec = new BankSpec(16, "test-embedder", new BankOptions { Delta = -1, MergeThreshold = 2 }, 3, new IndexSettings(Exact: true));
+        var vectors = new Vectors(3, 16);
+        try
+        {
+            var cluster = await StorageClusters.StartAsync(storage, silos: 1);
+            try
+            {
+                var memory = new MemoryClient(cluster.Client);
+                await memory.CreateBankAsync(name, spec);
+                var bank = memory.Bank(name);
+                for (int i = 0; i < 30; i++)
+                {
+                    await bank.WriteAsync(vectors.Gaussian(), $"intent {i}", $"experience {i}", true);
+                }
+
+                Assert.True(await memory.DeleteBankAsync(name));
+                Assert.False(await memory.DeleteBankAsync(name));
+                Assert.Null(await memory.GetBankAsync(name));
+                await Assert.ThrowsAsync<BankNotFoundException>(() => bank.RecallAsync(vectors.Gaussian()));
+            }
+            finally
+            {
+                await cluster.DisposeAsync();
+            }
+
+            // Physically gone: no log, snapshot or payload row of any shard is left.
+            var store = new SqliteMemoryStore(path);
+            for (int shard = 0; shard < 3; shard++)
+            {
+                var image = await store.LoadShardAsync($"{name}/{shard}");
+                Assert.Equal((0L, 0, 0, 0), (image.Head, image.SnapshotChunks.Count, image.Tail.Count, image.Payloads.Count));
+            }
+
+            cluster = await StorageClusters.StartAsync(storage, silos: 1);
+            try
+            {
+                var memory = new MemoryClient(cluster.Client);
+                Assert.Null(await memory.GetBankAsync(name));
+                var again = await memory.CreateBankAsync(name, spec);
+                Assert.True(again.Version > 1, "a re-created bank continues past the deleted one's versions");
+                var bank = memory.Bank(name);
+                var written = await bank.WriteAsync(vectors.Gaussian(), "new", "new experience", true);
+                Assert.Equal(1, (await bank.GetStatsAsync()).Memories);
+                Assert.Equal("new experience", (await bank.GetAsync(written.MemoryId)).Experience);
+            }
+            finally
+            {
+                await cluster.DisposeAsync();
+            }
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            TestDatabase.Delete(path);
+        }
+    }
+
+    [Fact]
     public async Task Snapshots_TakenWhileAgentsWriteAndDelete_RestoreExactlyTheAcknowledgedState()
     {
         // The graph is serialised off the grain's thread while recalls, rewards and joins go on; new keys and deletes

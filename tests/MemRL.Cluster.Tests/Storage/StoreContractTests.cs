@@ -13,6 +13,39 @@ public abstract class StoreContractTests
     private static ShardBatch Batch(long head, long memory) =>
         new(head, EventCodec.Encode([new MemoryDeleted(memory)]), [new StoredPayload(memory, $"intent {memory}", $"experience {memory}", null)], []);
 
+    protected async Task PurgeShardsAsync_RemovesEveryShardOfTheBank_AndNothingElse()
+    {
+        // '_' is a LIKE wildcard: a purge of "a_b" written with LIKE would also take "a-b" and "axb".
+        string id = Guid.NewGuid().ToString("N")[..8];
+        string bank = $"p_{id}";
+        string[] gone = [$"{bank}/0", $"{bank}/1", $"{bank}/12"];
+        string[] kept = [$"p-{id}/0", $"pX{id}/0", $"{bank}x/0", $"{bank}.other/0"];
+        foreach (string shard in gone.Concat(kept))
+        {
+            await Store.AppendAsync(shard, Batch(0, 1));
+            Assert.True(await Store.WriteSnapshotAsync(shard, 1, [new byte[] { 1, 2, 3 }]));
+            await Store.AppendAsync(shard, Batch(1, 2));
+        }
+
+        await Store.PurgeShardsAsync(bank);
+
+        foreach (string shard in gone)
+        {
+            var image = await Store.LoadShardAsync(shard);
+            Assert.Equal((0L, 0L, 0, 0, 0), (image.Head, image.SnapshotPosition, image.SnapshotChunks.Count, image.Tail.Count, image.Payloads.Count));
+        }
+
+        foreach (string shard in kept)
+        {
+            var image = await Store.LoadShardAsync(shard);
+            Assert.Equal((2L, 1L, 1, 1, 2), (image.Head, image.SnapshotPosition, image.SnapshotChunks.Count, image.Tail.Count, image.Payloads.Count));
+        }
+
+        // A purged shard starts over at head 0.
+        await Store.AppendAsync(gone[0], Batch(0, 7));
+        Assert.Equal(1, (await Store.LoadShardAsync(gone[0])).Head);
+    }
+
     protected async Task AppendAsync_FencesOneWriter_WhenTwoAppendAtTheSameHead()
     {
         string shard = NewShard();
@@ -111,6 +144,9 @@ public sealed class SqliteStoreContractTests : StoreContractTests, IDisposable
     public Task TryWriteBankAsync_RefusesStaleRevision_Sqlite() => TryWriteBankAsync_RefusesStaleRevision();
 
     [Fact]
+    public Task PurgeShardsAsync_RemovesEveryShardOfTheBank_AndNothingElse_Sqlite() => PurgeShardsAsync_RemovesEveryShardOfTheBank_AndNothingElse();
+
+    [Fact]
     public void Constructor_MigratesIdempotently_WhenOpenedTwice()
     {
         var again = new SqliteMemoryStore(_path);
@@ -154,6 +190,9 @@ public sealed class PostgreSqlStoreContractTests : StoreContractTests, IAsyncLif
 
     [PostgreSqlFact]
     public Task TryWriteBankAsync_RefusesStaleRevision_PostgreSql() => TryWriteBankAsync_RefusesStaleRevision();
+
+    [PostgreSqlFact]
+    public Task PurgeShardsAsync_RemovesEveryShardOfTheBank_AndNothingElse_PostgreSql() => PurgeShardsAsync_RemovesEveryShardOfTheBank_AndNothingElse();
 
     [PostgreSqlFact]
     public async Task EnsureSchemaAsync_IsIdempotent_WhenSilosStartTogether()
