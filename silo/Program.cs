@@ -1,12 +1,21 @@
+using MemRL.Api;
 using MemRL.Grains;
 using MemRL.Silo;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
 
+// `new-api-key --tenant NAME [--read-only]` mints a key and prints its configuration entry, then exits.
+if (args is ["new-api-key", .. var rest])
+{
+    return NewApiKey.Run(rest, Console.Out, Console.Error);
+}
+
 // Two shapes, chosen by configuration (appsettings.json or environment, e.g. MemRL__Cluster__Redis):
-// - embedded default (nothing configured): one silo, localhost clustering, data in ./data/memrl.db (SQLite);
+// - embedded default (nothing configured): one silo, localhost clustering, data in ./data/memrl.db (SQLite), the HTTP
+//   API on http://127.0.0.1:8080 with a fresh local key;
 // - cluster: MemRL:Cluster:Redis names the membership store and MemRL:Storage:Provider=PostgreSql the data store.
-var builder = Host.CreateApplicationBuilder(args);
+var builder = WebApplication.CreateBuilder(args);
 var settings = SiloSettings.Read(builder.Configuration);
 builder.UseOrleans(silo =>
 {
@@ -27,6 +36,9 @@ builder.UseOrleans(silo =>
 
     silo.AddMemRL();
 });
+builder.AddMemRLApi();
 
-using var host = builder.Build();
-await host.RunAsync();
+await using var app = builder.Build();
+app.MapMemRLApi();
+await app.RunAsync();
+return 0;

@@ -1,0 +1,97 @@
+using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Encodings.Web;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace MemRL.Api;
+
+/// <summary>
+/// The keys this silo accepts, by the SHA-256 of the key. Keys are 256-bit random strings, so a fast hash is the right
+/// one (as for GitHub or Stripe tokens): there is nothing to brute-force, and the store never holds a usable key.
+/// </summary>
+public sealed class ApiKeyRing
+{
+    private readonly Dictionary<string, ApiKeyEntry> _byHash = new(StringComparer.Ordinal);
+
+    /// <summary>Creates the ring from the configured entries.</summary>
+    public ApiKeyRing(IOptions<ApiOptions> options)
+    {
+        foreach (var entry in options.Value.Keys)
+        {
+            Add(entry);
+        }
+    }
+
+    /// <summary>How many keys are accepted.</summary>
+    public int Count => _byHash.Count;
+
+    /// <summary>Prefix of every key this server mints, so a leaked key is recognisable (secret scanners match it).</summary>
+    public const string KeyPrefix = "memrl_";
+
+    /// <summary>Accepts one more key (the generated local key, at start-up).</summary>
+    public void Add(ApiKeyEntry entry) => _byHash[entry.Sha256.ToLowerInvariant()] = entry;
+
+    /// <summary>The entry of <paramref name="key"/>, or null when the key is unknown.</summary>
+    public ApiKeyEntry? Find(string key) => _byHash.GetValueOrDefault(Hash(key));
+
+    /// <summary>Lower-case hex SHA-256 of the key's UTF-8 bytes: what configuration stores.</summary>
+    public static string Hash(string key) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
+
+    /// <summary>A new random key (256 bits, base64url) with the <see cref="KeyPrefix"/>.</summary>
+    public static string NewKey() => KeyPrefix + Base64Url(RandomNumberGenerator.GetBytes(32));
+
+    private static string Base64Url(byte[] bytes) => System.Buffers.Text.Base64Url.EncodeToString(bytes);
+}
+
+/// <summary>
+/// Authenticates <c>Authorization: Bearer &lt;key&gt;</c> against the <see cref="ApiKeyRing"/>. The principal carries the
+/// tenant and, for keys that may write, the writer claim. Challenges and refusals answer in problem details.
+/// </summary>
+internal sealed class ApiKeyAuthenticationHandler(
+    IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, ApiKeyRing keys)
+    : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+{
+    public const string SchemeName = "ApiKey";
+
+    protected override Task<AuthenticateResult> HandleAuthenticateAsync()
+    {
+        string? header = Request.Headers.Authorization;
+        if (string.IsNullOrEmpty(header))
+        {
+            return Task.FromResult(AuthenticateResult.NoResult());
+        }
+
+        const string bearer = "Bearer ";
+        if (!header.StartsWith(bearer, StringComparison.OrdinalIgnoreCase))
+        {
+            return Task.FromResult(AuthenticateResult.Fail("Authorization is not 'Bearer <key>'."));
+        }
+
+        var entry = keys.Find(header[bearer.Length..].Trim());
+        if (entry is null)
+        {
+            return Task.FromResult(AuthenticateResult.Fail("The API key is not known."));
+        }
+
+        var claims = new List<Claim> { new(Tenants.TenantClaim, entry.Tenant) };
+        if (!entry.ReadOnly)
+        {
+            claims.Add(new Claim(Tenants.WriterClaim, "true"));
+        }
+
+        var principal = new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName));
+        return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName)));
+    }
+
+    protected override Task HandleChallengeAsync(AuthenticationProperties properties) =>
+        Problems.WriteAsync(Context, StatusCodes.Status401Unauthorized, "Unauthorized",
+            "Send 'Authorization: Bearer <key>' with an API key of this server.", field: "Authorization");
+
+    protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
+        Problems.WriteAsync(Context, StatusCodes.Status403Forbidden, "Forbidden",
+            "This API key is read-only; the call changes the bank.", field: "Authorization", expected: "a read-write key", actual: "a read-only key");
+}

@@ -1,0 +1,129 @@
+using System.Globalization;
+using Microsoft.Extensions.Options;
+
+namespace MemRL.Api;
+
+/// <summary>The HTTP API's settings, section <c>MemRL:Api</c>. Every member has a default that suits one laptop.</summary>
+public sealed class ApiOptions
+{
+    /// <summary>Configuration section.</summary>
+    public const string Section = "MemRL:Api";
+
+    /// <summary>
+    /// Where the API listens (key <c>MemRL:Api:Urls</c>, semicolon-separated). Default loopback only, so the embedded
+    /// default is never open to the network; a container sets <c>http://0.0.0.0:8080</c>.
+    /// </summary>
+    public string Urls { get; set; } = "http://127.0.0.1:8080";
+
+    /// <summary>API keys, stored hashed (key <c>MemRL:Api:Keys:N:Tenant|Sha256|ReadOnly</c>). Empty: a local key is made at start-up.</summary>
+    public List<ApiKeyEntry> Keys { get; set; } = [];
+
+    /// <summary>Where the generated local key is written when no key is configured (owner-readable only).</summary>
+    public string LocalKeyPath { get; set; } = Path.Combine("data", "api-key.local");
+
+    /// <summary>Largest request body in bytes (413 above). Default 4 MiB: a 1 Mi-character experience fits.</summary>
+    public long MaxRequestBytes { get; set; } = 4 << 20;
+
+    /// <summary>Most memory ids one reward may name.</summary>
+    public int MaxRewardIds { get; set; } = 64;
+
+    /// <summary>Per-tenant token bucket: tokens added per second.</summary>
+    public int RatePerSecond { get; set; } = 2000;
+
+    /// <summary>Per-tenant token bucket: most tokens saved up (the largest burst).</summary>
+    public int RateBurst { get; set; } = 4000;
+
+    /// <summary>How intent text becomes a vector.</summary>
+    public EmbedderOptions Embedder { get; set; } = new();
+}
+
+/// <summary>One API key: the tenant it acts for, the SHA-256 of the key (hex), and whether it may only read.</summary>
+public sealed class ApiKeyEntry
+{
+    /// <summary>Tenant id: 1 to 32 lower-case letters, digits or '-'.</summary>
+    public string Tenant { get; set; } = "";
+
+    /// <summary>Lower- or upper-case hex SHA-256 of the key's UTF-8 bytes (64 characters). The key itself is never stored.</summary>
+    public string Sha256 { get; set; } = "";
+
+    /// <summary>Read-only keys may describe, recall, get and list, but not change anything.</summary>
+    public bool ReadOnly { get; set; }
+}
+
+/// <summary>Which embedder the server uses for text (key <c>MemRL:Api:Embedder:*</c>).</summary>
+public sealed class EmbedderOptions
+{
+    /// <summary><c>Hashing</c> (default: offline, deterministic) or <c>OpenAICompatible</c>.</summary>
+    public string Kind { get; set; } = "Hashing";
+
+    /// <summary>Vector length: the hashing embedder's dimension, or what the remote model returns.</summary>
+    public int Dimension { get; set; } = 384;
+
+    /// <summary>OpenAI-compatible endpoint, e.g. http://localhost:11434/v1.</summary>
+    public string? Endpoint { get; set; }
+
+    /// <summary>OpenAI-compatible model name.</summary>
+    public string? Model { get; set; }
+
+    /// <summary>OpenAI-compatible API key (a secret: pass it by environment, not in a file).</summary>
+    public string? ApiKey { get; set; }
+}
+
+/// <summary>Refuses bad API settings at start-up, naming the key, the expected and the actual value.</summary>
+internal sealed class ApiOptionsValidator : IValidateOptions<ApiOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ApiOptions options)
+    {
+        var failures = new List<string>();
+        for (int i = 0; i < options.Keys.Count; i++)
+        {
+            var key = options.Keys[i];
+            if (!Tenants.IsValidTenant(key.Tenant))
+            {
+                failures.Add($"MemRL:Api:Keys:{i}:Tenant is '{key.Tenant}'; expected 1 to {Tenants.MaxTenantLength} lower-case letters, digits or '-'.");
+            }
+
+            if (key.Sha256.Length != 64 || !key.Sha256.All(char.IsAsciiHexDigit))
+            {
+                failures.Add($"MemRL:Api:Keys:{i}:Sha256 is '{key.Sha256}'; expected the 64 hex digits of the key's SHA-256 (see `new-api-key`).");
+            }
+        }
+
+        Positive(failures, "MaxRequestBytes", options.MaxRequestBytes, 1024);
+        Positive(failures, "MaxRewardIds", options.MaxRewardIds, 1);
+        Positive(failures, "RatePerSecond", options.RatePerSecond, 1);
+        Positive(failures, "RateBurst", options.RateBurst, 1);
+        if (options.Embedder.Kind is not ("Hashing" or "OpenAICompatible"))
+        {
+            failures.Add($"MemRL:Api:Embedder:Kind is '{options.Embedder.Kind}'; expected Hashing or OpenAICompatible.");
+        }
+
+        if (options.Embedder.Dimension is < 8 or > GrainInterfaces.BankLimits.MaxDimension)
+        {
+            failures.Add($"MemRL:Api:Embedder:Dimension is {options.Embedder.Dimension}; expected an integer in [8, {GrainInterfaces.BankLimits.MaxDimension}].");
+        }
+
+        if (options.Embedder.Kind == "OpenAICompatible")
+        {
+            if (!Uri.TryCreate(options.Embedder.Endpoint, UriKind.Absolute, out _))
+            {
+                failures.Add($"MemRL:Api:Embedder:Endpoint is '{options.Embedder.Endpoint}'; expected an absolute URL such as http://localhost:11434/v1.");
+            }
+
+            if (string.IsNullOrWhiteSpace(options.Embedder.Model))
+            {
+                failures.Add("MemRL:Api:Embedder:Model is empty; expected the embedding model's name.");
+            }
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private static void Positive(List<string> failures, string key, long value, long min)
+    {
+        if (value < min)
+        {
+            failures.Add($"MemRL:Api:{key} is {value.ToString(CultureInfo.InvariantCulture)}; expected at least {min.ToString(CultureInfo.InvariantCulture)}.");
+        }
+    }
+}

@@ -1,0 +1,35 @@
+using MemRL.GrainInterfaces;
+
+namespace MemRL.Api;
+
+// The JSON bodies of the HTTP API. Responses reuse the cluster's wire records where they already say the right thing
+// (RecalledMemory, MemoryQ, MemoryInfo, BankStats, Coverage); only banks get their own view, which speaks the
+// tenant's bank name instead of the cluster's. Request members are nullable so a missing field gets a 400 that names
+// it rather than a silent default.
+
+/// <summary>Create a bank. Dimension and embedder default to the server's text embedder.</summary>
+public sealed record CreateBankBody(
+    string? Name, int? Dimension = null, string? EmbedderId = null, int? ShardCount = null, BankOptions? Options = null, IndexSettings? Index = null);
+
+/// <summary>A bank as a tenant sees it.</summary>
+public sealed record BankView(
+    string Name, int Dimension, string EmbedderId, int ShardCount, long Version, DateTimeOffset CreatedAt, BankOptions Options, IndexSettings Index)
+{
+    internal static BankView From(BankInfo info, string name) =>
+        new(name, info.Dimension, info.EmbedderId, info.ShardCount, info.Version, info.CreatedAt, info.Options, info.Index);
+}
+
+/// <summary>Recall by vector (<see cref="Query"/>) or by text (<see cref="QueryText"/>, embedded by the server).</summary>
+public sealed record RecallBody(
+    float[]? Query = null, string? QueryText = null, int? K1 = null, int? K2 = null, double? Lambda = null, double? Delta = null,
+    bool RequireFullCoverage = false);
+
+/// <summary>A recall's answer: the memories best first, the coverage, and the token that rewards them.</summary>
+public sealed record RecallView(string Token, Coverage Coverage, int PoolSize, bool Explored, IReadOnlyList<RecalledMemory> Memories);
+
+/// <summary>Reward the memories a recall returned, or the subset named.</summary>
+public sealed record RewardBody(string? Token, double? Reward, IReadOnlyList<string>? MemoryIds = null);
+
+/// <summary>Write an experience; the intent by vector, or by text alone (then the server embeds it).</summary>
+public sealed record WriteBody(
+    string? Experience, bool? Success, float[]? Intent = null, string? IntentText = null, string? RecallToken = null);

@@ -1,0 +1,166 @@
+using System.Security.Claims;
+using MemRL.Client;
+using MemRL.GrainInterfaces;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Options;
+
+namespace MemRL.Api;
+
+/// <summary>
+/// The routes. Each handler turns the tenant's names into the cluster's, embeds text when asked to, and calls the
+/// .NET client: every MemRL rule (validation, recall, reward routing, idempotency) lives behind that one client.
+/// </summary>
+internal static class Endpoints
+{
+    public const string WriterPolicy = "memrl-writer";
+    public const string TenantRateLimit = "memrl-tenant";
+    private const string IdempotencyHeader = "Idempotency-Key";
+
+    public static void Map(IEndpointRouteBuilder app)
+    {
+        var v1 = app.MapGroup("/v1").RequireAuthorization().RequireRateLimiting(TenantRateLimit).WithTags("MemRL");
+        // The exception handler runs after routing state is cleared: keep the names its messages need.
+        v1.AddEndpointFilter(async (context, next) =>
+        {
+            var http = context.HttpContext;
+            http.Items[Problems.BankItem] = http.Request.RouteValues["bank"];
+            http.Items[Problems.MemoryIdItem] = http.Request.RouteValues["memoryId"];
+            return await next(context);
+        });
+        var banks = v1.MapGroup("/banks");
+        banks.MapPost("", CreateBankAsync).RequireAuthorization(WriterPolicy).WithName("CreateBank").ProducesProblem(400).ProducesProblem(409);
+        banks.MapGet("/{bank}", GetBankAsync).WithName("GetBank").ProducesProblem(404);
+        banks.MapPut("/{bank}/options", UpdateOptionsAsync).RequireAuthorization(WriterPolicy).WithName("UpdateOptions").ProducesProblem(400).ProducesProblem(404);
+        banks.MapDelete("/{bank}", DeleteBankAsync).RequireAuthorization(WriterPolicy).WithName("DeleteBank").ProducesProblem(404);
+        banks.MapGet("/{bank}/stats", StatsAsync).WithName("GetStats").ProducesProblem(404);
+        banks.MapPost("/{bank}/recall", RecallAsync).WithName("Recall").ProducesProblem(400).ProducesProblem(404).ProducesProblem(503);
+        banks.MapPost("/{bank}/reward", RewardAsync).RequireAuthorization(WriterPolicy).WithName("Reward").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
+        banks.MapPost("/{bank}/memories", WriteAsync).RequireAuthorization(WriterPolicy).WithName("Write").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
+        banks.MapGet("/{bank}/memories", ListMemoriesAsync).WithName("ListMemories").ProducesProblem(400).ProducesProblem(404);
+        banks.MapGet("/{bank}/memories/{memoryId}", GetMemoryAsync).WithName("GetMemory").ProducesProblem(400).ProducesProblem(404);
+        banks.MapDelete("/{bank}/memories/{memoryId}", DeleteMemoryAsync).RequireAuthorization(WriterPolicy).WithName("DeleteMemory").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
+    }
+
+    private static async Task<Results<Created<BankView>, Ok<BankView>>> CreateBankAsync(
+        CreateBankBody body, ClaimsPrincipal user, MemoryClient memory, TextEmbedder embedder)
+    {
+        string name = Required(body.Name, "name", "a bank name");
+        string bank = Tenants.ClusterBankName(Tenants.TenantOf(user), name);
+        var spec = new BankSpec(body.Dimension ?? embedder.Dimension, body.EmbedderId ?? embedder.EmbedderId, body.Options, body.ShardCount ?? 2, body.Index);
+        bool existed = await memory.GetBankAsync(bank) is not null;
+        var view = BankView.From(await memory.CreateBankAsync(bank, spec), name);
+        return existed ? TypedResults.Ok(view) : TypedResults.Created($"/v1/banks/{name}", view);
+    }
+
+    private static async Task<Ok<BankView>> GetBankAsync(string bank, ClaimsPrincipal user, MemoryClient memory)
+    {
+        var info = await memory.GetBankAsync(Tenants.ClusterBankName(Tenants.TenantOf(user), bank)) ?? throw new BankNotFoundException(bank);
+        return TypedResults.Ok(BankView.From(info, bank));
+    }
+
+    private static async Task<Ok<BankView>> UpdateOptionsAsync(string bank, BankOptions options, ClaimsPrincipal user, MemoryClient memory)
+    {
+        string name = Tenants.ClusterBankName(Tenants.TenantOf(user), bank);
+        _ = await memory.GetBankAsync(name) ?? throw new BankNotFoundException(bank);
+        return TypedResults.Ok(BankView.From(await memory.UpdateOptionsAsync(name, options), bank));
+    }
+
+    private static async Task<NoContent> DeleteBankAsync(string bank, ClaimsPrincipal user, MemoryClient memory) =>
+        await memory.DeleteBankAsync(Tenants.ClusterBankName(Tenants.TenantOf(user), bank)) ? TypedResults.NoContent() : throw new BankNotFoundException(bank);
+
+    private static async Task<Ok<BankStats>> StatsAsync(string bank, ClaimsPrincipal user, MemoryClient memory) =>
+        TypedResults.Ok(await BankOf(memory, user, bank).GetStatsAsync());
+
+    private static async Task<Ok<RecallView>> RecallAsync(
+        string bank, RecallBody body, ClaimsPrincipal user, MemoryClient memory, TextEmbedder embedder, CancellationToken cancellationToken)
+    {
+        var client = BankOf(memory, user, bank);
+        var (query, embedderId) = await VectorOrTextAsync(body.Query, "query", body.QueryText, "queryText", embedder, cancellationToken);
+        var settings = new RecallSettings(body.K1, body.K2, body.Lambda, body.Delta, body.RequireFullCoverage, embedderId);
+        var r = await client.RecallAsync(query, settings, cancellationToken);
+        return TypedResults.Ok(new RecallView(r.Token, r.Coverage, r.PoolSize, r.Explored, r.Memories));
+    }
+
+    private static async Task<Ok<RewardResponse>> RewardAsync(
+        string bank, RewardBody body, HttpRequest request, ClaimsPrincipal user, MemoryClient memory, IOptions<ApiOptions> options)
+    {
+        var client = BankOf(memory, user, bank);
+        string token = Required(body.Token, "token", "the token a recall returned");
+        double reward = body.Reward ?? throw Missing("reward", "a finite number");
+        if (body.MemoryIds is { Count: var count } && count > options.Value.MaxRewardIds)
+        {
+            throw new ArgumentException($"memoryIds has {count} ids; expected at most {options.Value.MaxRewardIds}.", "memoryIds");
+        }
+
+        return TypedResults.Ok(await client.RewardAsync(token, reward, IdempotencyKey(request), body.MemoryIds));
+    }
+
+    private static async Task<Created<WriteResponse>> WriteAsync(
+        string bank, WriteBody body, HttpRequest request, ClaimsPrincipal user, MemoryClient memory, TextEmbedder embedder, CancellationToken cancellationToken)
+    {
+        var client = BankOf(memory, user, bank);
+        string experience = Required(body.Experience, "experience", "the experience text");
+        bool success = body.Success ?? throw Missing("success", "true or false");
+        var (intent, embedderId) = await VectorOrTextAsync(body.Intent, "intent", body.Intent is null ? body.IntentText : null, "intentText", embedder, cancellationToken);
+        var written = await client.WriteAsync(intent, body.IntentText ?? "", experience, success, body.RecallToken, IdempotencyKey(request), embedderId);
+        return TypedResults.Created($"/v1/banks/{bank}/memories/{written.MemoryId}", written);
+    }
+
+    private static async Task<Ok<MemoryPage>> ListMemoriesAsync(string bank, int? limit, string? cursor, ClaimsPrincipal user, MemoryClient memory) =>
+        TypedResults.Ok(await BankOf(memory, user, bank).ListAsync(cursor, limit ?? 100));
+
+    private static async Task<Ok<MemoryInfo>> GetMemoryAsync(string bank, string memoryId, ClaimsPrincipal user, MemoryClient memory) =>
+        TypedResults.Ok(await BankOf(memory, user, bank).GetAsync(memoryId));
+
+    private static async Task<NoContent> DeleteMemoryAsync(string bank, string memoryId, HttpRequest request, ClaimsPrincipal user, MemoryClient memory) =>
+        await BankOf(memory, user, bank).DeleteAsync(memoryId, IdempotencyKey(request)) ? TypedResults.NoContent() : throw new MemoryNotFoundException(memoryId);
+
+    private static BankClient BankOf(MemoryClient memory, ClaimsPrincipal user, string bank) =>
+        memory.Bank(Tenants.ClusterBankName(Tenants.TenantOf(user), bank));
+
+    // A vector is taken as given (the bank checks its dimension and, when named, its embedder); text is embedded by the
+    // server's embedder, and its id goes with the call so a bank made for another embedder refuses it.
+    private static async Task<(float[] Vector, string? EmbedderId)> VectorOrTextAsync(
+        float[]? vector, string vectorField, string? text, string textField, TextEmbedder embedder, CancellationToken cancellationToken)
+    {
+        if (vector is not null && text is not null)
+        {
+            throw new ArgumentException($"{vectorField} and {textField} are both given; expected one of them.", vectorField);
+        }
+
+        if (vector is not null)
+        {
+            return (vector, null);
+        }
+
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            throw new ArgumentException($"{vectorField} is missing; expected a vector in {vectorField} or text in {textField}.", vectorField);
+        }
+
+        if (text.Length > BankLimits.MaxIntentTextLength)
+        {
+            throw new ArgumentException($"{textField} has {text.Length} characters; expected at most {BankLimits.MaxIntentTextLength}.", textField);
+        }
+
+        return (await embedder.EmbedAsync(text, cancellationToken), embedder.EmbedderId);
+    }
+
+    private static string? IdempotencyKey(HttpRequest request)
+    {
+        string? key = request.Headers[IdempotencyHeader];
+        if (key is not null)
+        {
+            WireValidation.OperationId(key, IdempotencyHeader);
+        }
+
+        return key;
+    }
+
+    private static string Required(string? value, string field, string expected) => value ?? throw Missing(field, expected);
+
+    private static ArgumentException Missing(string field, string expected) => new($"{field} is missing; expected {expected}.", field);
+}

@@ -1,0 +1,138 @@
+using System.Text.Json.Serialization;
+using System.Threading.RateLimiting;
+using MemRL.Client;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace MemRL.Api;
+
+/// <summary>Hosts the HTTP API in a silo (or any web host that can reach the cluster through <see cref="IGrainFactory"/>).</summary>
+public static class MemRLApiExtensions
+{
+    /// <summary>
+    /// Registers the API: options (section <c>MemRL:Api</c>, validated at start-up), API-key authentication, the
+    /// writer policy, the per-tenant rate limit, problem details, OpenAPI, the text embedder and Kestrel's body limit
+    /// and addresses.
+    /// </summary>
+    public static WebApplicationBuilder AddMemRLApi(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<ApiOptions>().BindConfiguration(ApiOptions.Section).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ApiOptions>, ApiOptionsValidator>());
+        var options = builder.Configuration.GetSection(ApiOptions.Section).Get<ApiOptions>() ?? new ApiOptions();
+        builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = options.MaxRequestBytes);
+
+        services.TryAddSingleton(sp => new MemoryClient(sp.GetRequiredService<IGrainFactory>()));
+        services.TryAddSingleton<ApiKeyRing>();
+        services.TryAddSingleton<TextEmbedder>();
+        services.AddHostedService<LocalKeyBootstrap>();
+
+        services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        services.AddAuthorizationBuilder()
+            .AddPolicy(Endpoints.WriterPolicy, policy => policy.RequireClaim(Tenants.WriterClaim));
+
+        services.AddRateLimiter(limiter =>
+        {
+            limiter.AddPolicy(Endpoints.TenantRateLimit, context =>
+            {
+                var api = context.RequestServices.GetRequiredService<IOptions<ApiOptions>>().Value;
+                string tenant = context.User.FindFirst(Tenants.TenantClaim)?.Value ?? "";
+                // Refilled ten times a second (one token per period below 10/s), so a tenant's rate is smooth, not a
+                // burst at the top of each second.
+                bool slow = api.RatePerSecond < 10;
+                return RateLimitPartition.GetTokenBucketLimiter(tenant, _ => new TokenBucketRateLimiterOptions
+                {
+                    TokenLimit = api.RateBurst,
+                    TokensPerPeriod = slow ? 1 : api.RatePerSecond / 10,
+                    ReplenishmentPeriod = slow ? TimeSpan.FromSeconds(1.0 / api.RatePerSecond) : TimeSpan.FromMilliseconds(100),
+                    QueueLimit = 0,
+                    AutoReplenishment = true,
+                });
+            });
+            limiter.OnRejected = async (rejected, cancellationToken) =>
+            {
+                var retryAfter = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? after : TimeSpan.FromSeconds(1);
+                rejected.HttpContext.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                await Problems.WriteAsync(rejected.HttpContext, StatusCodes.Status429TooManyRequests, "Rate limit",
+                    "This tenant is over its request rate (MemRL:Api:RatePerSecond); retry after the time in Retry-After.");
+            };
+        });
+
+        // Answers the framework writes itself (no route, wrong method, body over the limit) are problem details too,
+        // and still say what went wrong.
+        services.AddProblemDetails(problems => problems.CustomizeProblemDetails = context =>
+        {
+            var details = context.ProblemDetails;
+            details.Detail ??= details.Status switch
+            {
+                StatusCodes.Status404NotFound => $"No endpoint at {context.HttpContext.Request.Path}; see /openapi/v1.json.",
+                StatusCodes.Status405MethodNotAllowed => $"{context.HttpContext.Request.Method} is not allowed on {context.HttpContext.Request.Path}; see /openapi/v1.json.",
+                StatusCodes.Status413PayloadTooLarge => $"The request body is larger than MemRL:Api:MaxRequestBytes ({options.MaxRequestBytes} bytes).",
+                _ => details.Title,
+            };
+        });
+        services.AddExceptionHandler<ProblemExceptionHandler>();
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        services.Configure<JsonOptions>(json => json.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));
+        services.AddOpenApi();
+        return builder;
+    }
+
+    /// <summary>Adds the middleware and maps the routes and the OpenAPI document (<c>/openapi/v1.json</c>).</summary>
+    public static WebApplication MapMemRLApi(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseRateLimiter();
+        app.MapOpenApi().AllowAnonymous();
+        Endpoints.Map(app);
+        return app;
+    }
+}
+
+/// <summary>
+/// With no key configured (the embedded default), makes a fresh key for tenant <c>local</c> at every start, logs it and
+/// writes it where the owner alone can read it: the API is never open without a key, and no key outlives the process.
+/// </summary>
+internal sealed partial class LocalKeyBootstrap(ApiKeyRing keys, IOptions<ApiOptions> options, ILogger<LocalKeyBootstrap> logger) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (keys.Count > 0)
+        {
+            return Task.CompletedTask;
+        }
+
+        string key = ApiKeyRing.NewKey();
+        keys.Add(new ApiKeyEntry { Tenant = "local", Sha256 = ApiKeyRing.Hash(key) });
+        string path = Path.GetFullPath(options.Value.LocalKeyPath);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, key + Environment.NewLine);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
+        LogLocalKey(logger, key, path);
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "No API key is configured (MemRL:Api:Keys): this run's key for tenant 'local' is {Key} (also in {Path}). Send it as 'Authorization: Bearer <key>'.")]
+    private static partial void LogLocalKey(ILogger logger, string key, string path);
+}

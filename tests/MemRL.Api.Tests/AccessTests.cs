@@ -1,0 +1,81 @@
+using System.Net;
+
+namespace MemRL.Api.Tests;
+
+/// <summary>Keys: none or unknown is 401, read-only may read but not change, and each tenant has its own rate limit.</summary>
+[Collection(ApiCollection.Name)]
+public sealed class AccessTests(ApiSiloFixture fixture)
+{
+    private const int Dimension = 16;
+
+    [Fact]
+    public async Task MissingOrUnknownKey_Is401()
+    {
+        using var anonymous = fixture.Silo.Client(null);
+        using var unknown = fixture.Silo.Client("memrl_not-a-key-of-this-server");
+        (await anonymous.GetJsonAsync("/v1/banks/anything")).Problem(HttpStatusCode.Unauthorized, "Authorization");
+        (await unknown.PostJsonAsync("/v1/banks", new { name = "x" })).Problem(HttpStatusCode.Unauthorized, "Authorization");
+        using var basic = fixture.Silo.Client(null);
+        basic.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic", "dXNlcjpwYXNz");
+        (await basic.GetJsonAsync("/v1/banks/anything")).Problem(HttpStatusCode.Unauthorized);
+    }
+
+    [Fact]
+    public async Task ReadOnlyKey_ReadsAndRecalls_ButCannotChangeAnything()
+    {
+        using var writer = fixture.Silo.Client(ApiSilo.KeyOf("alpha"));
+        using var reader = fixture.Silo.Client(ApiSilo.KeyOf("alpha", readOnly: true));
+        string bank = ApiSiloFixture.NewBankName("readonly");
+        (await writer.PostJsonAsync("/v1/banks", new { name = bank, dimension = Dimension, embedderId = "e", index = new { exact = true }, options = new { delta = -1.0 } }))
+            .Ok(HttpStatusCode.Created);
+        string id = (await writer.PostJsonAsync($"/v1/banks/{bank}/memories", new { intent = Http.Vector(Dimension, 1), experience = "e", success = true }))
+            .Ok(HttpStatusCode.Created).Str("memoryId");
+        string before = await BadInputTests.SnapshotAsync(writer, bank, [id]);
+
+        (await reader.GetJsonAsync($"/v1/banks/{bank}")).Ok();
+        (await reader.GetJsonAsync($"/v1/banks/{bank}/stats")).Ok();
+        (await reader.GetJsonAsync($"/v1/banks/{bank}/memories/{id}")).Ok();
+        string token = (await reader.PostJsonAsync($"/v1/banks/{bank}/recall", new { query = Http.Vector(Dimension, 1) })).Ok().Str("token");
+
+        (await reader.PostJsonAsync("/v1/banks", new { name = ApiSiloFixture.NewBankName("ro"), dimension = Dimension, embedderId = "e" })).Problem(HttpStatusCode.Forbidden);
+        (await reader.SendJsonAsync(HttpMethod.Put, $"/v1/banks/{bank}/options", new { alpha = 0.5 })).Problem(HttpStatusCode.Forbidden);
+        (await reader.PostJsonAsync($"/v1/banks/{bank}/reward", new { token, reward = 1.0 })).Problem(HttpStatusCode.Forbidden);
+        (await reader.PostJsonAsync($"/v1/banks/{bank}/memories", new { intent = Http.Vector(Dimension, 2), experience = "e", success = true })).Problem(HttpStatusCode.Forbidden);
+        (await reader.SendJsonAsync(HttpMethod.Delete, $"/v1/banks/{bank}/memories/{id}")).Problem(HttpStatusCode.Forbidden);
+        Assert.Equal(before, await BadInputTests.SnapshotAsync(writer, bank, [id]));
+    }
+}
+
+/// <summary>A silo of its own with a tiny rate limit, so exceeding it takes a handful of requests.</summary>
+public sealed class RateLimitTests : IAsyncLifetime
+{
+    private ApiSilo _silo = null!;
+
+    public async Task InitializeAsync() => _silo = await ApiSilo.StartAsync(new Dictionary<string, string?>
+    {
+        ["MemRL:Api:RatePerSecond"] = "1",
+        ["MemRL:Api:RateBurst"] = "5",
+    });
+
+    public async Task DisposeAsync() => await _silo.DisposeAsync();
+
+    [Fact]
+    public async Task EachTenant_HasItsOwnBucket_And429SaysWhenToRetry()
+    {
+        using var alpha = _silo.Client(ApiSilo.KeyOf("alpha"));
+        using var beta = _silo.Client(ApiSilo.KeyOf("beta"));
+        var replies = new List<Reply>();
+        for (int i = 0; i < 8; i++)
+        {
+            replies.Add(await alpha.GetJsonAsync("/v1/banks/none"));
+        }
+
+        Assert.All(replies.Take(5), r => Assert.Equal(HttpStatusCode.NotFound, r.Status));
+        var limited = replies.Last();
+        limited.Problem(HttpStatusCode.TooManyRequests);
+        Assert.True(limited.Response.Headers.RetryAfter is not null, "a 429 must say when to retry");
+
+        // Another tenant is not slowed down by alpha's traffic.
+        (await beta.GetJsonAsync("/v1/banks/none")).Problem(HttpStatusCode.NotFound, "bank");
+    }
+}

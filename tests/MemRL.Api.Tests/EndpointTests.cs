@@ -1,0 +1,193 @@
+using System.Net;
+using System.Text.Json;
+
+namespace MemRL.Api.Tests;
+
+/// <summary>Every endpoint's happy path over real HTTP, with the semantics of the .NET client.</summary>
+[Collection(ApiCollection.Name)]
+public sealed class EndpointTests(ApiSiloFixture fixture)
+{
+    private const int Dimension = 16;
+    private readonly HttpClient _alpha = fixture.Silo.Client(ApiSilo.KeyOf("alpha"));
+
+    [Fact]
+    public async Task Banks_AreCreatedDescribedChangedAndCounted()
+    {
+        string bank = ApiSiloFixture.NewBankName("banks");
+        var spec = new { name = bank, dimension = Dimension, embedderId = "test-embedder", shardCount = 3, index = new { exact = true } };
+        var created = (await _alpha.PostJsonAsync("/v1/banks", spec)).Ok(HttpStatusCode.Created);
+        Assert.Equal(bank, created.Str("name"));
+        Assert.Equal(3, created.Body.GetProperty("shardCount").GetInt32());
+        Assert.EndsWith($"/v1/banks/{bank}", created.Response.Headers.Location!.ToString(), StringComparison.Ordinal);
+
+        // The same spec again is not an error: it answers the existing bank.
+        (await _alpha.PostJsonAsync("/v1/banks", spec)).Ok();
+        var described = (await _alpha.GetJsonAsync($"/v1/banks/{bank}")).Ok();
+        Assert.Equal("test-embedder", described.Str("embedderId"));
+        long version = described.Body.GetProperty("version").GetInt64();
+
+        var options = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(described.Body.GetProperty("options").GetRawText())!;
+        options["lambda"] = JsonSerializer.SerializeToElement(0.25);
+        var changed = (await _alpha.SendJsonAsync(HttpMethod.Put, $"/v1/banks/{bank}/options", options)).Ok();
+        Assert.Equal(0.25, changed.Body.GetProperty("options").GetProperty("lambda").GetDouble());
+        Assert.True(changed.Body.GetProperty("version").GetInt64() > version);
+
+        var stats = (await _alpha.GetJsonAsync($"/v1/banks/{bank}/stats")).Ok();
+        Assert.Equal(0, stats.Body.GetProperty("memories").GetInt32());
+        Assert.Equal(3, stats.Body.GetProperty("shards").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task RecallRewardWriteGetDelete_WorkByVector()
+    {
+        string bank = await NewVectorBankAsync("vectors");
+        var ids = new List<string>();
+        for (int i = 0; i < 4; i++)
+        {
+            var written = (await _alpha.PostJsonAsync($"/v1/banks/{bank}/memories",
+                new { intent = Http.Vector(Dimension, i), intentText = $"task {i}", experience = $"do {i}", success = true })).Ok(HttpStatusCode.Created);
+            ids.Add(written.Str("memoryId"));
+            Assert.True(written.Body.GetProperty("createdKey").GetBoolean());
+        }
+
+        var recall = (await _alpha.PostJsonAsync($"/v1/banks/{bank}/recall", new { query = Http.Vector(Dimension, 2), k1 = 3, k2 = 2 })).Ok();
+        var memories = recall.Body.GetProperty("memories");
+        Assert.Equal(2, memories.GetArrayLength());
+        var best = memories[0];
+        Assert.Equal(ids[2], best.GetProperty("id").GetString());
+        Assert.Equal("do 2", best.GetProperty("experience").GetString());
+        Assert.Equal("task 2", best.GetProperty("intentText").GetString());
+        foreach (string field in new[] { "similarity", "q", "zSim", "zQ", "score" })
+        {
+            Assert.Equal(JsonValueKind.Number, best.GetProperty(field).ValueKind);
+        }
+
+        Assert.Equal(2, recall.Body.GetProperty("coverage").GetProperty("shardsTotal").GetInt32());
+        string token = recall.Str("token");
+
+        var rewarded = (await _alpha.PostJsonAsync($"/v1/banks/{bank}/reward", new { token, reward = 1.0, memoryIds = new[] { ids[2] } })).Ok();
+        var updated = rewarded.Body.GetProperty("updated");
+        Assert.Equal(1, updated.GetArrayLength());
+        Assert.Equal(1, updated[0].GetProperty("visits").GetInt32());
+
+        var memory = (await _alpha.GetJsonAsync($"/v1/banks/{bank}/memories/{ids[2]}")).Ok();
+        Assert.Equal(updated[0].GetProperty("q").GetDouble(), memory.Body.GetProperty("q").GetDouble());
+        Assert.Equal(1.0, memory.Body.GetProperty("lastReward").GetDouble());
+
+        (await _alpha.SendJsonAsync(HttpMethod.Delete, $"/v1/banks/{bank}/memories/{ids[0]}")).Ok(HttpStatusCode.NoContent);
+        (await _alpha.GetJsonAsync($"/v1/banks/{bank}/memories/{ids[0]}")).Problem(HttpStatusCode.NotFound, "memoryId");
+        Assert.Equal(3, (await _alpha.GetJsonAsync($"/v1/banks/{bank}/stats")).Body.GetProperty("memories").GetInt32());
+    }
+
+    [Fact]
+    public async Task DeletedBank_IsGone_AndANewBankOfTheSameNameStartsEmpty()
+    {
+        string bank = await NewVectorBankAsync("deleted");
+        var ids = new List<string>();
+        for (int i = 0; i < 5; i++)
+        {
+            ids.Add((await _alpha.PostJsonAsync($"/v1/banks/{bank}/memories", new { intent = Http.Vector(Dimension, i), experience = $"old {i}", success = true }))
+                .Ok(HttpStatusCode.Created).Str("memoryId"));
+        }
+
+        string token = (await _alpha.PostJsonAsync($"/v1/banks/{bank}/recall", new { query = Http.Vector(Dimension, 1) })).Ok().Str("token");
+        (await _alpha.SendJsonAsync(HttpMethod.Delete, $"/v1/banks/{bank}")).Ok(HttpStatusCode.NoContent);
+        (await _alpha.GetJsonAsync($"/v1/banks/{bank}")).Problem(HttpStatusCode.NotFound, "bank");
+        (await _alpha.PostJsonAsync($"/v1/banks/{bank}/recall", new { query = Http.Vector(Dimension, 1) })).Problem(HttpStatusCode.NotFound, "bank");
+        (await _alpha.PostJsonAsync($"/v1/banks/{bank}/memories", new { intent = Http.Vector(Dimension, 1), experience = "x", success = true }))
+            .Problem(HttpStatusCode.NotFound, "bank");
+        (await _alpha.SendJsonAsync(HttpMethod.Delete, $"/v1/banks/{bank}")).Problem(HttpStatusCode.NotFound, "bank");
+
+        // Same name again: a new, empty bank that no id or token of the old one reaches.
+        await NewVectorBankAsync(bank, exactName: true);
+        Assert.Equal(0, (await _alpha.GetJsonAsync($"/v1/banks/{bank}/stats")).Ok().Body.GetProperty("memories").GetInt32());
+        var recall = (await _alpha.PostJsonAsync($"/v1/banks/{bank}/recall", new { query = Http.Vector(Dimension, 1) })).Ok();
+        Assert.Equal(0, recall.Body.GetProperty("memories").GetArrayLength());
+        foreach (string id in ids)
+        {
+            (await _alpha.GetJsonAsync($"/v1/banks/{bank}/memories/{id}")).Problem(HttpStatusCode.NotFound, "memoryId");
+        }
+
+        (await _alpha.PostJsonAsync($"/v1/banks/{bank}/reward", new { token, reward = 1.0 })).Problem(HttpStatusCode.BadRequest, "token");
+        (await _alpha.PostJsonAsync($"/v1/banks/{bank}/memories", new { intent = Http.Vector(Dimension, 1), experience = "new", success = true })).Ok(HttpStatusCode.Created);
+        Assert.Equal(1, (await _alpha.GetJsonAsync($"/v1/banks/{bank}/stats")).Body.GetProperty("memories").GetInt32());
+    }
+
+    [Fact]
+    public async Task Listing_ReturnsEveryMemoryOnce_AcrossPagesAndShards()
+    {
+        string bank = await NewVectorBankAsync("list");
+        var written = new HashSet<string>();
+        for (int i = 0; i < 11; i++)
+        {
+            written.Add((await _alpha.PostJsonAsync($"/v1/banks/{bank}/memories", new { intent = Http.Vector(Dimension, i, seed: i), intentText = $"t{i}", experience = $"e{i}", success = i % 2 == 0 }))
+                .Ok(HttpStatusCode.Created).Str("memoryId"));
+        }
+
+        var listed = new List<string>();
+        string? cursor = null;
+        int pages = 0;
+        do
+        {
+            var page = (await _alpha.GetJsonAsync($"/v1/banks/{bank}/memories?limit=3" + (cursor is null ? "" : $"&cursor={cursor}"))).Ok();
+            var memories = page.Body.GetProperty("memories");
+            Assert.InRange(memories.GetArrayLength(), 0, 3);
+            listed.AddRange(memories.EnumerateArray().Select(m => m.GetProperty("id").GetString()!));
+            cursor = page.Body.GetProperty("nextCursor").GetString();
+            pages++;
+        }
+        while (cursor is not null && pages < 20);
+
+        Assert.Null(cursor);
+        Assert.Equal(written.Count, listed.Count);
+        Assert.Equal(written.Order(StringComparer.Ordinal), listed.Order(StringComparer.Ordinal));
+
+        (await _alpha.GetJsonAsync($"/v1/banks/{bank}/memories?limit=0")).Problem(HttpStatusCode.BadRequest, "limit");
+        (await _alpha.GetJsonAsync($"/v1/banks/{bank}/memories?limit=1001")).Problem(HttpStatusCode.BadRequest, "limit");
+        (await _alpha.GetJsonAsync($"/v1/banks/{bank}/memories?cursor=not-a-cursor")).Problem(HttpStatusCode.BadRequest, "cursor");
+        (await _alpha.GetJsonAsync($"/v1/banks/{bank}/memories?limit=ten")).Problem(HttpStatusCode.BadRequest);
+    }
+
+    [Fact]
+    public async Task Text_IsEmbeddedByTheServer_AndABankOfAnotherEmbedderRefusesIt()
+    {
+        string bank = ApiSiloFixture.NewBankName("text");
+        var created = (await _alpha.PostJsonAsync("/v1/banks", new { name = bank })).Ok(HttpStatusCode.Created);
+        Assert.Equal("memrl-hashing/v1/384", created.Str("embedderId"));
+        Assert.Equal(384, created.Body.GetProperty("dimension").GetInt32());
+
+        string[] tasks = ["put a clean mug in the coffee machine", "water the plants on the balcony", "sort the invoices by date"];
+        foreach (string task in tasks)
+        {
+            (await _alpha.PostJsonAsync($"/v1/banks/{bank}/memories", new { intentText = task, experience = $"how to {task}", success = true }))
+                .Ok(HttpStatusCode.Created);
+        }
+
+        var recall = (await _alpha.PostJsonAsync($"/v1/banks/{bank}/recall", new { queryText = "water the plants", delta = 0.0 })).Ok();
+        Assert.Equal("how to water the plants on the balcony", recall.Body.GetProperty("memories")[0].GetProperty("experience").GetString());
+
+        string vectors = await NewVectorBankAsync("not-text");
+        var refused = (await _alpha.PostJsonAsync($"/v1/banks/{vectors}/recall", new { queryText = "water the plants" })).Problem(HttpStatusCode.BadRequest);
+        Assert.Contains("memrl-hashing/v1/384", refused.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Contains("test-embedder", refused.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task OpenApiDocument_IsServedWithoutAKey()
+    {
+        using var anonymous = fixture.Silo.Client(null);
+        var document = (await anonymous.GetJsonAsync("/openapi/v1.json")).Ok();
+        Assert.True(document.Body.GetProperty("paths").EnumerateObject().Any());
+    }
+
+    private async Task<string> NewVectorBankAsync(string prefix, bool exactName = false)
+    {
+        string bank = exactName ? prefix : ApiSiloFixture.NewBankName(prefix);
+        (await _alpha.PostJsonAsync("/v1/banks", new
+        {
+            name = bank, dimension = Dimension, embedderId = "test-embedder", shardCount = 2, index = new { exact = true },
+            options = new { mergeThreshold = 2.0, delta = -1.0, k1 = 5, k2 = 3 },
+        })).Ok(HttpStatusCode.Created);
+        return bank;
+    }
+}

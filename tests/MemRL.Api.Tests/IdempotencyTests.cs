@@ -1,0 +1,41 @@
+using System.Net;
+
+namespace MemRL.Api.Tests;
+
+/// <summary>An Idempotency-Key replayed with the same body returns the original result and applies once; another body is 409.</summary>
+[Collection(ApiCollection.Name)]
+public sealed class IdempotencyTests(ApiSiloFixture fixture)
+{
+    private const int Dimension = 16;
+    private readonly HttpClient _alpha = fixture.Silo.Client(ApiSilo.KeyOf("alpha"));
+
+    [Fact]
+    public async Task Write_Reward_AndDelete_ApplyOnce()
+    {
+        string bank = ApiSiloFixture.NewBankName("idem");
+        (await _alpha.PostJsonAsync("/v1/banks", new
+        {
+            name = bank, dimension = Dimension, embedderId = "e", index = new { exact = true }, options = new { delta = -1.0, mergeThreshold = 2.0 },
+        })).Ok(HttpStatusCode.Created);
+
+        var write = new { intent = Http.Vector(Dimension, 1), intentText = "t", experience = "e", success = true };
+        var first = (await _alpha.PostJsonAsync($"/v1/banks/{bank}/memories", write, "write-1")).Ok(HttpStatusCode.Created);
+        var again = (await _alpha.PostJsonAsync($"/v1/banks/{bank}/memories", write, "write-1")).Ok(HttpStatusCode.Created);
+        Assert.Equal(first.Body.GetRawText(), again.Body.GetRawText());
+        Assert.Equal(1, (await _alpha.GetJsonAsync($"/v1/banks/{bank}/stats")).Body.GetProperty("memories").GetInt32());
+        (await _alpha.PostJsonAsync($"/v1/banks/{bank}/memories", write with { experience = "other" }, "write-1")).Problem(HttpStatusCode.Conflict, "Idempotency-Key");
+        string id = first.Str("memoryId");
+
+        string token = (await _alpha.PostJsonAsync($"/v1/banks/{bank}/recall", new { query = Http.Vector(Dimension, 1) })).Ok().Str("token");
+        var reward = (await _alpha.PostJsonAsync($"/v1/banks/{bank}/reward", new { token, reward = 1.0 }, "reward-1")).Ok();
+        var replay = (await _alpha.PostJsonAsync($"/v1/banks/{bank}/reward", new { token, reward = 1.0 }, "reward-1")).Ok();
+        Assert.Equal(reward.Body.GetRawText(), replay.Body.GetRawText());
+        Assert.Equal(1, (await _alpha.GetJsonAsync($"/v1/banks/{bank}/memories/{id}")).Body.GetProperty("visits").GetInt32());
+        (await _alpha.PostJsonAsync($"/v1/banks/{bank}/reward", new { token, reward = 0.5 }, "reward-1")).Problem(HttpStatusCode.Conflict, "Idempotency-Key");
+        Assert.Equal(1, (await _alpha.GetJsonAsync($"/v1/banks/{bank}/memories/{id}")).Body.GetProperty("visits").GetInt32());
+
+        (await _alpha.SendJsonAsync(HttpMethod.Delete, $"/v1/banks/{bank}/memories/{id}", idempotencyKey: "delete-1")).Ok(HttpStatusCode.NoContent);
+        (await _alpha.SendJsonAsync(HttpMethod.Delete, $"/v1/banks/{bank}/memories/{id}", idempotencyKey: "delete-1")).Ok(HttpStatusCode.NoContent);
+        (await _alpha.SendJsonAsync(HttpMethod.Delete, $"/v1/banks/{bank}/memories/{id}", idempotencyKey: "delete-2")).Problem(HttpStatusCode.NotFound, "memoryId");
+    }
+}

@@ -1,0 +1,42 @@
+using Microsoft.OpenApi;
+using Microsoft.OpenApi.Reader;
+
+namespace MemRL.Api.Tests;
+
+/// <summary>The served OpenAPI document parses without errors and lists every endpoint the API maps.</summary>
+[Collection(ApiCollection.Name)]
+public sealed class OpenApiTests(ApiSiloFixture fixture)
+{
+    public static TheoryData<string, string> Routes() => new()
+    {
+        { "POST", "/v1/banks" },
+        { "GET", "/v1/banks/{bank}" },
+        { "DELETE", "/v1/banks/{bank}" },
+        { "PUT", "/v1/banks/{bank}/options" },
+        { "GET", "/v1/banks/{bank}/stats" },
+        { "POST", "/v1/banks/{bank}/recall" },
+        { "POST", "/v1/banks/{bank}/reward" },
+        { "POST", "/v1/banks/{bank}/memories" },
+        { "GET", "/v1/banks/{bank}/memories" },
+        { "GET", "/v1/banks/{bank}/memories/{memoryId}" },
+        { "DELETE", "/v1/banks/{bank}/memories/{memoryId}" },
+    };
+
+    [Fact]
+    public async Task Document_Validates_AndListsEveryEndpoint()
+    {
+        using var http = fixture.Silo.Client(null);
+        await using var stream = await http.GetStreamAsync("/openapi/v1.json");
+        var (document, diagnostic) = await OpenApiDocument.LoadAsync(stream, "json");
+        Assert.NotNull(document);
+        Assert.Empty(diagnostic?.Errors ?? []);
+        Assert.Empty(document.Validate(ValidationRuleSet.GetDefaultRuleSet()) ?? []);
+        foreach (var (method, path) in Routes().Select(r => ((string)r[0], (string)r[1])))
+        {
+            Assert.True(document.Paths.TryGetValue(path, out var item), $"{path} is not in the document");
+            Assert.True(item.Operations!.ContainsKey(HttpMethod.Parse(method)), $"{method} {path} is not in the document");
+        }
+
+        Assert.Equal(Routes().Count, document.Paths.Sum(p => p.Value.Operations?.Count ?? 0));
+    }
+}
