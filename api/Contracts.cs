@@ -33,3 +33,10 @@ public sealed record RewardBody(string? Token, double? Reward, IReadOnlyList<str
 /// <summary>Write an experience; the intent by vector, or by text alone (then the server embeds it).</summary>
 public sealed record WriteBody(
     string? Experience, bool? Success, float[]? Intent = null, string? IntentText = null, string? RecallToken = null);
+
+/// <summary>Calibrate a bank from a sample of its keys; <see cref="Apply"/> writes the result into its options.</summary>
+public sealed record CalibrateBody(int? Sample = null, bool Apply = false);
+
+/// <summary>A calibration as a tenant sees it.</summary>
+public sealed record CalibrationView(
+    double Delta, double SimilarityMean, double SimilarityStdDev, int SampleSize, long PairCount, bool Applied, BankView Bank);

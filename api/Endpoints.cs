@@ -36,6 +36,7 @@ internal static class Endpoints
         banks.MapPut("/{bank}/options", UpdateOptionsAsync).RequireAuthorization(WriterPolicy).WithName("UpdateOptions").ProducesProblem(400).ProducesProblem(404);
         banks.MapDelete("/{bank}", DeleteBankAsync).RequireAuthorization(WriterPolicy).WithName("DeleteBank").ProducesProblem(404);
         banks.MapGet("/{bank}/stats", StatsAsync).WithName("GetStats").ProducesProblem(404);
+        banks.MapPost("/{bank}/calibrate", CalibrateAsync).WithName("Calibrate").ProducesProblem(400).ProducesProblem(403).ProducesProblem(404);
         banks.MapPost("/{bank}/recall", RecallAsync).WithName("Recall").ProducesProblem(400).ProducesProblem(404).ProducesProblem(503);
         banks.MapPost("/{bank}/reward", RewardAsync).RequireAuthorization(WriterPolicy).WithName("Reward").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
         banks.MapPost("/{bank}/memories", WriteAsync).RequireAuthorization(WriterPolicy).WithName("Write").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
@@ -73,6 +74,20 @@ internal static class Endpoints
 
     private static async Task<Ok<BankStats>> StatsAsync(string bank, ClaimsPrincipal user, MemoryClient memory) =>
         TypedResults.Ok(await BankOf(memory, user, bank).GetStatsAsync());
+
+    // Measuring is a read; applying changes the options, so it needs a key that may write.
+    private static async Task<Results<Ok<CalibrationView>, ForbidHttpResult>> CalibrateAsync(
+        string bank, CalibrateBody? body, ClaimsPrincipal user, MemoryClient memory)
+    {
+        body ??= new CalibrateBody();
+        if (body.Apply && !user.HasClaim(c => c.Type == Tenants.WriterClaim))
+        {
+            return TypedResults.Forbid();
+        }
+
+        var c = await BankOf(memory, user, bank).CalibrateAsync(body.Sample ?? 1000, body.Apply);
+        return TypedResults.Ok(new CalibrationView(c.Delta, c.SimilarityMean, c.SimilarityStdDev, c.SampleSize, c.PairCount, c.Applied, BankView.From(c.Bank, bank)));
+    }
 
     private static async Task<Ok<RecallView>> RecallAsync(
         string bank, RecallBody body, ClaimsPrincipal user, MemoryClient memory, TextEmbedder embedder, CancellationToken cancellationToken)

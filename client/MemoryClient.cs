@@ -181,6 +181,20 @@ public sealed class BankClient
         return Coordinator.ListAsync(Name, cursor, limit);
     }
 
+    /// <summary>
+    /// Calibrates the bank from a sample of up to <paramref name="sampleSize"/> of its intent keys (DESIGN §1); with
+    /// <paramref name="apply"/>, the options take the suggested delta and the similarity statistics.
+    /// </summary>
+    public Task<BankCalibration> CalibrateAsync(int sampleSize = 1000, bool apply = false)
+    {
+        if (sampleSize is < 2 or > BankLimits.MaxCalibrationSample)
+        {
+            throw new ArgumentOutOfRangeException(nameof(sampleSize), $"sample is {sampleSize}; expected an integer in [2, {BankLimits.MaxCalibrationSample}].");
+        }
+
+        return Coordinator.CalibrateAsync(Name, sampleSize, apply);
+    }
+
     /// <summary>Keys, memories, per-shard sizes and the Q distribution.</summary>
     public Task<BankStats> GetStatsAsync() => Coordinator.GetStatsAsync(Name);
 }

@@ -106,6 +106,9 @@ public static class BankLimits
     /// <summary>Longest operation id.</summary>
     public const int MaxOperationIdLength = 200;
 
+    /// <summary>Most intent keys one calibration samples (pairs grow quadratically).</summary>
+    public const int MaxCalibrationSample = 2000;
+
     /// <summary>Most memories one listing page returns.</summary>
     public const int MaxPageSize = 1000;
 }

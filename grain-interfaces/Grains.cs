@@ -96,6 +96,10 @@ public interface IMemoryShardGrain : IGrainWithStringKey
     [Alias("List")]
     Task<ShardMemoryPage> ListAsync(long bankVersion, long afterSequence, int limit);
 
+    /// <summary>Up to <paramref name="count"/> of this shard's key vectors, drawn uniformly with <paramref name="seed"/>.</summary>
+    [Alias("SampleKeys")]
+    Task<float[][]> SampleKeysAsync(long bankVersion, int count, int seed);
+
     /// <summary>The bank incarnation <paramref name="incarnation"/> is deleted: refuse every later call and deactivate.</summary>
     [Alias("Forget")]
     Task ForgetAsync(uint incarnation);
@@ -129,4 +133,11 @@ public interface IMemoryCoordinatorGrain : IGrainWithIntegerKey
 
     [Alias("List")]
     Task<MemoryPage> ListAsync(string bank, string? cursor, int limit);
+
+    /// <summary>
+    /// Calibrates the bank from a sample of its intent keys (DESIGN §1): delta at the top-20 % quantile of pairwise
+    /// similarity, and the similarity mean and deviation; with <paramref name="apply"/>, writes them into the options.
+    /// </summary>
+    [Alias("Calibrate")]
+    Task<BankCalibration> CalibrateAsync(string bank, int sampleSize, bool apply);
 }

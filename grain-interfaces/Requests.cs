@@ -138,3 +138,21 @@ public sealed record ShardSize([property: Id(0)] int Shard, [property: Id(1)] in
 /// </summary>
 [GenerateSerializer, Immutable, Alias("memrl.MemoryPage")]
 public sealed record MemoryPage([property: Id(0)] IReadOnlyList<MemoryInfo> Memories, [property: Id(1)] string? NextCursor);
+
+/// <summary>A bank's calibration: the suggested delta and the similarity statistics of a sample of its keys.</summary>
+/// <param name="Delta">Top-20 % quantile of pairwise key similarity: the similarity gate the paper uses.</param>
+/// <param name="SimilarityMean">Mean pairwise similarity (for fixed z-scoring of similarity).</param>
+/// <param name="SimilarityStdDev">Its standard deviation.</param>
+/// <param name="SampleSize">Keys sampled.</param>
+/// <param name="PairCount">Pairs compared.</param>
+/// <param name="Applied">Whether the options now carry these values.</param>
+/// <param name="Bank">The bank after the call.</param>
+[GenerateSerializer, Immutable, Alias("memrl.BankCalibration")]
+public sealed record BankCalibration(
+    [property: Id(0)] double Delta,
+    [property: Id(1)] double SimilarityMean,
+    [property: Id(2)] double SimilarityStdDev,
+    [property: Id(3)] int SampleSize,
+    [property: Id(4)] long PairCount,
+    [property: Id(5)] bool Applied,
+    [property: Id(6)] BankInfo Bank);

@@ -134,6 +134,46 @@ internal sealed partial class MemoryCoordinatorGrain(
         });
     }
 
+    public Task<BankCalibration> CalibrateAsync(string bank, int sampleSize, bool apply)
+    {
+        BankNames.Validate(bank);
+        if (sampleSize is < 2 or > BankLimits.MaxCalibrationSample)
+        {
+            throw new ArgumentOutOfRangeException(nameof(sampleSize), $"sample is {sampleSize}; expected an integer in [2, {BankLimits.MaxCalibrationSample}].");
+        }
+
+        return WithFreshBankAsync(bank, async b =>
+        {
+            // Each shard draws its share; a fixed seed per bank version makes the same bank calibrate the same way twice.
+            int shards = b.Info.ShardCount;
+            var calls = new Task<float[][]>[shards];
+            for (int s = 0; s < shards; s++)
+            {
+                int shard = s;
+                int share = (sampleSize / shards) + (s < sampleSize % shards ? 1 : 0);
+                calls[s] = share == 0 ? Task.FromResult(Array.Empty<float[]>())
+                    : guard.CallAsync(b.ShardKey(shard), () => b.Shard(shard).SampleKeysAsync(b.Info.Version, share, unchecked((int)b.Info.Version * 31 + shard)));
+            }
+
+            var sample = (await Task.WhenAll(calls)).SelectMany(v => v).ToList();
+            if (sample.Count < 2)
+            {
+                throw new ArgumentException($"bank has {sample.Count} intent keys; calibration needs at least 2. Write memories first.", nameof(bank));
+            }
+
+            var result = Calibration.FromSample(sample);
+            var info = b.Info;
+            if (apply)
+            {
+                var options = info.Options with { Delta = result.Delta, SimilarityMean = result.SimilarityMean, SimilarityStdDev = result.SimilarityStdDev };
+                info = await GrainFactory.GetGrain<IBankGrain>(info.Name).UpdateOptionsAsync(options);
+                banks.Put(info);
+            }
+
+            return new BankCalibration(result.Delta, result.SimilarityMean, result.SimilarityStdDev, result.SampleSize, result.PairCount, apply, info);
+        });
+    }
+
     private async Task<RecallResponse> RecallCoreAsync(CachedBank bank, RecallRequest request, CancellationToken cancellationToken)
     {
         var info = bank.Info;

@@ -376,6 +376,27 @@ internal sealed partial class MemoryShardGrain(
         return Info(id, m);
     }
 
+    public async Task<float[][]> SampleKeysAsync(long bankVersion, int count, int seed)
+    {
+        await EnsureVersionAsync(bankVersion);
+        ThrowIfBroken();
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        var owned = _table.Keys.Where(k => Owns(_keySlots[k.Sequence])).Select(k => k.Sequence).ToArray();
+        // Partial Fisher-Yates: the first `take` entries become a uniform sample without replacement.
+        var random = new Random(seed);
+        int take = Math.Min(count, owned.Length);
+        var vectors = new float[take][];
+        for (int i = 0; i < take; i++)
+        {
+            int j = random.Next(i, owned.Length);
+            (owned[i], owned[j]) = (owned[j], owned[i]);
+            vectors[i] = new float[_bank.Dimension];
+            _index.TryGetVector(owned[i], vectors[i]);
+        }
+
+        return vectors;
+    }
+
     public async Task ForgetAsync(uint incarnation)
     {
         if (incarnation != _bank.Incarnation || _broken is BankNotFoundException)

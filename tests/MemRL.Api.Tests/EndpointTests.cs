@@ -114,6 +114,37 @@ public sealed class EndpointTests(ApiSiloFixture fixture)
     }
 
     [Fact]
+    public async Task Calibrate_MeasuresTheBanksKeys_AndApplyWritesTheOptions()
+    {
+        string bank = await NewVectorBankAsync("calibrate");
+        (await _alpha.PostJsonAsync($"/v1/banks/{bank}/calibrate", new { })).Problem(HttpStatusCode.BadRequest, "bank");
+        for (int i = 0; i < 12; i++)
+        {
+            (await _alpha.PostJsonAsync($"/v1/banks/{bank}/memories", new { intent = Http.Vector(Dimension, i % 4, noise: 0.5f, seed: i), experience = $"e{i}", success = true }))
+                .Ok(HttpStatusCode.Created);
+        }
+
+        var measured = (await _alpha.PostJsonAsync($"/v1/banks/{bank}/calibrate", new { sample = 100 })).Ok();
+        Assert.Equal(12, measured.Body.GetProperty("sampleSize").GetInt32());
+        Assert.Equal(66, measured.Body.GetProperty("pairCount").GetInt64());
+        Assert.False(measured.Body.GetProperty("applied").GetBoolean());
+        double delta = measured.Body.GetProperty("delta").GetDouble();
+        Assert.InRange(delta, -1, 1);
+        Assert.Equal(-1.0, measured.Body.GetProperty("bank").GetProperty("options").GetProperty("delta").GetDouble());
+
+        using var reader = fixture.Silo.Client(ApiSilo.KeyOf("alpha", readOnly: true));
+        (await reader.PostJsonAsync($"/v1/banks/{bank}/calibrate", new { apply = true })).Problem(HttpStatusCode.Forbidden);
+        (await reader.PostJsonAsync($"/v1/banks/{bank}/calibrate", new { sample = 100 })).Ok();
+
+        var applied = (await _alpha.PostJsonAsync($"/v1/banks/{bank}/calibrate", new { sample = 100, apply = true })).Ok();
+        Assert.True(applied.Body.GetProperty("applied").GetBoolean());
+        var options = (await _alpha.GetJsonAsync($"/v1/banks/{bank}")).Body.GetProperty("options");
+        Assert.Equal(delta, options.GetProperty("delta").GetDouble(), 12);
+        Assert.Equal(measured.Body.GetProperty("similarityMean").GetDouble(), options.GetProperty("similarityMean").GetDouble(), 12);
+        (await _alpha.PostJsonAsync($"/v1/banks/{bank}/calibrate", new { sample = 1 })).Problem(HttpStatusCode.BadRequest, "sample");
+    }
+
+    [Fact]
     public async Task Listing_ReturnsEveryMemoryOnce_AcrossPagesAndShards()
     {
         string bank = await NewVectorBankAsync("list");

@@ -14,6 +14,7 @@ public sealed class OpenApiTests(ApiSiloFixture fixture)
         { "DELETE", "/v1/banks/{bank}" },
         { "PUT", "/v1/banks/{bank}/options" },
         { "GET", "/v1/banks/{bank}/stats" },
+        { "POST", "/v1/banks/{bank}/calibrate" },
         { "POST", "/v1/banks/{bank}/recall" },
         { "POST", "/v1/banks/{bank}/reward" },
         { "POST", "/v1/banks/{bank}/memories" },
