@@ -283,7 +283,9 @@ internal sealed partial class MemoryShardGrain(
         await EnsureSequencesAsync(2, changesIndex: request.JoinKey is null);
         ThrowIfBroken();
         // From here to the commit await: one synchronous stretch (see the class comment).
-        using var hash = new PayloadHash().Add("write").Add(request.Slot).Add(request.JoinKey ?? -1).Add(request.Intent)
+        // The operation is what the caller sent, not where the coordinator routed it: a retry decides the merge again
+        // and may join the very key the first attempt created (same shard), which must still read as the same write.
+        using var hash = new PayloadHash().Add("write").Add(request.Intent)
             .Add(request.IntentText).Add(request.Experience).Add(request.Success ? 1 : 0);
         byte[] payload = hash.Finish();
         if (_state.Operations.TryGetResult<ShardWriteResult>(request.OperationId, payload, out var previous))

@@ -130,6 +130,23 @@ public sealed class RewardRoutingTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task WriteAsync_RetriedWhenItsOwnKeyWouldNowBeJoined_ReturnsSameMemory()
+    {
+        // With merging on, the first write creates a key; the retry, deciding again, finds that very key (similarity 1)
+        // and would join it. The retry is the same operation all the same: original result, stored once.
+        var bank = await BankHelpers.NewBankAsync(fixture, "wretry-merge", new BankOptions { Delta = -1, MergeThreshold = 0.9 }, shards: 3);
+        var v = new Vectors(12, BankHelpers.Dimension).Gaussian();
+
+        var first = await bank.WriteAsync(v, "intent", "experience", true, operationId: "write-merge-1");
+        var again = await bank.WriteAsync(v, "intent", "experience", true, operationId: "write-merge-1");
+
+        Assert.True(first.CreatedKey);
+        Assert.Equal(first, again);
+        Assert.Equal(1, (await bank.GetStatsAsync()).Memories);
+        await Assert.ThrowsAsync<OperationConflictException>(() => bank.WriteAsync(v, "intent", "other experience", true, operationId: "write-merge-1"));
+    }
+
+    [Fact]
     public async Task DeleteAsync_RemovesMemory_AndRetryReturnsOriginalResult()
     {
         var (bank, ids) = await SpreadBankAsync("delete");
