@@ -20,9 +20,10 @@ public sealed record BankView(
 }
 
 /// <summary>Recall by vector (<see cref="Query"/>) or by text (<see cref="QueryText"/>, embedded by the server).</summary>
+/// <param name="EmbedderId">With a vector: the model that made it; a bank made for another model refuses the call.</param>
 public sealed record RecallBody(
     float[]? Query = null, string? QueryText = null, int? K1 = null, int? K2 = null, double? Lambda = null, double? Delta = null,
-    bool RequireFullCoverage = false);
+    bool RequireFullCoverage = false, string? EmbedderId = null);
 
 /// <summary>A recall's answer: the memories best first, the coverage, and the token that rewards them.</summary>
 public sealed record RecallView(string Token, Coverage Coverage, int PoolSize, bool Explored, IReadOnlyList<RecalledMemory> Memories);
@@ -31,8 +32,9 @@ public sealed record RecallView(string Token, Coverage Coverage, int PoolSize, b
 public sealed record RewardBody(string? Token, double? Reward, IReadOnlyList<string>? MemoryIds = null);
 
 /// <summary>Write an experience; the intent by vector, or by text alone (then the server embeds it).</summary>
+/// <param name="EmbedderId">With a vector: the model that made it; a bank made for another model refuses the call.</param>
 public sealed record WriteBody(
-    string? Experience, bool? Success, float[]? Intent = null, string? IntentText = null, string? RecallToken = null);
+    string? Experience, bool? Success, float[]? Intent = null, string? IntentText = null, string? RecallToken = null, string? EmbedderId = null);
 
 /// <summary>Calibrate a bank from a sample of its keys; <see cref="Apply"/> writes the result into its options.</summary>
 public sealed record CalibrateBody(int? Sample = null, bool Apply = false);

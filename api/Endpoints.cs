@@ -93,7 +93,7 @@ internal static class Endpoints
         string bank, RecallBody body, ClaimsPrincipal user, MemoryClient memory, TextEmbedder embedder, CancellationToken cancellationToken)
     {
         var client = BankOf(memory, user, bank);
-        var (query, embedderId) = await VectorOrTextAsync(body.Query, "query", body.QueryText, "queryText", embedder, cancellationToken);
+        var (query, embedderId) = await VectorOrTextAsync(body.Query, "query", body.QueryText, "queryText", body.EmbedderId, embedder, cancellationToken);
         var settings = new RecallSettings(body.K1, body.K2, body.Lambda, body.Delta, body.RequireFullCoverage, embedderId);
         var r = await client.RecallAsync(query, settings, cancellationToken);
         return TypedResults.Ok(new RecallView(r.Token, r.Coverage, r.PoolSize, r.Explored, r.Memories));
@@ -119,7 +119,7 @@ internal static class Endpoints
         var client = BankOf(memory, user, bank);
         string experience = Required(body.Experience, "experience", "the experience text");
         bool success = body.Success ?? throw Missing("success", "true or false");
-        var (intent, embedderId) = await VectorOrTextAsync(body.Intent, "intent", body.Intent is null ? body.IntentText : null, "intentText", embedder, cancellationToken);
+        var (intent, embedderId) = await VectorOrTextAsync(body.Intent, "intent", body.Intent is null ? body.IntentText : null, "intentText", body.EmbedderId, embedder, cancellationToken);
         var written = await client.WriteAsync(intent, body.IntentText ?? "", experience, success, body.RecallToken, IdempotencyKey(request), embedderId);
         return TypedResults.Created($"/v1/banks/{bank}/memories/{written.MemoryId}", written);
     }
@@ -139,7 +139,7 @@ internal static class Endpoints
     // A vector is taken as given (the bank checks its dimension and, when named, its embedder); text is embedded by the
     // server's embedder, and its id goes with the call so a bank made for another embedder refuses it.
     private static async Task<(float[] Vector, string? EmbedderId)> VectorOrTextAsync(
-        float[]? vector, string vectorField, string? text, string textField, TextEmbedder embedder, CancellationToken cancellationToken)
+        float[]? vector, string vectorField, string? text, string textField, string? vectorEmbedderId, TextEmbedder embedder, CancellationToken cancellationToken)
     {
         if (vector is not null && text is not null)
         {
@@ -148,7 +148,12 @@ internal static class Endpoints
 
         if (vector is not null)
         {
-            return (vector, null);
+            return (vector, vectorEmbedderId);
+        }
+
+        if (vectorEmbedderId is not null)
+        {
+            throw new ArgumentException($"embedderId is '{vectorEmbedderId}' with text; expected it only with a vector (text is embedded by the server's '{embedder.EmbedderId}').", "embedderId");
         }
 
         if (string.IsNullOrWhiteSpace(text))

@@ -79,3 +79,33 @@ public sealed class RateLimitTests : IAsyncLifetime
         (await beta.GetJsonAsync("/v1/banks/none")).Problem(HttpStatusCode.NotFound, "bank");
     }
 }
+
+/// <summary>A silo of its own whose recall tokens live one second: an expired token is refused and nothing changes.</summary>
+public sealed class ExpiredTokenTests : IAsyncLifetime
+{
+    private ApiSilo _silo = null!;
+
+    public async Task InitializeAsync() => _silo = await ApiSilo.StartAsync(new Dictionary<string, string?>
+    {
+        ["MemRL:RecallTokenLifetime"] = "00:00:01",
+    });
+
+    public async Task DisposeAsync() => await _silo.DisposeAsync();
+
+    [Fact]
+    public async Task ExpiredToken_IsRefused_AndChangesNothing()
+    {
+        using var alpha = _silo.Client(ApiSilo.KeyOf("alpha"));
+        (await alpha.PostJsonAsync("/v1/banks", new { name = "expiry", dimension = 16, embedderId = "e", index = new { exact = true }, options = new { delta = -1.0 } }))
+            .Ok(HttpStatusCode.Created);
+        string id = (await alpha.PostJsonAsync("/v1/banks/expiry/memories", new { intent = Http.Vector(16, 1), experience = "e", success = true }))
+            .Ok(HttpStatusCode.Created).Str("memoryId");
+        string token = (await alpha.PostJsonAsync("/v1/banks/expiry/recall", new { query = Http.Vector(16, 1) })).Ok().Str("token");
+        string before = await BadInputTests.SnapshotAsync(alpha, "expiry", [id]);
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+
+        var problem = (await alpha.PostJsonAsync("/v1/banks/expiry/reward", new { token, reward = 1.0 })).Problem(HttpStatusCode.BadRequest, "token");
+        Assert.Contains("expired", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Equal(before, await BadInputTests.SnapshotAsync(alpha, "expiry", [id]));
+    }
+}

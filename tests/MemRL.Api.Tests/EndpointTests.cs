@@ -197,6 +197,10 @@ public sealed class EndpointTests(ApiSiloFixture fixture)
         var recall = (await _alpha.PostJsonAsync($"/v1/banks/{bank}/recall", new { queryText = "water the plants", delta = 0.0 })).Ok();
         Assert.Equal("how to water the plants on the balcony", recall.Body.GetProperty("memories")[0].GetProperty("experience").GetString());
 
+        // A vector that names its model is refused by a bank made for another.
+        (await _alpha.PostJsonAsync($"/v1/banks/{bank}/recall", new { query = new float[384].Select((_, i) => i == 3 ? 1f : 0f).ToArray(), embedderId = "some-other-model" }))
+            .Problem(HttpStatusCode.BadRequest, "embedderId");
+
         string vectors = await NewVectorBankAsync("not-text");
         var refused = (await _alpha.PostJsonAsync($"/v1/banks/{vectors}/recall", new { queryText = "water the plants" })).Problem(HttpStatusCode.BadRequest);
         Assert.Contains("memrl-hashing/v1/384", refused.GetProperty("detail").GetString(), StringComparison.Ordinal);
