@@ -3,6 +3,8 @@ using System.Threading.RateLimiting;
 using MemRL.Client;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Http;
@@ -72,6 +74,8 @@ public static class MemRLApiExtensions
 
         // Answers the framework writes itself (no route, wrong method, body over the limit) are problem details too,
         // and still say what went wrong.
+        // The checks themselves come with the silo (AddMemRL); the probes below need the service either way.
+        services.AddHealthChecks();
         services.AddProblemDetails(problems => problems.CustomizeProblemDetails = context =>
         {
             var details = context.ProblemDetails;
@@ -99,9 +103,25 @@ public static class MemRLApiExtensions
         app.UseAuthorization();
         app.UseRateLimiter();
         app.MapOpenApi().AllowAnonymous();
+        MapProbe(app, "/health/live", _ => false);
+        MapProbe(app, "/health/startup", check => check.Tags.Contains(GrainInterfaces.HealthTags.Startup));
+        MapProbe(app, "/health/ready", check => check.Tags.Contains(GrainInterfaces.HealthTags.Ready));
         Endpoints.Map(app);
         return app;
     }
+
+    // Probes need no key (the kubelet has none) and say nothing about banks: only each check's status and reason.
+    // Live runs no check: a process that answers HTTP is alive; restarting it for a storage outage would not help.
+    private static void MapProbe(WebApplication app, string path, Func<HealthCheckRegistration, bool> predicate) =>
+        app.MapHealthChecks(path, new HealthCheckOptions
+        {
+            Predicate = predicate,
+            ResponseWriter = (context, report) => context.Response.WriteAsJsonAsync(new
+            {
+                status = report.Status.ToString(),
+                checks = report.Entries.ToDictionary(e => e.Key, e => new { status = e.Value.Status.ToString(), description = e.Value.Description }),
+            }),
+        }).AllowAnonymous().DisableRateLimiting();
 }
 
 /// <summary>

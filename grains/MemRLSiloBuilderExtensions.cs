@@ -1,3 +1,4 @@
+using MemRL.GrainInterfaces;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -33,6 +34,14 @@ public static class MemRLSiloBuilderExtensions
         // A store registered before or after this call (tests, custom backends) wins over the configured one.
         services.TryAddSingleton<IMemoryStore>(sp => CreateStore(sp.GetRequiredService<IOptions<StorageOptions>>().Value));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Hosting.IHostedService, StorageStartup>());
+        if (!services.Any(d => d.ServiceType == typeof(StorageHealthCheck)))
+        {
+            services.AddSingleton<StorageHealthCheck>().AddSingleton<SiloActiveHealthCheck>();
+            services.AddHealthChecks()
+                .AddCheck<SiloActiveHealthCheck>("silo", tags: [HealthTags.Startup, HealthTags.Ready])
+                .AddCheck<StorageHealthCheck>("storage", tags: [HealthTags.Ready]);
+        }
+
         return builder;
     }
 

@@ -84,6 +84,14 @@ internal sealed partial class MemoryShardGrain(
         await DropGivenAwayAsync();
     }
 
+    // A graceful stop (rolling update, scale-in) lets what is on its way to the store land: acknowledged or refused
+    // by the commit itself, never cut off by the deactivation.
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        await DurableAsync().ContinueWith(static _ => { }, TaskScheduler.Current).WaitAsync(cancellationToken);
+        await _snapshotWrite.ContinueWith(static _ => { }, TaskScheduler.Current).WaitAsync(cancellationToken);
+    }
+
     // Latest snapshot, then the log tail through the same Apply path live turns use.
     private async Task RestoreAsync(BankInfo bank, ShardImage image)
     {

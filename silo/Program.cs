@@ -2,6 +2,7 @@ using MemRL.Api;
 using MemRL.Grains;
 using MemRL.Silo;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
 
@@ -28,6 +29,12 @@ builder.UseOrleans(silo =>
         });
         silo.ConfigureEndpoints(settings.AdvertisedAddress, settings.SiloPort, settings.GatewayPort, listenOnAnyHostAddress: settings.ListenOnAnyAddress);
         silo.UseRedisClustering(redis);
+        // In a pod (the kubelet sets KUBERNETES_SERVICE_HOST): silo names follow pods, and silos of deleted pods are
+        // declared dead at once instead of after missed probes. Outside a cluster it would stop the process, so only here.
+        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("KUBERNETES_SERVICE_HOST")))
+        {
+            silo.UseKubernetesHosting();
+        }
     }
     else
     {
@@ -37,6 +44,9 @@ builder.UseOrleans(silo =>
     silo.AddMemRL();
 });
 builder.AddMemRLApi();
+// A stop (SIGTERM on a rolling update) deactivates every grain, letting in-flight calls and commits finish, then leaves
+// the cluster. Time for that, within the pod's termination grace period (deploy/k8s: 60 s).
+builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.ShutdownTimeout);
 
 await using var app = builder.Build();
 app.MapMemRLApi();

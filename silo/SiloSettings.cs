@@ -19,7 +19,9 @@ namespace MemRL.Silo;
 /// <param name="SiloPort">Silo-to-silo port (key <c>MemRL:Cluster:SiloPort</c>). Default 11111.</param>
 /// <param name="GatewayPort">Client gateway port (key <c>MemRL:Cluster:GatewayPort</c>). Default 30000.</param>
 /// <param name="ListenOnAnyAddress">Bind 0.0.0.0 rather than the advertised address (key <c>MemRL:Cluster:ListenOnAnyAddress</c>), as in containers.</param>
-internal sealed record SiloSettings(string? RedisClustering, string ClusterId, string ServiceId, IPAddress AdvertisedAddress, int SiloPort, int GatewayPort, bool ListenOnAnyAddress)
+/// <param name="ShutdownTimeout">How long a graceful stop may take (key <c>MemRL:Cluster:ShutdownTimeout</c>). Default 45 s.</param>
+internal sealed record SiloSettings(string? RedisClustering, string ClusterId, string ServiceId, IPAddress AdvertisedAddress, int SiloPort, int GatewayPort, bool ListenOnAnyAddress,
+    TimeSpan ShutdownTimeout)
 {
     public static SiloSettings Read(IConfiguration configuration)
     {
@@ -35,7 +37,8 @@ internal sealed record SiloSettings(string? RedisClustering, string ClusterId, s
                 : throw new InvalidOperationException($"MemRL:Cluster:AdvertisedAddress is '{address}'; expected an IP address such as 10.0.0.5."),
             Port(section, "SiloPort", 11111),
             Port(section, "GatewayPort", 30000),
-            bool.TryParse(section["ListenOnAnyAddress"], out bool any) && any);
+            bool.TryParse(section["ListenOnAnyAddress"], out bool any) && any,
+            Duration(section, "ShutdownTimeout", TimeSpan.FromSeconds(45)));
 
         // SQLite is one writer per file on one machine: several silos would each take it for their own.
         var provider = configuration.GetSection(StorageOptions.Section).GetValue<StorageProvider?>("Provider") ?? StorageProvider.Sqlite;
@@ -47,6 +50,19 @@ internal sealed record SiloSettings(string? RedisClustering, string ClusterId, s
         }
 
         return settings;
+    }
+
+    private static TimeSpan Duration(IConfigurationSection section, string key, TimeSpan fallback)
+    {
+        string? text = section[key];
+        if (text is null)
+        {
+            return fallback;
+        }
+
+        return TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var value) && value > TimeSpan.Zero
+            ? value
+            : throw new InvalidOperationException($"MemRL:Cluster:{key} is '{text}'; expected a positive duration such as 00:00:45.");
     }
 
     private static int Port(IConfigurationSection section, string key, int fallback)

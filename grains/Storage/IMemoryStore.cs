@@ -46,6 +46,9 @@ public interface IMemoryStore
     /// and head rows, in one transaction. The bank's own row is left to the caller (it keeps a tombstone there).
     /// </summary>
     Task PurgeShardsAsync(string bank, CancellationToken cancellationToken = default);
+
+    /// <summary>Completes when the store answers a trivial query; throws when it cannot be reached (readiness probes).</summary>
+    Task ProbeAsync(CancellationToken cancellationToken = default);
 }
 
 /// <summary>A bank row: its description (JSON of the wire record) and the end of the last sequence range handed out.</summary>

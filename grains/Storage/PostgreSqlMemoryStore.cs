@@ -208,6 +208,12 @@ public sealed class PostgreSqlMemoryStore : IMemoryStore, IAsyncDisposable
             return true;
         }, cancellationToken);
 
+    public async Task ProbeAsync(CancellationToken cancellationToken = default)
+    {
+        await using var command = _dataSource.CreateCommand("SELECT 1");
+        await command.ExecuteScalarAsync(cancellationToken);
+    }
+
     public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
 
     private async Task<T> WriteAsync<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> write, CancellationToken cancellationToken)

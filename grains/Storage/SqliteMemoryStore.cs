@@ -205,6 +205,12 @@ public sealed class SqliteMemoryStore : IMemoryStore
         return true;
     }, cancellationToken);
 
+    public Task ProbeAsync(CancellationToken cancellationToken = default) => Task.Run(() =>
+    {
+        using var connection = Open();
+        Command(connection, null, "SELECT count(*) FROM memrl_schema").ExecuteScalar();
+    }, cancellationToken);
+
     // Microsoft.Data.Sqlite's async methods complete synchronously; Task.Run keeps fsync off Orleans' scheduler threads.
     private Task<T> WriteAsync<T>(Func<SqliteTransaction, T> write, CancellationToken cancellationToken) => Task.Run(async () =>
     {

@@ -46,7 +46,7 @@ public sealed class ApiSilo : IAsyncDisposable
 
     public static string KeyOf(string tenant, bool readOnly = false) => Keys.First(k => k.Value == (tenant, readOnly)).Key;
 
-    public static async Task<ApiSilo> StartAsync(IDictionary<string, string?>? settings = null)
+    public static async Task<ApiSilo> StartAsync(IDictionary<string, string?>? settings = null, Func<string, MemRL.Grains.Storage.IMemoryStore>? store = null)
     {
         string database = Path.Combine(Path.GetTempPath(), $"memrl-api-{Guid.NewGuid():N}.db");
         var builder = WebApplication.CreateBuilder();
@@ -71,6 +71,11 @@ public sealed class ApiSilo : IAsyncDisposable
         }
 
         builder.Configuration.AddInMemoryCollection(config);
+        if (store is not null)
+        {
+            builder.Services.AddSingleton(store(database));
+        }
+
         builder.UseOrleans(silo => silo.UseLocalhostClustering(FreePort(), FreePort()).AddMemRL());
         builder.AddMemRLApi();
         var app = builder.Build();

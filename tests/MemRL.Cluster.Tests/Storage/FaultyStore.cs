@@ -137,6 +137,12 @@ public sealed class FaultyStore(IMemoryStore inner) : IMemoryStore
         return inner.PurgeShardsAsync(bank, cancellationToken);
     }
 
+    public Task ProbeAsync(CancellationToken cancellationToken = default)
+    {
+        ThrowIfDown("probe");
+        return inner.ProbeAsync(cancellationToken);
+    }
+
     /// <summary>Registers a bank so its appends are counted from now on.</summary>
     public void Track(string bank) => _appends.TryAdd(bank, 0);
 
