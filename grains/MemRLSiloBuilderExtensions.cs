@@ -14,6 +14,12 @@ public static class MemRLSiloBuilderExtensions
     public static ISiloBuilder AddMemRL(this ISiloBuilder builder, Action<MemRLClusterOptions>? configure = null)
     {
         var services = builder.Services;
+        // Trace context crosses grain calls, so a recall's spans in the coordinator and the shards join the caller's trace.
+        if (!services.Any(d => d.ServiceType == typeof(StorageHealthCheck)))
+        {
+            builder.AddActivityPropagation();
+        }
+
         services.AddOptions<MemRLClusterOptions>().BindConfiguration(MemRLClusterOptions.Section).ValidateOnStart();
         if (configure is not null)
         {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using MemRL.Core;
 using MemRL.Core.Recall;
 using MemRL.GrainInterfaces;
@@ -176,6 +177,8 @@ internal sealed partial class MemoryCoordinatorGrain(
 
     private async Task<RecallResponse> RecallCoreAsync(CachedBank bank, RecallRequest request, CancellationToken cancellationToken)
     {
+        using var span = Telemetry.Source.StartActivity("memrl.recall");
+        long started = Stopwatch.GetTimestamp();
         var info = bank.Info;
         var parameters = RecallParameters.Resolve(bank.Options, new RecallOverrides(request.K1, request.K2, request.Lambda, request.Delta));
         RequireEmbedder(info, request.EmbedderId);
@@ -227,7 +230,9 @@ internal sealed partial class MemoryCoordinatorGrain(
             perShard.Add(keys);
         }
 
+        long answered = Stopwatch.GetTimestamp();
         var coverage = new Coverage(perShard.Count, info.ShardCount);
+        Telemetry.ShardsAnswered.Record(coverage.ShardsAnswered, new KeyValuePair<string, object?>("shards_total", coverage.ShardsTotal));
         if (!coverage.IsFull)
         {
             LogPartialCoverage(logger, info.Name, coverage.ShardsAnswered, coverage.ShardsTotal, firstFailure?.Message);
@@ -252,6 +257,7 @@ internal sealed partial class MemoryCoordinatorGrain(
             ids[i] = new MemoryId(info.Incarnation, slots[selected[i].Entry.KeySequence], selected[i].Entry.Memory.Sequence);
         }
 
+        long selectedAt = Stopwatch.GetTimestamp();
         var texts = await FetchTextsAsync(bank, ids);
         var memoriesOut = new RecalledMemory[ids.Length];
         for (int i = 0; i < ids.Length; i++)
@@ -270,6 +276,14 @@ internal sealed partial class MemoryCoordinatorGrain(
         }
 
         string token = tokens.Sign(info.Name, info.Incarnation, coverage, ids, keyMatches);
+        long finished = Stopwatch.GetTimestamp();
+        RecordPhase("fan_out", started, answered);
+        RecordPhase("select", answered, selectedAt);
+        RecordPhase("fetch", selectedAt, finished);
+        RecordPhase("total", started, finished);
+        Telemetry.PoolSize.Record(outcome.PoolSize);
+        span?.SetTag("memrl.bank", info.Name).SetTag("memrl.shards_answered", coverage.ShardsAnswered).SetTag("memrl.shards_total", coverage.ShardsTotal)
+            .SetTag("memrl.pool_size", outcome.PoolSize).SetTag("memrl.returned", ids.Length);
         return new RecallResponse(memoriesOut, coverage, token, outcome.PoolSize, outcome.Selection.Explored);
     }
 
@@ -464,6 +478,9 @@ internal sealed partial class MemoryCoordinatorGrain(
             }
         }
     }
+
+    private static void RecordPhase(string phase, long from, long to) =>
+        Telemetry.RecallDuration.Record(Stopwatch.GetElapsedTime(from, to).TotalMilliseconds, new KeyValuePair<string, object?>("phase", phase));
 
     private static void RequireEmbedder(BankInfo info, string? embedderId)
     {

@@ -80,6 +80,7 @@ internal sealed partial class MemoryShardGrain(
         }
 
         await RestoreAsync(bank, image);
+        Telemetry.ShardSize(_key, (_table.KeyCount, _table.MemoryCount));
         _searchContext = _index.CreateSearchContext();
         await DropGivenAwayAsync();
     }
@@ -88,6 +89,7 @@ internal sealed partial class MemoryShardGrain(
     // by the commit itself, never cut off by the deactivation.
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        Telemetry.ShardSize(_key, null);
         await DurableAsync().ContinueWith(static _ => { }, TaskScheduler.Current).WaitAsync(cancellationToken);
         await _snapshotWrite.ContinueWith(static _ => { }, TaskScheduler.Current).WaitAsync(cancellationToken);
     }
@@ -173,6 +175,8 @@ internal sealed partial class MemoryShardGrain(
     {
         // The call may have waited in the queue past the coordinator's deadline: do no work for an answer nobody reads.
         cancellationToken.ThrowIfCancellationRequested();
+        using var span = Telemetry.Source.StartActivity("memrl.shard.search");
+        span?.SetTag("memrl.shard", _key);
         await EnsureVersionAsync(request.BankVersion);
         ThrowIfBroken();
         // Keys copied in for slots this shard does not own yet (a move in progress) are skipped, so search deeper by
@@ -657,6 +661,19 @@ internal sealed partial class MemoryShardGrain(
         }
 
         _pendingEvents.Add(change);
+        switch (change)
+        {
+            case QUpdated q:
+                Telemetry.Rewards.Add(1);
+                Telemetry.QValues.Record(q.Q);
+                break;
+            case MemoryAdded added:
+                Telemetry.Writes.Add(1, new KeyValuePair<string, object?>("created_key", _table.TryGetKey(added.Key, out var key) && key.Memories.Count == 1));
+                break;
+            case MemoryDeleted:
+                Telemetry.Deletes.Add(1);
+                break;
+        }
         _eventsSinceSnapshot++;
     }
 
@@ -685,15 +702,19 @@ internal sealed partial class MemoryShardGrain(
         {
             while (_pendingCommit is { } commit && _broken is null)
             {
+                int events = _pendingEvents.Count;
                 var batch = new ShardBatch(_durableHead, EventCodec.Encode(_pendingEvents), [.. _pendingPuts], [.. _pendingDeletes]);
                 _pendingEvents.Clear();
                 _pendingPuts.Clear();
                 _pendingDeletes.Clear();
                 _pendingCommit = null;
                 _inFlightCommit = commit.Task;
+                long started = System.Diagnostics.Stopwatch.GetTimestamp();
                 try
                 {
                     await store.AppendAsync(_key, batch);
+                    Telemetry.CommitDuration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                    Telemetry.CommitEvents.Record(events);
                 }
                 catch (Exception ex)
                 {
@@ -710,6 +731,8 @@ internal sealed partial class MemoryShardGrain(
                 _inFlightCommit = null;
                 commit.TrySetResult();
             }
+
+            Telemetry.ShardSize(_key, (_table.KeyCount, _table.MemoryCount));
 
             MaybeSnapshot();
         }

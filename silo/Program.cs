@@ -4,6 +4,10 @@ using MemRL.Silo;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
 using Orleans.Configuration;
 
 // `new-api-key --tenant NAME [--read-only]` mints a key and prints its configuration entry, then exits.
@@ -44,6 +48,18 @@ builder.UseOrleans(silo =>
     silo.AddMemRL();
 });
 builder.AddMemRLApi();
+// Traces and metrics: MemRL's own (recall phases, commits, Q, shard sizes), Orleans' grain calls and the HTTP server,
+// one trace from an API request through the coordinator to every shard. Exported by OTLP when the standard
+// OTEL_EXPORTER_OTLP_ENDPOINT is set (a collector, Jaeger, Aspire dashboard); otherwise collected for nobody.
+var telemetry = builder.Services.AddOpenTelemetry()
+    .ConfigureResource(resource => resource.AddService("memrl-silo"))
+    .WithTracing(tracing => tracing.AddSource(Telemetry.Name, "Microsoft.Orleans.*").AddAspNetCoreInstrumentation())
+    .WithMetrics(metrics => metrics.AddMeter(Telemetry.Name, "Microsoft.Orleans").AddAspNetCoreInstrumentation());
+if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+{
+    telemetry.UseOtlpExporter();
+}
+
 // A stop (SIGTERM on a rolling update) deactivates every grain, letting in-flight calls and commits finish, then leaves
 // the cluster. Time for that, within the pod's termination grace period (deploy/k8s: 60 s).
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.ShutdownTimeout);

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# A three-silo MemRL cluster on loopback, configured as the Kubernetes manifests configure it (deploy/k8s/base/config.yaml),
+# for users without Kubernetes and for the chaos tests. PostgreSQL and Redis come from the Debian packages
+# (apt-get install postgresql redis-server), or from MEMRL_LOCAL_POSTGRES / MEMRL_LOCAL_REDIS when those are set.
+#
+#   deploy/local/cluster.sh up        build the silo, start PostgreSQL, Redis and 3 silos; wait until all are ready
+#   deploy/local/cluster.sh down      stop them (data kept in the state directory)
+#   deploy/local/cluster.sh status    what runs, and each silo's readiness
+#   deploy/local/cluster.sh env N     the environment silo N runs with (what `up` uses; the tests start silos with it)
+#
+# State (database, logs, keys): $MEMRL_LOCAL_DIR, default ./data/local-cluster. Silo N (0..2) serves HTTP on
+# 127.0.0.1:808(1+N), Orleans on 1111(1+N) / 3000(1+N). The API key for tenant "local" is in $MEMRL_LOCAL_DIR/api-key.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+dir=$(mkdir -p "${MEMRL_LOCAL_DIR:-$root/data/local-cluster}" && cd "${MEMRL_LOCAL_DIR:-$root/data/local-cluster}" && pwd)
+silos=3
+pg_port=55440
+redis_port=56390
+postgres=${MEMRL_LOCAL_POSTGRES:-"Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=memrl"}
+redis=${MEMRL_LOCAL_REDIS:-"127.0.0.1:$redis_port"}
+silo_dll="$root/silo/bin/Release/net10.0/MemRL.Silo.dll"
+
+# One recall-token key and one API key per state directory, shared by every silo (as the Secret is in Kubernetes).
+secrets() {
+  [ -f "$dir/token-key" ] || head -c 32 /dev/urandom | base64 > "$dir/token-key"
+  if [ ! -f "$dir/api-key" ]; then
+    (umask 077; echo "memrl_$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')" > "$dir/api-key")
+  fi
+}
+
+# The ConfigMap's data, then what differs on loopback: addresses, ports, connection strings, keys.
+env_of() {
+  local n=$1
+  awk '/^kind: ConfigMap/ {cm=1} /^---/ {cm=0} cm && /^  MemRL__/ {sub(/^  /, ""); k=$1; sub(/:$/, "", k); $1=""; v=substr($0, 2); gsub(/^"|"$/, "", v); print k "=" v}' \
+    "$root/deploy/k8s/base/config.yaml"
+  echo "MemRL__Cluster__ListenOnAnyAddress=false"
+  echo "MemRL__Cluster__AdvertisedAddress=127.0.0.1"
+  echo "MemRL__Cluster__SiloPort=$((11111 + n))"
+  echo "MemRL__Cluster__GatewayPort=$((30000 + n))"
+  echo "MemRL__Api__Urls=http://127.0.0.1:$((8081 + n))"
+  echo "MemRL__Cluster__Redis=$redis"
+  echo "MemRL__Storage__PostgreSqlConnectionString=$postgres"
+  echo "MemRL__RecallTokenKey=$(cat "$dir/token-key")"
+  echo "MemRL__Api__Keys__0__Tenant=local"
+  echo "MemRL__Api__Keys__0__Sha256=$(tr -d '\n' < "$dir/api-key" | sha256sum | cut -d' ' -f1)"
+}
+
+start_services() {
+  if [ -z "${MEMRL_LOCAL_POSTGRES:-}" ]; then
+    local pg_bin
+    pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    [ -n "$pg_bin" ] || { echo "PostgreSQL is not installed: apt-get install postgresql (or set MEMRL_LOCAL_POSTGRES)"; exit 1; }
+    local as=()
+    [ "$(id -u)" = 0 ] && as=(runuser -u postgres --)
+    if [ ! -d "$dir/pg" ]; then
+      mkdir -p "$dir/pg" && [ "$(id -u)" = 0 ] && chown postgres: "$dir/pg" && chmod 755 "$dir"
+      "${as[@]}" "$pg_bin/initdb" -D "$dir/pg/data" -A trust -U postgres -E UTF8 >/dev/null
+    fi
+    if ! pg_isready -q -h 127.0.0.1 -p "$pg_port"; then
+      "${as[@]}" "$pg_bin/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/server.log" -w start -o "-p $pg_port -k $dir/pg -c listen_addresses=127.0.0.1" >/dev/null
+      psql -h 127.0.0.1 -p "$pg_port" -U postgres -q -c "CREATE DATABASE memrl" >/dev/null 2>&1 || true
+    fi
+  fi
+  if [ -z "${MEMRL_LOCAL_REDIS:-}" ] && ! redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
+    command -v redis-server >/dev/null || { echo "Redis is not installed: apt-get install redis-server (or set MEMRL_LOCAL_REDIS)"; exit 1; }
+    redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" --daemonize yes >/dev/null
+  fi
+}
+
+start_silo() {
+  local n=$1
+  (
+    cd "$dir"
+    while IFS= read -r line; do export "${line?}"; done < <(env_of "$n")
+    nohup dotnet "$silo_dll" > "$dir/silo-$n.log" 2>&1 &
+    echo $! > "$dir/silo-$n.pid"
+  )
+}
+
+ready() { curl -sf -o /dev/null "http://127.0.0.1:$((8081 + $1))/health/ready"; }
+
+case "${1:-}" in
+  up)
+    [ -f "$silo_dll" ] || dotnet build "$root/silo/MemRL.Silo.csproj" -c Release -v q >/dev/null
+    secrets
+    start_services
+    for n in $(seq 0 $((silos - 1))); do start_silo "$n"; done
+    for n in $(seq 0 $((silos - 1))); do
+      for _ in $(seq 1 120); do ready "$n" && break; sleep 1; done
+      ready "$n" || { echo "silo $n is not ready after 120 s; see $dir/silo-$n.log"; exit 1; }
+    done
+    echo "3 silos ready: http://127.0.0.1:8081, :8082, :8083 (API key in $dir/api-key, tenant 'local')"
+    ;;
+  down)
+    for n in $(seq 0 $((silos - 1))); do
+      [ -f "$dir/silo-$n.pid" ] && kill "$(cat "$dir/silo-$n.pid")" 2>/dev/null || true
+      rm -f "$dir/silo-$n.pid"
+    done
+    [ -z "${MEMRL_LOCAL_REDIS:-}" ] && redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
+    if [ -z "${MEMRL_LOCAL_POSTGRES:-}" ] && [ -d "$dir/pg/data" ]; then
+      as=(); [ "$(id -u)" = 0 ] && as=(runuser -u postgres --)
+      pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+      "${as[@]}" "$pg_bin/pg_ctl" -D "$dir/pg/data" -m fast -w stop >/dev/null 2>&1 || true
+    fi
+    echo "stopped (state kept in $dir)"
+    ;;
+  status)
+    for n in $(seq 0 $((silos - 1))); do
+      if ready "$n"; then echo "silo $n: ready"; else echo "silo $n: not ready"; fi
+    done
+    ;;
+  env)
+    secrets
+    env_of "${2:?usage: cluster.sh env N}"
+    ;;
+  *)
+    sed -n '2,14p' "$0"
+    exit 2
+    ;;
+esac

@@ -1,0 +1,175 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using MemRL.Client;
+using MemRL.Cluster.Tests.Fixtures;
+using MemRL.GrainInterfaces;
+using MemRL.Grains.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using MemRL.LocalCluster;
+using Microsoft.Extensions.Hosting;
+using Orleans.Configuration;
+using Xunit.Abstractions;
+
+namespace MemRL.Cluster.Tests.Storage;
+
+/// <summary>
+/// Chaos on the three-silo local cluster (deploy/local/cluster.sh: the manifests' configuration on loopback, PostgreSQL
+/// and Redis from .ci/run): under agent load, SIGKILL a random silo and restart it, then roll all three one at a time
+/// with a graceful stop. Afterwards acknowledged ⊆ recovered ⊆ acknowledged ∪ in-flight, each write once, and the
+/// recall error rate of each disruption is reported (test output). MEMRL_CHAOS_KILLS sets the kills (CI: the default).
+/// </summary>
+[Collection(StorageClusterCollection.Name)]
+public sealed class LocalClusterChaosTests(ITestOutputHelper output)
+{
+    private const int Silos = 3;
+    private static readonly TimeSpan Ready = TimeSpan.FromSeconds(90);
+
+    [ProcessClusterFact]
+    public async Task KillsAndARollingRestart_LoseNothingAcknowledged_AndRecallRecovers()
+    {
+        int kills = int.TryParse(Environment.GetEnvironmentVariable("MEMRL_CHAOS_KILLS"), out int k) ? k : 3;
+        string clusterId = $"chaos-{Guid.NewGuid():N}";
+        string state = Directory.CreateTempSubdirectory("memrl-chaos-").FullName;
+        string root = LocalSilo.FindRoot(AppContext.BaseDirectory);
+        string postgres = PostgreSqlFactAttribute.ConnectionString!;
+        // The ledger check replays each shard's whole log: no snapshot may truncate it.
+        var env = LocalSilo.Environment(root, state, clusterId, postgres, Environment.GetEnvironmentVariable("MEMRL_TEST_REDIS")!, Silos,
+            new Dictionary<string, string> { ["MemRL__Storage__SnapshotEveryEvents"] = int.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        var silos = new LocalSilo?[Silos];
+        try
+        {
+            for (int i = 0; i < Silos; i++)
+            {
+                silos[i] = await LocalSilo.StartAsync(root, env[i], Ready);
+            }
+
+            var builder = Host.CreateApplicationBuilder();
+            builder.UseOrleansClient(client =>
+            {
+                client.Configure<ClusterOptions>(o => { o.ClusterId = clusterId; o.ServiceId = clusterId; });
+                client.UseRedisClustering(env[0]["MemRL__Cluster__Redis"]);
+                client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(5));
+            });
+            using var host = builder.Build();
+            await host.StartAsync();
+            var memory = new MemoryClient(host.Services.GetRequiredService<IClusterClient>());
+            string name = ClusterFixture.NewBankName("chaos");
+            const int shards = 6;
+            await memory.CreateBankAsync(name, new BankSpec(BankHelpers.Dimension, "test-embedder", new BankOptions { Delta = -1, MergeThreshold = 2 }, shards));
+            var bank = memory.Bank(name);
+
+            var acked = new ConcurrentDictionary<string, string>();
+            var inFlight = new ConcurrentDictionary<string, (float[] Intent, string Text)>();
+            long recalls = 0, recallErrors = 0, fullCoverage = 0;
+            using var stop = new CancellationTokenSource();
+            var agents = Enumerable.Range(0, 6).Select(agent => Task.Run(async () =>
+            {
+                var v = new Vectors(900 + agent, BankHelpers.Dimension);
+                for (int step = 0; !stop.IsCancellationRequested; step++)
+                {
+                    string op = $"w-{agent}-{step}";
+                    var intent = v.Gaussian();
+                    string text = $"experience {agent}/{step}";
+                    try
+                    {
+                        acked[op] = (await bank.WriteAsync(intent, "intent", text, true, operationId: op)).MemoryId;
+                    }
+                    catch (Exception)
+                    {
+                        if (!acked.ContainsKey(op))
+                        {
+                            inFlight[op] = (intent, text);
+                        }
+                    }
+
+                    Interlocked.Increment(ref recalls);
+                    try
+                    {
+                        var recall = await bank.RecallAsync(v.Gaussian());
+                        if (recall.Coverage.IsFull)
+                        {
+                            Interlocked.Increment(ref fullCoverage);
+                        }
+                    }
+                    catch (Exception)
+                    {
+                        Interlocked.Increment(ref recallErrors);
+                    }
+                }
+            })).ToArray();
+
+            // One disruption: the action, then until every silo is ready and a recall sees every shard again.
+            async Task DisruptAsync(string what, Func<Task> action)
+            {
+                long r0 = Interlocked.Read(ref recalls), e0 = Interlocked.Read(ref recallErrors);
+                var clock = Stopwatch.StartNew();
+                await action();
+                await Wait.UntilAsync(async () =>
+                {
+                    try
+                    {
+                        return (await bank.RecallAsync(new Vectors(1, BankHelpers.Dimension).Gaussian(), new RecallSettings(RequireFullCoverage: true))).Coverage.IsFull;
+                    }
+                    catch (Exception)
+                    {
+                        return false;
+                    }
+                }, $"full coverage after {what}", seconds: 120);
+                long r = Interlocked.Read(ref recalls) - r0, e = Interlocked.Read(ref recallErrors) - e0;
+                output.WriteLine($"{what}: full coverage again after {clock.Elapsed.TotalSeconds:F1} s; recalls {r}, failed {e} ({(r == 0 ? 0 : 100.0 * e / r):F1} %)");
+            }
+
+            var random = new Random(31);
+            for (int kill = 0; kill < kills; kill++)
+            {
+                int victim = random.Next(Silos);
+                await DisruptAsync($"SIGKILL silo {victim}", async () =>
+                {
+                    silos[victim]!.Kill();
+                    silos[victim] = await LocalSilo.StartAsync(root, env[victim], Ready);
+                });
+            }
+
+            for (int i = 0; i < Silos; i++)
+            {
+                int rolled = i;
+                await DisruptAsync($"rolling restart of silo {rolled}", async () =>
+                {
+                    await silos[rolled]!.StopGracefullyAsync(TimeSpan.FromSeconds(60));
+                    silos[rolled] = await LocalSilo.StartAsync(root, env[rolled], Ready);
+                });
+            }
+
+            stop.Cancel();
+            await Task.WhenAll(agents);
+            output.WriteLine($"in all: {recalls} recalls, {recallErrors} failed, {fullCoverage} with full coverage; {acked.Count} writes acknowledged, {inFlight.Count} in flight at a failure");
+            Assert.True(acked.Count > 0, "no write was acknowledged; the ledger checks nothing.");
+
+            // In-flight writes either landed or not: replaying them with the same operation id settles which, once.
+            foreach (var (op, (intent, text)) in inFlight)
+            {
+                acked[op] = (await bank.WriteAsync(intent, "intent", text, true, operationId: op)).MemoryId;
+            }
+
+            Assert.Equal(acked.Count, (await bank.GetStatsAsync()).Memories);
+            await using var store = new PostgreSqlMemoryStore(postgres);
+            var log = await CrashTests.ReadLogAsync(store, name, shards);
+            Assert.Equal(acked.Keys.Order(), log.Operations.Where(o => o.StartsWith("w-", StringComparison.Ordinal)).Order());
+            foreach (string id in acked.Values)
+            {
+                Assert.NotNull(await bank.GetAsync(id));
+            }
+
+            await host.StopAsync();
+        }
+        finally
+        {
+            foreach (var silo in silos)
+            {
+                silo?.Kill();
+            }
+
+            Directory.Delete(state, recursive: true);
+        }
+    }
+}
