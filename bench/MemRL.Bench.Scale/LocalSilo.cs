@@ -24,8 +24,10 @@ public sealed class LocalSilo
     /// The environment of silos 0..<paramref name="count"/>-1 from the script, pointed at the given PostgreSQL and
     /// Redis, with a cluster id of its own (several clusters may share one Redis) and <paramref name="overrides"/>.
     /// </summary>
+    /// <param name="portBase">Offset added to the script's default ports (silo 11111, gateway 30000, HTTP 8081), so a
+    /// test cluster keeps clear of others on the machine; 0 for the defaults.</param>
     public static Dictionary<string, string>[] Environment(string root, string state, string clusterId, string postgres, string redis, int count,
-        IReadOnlyDictionary<string, string>? overrides = null)
+        IReadOnlyDictionary<string, string>? overrides = null, int portBase = 0)
     {
         var result = new Dictionary<string, string>[count];
         for (int n = 0; n < count; n++)
@@ -37,6 +39,9 @@ public sealed class LocalSilo
             script.Environment["MEMRL_LOCAL_DIR"] = state;
             script.Environment["MEMRL_LOCAL_POSTGRES"] = postgres;
             script.Environment["MEMRL_LOCAL_REDIS"] = redis;
+            script.Environment["MEMRL_LOCAL_SILO_PORT"] = (11111 + portBase).ToString(CultureInfo.InvariantCulture);
+            script.Environment["MEMRL_LOCAL_GATEWAY_PORT"] = (30000 + portBase).ToString(CultureInfo.InvariantCulture);
+            script.Environment["MEMRL_LOCAL_HTTP_PORT"] = (8081 + portBase).ToString(CultureInfo.InvariantCulture);
             using var process = Process.Start(script)!;
             string text = process.StandardOutput.ReadToEnd();
             process.WaitForExit();

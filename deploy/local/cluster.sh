@@ -9,13 +9,18 @@
 #   deploy/local/cluster.sh env N     the environment silo N runs with (what `up` uses; the tests start silos with it)
 #
 # State (database, logs, keys): $MEMRL_LOCAL_DIR, default ./data/local-cluster. Silo N (0..2) serves HTTP on
-# 127.0.0.1:808(1+N), Orleans on 1111(1+N) / 3000(1+N). The API key for tenant "local" is in $MEMRL_LOCAL_DIR/api-key.
+# 127.0.0.1:8081+N, Orleans on 11111+N / 30000+N (MEMRL_LOCAL_HTTP_PORT, _SILO_PORT, _GATEWAY_PORT move them).
+# The API key for tenant "local" is in $MEMRL_LOCAL_DIR/api-key.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 dir=$(mkdir -p "${MEMRL_LOCAL_DIR:-$root/data/local-cluster}" && cd "${MEMRL_LOCAL_DIR:-$root/data/local-cluster}" && pwd)
 silos=3
 pg_port=55440
 redis_port=56390
+# First ports of silo 0; silo N adds N. Overridable so tests can keep clear of other clusters on the machine.
+silo_port=${MEMRL_LOCAL_SILO_PORT:-11111}
+gateway_port=${MEMRL_LOCAL_GATEWAY_PORT:-30000}
+http_port=${MEMRL_LOCAL_HTTP_PORT:-8081}
 postgres=${MEMRL_LOCAL_POSTGRES:-"Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=memrl"}
 redis=${MEMRL_LOCAL_REDIS:-"127.0.0.1:$redis_port"}
 silo_dll="$root/silo/bin/Release/net10.0/MemRL.Silo.dll"
@@ -35,9 +40,9 @@ env_of() {
     "$root/deploy/k8s/base/config.yaml"
   echo "MemRL__Cluster__ListenOnAnyAddress=false"
   echo "MemRL__Cluster__AdvertisedAddress=127.0.0.1"
-  echo "MemRL__Cluster__SiloPort=$((11111 + n))"
-  echo "MemRL__Cluster__GatewayPort=$((30000 + n))"
-  echo "MemRL__Api__Urls=http://127.0.0.1:$((8081 + n))"
+  echo "MemRL__Cluster__SiloPort=$((silo_port + n))"
+  echo "MemRL__Cluster__GatewayPort=$((gateway_port + n))"
+  echo "MemRL__Api__Urls=http://127.0.0.1:$((http_port + n))"
   echo "MemRL__Cluster__Redis=$redis"
   echo "MemRL__Storage__PostgreSqlConnectionString=$postgres"
   echo "MemRL__RecallTokenKey=$(cat "$dir/token-key")"
@@ -77,7 +82,7 @@ start_silo() {
   )
 }
 
-ready() { curl -sf -o /dev/null "http://127.0.0.1:$((8081 + $1))/health/ready"; }
+ready() { curl -sf -o /dev/null "http://127.0.0.1:$((http_port + $1))/health/ready"; }
 
 case "${1:-}" in
   up)
@@ -89,7 +94,7 @@ case "${1:-}" in
       for _ in $(seq 1 120); do ready "$n" && break; sleep 1; done
       ready "$n" || { echo "silo $n is not ready after 120 s; see $dir/silo-$n.log"; exit 1; }
     done
-    echo "3 silos ready: http://127.0.0.1:8081, :8082, :8083 (API key in $dir/api-key, tenant 'local')"
+    echo "3 silos ready: http://127.0.0.1:$http_port, :$((http_port + 1)), :$((http_port + 2)) (API key in $dir/api-key, tenant 'local')"
     ;;
   down)
     for n in $(seq 0 $((silos - 1))); do

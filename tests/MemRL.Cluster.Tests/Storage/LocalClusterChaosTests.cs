@@ -34,7 +34,8 @@ public sealed class LocalClusterChaosTests(ITestOutputHelper output)
         string postgres = PostgreSqlFactAttribute.ConnectionString!;
         // The ledger check replays each shard's whole log: no snapshot may truncate it.
         var env = LocalSilo.Environment(root, state, clusterId, postgres, Environment.GetEnvironmentVariable("MEMRL_TEST_REDIS")!, Silos,
-            new Dictionary<string, string> { ["MemRL__Storage__SnapshotEveryEvents"] = int.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+            new Dictionary<string, string> { ["MemRL__Storage__SnapshotEveryEvents"] = int.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+            portBase: 1357); // away from TestCluster silos in other collections and from a user's deploy/local cluster
         var silos = new LocalSilo?[Silos];
         try
         {
