@@ -286,6 +286,13 @@ internal sealed partial class MemoryShardGrain(
 
         Change(new OperationApplied(request.OperationId, payload, result));
         await CommitAsync();
+        // Counted once acknowledged, and only for callers' operations (a slot move's copies are not rewards or writes).
+        Telemetry.Rewards.Add(result.Length);
+        foreach (var updated in result)
+        {
+            Telemetry.QValues.Record(updated.Q);
+        }
+
         return result;
     }
 
@@ -340,6 +347,7 @@ internal sealed partial class MemoryShardGrain(
         var result = new ShardWriteResult(new MemoryId(_bank.Incarnation, slot, memorySequence), request.JoinKey is null, q);
         Change(new OperationApplied(request.OperationId, payload, result));
         await CommitAsync();
+        Telemetry.Writes.Add(1, new KeyValuePair<string, object?>("created_key", result.CreatedKey));
         return result;
     }
 
@@ -374,6 +382,11 @@ internal sealed partial class MemoryShardGrain(
 
         Change(new OperationApplied(request.OperationId, payload, deleted));
         await CommitAsync();
+        if (deleted)
+        {
+            Telemetry.Deletes.Add(1);
+        }
+
         return deleted;
     }
 
@@ -661,19 +674,6 @@ internal sealed partial class MemoryShardGrain(
         }
 
         _pendingEvents.Add(change);
-        switch (change)
-        {
-            case QUpdated q:
-                Telemetry.Rewards.Add(1);
-                Telemetry.QValues.Record(q.Q);
-                break;
-            case MemoryAdded added:
-                Telemetry.Writes.Add(1, new KeyValuePair<string, object?>("created_key", _table.TryGetKey(added.Key, out var key) && key.Memories.Count == 1));
-                break;
-            case MemoryDeleted:
-                Telemetry.Deletes.Add(1);
-                break;
-        }
         _eventsSinceSnapshot++;
     }
 
