@@ -50,6 +50,14 @@ internal static class Endpoints
     {
         string name = Required(body.Name, "name", "a bank name");
         string bank = Tenants.ClusterBankName(Tenants.TenantOf(user), name);
+        if (body.EmbedderId is null && body.Dimension is { } dimension && dimension != embedder.Dimension)
+        {
+            // Without an embedder id the bank is the server embedder's, whose vectors have its dimension only.
+            throw new ArgumentException(
+                $"embedderId is missing with dimension {dimension}; expected the id of the model that makes your vectors, or no dimension (the server's embedder '{embedder.EmbedderId}' makes {embedder.Dimension}).",
+                "embedderId");
+        }
+
         var spec = new BankSpec(body.Dimension ?? embedder.Dimension, body.EmbedderId ?? embedder.EmbedderId, body.Options, body.ShardCount ?? 2, body.Index);
         bool existed = await memory.GetBankAsync(bank) is not null;
         var view = BankView.From(await memory.CreateBankAsync(bank, spec), name);

@@ -88,6 +88,14 @@ public sealed class BadInputTests(ApiSiloFixture fixture)
     }
 
     [Fact]
+    public async Task ABankOfAnotherDimension_MustNameItsEmbedder()
+    {
+        string bank = ApiSiloFixture.NewBankName("dimension");
+        (await _alpha.PostJsonAsync("/v1/banks", new { name = bank, dimension = 16 })).Problem(HttpStatusCode.BadRequest, "embedderId");
+        (await _alpha.GetJsonAsync($"/v1/banks/{bank}")).Problem(HttpStatusCode.NotFound, "bank");
+    }
+
+    [Fact]
     public async Task BodyOverTheLimit_Is413()
     {
         var (bank, ids) = await BankWithMemoriesAsync();
