@@ -59,10 +59,27 @@ public sealed class PythonExampleTests
             string url = $"http://127.0.0.1:{http}";
             using var client = new HttpClient();
             var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+            // The log is written by the process's reader threads: read it under the same lock, and only to fail.
+            string Log()
+            {
+                lock (log)
+                {
+                    return log.ToString();
+                }
+            }
+
             while (!(File.Exists(keyFile) && await ReadyAsync(client, url)))
             {
-                Assert.False(process.HasExited, $"the silo exited: {log}");
-                Assert.True(DateTime.UtcNow < deadline, $"the silo did not answer within a minute: {log}");
+                if (process.HasExited)
+                {
+                    Assert.Fail($"the silo exited: {Log()}");
+                }
+
+                if (DateTime.UtcNow > deadline)
+                {
+                    Assert.Fail($"the silo did not answer within a minute: {Log()}");
+                }
+
                 await Task.Delay(200);
             }
 
