@@ -6,7 +6,6 @@ namespace MemRL.Api.Tests;
 [Collection(ApiCollection.Name)]
 public sealed class AccessTests(ApiSiloFixture fixture)
 {
-    private const int Dimension = 16;
 
     [Fact]
     public async Task MissingOrUnknownKey_Is401()
@@ -26,8 +25,7 @@ public sealed class AccessTests(ApiSiloFixture fixture)
         using var writer = fixture.Silo.Client(ApiSilo.KeyOf("alpha"));
         using var reader = fixture.Silo.Client(ApiSilo.KeyOf("alpha", readOnly: true));
         string bank = ApiSiloFixture.NewBankName("readonly");
-        (await writer.PostJsonAsync("/v1/banks", new { name = bank, dimension = Dimension, embedderId = "e", index = new { exact = true }, options = new { delta = -1.0 } }))
-            .Ok(HttpStatusCode.Created);
+        await writer.CreateVectorBankAsync(bank);
         string id = (await writer.PostJsonAsync($"/v1/banks/{bank}/memories", new { intent = Http.Vector(Dimension, 1), experience = "e", success = true }))
             .Ok(HttpStatusCode.Created).Str("memoryId");
         string before = await BadInputTests.SnapshotAsync(writer, bank, [id]);
@@ -96,11 +94,10 @@ public sealed class ExpiredTokenTests : IAsyncLifetime
     public async Task ExpiredToken_IsRefused_AndChangesNothing()
     {
         using var alpha = _silo.Client(ApiSilo.KeyOf("alpha"));
-        (await alpha.PostJsonAsync("/v1/banks", new { name = "expiry", dimension = 16, embedderId = "e", index = new { exact = true }, options = new { delta = -1.0 } }))
-            .Ok(HttpStatusCode.Created);
-        string id = (await alpha.PostJsonAsync("/v1/banks/expiry/memories", new { intent = Http.Vector(16, 1), experience = "e", success = true }))
+        await alpha.CreateVectorBankAsync("expiry");
+        string id = (await alpha.PostJsonAsync("/v1/banks/expiry/memories", new { intent = Http.Vector(Dimension, 1), experience = "e", success = true }))
             .Ok(HttpStatusCode.Created).Str("memoryId");
-        string token = (await alpha.PostJsonAsync("/v1/banks/expiry/recall", new { query = Http.Vector(16, 1) })).Ok().Str("token");
+        string token = (await alpha.PostJsonAsync("/v1/banks/expiry/recall", new { query = Http.Vector(Dimension, 1) })).Ok().Str("token");
         string before = await BadInputTests.SnapshotAsync(alpha, "expiry", [id]);
         await Task.Delay(TimeSpan.FromSeconds(1.5));
 

@@ -10,7 +10,6 @@ namespace MemRL.Api.Tests;
 [Collection(ApiCollection.Name)]
 public sealed class BadInputTests(ApiSiloFixture fixture)
 {
-    private const int Dimension = 16;
     private readonly HttpClient _alpha = fixture.Silo.Client(ApiSilo.KeyOf("alpha"));
 
     public static TheoryData<string, string, string, HttpStatusCode, string?> Cases() => new()
@@ -91,7 +90,7 @@ public sealed class BadInputTests(ApiSiloFixture fixture)
     public async Task ABankOfAnotherDimension_MustNameItsEmbedder()
     {
         string bank = ApiSiloFixture.NewBankName("dimension");
-        (await _alpha.PostJsonAsync("/v1/banks", new { name = bank, dimension = 16 })).Problem(HttpStatusCode.BadRequest, "embedderId");
+        (await _alpha.PostJsonAsync("/v1/banks", new { name = bank, dimension = Dimension })).Problem(HttpStatusCode.BadRequest, "embedderId");
         (await _alpha.GetJsonAsync($"/v1/banks/{bank}")).Problem(HttpStatusCode.NotFound, "bank");
     }
 
@@ -122,11 +121,7 @@ public sealed class BadInputTests(ApiSiloFixture fixture)
     private async Task<(string Bank, List<string> Ids)> BankWithMemoriesAsync()
     {
         string bank = ApiSiloFixture.NewBankName("bad");
-        (await _alpha.PostJsonAsync("/v1/banks", new
-        {
-            name = bank, dimension = Dimension, embedderId = "test-embedder", shardCount = 2, index = new { exact = true },
-            options = new { mergeThreshold = 2.0, delta = -1.0 },
-        })).Ok(HttpStatusCode.Created);
+        await _alpha.CreateVectorBankAsync(bank);
         var ids = new List<string>();
         for (int i = 0; i < 3; i++)
         {

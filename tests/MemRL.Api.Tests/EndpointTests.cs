@@ -7,7 +7,6 @@ namespace MemRL.Api.Tests;
 [Collection(ApiCollection.Name)]
 public sealed class EndpointTests(ApiSiloFixture fixture)
 {
-    private const int Dimension = 16;
     private readonly HttpClient _alpha = fixture.Silo.Client(ApiSilo.KeyOf("alpha"));
 
     [Fact]
@@ -218,11 +217,7 @@ public sealed class EndpointTests(ApiSiloFixture fixture)
     private async Task<string> NewVectorBankAsync(string prefix, bool exactName = false)
     {
         string bank = exactName ? prefix : ApiSiloFixture.NewBankName(prefix);
-        (await _alpha.PostJsonAsync("/v1/banks", new
-        {
-            name = bank, dimension = Dimension, embedderId = "test-embedder", shardCount = 2, index = new { exact = true },
-            options = new { mergeThreshold = 2.0, delta = -1.0, k1 = 5, k2 = 3 },
-        })).Ok(HttpStatusCode.Created);
+        await _alpha.CreateVectorBankAsync(bank);
         return bank;
     }
 }

@@ -37,6 +37,20 @@ public sealed record Reply(HttpStatusCode Status, JsonElement Body, HttpResponse
 
 public static class Http
 {
+    /// <summary>Vector length of the tests' banks.</summary>
+    public const int Dimension = 16;
+
+    /// <summary>
+    /// Creates a test bank: <see cref="Dimension"/>-long vectors of "test-embedder", exact search, every memory its own
+    /// key (no merging) and no similarity gate, so what a test writes is what recall finds.
+    /// </summary>
+    public static async Task CreateVectorBankAsync(this HttpClient http, string name, int shards = 2) =>
+        (await http.PostJsonAsync("/v1/banks", new
+        {
+            name, dimension = Dimension, embedderId = "test-embedder", shardCount = shards, index = new { exact = true },
+            options = new { mergeThreshold = 2.0, delta = -1.0 },
+        })).Ok(HttpStatusCode.Created);
+
     public static Task<Reply> GetJsonAsync(this HttpClient http, string path) => http.SendJsonAsync(HttpMethod.Get, path);
 
     public static Task<Reply> PostJsonAsync(this HttpClient http, string path, object body, string? idempotencyKey = null) =>

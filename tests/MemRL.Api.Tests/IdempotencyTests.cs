@@ -6,17 +6,13 @@ namespace MemRL.Api.Tests;
 [Collection(ApiCollection.Name)]
 public sealed class IdempotencyTests(ApiSiloFixture fixture)
 {
-    private const int Dimension = 16;
     private readonly HttpClient _alpha = fixture.Silo.Client(ApiSilo.KeyOf("alpha"));
 
     [Fact]
     public async Task Write_Reward_AndDelete_ApplyOnce()
     {
         string bank = ApiSiloFixture.NewBankName("idem");
-        (await _alpha.PostJsonAsync("/v1/banks", new
-        {
-            name = bank, dimension = Dimension, embedderId = "e", index = new { exact = true }, options = new { delta = -1.0, mergeThreshold = 2.0 },
-        })).Ok(HttpStatusCode.Created);
+        await _alpha.CreateVectorBankAsync(bank);
 
         var write = new { intent = Http.Vector(Dimension, 1), intentText = "t", experience = "e", success = true };
         var first = (await _alpha.PostJsonAsync($"/v1/banks/{bank}/memories", write, "write-1")).Ok(HttpStatusCode.Created);

@@ -13,7 +13,6 @@ namespace MemRL.Api.Tests;
 [Collection(ApiCollection.Name)]
 public sealed class TelemetryTests(ApiSiloFixture fixture)
 {
-    private const int Dimension = 16;
 
     [Fact]
     public async Task Recall_IsOneTraceFromHttpToEveryShard_AndMetricsAreRecorded()
@@ -45,10 +44,7 @@ public sealed class TelemetryTests(ApiSiloFixture fixture)
         using var http = fixture.Silo.Client(ApiSilo.KeyOf("alpha"));
         string bank = ApiSiloFixture.NewBankName("traced");
         const int shards = 3;
-        (await http.PostJsonAsync("/v1/banks", new
-        {
-            name = bank, dimension = Dimension, embedderId = "e", shardCount = shards, index = new { exact = true }, options = new { delta = -1.0, mergeThreshold = 2.0 },
-        })).Ok(HttpStatusCode.Created);
+        await http.CreateVectorBankAsync(bank, shards);
         for (int i = 0; i < 6; i++)
         {
             (await http.PostJsonAsync($"/v1/banks/{bank}/memories", new { intent = Http.Vector(Dimension, i), experience = $"e{i}", success = true })).Ok(HttpStatusCode.Created);

@@ -11,7 +11,6 @@ namespace MemRL.Api.Tests;
 [Collection(ApiCollection.Name)]
 public sealed class TenantIsolationTests(ApiSiloFixture fixture)
 {
-    private const int Dimension = 16;
 
     private sealed record Holding(string Tenant, HttpClient Http, string Bank, List<string> Ids, string Token);
 
@@ -28,11 +27,7 @@ public sealed class TenantIsolationTests(ApiSiloFixture fixture)
             var http = fixture.Silo.Client(ApiSilo.KeyOf(tenant));
             foreach (string bank in new[] { shared, ApiSiloFixture.NewBankName($"{tenant}-own") })
             {
-                (await http.PostJsonAsync("/v1/banks", new
-                {
-                    name = bank, dimension = Dimension, embedderId = "test-embedder", shardCount = 1 + random.Next(3), index = new { exact = true },
-                    options = new { mergeThreshold = 2.0, delta = -1.0 },
-                })).Ok(HttpStatusCode.Created);
+                await http.CreateVectorBankAsync(bank, shards: 1 + random.Next(3));
                 var ids = new List<string>();
                 int count = 2 + random.Next(4);
                 for (int i = 0; i < count; i++)
