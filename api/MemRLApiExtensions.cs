@@ -128,9 +128,11 @@ public static class MemRLApiExtensions
 /// With no key configured (the embedded default), makes a fresh key for tenant <c>local</c> at every start, logs it and
 /// writes it where the owner alone can read it: the API is never open without a key, and no key outlives the process.
 /// </summary>
-internal sealed partial class LocalKeyBootstrap(ApiKeyRing keys, IOptions<ApiOptions> options, ILogger<LocalKeyBootstrap> logger) : IHostedService
+// A lifecycle service doing its work in StartingAsync, which runs before any hosted service starts: the key is in the
+// ring and in its file before Kestrel listens, so no caller who sees the API up can find the key missing.
+internal sealed partial class LocalKeyBootstrap(ApiKeyRing keys, IOptions<ApiOptions> options, ILogger<LocalKeyBootstrap> logger) : IHostedLifecycleService
 {
-    public Task StartAsync(CancellationToken cancellationToken)
+    public Task StartingAsync(CancellationToken cancellationToken)
     {
         if (keys.Count > 0)
         {
@@ -151,7 +153,15 @@ internal sealed partial class LocalKeyBootstrap(ApiKeyRing keys, IOptions<ApiOpt
         return Task.CompletedTask;
     }
 
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "No API key is configured (MemRL:Api:Keys): this run's key for tenant 'local' is {Key} (also in {Path}). Send it as 'Authorization: Bearer <key>'.")]
     private static partial void LogLocalKey(ILogger logger, string key, string path);
