@@ -9,12 +9,18 @@ namespace MemRL.LocalCluster;
 /// </summary>
 public sealed class LocalSilo
 {
+    private const int LogLines = 200;
     private readonly Process _process;
+    private readonly Queue<string> _log = new();
 
     private LocalSilo(Process process, string url)
     {
         _process = process;
         Url = url;
+        process.OutputDataReceived += (_, e) => Append(e.Data);
+        process.ErrorDataReceived += (_, e) => Append(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
     }
 
     /// <summary>The silo's HTTP address.</summary>
@@ -83,26 +89,34 @@ public sealed class LocalSilo
             start.Environment[key] = value;
         }
 
-        var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        var silo = new LocalSilo(process, env["MemRL__Api__Urls"]);
+        var silo = new LocalSilo(Process.Start(start)!, env["MemRL__Api__Urls"]);
         var deadline = DateTime.UtcNow + timeout;
         using var http = new HttpClient();
         while (!await silo.IsReadyAsync(http))
         {
-            if (process.HasExited || DateTime.UtcNow > deadline)
+            if (silo._process.HasExited || DateTime.UtcNow > deadline)
             {
+                bool exited = silo._process.HasExited;
                 silo.Kill();
-                throw new TimeoutException($"the silo at {silo.Url} did not become ready within {timeout} (exited: {process.HasExited}).");
+                throw new TimeoutException($"the silo at {silo.Url} did not become ready within {timeout} (exited: {exited}). Its output:\n{silo.Log}");
             }
 
             await Task.Delay(50);
         }
 
         return silo;
+    }
+
+    /// <summary>The silo's last output lines (standard output and error), for failure messages.</summary>
+    public string Log
+    {
+        get
+        {
+            lock (_log)
+            {
+                return string.Join('\n', _log);
+            }
+        }
     }
 
     /// <summary>Whether /health/ready answers 200.</summary>
@@ -137,6 +151,24 @@ public sealed class LocalSilo
         }
 
         await _process.WaitForExitAsync().WaitAsync(timeout);
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        // The reader threads write while a failing caller may read: one lock for both.
+        lock (_log)
+        {
+            _log.Enqueue(line);
+            if (_log.Count > LogLines)
+            {
+                _log.Dequeue();
+            }
+        }
     }
 
     /// <summary>The repository root: the directory above <paramref name="from"/> that holds MemRL.Cluster.sln.</summary>

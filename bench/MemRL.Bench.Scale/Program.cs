@@ -6,8 +6,6 @@ using MemRL.GrainInterfaces;
 using MemRL.LocalCluster;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
-using Orleans.Configuration;
 
 // Scaling on this machine (issue 8): 1, 2 and 3 silo processes of deploy/local (PostgreSQL data, Redis membership),
 // driven by this process through the Orleans gateway; then how long recall takes to see every shard again after a
@@ -124,17 +122,7 @@ internal sealed class Cluster : IAsyncDisposable
             silos[i] = await LocalSilo.StartAsync(root, env[i], TimeSpan.FromSeconds(90));
         }
 
-        var builder = Host.CreateApplicationBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Error);
-        builder.UseOrleansClient(client =>
-        {
-            client.Configure<ClusterOptions>(o => { o.ClusterId = clusterId; o.ServiceId = clusterId; });
-            client.UseRedisClustering(redis);
-            client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(5));
-        });
-        var host = builder.Build();
-        await host.StartAsync();
-        return new Cluster(root, env, silos, host, state);
+        return new Cluster(root, env, silos, await LocalClusterClient.ConnectAsync(clusterId, redis), state);
     }
 
     public async Task<BankClient> LoadBankAsync(float[][] keys)

@@ -1,6 +1,5 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
+using MemRL.LocalCluster;
 
 namespace MemRL.Api.Tests;
 
@@ -22,7 +21,7 @@ public sealed class PythonFactAttribute : FactAttribute
 /// </summary>
 public sealed class PythonExampleTests
 {
-    private static readonly string Root = FindRoot();
+    private static readonly string Root = LocalSilo.FindRoot(AppContext.BaseDirectory);
 
     [PythonFact]
     public async Task ClientUnitTests_Pass()
@@ -36,64 +35,29 @@ public sealed class PythonExampleTests
     {
         string work = Directory.CreateTempSubdirectory("memrl-python-").FullName;
         string keyFile = Path.Combine(work, "api-key.local");
-        int http = FreePort();
-        var silo = new ProcessStartInfo("dotnet", [Path.Combine(Root, "silo", "bin", "Release", "net10.0", "MemRL.Silo.dll")])
+        string url = $"http://127.0.0.1:{ApiSilo.FreePort()}";
+        // The embedded default as a user starts it (SQLite, a generated local key), on free ports.
+        var env = new Dictionary<string, string>
         {
-            WorkingDirectory = work,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
+            ["MemRL__Api__Urls"] = url,
+            ["MemRL__Api__LocalKeyPath"] = keyFile,
+            ["MemRL__Cluster__SiloPort"] = ApiSilo.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["MemRL__Cluster__GatewayPort"] = ApiSilo.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["MemRL__Storage__SqlitePath"] = Path.Combine(work, "memrl.db"),
         };
-        silo.Environment["MemRL__Api__Urls"] = $"http://127.0.0.1:{http}";
-        silo.Environment["MemRL__Api__LocalKeyPath"] = keyFile;
-        silo.Environment["MemRL__Cluster__SiloPort"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
-        silo.Environment["MemRL__Cluster__GatewayPort"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
-        silo.Environment["MemRL__Storage__SqlitePath"] = Path.Combine(work, "memrl.db");
-        using var process = Process.Start(silo)!;
-        var log = new System.Text.StringBuilder();
-        process.OutputDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
-        process.ErrorDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        var silo = await LocalSilo.StartAsync(Root, env, TimeSpan.FromMinutes(1));
         try
         {
-            string url = $"http://127.0.0.1:{http}";
-            using var client = new HttpClient();
-            var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
-            // The log is written by the process's reader threads: read it under the same lock, and only to fail.
-            string Log()
-            {
-                lock (log)
-                {
-                    return log.ToString();
-                }
-            }
-
-            while (!(File.Exists(keyFile) && await ReadyAsync(client, url)))
-            {
-                if (process.HasExited)
-                {
-                    Assert.Fail($"the silo exited: {Log()}");
-                }
-
-                if (DateTime.UtcNow > deadline)
-                {
-                    Assert.Fail($"the silo did not answer within a minute: {Log()}");
-                }
-
-                await Task.Delay(200);
-            }
-
             string key = (await File.ReadAllTextAsync(keyFile)).Trim();
             var (code, output) = await RunAsync(Python()!,
                 [Path.Combine(Root, "examples", "python", "agent_loop.py"), "--url", url, "--key", key, "--episodes", "120", "--seed", "7"],
                 work, TimeSpan.FromMinutes(3));
-            Assert.True(code == 0, output);
+            Assert.True(code == 0, $"{output}\nsilo output:\n{silo.Log}");
             Assert.Contains("agent loop OK", output, StringComparison.Ordinal);
         }
         finally
         {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
+            silo.Kill();
             Directory.Delete(work, recursive: true);
         }
     }
@@ -101,18 +65,6 @@ public sealed class PythonExampleTests
     internal static string? Python() =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
             .Select(dir => Path.Combine(dir, "python3")).FirstOrDefault(File.Exists);
-
-    private static async Task<bool> ReadyAsync(HttpClient client, string url)
-    {
-        try
-        {
-            return (await client.GetAsync($"{url}/openapi/v1.json")).StatusCode == HttpStatusCode.OK;
-        }
-        catch (HttpRequestException)
-        {
-            return false;
-        }
-    }
 
     private static async Task<(int Code, string Output)> RunAsync(string file, string[] args, string directory, TimeSpan timeout)
     {
@@ -132,23 +84,5 @@ public sealed class PythonExampleTests
         }
 
         return (process.ExitCode, await stdout + await stderr);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static string FindRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "MemRL.Cluster.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir?.FullName ?? throw new DirectoryNotFoundException("MemRL.Cluster.sln not found above the test binaries.");
     }
 }

@@ -42,7 +42,8 @@ public sealed class CrashTests
         RunAsync(StorageClusters.PostgreSql(PostgreSqlFactAttribute.ConnectionString!, snapshotEvery: int.MaxValue),
             () => new PostgreSqlMemoryStore(PostgreSqlFactAttribute.ConnectionString!));
 
-    private sealed record WriteOp(string OperationId, float[] Intent, string Text);
+    /// <summary>A write an agent sent: its operation id, intent and experience text (all "intent" / success true).</summary>
+    internal sealed record WriteOp(string OperationId, float[] Intent, string Text);
 
     private static async Task RunAsync(StorageOptions storage, Func<IMemoryStore> openStore)
     {
@@ -111,22 +112,8 @@ public sealed class CrashTests
 
             stop.Cancel();
             await Task.WhenAll(agents);
-            Assert.True(ackedWrites.Count > 0, "no write was acknowledged; the ledger checks nothing.");
 
-            // Retrying an in-flight write with its id must apply it at most once more: afterwards every write id has one memory.
-            foreach (var op in inFlightWrites.Values)
-            {
-                ackedWrites[op.OperationId] = (await bank.WriteAsync(op.Intent, "intent", op.Text, true, operationId: op.OperationId)).MemoryId;
-            }
-
-            var stats = await bank.GetStatsAsync();
-            Assert.Equal(ackedWrites.Count, stats.Memories);
-            Assert.Equal(ackedWrites.Count, ackedWrites.Values.Distinct().Count());
-
-            var log = await ReadLogAsync(openStore(), name, shards);
-            var loggedWrites = log.Operations.Where(o => o.StartsWith("w-", StringComparison.Ordinal)).ToList();
-            Assert.Equal(loggedWrites.Count, loggedWrites.Distinct().Count());
-            Assert.Equal(ackedWrites.Keys.Order(), loggedWrites.Order());
+            var log = await SettleWritesAsync(bank, ackedWrites, inFlightWrites.Values, openStore(), name, shards);
             Assert.True(ackedRewards.Count > 0, "no reward was acknowledged; the reward ledger checks nothing.");
             // A reward touching several shards is logged once per shard; within one shard each id appears once.
             Assert.All(log.RewardsPerShard, ids => Assert.Equal(ids.Count, ids.Distinct().Count()));
@@ -148,6 +135,30 @@ public sealed class CrashTests
         {
             await cluster.DisposeAsync();
         }
+    }
+
+    /// <summary>
+    /// The write ledger's check after a run with failures: retrying each in-flight write with its operation id applies it
+    /// at most once more, so afterwards every write id has exactly one memory, the bank holds exactly those, and the
+    /// shards' logs hold each write operation once (acknowledged ⊆ recovered ⊆ acknowledged ∪ in-flight). Returns the
+    /// logs for the caller's own checks.
+    /// </summary>
+    internal static async Task<LogView> SettleWritesAsync(
+        BankClient bank, ConcurrentDictionary<string, string> acked, IEnumerable<WriteOp> inFlight, IMemoryStore store, string name, int shards)
+    {
+        Assert.True(acked.Count > 0, "no write was acknowledged; the ledger checks nothing.");
+        foreach (var op in inFlight)
+        {
+            acked[op.OperationId] = (await bank.WriteAsync(op.Intent, "intent", op.Text, true, operationId: op.OperationId)).MemoryId;
+        }
+
+        Assert.Equal(acked.Count, (await bank.GetStatsAsync()).Memories);
+        Assert.Equal(acked.Count, acked.Values.Distinct().Count());
+        var log = await ReadLogAsync(store, name, shards);
+        var loggedWrites = log.Operations.Where(o => o.StartsWith("w-", StringComparison.Ordinal)).ToList();
+        Assert.Equal(loggedWrites.Count, loggedWrites.Distinct().Count());
+        Assert.Equal(acked.Keys.Order(), loggedWrites.Order());
+        return log;
     }
 
     internal sealed record LogView(List<string> Operations, List<List<string>> RewardsPerShard, Dictionary<long, double> ReplayedQ, Dictionary<long, int> Visits);

@@ -7,7 +7,6 @@ using MemRL.Grains.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using MemRL.LocalCluster;
 using Microsoft.Extensions.Hosting;
-using Orleans.Configuration;
 using Xunit.Abstractions;
 
 namespace MemRL.Cluster.Tests.Storage;
@@ -44,15 +43,7 @@ public sealed class LocalClusterChaosTests(ITestOutputHelper output)
                 silos[i] = await LocalSilo.StartAsync(root, env[i], Ready);
             }
 
-            var builder = Host.CreateApplicationBuilder();
-            builder.UseOrleansClient(client =>
-            {
-                client.Configure<ClusterOptions>(o => { o.ClusterId = clusterId; o.ServiceId = clusterId; });
-                client.UseRedisClustering(env[0]["MemRL__Cluster__Redis"]);
-                client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(5));
-            });
-            using var host = builder.Build();
-            await host.StartAsync();
+            using var host = await LocalClusterClient.ConnectAsync(clusterId, env[0]["MemRL__Cluster__Redis"]);
             var memory = new MemoryClient(host.Services.GetRequiredService<IClusterClient>());
             string name = ClusterFixture.NewBankName("chaos");
             const int shards = 6;
@@ -60,7 +51,7 @@ public sealed class LocalClusterChaosTests(ITestOutputHelper output)
             var bank = memory.Bank(name);
 
             var acked = new ConcurrentDictionary<string, string>();
-            var inFlight = new ConcurrentDictionary<string, (float[] Intent, string Text)>();
+            var inFlight = new ConcurrentDictionary<string, CrashTests.WriteOp>();
             long recalls = 0, recallErrors = 0, fullCoverage = 0;
             using var stop = new CancellationTokenSource();
             var agents = Enumerable.Range(0, 6).Select(agent => Task.Run(async () =>
@@ -79,7 +70,7 @@ public sealed class LocalClusterChaosTests(ITestOutputHelper output)
                     {
                         if (!acked.ContainsKey(op))
                         {
-                            inFlight[op] = (intent, text);
+                            inFlight[op] = new CrashTests.WriteOp(op, intent, text);
                         }
                     }
 
@@ -144,18 +135,8 @@ public sealed class LocalClusterChaosTests(ITestOutputHelper output)
             stop.Cancel();
             await Task.WhenAll(agents);
             output.WriteLine($"in all: {recalls} recalls, {recallErrors} failed, {fullCoverage} with full coverage; {acked.Count} writes acknowledged, {inFlight.Count} in flight at a failure");
-            Assert.True(acked.Count > 0, "no write was acknowledged; the ledger checks nothing.");
-
-            // In-flight writes either landed or not: replaying them with the same operation id settles which, once.
-            foreach (var (op, (intent, text)) in inFlight)
-            {
-                acked[op] = (await bank.WriteAsync(intent, "intent", text, true, operationId: op)).MemoryId;
-            }
-
-            Assert.Equal(acked.Count, (await bank.GetStatsAsync()).Memories);
             await using var store = new PostgreSqlMemoryStore(postgres);
-            var log = await CrashTests.ReadLogAsync(store, name, shards);
-            Assert.Equal(acked.Keys.Order(), log.Operations.Where(o => o.StartsWith("w-", StringComparison.Ordinal)).Order());
+            await CrashTests.SettleWritesAsync(bank, acked, inFlight.Values, store, name, shards);
             foreach (string id in acked.Values)
             {
                 Assert.NotNull(await bank.GetAsync(id));

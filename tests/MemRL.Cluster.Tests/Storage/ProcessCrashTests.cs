@@ -1,12 +1,11 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using MemRL.Client;
 using MemRL.Cluster.Tests.Fixtures;
 using MemRL.GrainInterfaces;
 using MemRL.Grains.Storage;
+using MemRL.LocalCluster;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Orleans.Configuration;
 using Orleans.Runtime;
 
 namespace MemRL.Cluster.Tests.Storage;
@@ -30,8 +29,6 @@ public sealed class ProcessClusterFactAttribute : FactAttribute
 [Collection(StorageClusterCollection.Name)]
 public sealed class ProcessCrashTests
 {
-    private const string TokenKey = ClusterFixture.TokenKey;
-
     [ProcessClusterFact]
     public async Task SigkilledSiloProcesses_LoseNothingAcknowledged_AndApplyEachOperationOnce()
     {
@@ -39,24 +36,21 @@ public sealed class ProcessCrashTests
         string clusterId = $"crash-{Guid.NewGuid():N}";
         string redis = Environment.GetEnvironmentVariable("MEMRL_TEST_REDIS")!;
         string postgres = PostgreSqlFactAttribute.ConnectionString!;
-        var silos = new SiloProcess?[2];
+        string root = LocalSilo.FindRoot(AppContext.BaseDirectory);
+        string state = Directory.CreateTempSubdirectory("memrl-crash-").FullName;
+        // Silos as deploy/local starts them; the ledger check replays each shard's whole log, so no snapshot may truncate it.
+        var env = LocalSilo.Environment(root, state, clusterId, postgres, redis, 2,
+            new Dictionary<string, string> { ["MemRL__Storage__SnapshotEveryEvents"] = int.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+            portBase: 2468); // clear of the chaos test's silos and of TestCluster silos in other collections
+        var silos = new LocalSilo?[2];
         try
         {
             for (int i = 0; i < silos.Length; i++)
             {
-                silos[i] = await SiloProcess.StartAsync(i, clusterId, redis, postgres);
+                silos[i] = await LocalSilo.StartAsync(root, env[i], TimeSpan.FromSeconds(60));
             }
 
-            var builder = Host.CreateApplicationBuilder();
-            builder.UseOrleansClient(client =>
-            {
-                client.Configure<ClusterOptions>(o => { o.ClusterId = clusterId; o.ServiceId = clusterId; });
-                client.UseRedisClustering(redis);
-                // Calls to a killed silo fail after this rather than the default 30 s.
-                client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(5));
-            });
-            using var host = builder.Build();
-            await host.StartAsync();
+            using var host = await LocalClusterClient.ConnectAsync(clusterId, redis);
             var memory = new MemoryClient(host.Services.GetRequiredService<IClusterClient>());
             string name = ClusterFixture.NewBankName("sigkill");
             const int shards = 4;
@@ -64,7 +58,7 @@ public sealed class ProcessCrashTests
             var bank = memory.Bank(name);
 
             var acked = new ConcurrentDictionary<string, string>();
-            var inFlight = new ConcurrentDictionary<string, (float[] Intent, string Text)>();
+            var inFlight = new ConcurrentDictionary<string, CrashTests.WriteOp>();
             int progress = 0;
             using var stop = new CancellationTokenSource();
             var agents = Enumerable.Range(0, 4).Select(agent => Task.Run(async () =>
@@ -89,7 +83,7 @@ public sealed class ProcessCrashTests
                         // Any failure while silos die is fine; only the ledger's invariants matter.
                         if (!acked.ContainsKey(op))
                         {
-                            inFlight[op] = (intent, text);
+                            inFlight[op] = new CrashTests.WriteOp(op, intent, text);
                         }
                     }
 
@@ -103,23 +97,14 @@ public sealed class ProcessCrashTests
                 int victim = random.Next(silos.Length);
                 int before = Volatile.Read(ref progress);
                 silos[victim]!.Kill();
-                silos[victim] = await SiloProcess.StartAsync(victim, clusterId, redis, postgres);
+                silos[victim] = await LocalSilo.StartAsync(root, env[victim], TimeSpan.FromSeconds(60));
                 await Wait.UntilAsync(() => Volatile.Read(ref progress) > before + 5, $"agents to make progress after SIGKILL {kill + 1}", seconds: 120);
             }
 
             stop.Cancel();
             await Task.WhenAll(agents);
-            Assert.True(acked.Count > 0, "no write was acknowledged; the ledger checks nothing.");
-            foreach (var (op, (intent, text)) in inFlight)
-            {
-                acked[op] = (await bank.WriteAsync(intent, "intent", text, true, operationId: op)).MemoryId;
-            }
-
-            Assert.Equal(acked.Count, (await bank.GetStatsAsync()).Memories);
             await using var store = new PostgreSqlMemoryStore(postgres);
-            var log = await CrashTests.ReadLogAsync(store, name, shards);
-            var loggedWrites = log.Operations.Where(o => o.StartsWith("w-", StringComparison.Ordinal)).ToList();
-            Assert.Equal(acked.Keys.Order(), loggedWrites.Order());
+            var log = await CrashTests.SettleWritesAsync(bank, acked, inFlight.Values, store, name, shards);
             foreach (string id in acked.Values)
             {
                 var m = await bank.GetAsync(id);
@@ -135,73 +120,8 @@ public sealed class ProcessCrashTests
             {
                 silo?.Kill();
             }
-        }
-    }
 
-    private sealed class SiloProcess
-    {
-        private readonly Process _process;
-
-        private SiloProcess(Process process) => _process = process;
-
-        public static async Task<SiloProcess> StartAsync(int index, string clusterId, string redis, string postgres)
-        {
-            var start = new ProcessStartInfo("dotnet", [SiloDll()])
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-            start.Environment["MemRL__Cluster__Redis"] = redis;
-            start.Environment["MemRL__Cluster__ClusterId"] = clusterId;
-            start.Environment["MemRL__Cluster__ServiceId"] = clusterId;
-            start.Environment["MemRL__Cluster__SiloPort"] = (11400 + index).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            start.Environment["MemRL__Cluster__GatewayPort"] = (30400 + index).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            // The HTTP API is not under test here: any free loopback port, and its local key kept out of the way.
-            start.Environment["MemRL__Api__Urls"] = "http://127.0.0.1:0";
-            start.Environment["MemRL__Api__LocalKeyPath"] = Path.Combine(Path.GetTempPath(), $"memrl-crash-{clusterId}-{index}.key");
-            start.Environment["MemRL__Storage__Provider"] = "PostgreSql";
-            start.Environment["MemRL__Storage__PostgreSqlConnectionString"] = postgres;
-            start.Environment["MemRL__RecallTokenKey"] = TokenKey;
-            // The ledger check replays each shard's whole log: no snapshot may truncate it, however long the run takes.
-            start.Environment["MemRL__Storage__SnapshotEveryEvents"] = int.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            var process = new Process { StartInfo = start };
-            process.OutputDataReceived += (_, e) =>
-            {
-                if (e.Data?.Contains("Application started", StringComparison.Ordinal) == true)
-                {
-                    started.TrySetResult();
-                }
-            };
-            process.ErrorDataReceived += (_, _) => { };
-            process.Start();
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            await started.Task.WaitAsync(TimeSpan.FromSeconds(60));
-            return new SiloProcess(process);
-        }
-
-        // SIGKILL: no shutdown hooks, no graceful deactivation.
-        public void Kill()
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                _process.WaitForExit();
-            }
-        }
-
-        private static string SiloDll()
-        {
-            var dir = new DirectoryInfo(AppContext.BaseDirectory);
-            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "MemRL.Cluster.sln")))
-            {
-                dir = dir.Parent;
-            }
-
-            string path = Path.Combine(dir?.FullName ?? ".", "silo", "bin", "Release", "net10.0", "MemRL.Silo.dll");
-            return File.Exists(path) ? path : throw new FileNotFoundException($"Silo build not found at '{path}'; expected `dotnet build MemRL.Cluster.sln -c Release` first.", path);
+            Directory.Delete(state, recursive: true);
         }
     }
 }
