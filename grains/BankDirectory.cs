@@ -36,9 +36,6 @@ internal sealed class CachedBank
     public string ShardKey(int shard) => _shardKeys[shard];
 
     public IMemoryShardGrain Shard(int shard) => _shards[shard];
-
-    /// <summary>The shard that owns <paramref name="slot"/> in this version's slot map.</summary>
-    public int ShardOfSlot(int slot) => Info.ShardOf(slot);
 }
 
 /// <summary>

@@ -14,10 +14,16 @@ public static class MemRLSiloBuilderExtensions
     public static ISiloBuilder AddMemRL(this ISiloBuilder builder, Action<MemRLClusterOptions>? configure = null)
     {
         var services = builder.Services;
-        // Trace context crosses grain calls, so a recall's spans in the coordinator and the shards join the caller's trace.
+        // Registrations that would repeat on a second call (grain call filters, named health checks) happen once; the
+        // StorageHealthCheck registration marks that they did.
         if (!services.Any(d => d.ServiceType == typeof(StorageHealthCheck)))
         {
+            // Trace context crosses grain calls, so a recall's spans in the coordinator and shards join the caller's trace.
             builder.AddActivityPropagation();
+            services.AddSingleton<StorageHealthCheck>().AddSingleton<SiloActiveHealthCheck>();
+            services.AddHealthChecks()
+                .AddCheck<SiloActiveHealthCheck>("silo", tags: [HealthTags.Startup, HealthTags.Ready])
+                .AddCheck<StorageHealthCheck>("storage", tags: [HealthTags.Ready]);
         }
 
         services.AddOptions<MemRLClusterOptions>().BindConfiguration(MemRLClusterOptions.Section).ValidateOnStart();
@@ -40,14 +46,6 @@ public static class MemRLSiloBuilderExtensions
         // A store registered before or after this call (tests, custom backends) wins over the configured one.
         services.TryAddSingleton<IMemoryStore>(sp => CreateStore(sp.GetRequiredService<IOptions<StorageOptions>>().Value));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Hosting.IHostedService, StorageStartup>());
-        if (!services.Any(d => d.ServiceType == typeof(StorageHealthCheck)))
-        {
-            services.AddSingleton<StorageHealthCheck>().AddSingleton<SiloActiveHealthCheck>();
-            services.AddHealthChecks()
-                .AddCheck<SiloActiveHealthCheck>("silo", tags: [HealthTags.Startup, HealthTags.Ready])
-                .AddCheck<StorageHealthCheck>("storage", tags: [HealthTags.Ready]);
-        }
-
         return builder;
     }
 

@@ -72,7 +72,7 @@ internal sealed partial class MemoryCoordinatorGrain(
         return WithFreshBankAsync(bank, async b =>
         {
             RequireSameBank(b, id);
-            int shard = b.ShardOfSlot(id.Slot);
+            int shard = b.Info.ShardOf(id.Slot);
             var info = await guard.CallAsync(b.ShardKey(shard), () => b.Shard(shard).GetAsync(b.Info.Version, id));
             return info ?? throw NotFound(b, id);
         });
@@ -86,7 +86,7 @@ internal sealed partial class MemoryCoordinatorGrain(
         return WithFreshBankAsync(bank, async b =>
         {
             RequireSameBank(b, id);
-            int shard = b.ShardOfSlot(id.Slot);
+            int shard = b.Info.ShardOf(id.Slot);
             return await guard.CallAsync(b.ShardKey(shard), () => b.Shard(shard).DeleteAsync(new ShardDelete(b.Info.Version, operationId, id)));
         });
     }
@@ -296,7 +296,7 @@ internal sealed partial class MemoryCoordinatorGrain(
             return result;
         }
 
-        var fetches = ids.GroupBy(id => bank.ShardOfSlot(id.Slot)).Select(group =>
+        var fetches = ids.GroupBy(id => bank.Info.ShardOf(id.Slot)).Select(group =>
         {
             var shard = bank.Shard(group.Key);
             long[] sequences = group.Select(id => id.Sequence).ToArray();
@@ -351,7 +351,7 @@ internal sealed partial class MemoryCoordinatorGrain(
 
         // Each shard applies its part under the same operation id, so a retry after a partial failure completes the
         // missing parts and returns the original result for the applied ones: every memory is updated exactly once.
-        var calls = targets.GroupBy(id => bank.ShardOfSlot(id.Slot)).Select(group =>
+        var calls = targets.GroupBy(id => bank.Info.ShardOf(id.Slot)).Select(group =>
         {
             var shard = bank.Shard(group.Key);
             var part = new ShardReward(info.Version, request.OperationId, group.ToArray(), request.Reward);
@@ -384,7 +384,7 @@ internal sealed partial class MemoryCoordinatorGrain(
         {
             long? join = WriteRule.ChooseKey(candidates.Select(c => new KeyMatch(c.KeySequence, c.Similarity)), bank.Options.MergeThreshold);
             int slot = join is { } k ? candidates.First(c => c.KeySequence == k).Slot : OperationIds.SlotOf(request.OperationId);
-            int shard = bank.ShardOfSlot(slot);
+            int shard = bank.Info.ShardOf(slot);
             var write = new ShardWrite(info.Version, request.OperationId, slot, join, request.Intent, request.IntentText, request.Experience, request.Success);
             try
             {
