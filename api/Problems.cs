@@ -111,6 +111,11 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
                 await Problems.WriteAsync(context, StatusCodes.Status409Conflict, "Idempotency conflict", conflict.Message,
                     field: "Idempotency-Key", expected: "the same body as the first call with this key");
                 return true;
+            case RewardConflictException conflict:
+                await Problems.WriteAsync(context, StatusCodes.Status409Conflict, "Reward conflict", conflict.Message,
+                    field: "reward", expected: $"{conflict.Earlier.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}, the value this recall already gave memory '{conflict.MemoryId}' (one reward per recall and memory)",
+                    actual: conflict.Now.ToString("R", System.Globalization.CultureInfo.InvariantCulture));
+                return true;
             case BankConflictException conflict:
                 await Problems.WriteAsync(context, StatusCodes.Status409Conflict, "Bank conflict", Scrub(conflict.Message), field: "name");
                 return true;

@@ -110,14 +110,18 @@ public sealed class BankClient
     }
 
     /// <summary>
-    /// Applies one reward to the memories a recall returned (or the subset named). Without an operation id, the id is
-    /// derived from the token, so retrying the reward of the same recall applies it once.
+    /// Applies one reward to the memories a recall returned (or the subset named). Each memory takes at most one reward
+    /// per recall: the same value again returns the first result, another value is a <see cref="RewardConflictException"/>.
+    /// Without an operation id, the id is derived from the token and the memories named, so a retry applies once.
     /// </summary>
     public Task<RewardResponse> RewardAsync(string recallToken, double reward, string? operationId = null, IReadOnlyList<string>? memoryIds = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(recallToken);
         WireValidation.Finite(reward, nameof(reward));
-        operationId ??= "reward:" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(recallToken)))[..32];
+        // Derived from the token and the memories named, so a retry of the same call applies once and rewarding one subset
+        // of a recall, then another, are two operations (the shards take one reward per recall and memory either way).
+        operationId ??= "reward:" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
+            memoryIds is null ? recallToken : recallToken + "\n" + string.Join(',', memoryIds.Order(StringComparer.Ordinal)))))[..32];
         WireValidation.OperationId(operationId, nameof(operationId));
         if (memoryIds is not null)
         {

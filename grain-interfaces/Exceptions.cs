@@ -66,3 +66,28 @@ public sealed class IntentKeyGoneException(long keySequence) : MemRLException($"
 {
     [Id(0)] public long KeySequence { get; } = keySequence;
 }
+
+/// <summary>
+/// The recall already rewarded this memory with another value (409): each memory takes at most one reward per recall.
+/// The same value again is not an error (it returns the first reward's result).
+/// </summary>
+[GenerateSerializer, Alias("memrl.RewardConflictException")]
+public sealed class RewardConflictException(string memoryId, double earlier, double now)
+    : MemRLException(FormattableString.Invariant(
+        $"Memory '{memoryId}' was already rewarded {earlier:R} by this recall; a second reward of {now:R} is refused (each memory takes one reward per recall)."))
+{
+    [Id(0)] public string MemoryId { get; } = memoryId;
+    [Id(1)] public double Earlier { get; } = earlier;
+    [Id(2)] public double Now { get; } = now;
+}
+
+/// <summary>
+/// The write's operation id is registered at its home shard with another route (an earlier attempt chose it); the
+/// coordinator follows that route instead (internal).
+/// </summary>
+[GenerateSerializer, Alias("memrl.WriteRoutedElsewhereException")]
+public sealed class WriteRoutedElsewhereException(WriteRoute route)
+    : MemRLException($"The write's operation id is registered with route slot {route.Slot}, key {route.JoinKey?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "new"}.")
+{
+    [Id(0)] public WriteRoute Route { get; } = route;
+}

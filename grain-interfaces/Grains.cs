@@ -60,9 +60,21 @@ public interface IMemoryShardGrain : IGrainWithStringKey
     [Alias("Fetch")]
     Task<ShardMemoryText[]> FetchAsync(long bankVersion, long[] sequences);
 
-    /// <summary>Applies one reward to each named memory of this shard.</summary>
+    /// <summary>Applies one reward to each named memory of this shard (at most once per recall and memory).</summary>
     [Alias("Reward")]
     Task<ShardQ[]> RewardAsync(ShardReward request);
+
+    /// <summary>
+    /// Checks a reward without applying it (every memory here, not moving, not rewarded by this recall with another
+    /// value, and a finite Q after it), and holds the check for a short lease so a conflicting reward cannot pass in
+    /// between: a reward spanning shards is checked on every shard before any part applies.
+    /// </summary>
+    [Alias("PrepareReward")]
+    Task PrepareRewardAsync(ShardReward request);
+
+    /// <summary>Registers an operation id at its home shard (see <see cref="ShardClaim"/>).</summary>
+    [Alias("Claim")]
+    Task<ShardClaimResult> ClaimAsync(ShardClaim request);
 
     /// <summary>Adds a memory, to <see cref="ShardWrite.JoinKey"/> or to a new key.</summary>
     [Alias("Write")]

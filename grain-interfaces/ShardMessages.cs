@@ -36,13 +36,45 @@ public readonly record struct ShardKeyMatch([property: Id(0)] long KeySequence, 
 [GenerateSerializer, Immutable, Alias("memrl.ShardMemoryText")]
 public sealed record ShardMemoryText([property: Id(0)] long Sequence, [property: Id(1)] string Experience, [property: Id(2)] string IntentText);
 
-/// <summary>Reward for some memories of one shard.</summary>
+/// <summary>
+/// Reward for some memories of one shard, from one recall. <see cref="PayloadHash"/> is the whole reward's (every
+/// shard's part carries the same), so an operation id means one thing bank-wide; <see cref="RecallId"/> and
+/// <see cref="RecallExpiresAt"/> come from the recall token: each memory takes at most one reward per recall, and the
+/// shard remembers it until the token expires.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("memrl.ShardReward")]
 public sealed record ShardReward(
     [property: Id(0)] long BankVersion,
     [property: Id(1)] string OperationId,
     [property: Id(2)] MemoryId[] Memories,
-    [property: Id(3)] double Reward);
+    [property: Id(3)] double Reward,
+    [property: Id(4)] byte[] PayloadHash,
+    [property: Id(5)] Guid RecallId,
+    [property: Id(6)] DateTimeOffset RecallExpiresAt);
+
+/// <summary>Where a write goes: the slot of its memory's key and the key it joins (null: a new key in that slot).</summary>
+[GenerateSerializer, Immutable, Alias("memrl.WriteRoute")]
+public readonly record struct WriteRoute([property: Id(0)] int Slot, [property: Id(1)] long? JoinKey);
+
+/// <summary>
+/// Registers an operation id at its home shard (the shard of <c>OperationIds.SlotOf(id)</c>), which keeps the bank-wide
+/// record of that id: a different payload under the id is a conflict whatever shard the first call went to, and a write's
+/// route is fixed by its first attempt, so a retry lands where the first attempt did. <see cref="Route"/> is the route a
+/// write proposes (null for rewards and deletes); <see cref="Replacing"/>, when set, replaces that earlier route only
+/// (the key it joined was deleted before the write applied).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("memrl.ShardClaim")]
+public sealed record ShardClaim(
+    [property: Id(0)] long BankVersion,
+    [property: Id(1)] string OperationId,
+    [property: Id(2)] byte[] PayloadHash,
+    [property: Id(3)] WriteRoute? Route,
+    [property: Id(4)] WriteRoute? Replacing);
+
+/// <summary>The home shard's answer: the route every attempt of the write takes, or the write's result when the home
+/// shard applied it itself.</summary>
+[GenerateSerializer, Immutable, Alias("memrl.ShardClaimResult")]
+public sealed record ShardClaimResult([property: Id(0)] WriteRoute? Route, [property: Id(1)] ShardWriteResult? Applied);
 
 /// <summary>A memory's Q after an update.</summary>
 [GenerateSerializer, Immutable, Alias("memrl.ShardQ")]

@@ -100,6 +100,12 @@ internal sealed class ShardCallGuard(Microsoft.Extensions.Options.IOptions<MemRL
         }
     }
 
+    public Task CallAsync(string shardKey, Func<Task> call) => CallAsync(shardKey, async () =>
+    {
+        await call();
+        return true;
+    });
+
     private sealed class StrongBox
     {
         public int Value;

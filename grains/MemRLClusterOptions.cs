@@ -8,12 +8,28 @@ public sealed class MemRLClusterOptions
     /// <summary>Configuration section name.</summary>
     public const string Section = "MemRL";
 
-    /// <summary>Base64 HMAC key (≥ 32 bytes) signing recall tokens; every silo of a cluster must share it. When empty, a
-    /// random key is made at start-up, which suits a single silo only. Key: <c>MemRL:RecallTokenKey</c>.</summary>
+    /// <summary>Base64 HMAC key (≥ 32 bytes) signing recall tokens; every silo of a cluster must share it. When empty,
+    /// the silo keeps a key ring in <see cref="RecallTokenKeyRingPath"/> (made on first start, kept across restarts),
+    /// which suits a single silo only. Key: <c>MemRL:RecallTokenKey</c>.</summary>
     public string? RecallTokenKey { get; set; }
 
-    /// <summary>How long a recall token may be used for reward and write. Default 1 hour.</summary>
-    public TimeSpan RecallTokenLifetime { get; set; } = TimeSpan.FromHours(1);
+    /// <summary>Keys that signed tokens before <see cref="RecallTokenKey"/> replaced them, oldest first: tokens they
+    /// signed are still accepted (a rolling key change refuses none). Key: <c>MemRL:RecallTokenPreviousKeys:N</c>.</summary>
+    public List<string> RecallTokenPreviousKeys { get; set; } = [];
+
+    /// <summary>The key ring file used when no key is configured. Default: <c>recall-token-keys.json</c> in the folder of
+    /// the SQLite file (<c>./data</c> on the embedded default); rotate with
+    /// <c>dotnet run --project silo -- rotate-recall-token-key</c>. Key: <c>MemRL:RecallTokenKeyRingPath</c>.</summary>
+    public string? RecallTokenKeyRingPath { get; set; }
+
+    /// <summary>The file name of the key ring in the data folder.</summary>
+    public const string KeyRingFileName = "recall-token-keys.json";
+
+    /// <summary>
+    /// How long a recall token may be used for reward and write, and so how long shards remember which memories each
+    /// recall rewarded (about 100 bytes per rewarded memory: docs/exactly-once.md). Default 15 minutes.
+    /// </summary>
+    public TimeSpan RecallTokenLifetime { get; set; } = TimeSpan.FromMinutes(15);
 
     /// <summary>Deadline of one shard's Phase-A answer; shards slower than this count as not answered. Default 2 s.</summary>
     public TimeSpan ShardTimeout { get; set; } = TimeSpan.FromSeconds(2);
@@ -54,6 +70,19 @@ internal sealed class MemRLClusterOptionsValidator : IValidateOptions<MemRLClust
             }
         }
 
+        for (int i = 0; i < options.RecallTokenPreviousKeys.Count; i++)
+        {
+            if (!IsKey(options.RecallTokenPreviousKeys[i]))
+            {
+                failures.Add($"MemRL:RecallTokenPreviousKeys:{i} is not a base64 key of at least 32 bytes; expected one.");
+            }
+        }
+
+        if (options.RecallTokenPreviousKeys.Count > 0 && string.IsNullOrEmpty(options.RecallTokenKey))
+        {
+            failures.Add("MemRL:RecallTokenPreviousKeys is set without MemRL:RecallTokenKey; expected the current key beside the previous ones.");
+        }
+
         if (options.RecallTokenLifetime <= TimeSpan.Zero)
         {
             failures.Add($"MemRL:RecallTokenLifetime is {options.RecallTokenLifetime}; expected a positive duration.");
@@ -80,5 +109,11 @@ internal sealed class MemRLClusterOptionsValidator : IValidateOptions<MemRLClust
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private static bool IsKey(string text)
+    {
+        var bytes = new byte[((text.Length * 3) / 4) + 3];
+        return Convert.TryFromBase64String(text, bytes, out int written) && written >= 32;
     }
 }

@@ -1,6 +1,7 @@
 using MemRL.GrainInterfaces;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MemRL.Grains.Storage;
 using Orleans.Configuration;
@@ -40,6 +41,13 @@ public static class MemRLSiloBuilderExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<BankDirectory>();
         services.TryAddSingleton<ShardCallGuard>();
+        services.TryAddSingleton(sp =>
+        {
+            var memrl = sp.GetRequiredService<IOptions<MemRLClusterOptions>>().Value;
+            string ring = memrl.RecallTokenKeyRingPath ?? Path.Combine(
+                Path.GetDirectoryName(Path.GetFullPath(sp.GetRequiredService<IOptions<StorageOptions>>().Value.SqlitePath))!, MemRLClusterOptions.KeyRingFileName);
+            return RecallTokenKeys.Load(memrl, ring, sp.GetRequiredService<ILoggerFactory>().CreateLogger<RecallTokenKeys>());
+        });
         services.TryAddSingleton<RecallTokenSigner>();
         services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StorageOptions>, StorageOptionsValidator>());

@@ -87,6 +87,8 @@ internal sealed partial class MemoryCoordinatorGrain(
         {
             RequireSameBank(b, id);
             int shard = b.Info.ShardOf(id.Slot);
+            // An id applied on another shard than its home is registered there first: ids are scoped to the bank.
+            await ClaimUnlessHomeAsync(b, operationId, OperationHashes.Delete(id), shard);
             return await guard.CallAsync(b.ShardKey(shard), () => b.Shard(shard).DeleteAsync(new ShardDelete(b.Info.Version, operationId, id)));
         });
     }
@@ -349,24 +351,48 @@ internal sealed partial class MemoryCoordinatorGrain(
             return new RewardResponse([]);
         }
 
-        // Each shard applies its part under the same operation id, so a retry after a partial failure completes the
-        // missing parts and returns the original result for the applied ones: every memory is updated exactly once.
-        var calls = targets.GroupBy(id => bank.Info.ShardOf(id.Slot)).Select(group =>
+        byte[] hash = OperationHashes.Reward(request.Reward, targets);
+        var parts = targets.GroupBy(id => bank.Info.ShardOf(id.Slot))
+            .Select(group => (Shard: group.Key, Part: new ShardReward(info.Version, request.OperationId, group.ToArray(), request.Reward, hash, content.RecallId, content.ExpiresAt)))
+            .ToArray();
+        // A reward spanning shards is checked on every shard before any part applies (each holds its check briefly
+        // against a conflicting reward), so a refusal on one shard leaves every other untouched.
+        if (parts.Length > 1)
         {
-            var shard = bank.Shard(group.Key);
-            var part = new ShardReward(info.Version, request.OperationId, group.ToArray(), request.Reward);
-            return guard.CallAsync(bank.ShardKey(group.Key), () => shard.RewardAsync(part));
-        }).ToArray();
+            await Task.WhenAll(parts.Select(p => guard.CallAsync(bank.ShardKey(p.Shard), () => bank.Shard(p.Shard).PrepareRewardAsync(p.Part))));
+        }
+
+        // The id's home shard keeps its bank-wide record: registered there first, or applied there first when the home
+        // holds a part. Each shard then applies its part under the same id, so a retry after a partial failure completes
+        // the missing parts and returns the original result for the applied ones.
+        int home = bank.Info.ShardOf(OperationIds.SlotOf(request.OperationId));
         var updated = new Dictionary<MemoryId, ShardQ>();
-        foreach (var part in await Task.WhenAll(calls))
+        var homePart = parts.FirstOrDefault(p => p.Shard == home);
+        if (homePart.Part is null)
+        {
+            await ClaimAsync(bank, request.OperationId, hash, route: null, replacing: null);
+        }
+        else
+        {
+            Collect(await guard.CallAsync(bank.ShardKey(home), () => bank.Shard(home).RewardAsync(homePart.Part)));
+        }
+
+        var rest = parts.Where(p => p.Shard != home)
+            .Select(p => guard.CallAsync(bank.ShardKey(p.Shard), () => bank.Shard(p.Shard).RewardAsync(p.Part))).ToArray();
+        foreach (var part in await Task.WhenAll(rest))
+        {
+            Collect(part);
+        }
+
+        return new RewardResponse(targets.Select(id => new MemoryQ(id.ToString(), updated[id].Q, updated[id].Visits)).ToArray());
+
+        void Collect(ShardQ[] part)
         {
             foreach (var q in part)
             {
                 updated[q.Id] = q;
             }
         }
-
-        return new RewardResponse(targets.Select(id => new MemoryQ(id.ToString(), updated[id].Q, updated[id].Visits)).ToArray());
     }
 
     private async Task<WriteResponse> WriteCoreAsync(CachedBank bank, WriteRequest request)
@@ -377,25 +403,80 @@ internal sealed partial class MemoryCoordinatorGrain(
         VectorValidation.ThrowIfInvalid(request.Intent, info.Dimension, nameof(request.Intent));
         // Above 1 no key can be joined (every memory is its own key), so asking the shards would be wasted work.
         List<ShardKeyMatch> candidates = request.RecallToken is { } token
-            ? [.. tokens.Verify(token, info.Name, info.Incarnation).Keys]
+            ? [.. tokens.Verify(token, info.Name, info.Incarnation, "recallToken").Keys]
             : bank.Options.MergeThreshold > 1 ? [] : await NearestKeysAsync(bank, request.Intent);
 
-        for (int attempt = 0; ; attempt++)
+        // Exactly once whatever the routing: the first attempt fixes the route at the id's home shard, and every retry
+        // (with or without the token, after the bank changed, after a crash) takes that route, where the shard's own log
+        // returns the original result. New keys go to the slot of the id, which is on the home shard itself.
+        byte[] hash = OperationHashes.Write(request.Intent, request.IntentText, request.Experience, request.Success);
+        int home = info.ShardOf(OperationIds.SlotOf(request.OperationId));
+        var route = Route(candidates, bank.Options.MergeThreshold, request.OperationId);
+        // claimed: the home shard holds this id with `route`; replacing: the claimed route whose key vanished.
+        bool claimed = false;
+        WriteRoute? replacing = null;
+        // Each pass returns, or removes a vanished key from the candidates, or follows the route another attempt fixed;
+        // the bound only guards against a livelock (the reference bank skips vanished keys the same way).
+        for (int pass = 0; pass <= (2 * candidates.Count) + 4; pass++)
         {
-            long? join = WriteRule.ChooseKey(candidates.Select(c => new KeyMatch(c.KeySequence, c.Similarity)), bank.Options.MergeThreshold);
-            int slot = join is { } k ? candidates.First(c => c.KeySequence == k).Slot : OperationIds.SlotOf(request.OperationId);
-            int shard = bank.Info.ShardOf(slot);
-            var write = new ShardWrite(info.Version, request.OperationId, slot, join, request.Intent, request.IntentText, request.Experience, request.Success);
+            if ((info.ShardOf(route.Slot) != home && !claimed) || replacing is not null)
+            {
+                var claim = await ClaimAsync(bank, request.OperationId, hash, route, replacing);
+                if (claim.Applied is { } applied)
+                {
+                    return new WriteResponse(applied.Id.ToString(), applied.CreatedKey, applied.Q);
+                }
+
+                route = claim.Route ?? throw new OperationConflictException(request.OperationId);
+                (claimed, replacing) = (true, null);
+            }
+
+            int shard = info.ShardOf(route.Slot);
+            var write = new ShardWrite(info.Version, request.OperationId, route.Slot, route.JoinKey, request.Intent, request.IntentText, request.Experience, request.Success);
             try
             {
                 var result = await guard.CallAsync(bank.ShardKey(shard), () => bank.Shard(shard).WriteAsync(write));
                 return new WriteResponse(result.Id.ToString(), result.CreatedKey, result.Q);
             }
-            catch (IntentKeyGoneException gone) when (attempt < candidates.Count)
+            catch (WriteRoutedElsewhereException elsewhere)
             {
-                // The key was deleted after the recall: decide again among the keys that remain, as the reference bank does.
-                candidates.RemoveAll(c => c.KeySequence == gone.KeySequence);
+                // The home shard holds the route an earlier attempt chose: take it.
+                (route, claimed) = (elsewhere.Route, true);
             }
+            catch (IntentKeyGoneException gone)
+            {
+                // The key was deleted after the recall, and before this write applied there: decide again among the keys
+                // that remain, and replace the claimed route (once, whichever attempt asks first).
+                candidates.RemoveAll(c => c.KeySequence == gone.KeySequence);
+                replacing = claimed ? route : null;
+                claimed = false;
+                route = Route(candidates, bank.Options.MergeThreshold, request.OperationId);
+            }
+        }
+
+        throw new ShardUnavailableException($"Write '{request.OperationId}' of bank '{info.Name}' could not settle on a key (the bank changed under every attempt); retry with the same id.");
+    }
+
+    // The write rule over the candidate keys: join the most similar above the merge threshold, or a new key in the slot
+    // of the operation id (spread evenly, and the same on every retry).
+    private static WriteRoute Route(List<ShardKeyMatch> candidates, double mergeThreshold, string operationId)
+    {
+        long? join = WriteRule.ChooseKey(candidates.Select(c => new KeyMatch(c.KeySequence, c.Similarity)), mergeThreshold);
+        return join is { } k ? new WriteRoute(candidates.First(c => c.KeySequence == k).Slot, k) : new WriteRoute(OperationIds.SlotOf(operationId), null);
+    }
+
+    private Task<ShardClaimResult> ClaimAsync(CachedBank bank, string operationId, byte[] hash, WriteRoute? route, WriteRoute? replacing)
+    {
+        int home = bank.Info.ShardOf(OperationIds.SlotOf(operationId));
+        var claim = new ShardClaim(bank.Info.Version, operationId, hash, route, replacing);
+        return guard.CallAsync(bank.ShardKey(home), () => bank.Shard(home).ClaimAsync(claim));
+    }
+
+    private async Task ClaimUnlessHomeAsync(CachedBank bank, string operationId, byte[] hash, int target)
+    {
+        if (bank.Info.ShardOf(OperationIds.SlotOf(operationId)) != target)
+        {
+            await ClaimAsync(bank, operationId, hash, route: null, replacing: null);
         }
     }
 

@@ -251,43 +251,39 @@ internal sealed partial class MemoryShardGrain(
         await EnsureVersionAsync(request.BankVersion);
         ThrowIfBroken();
         // From here to the commit await: one synchronous stretch (see the class comment).
-        using var hash = new PayloadHash().Add("reward").Add(request.Reward);
-        foreach (var id in request.Memories.OrderBy(m => m.Sequence))
-        {
-            hash.Add(id.Sequence);
-        }
-
-        byte[] payload = hash.Finish();
-        if (_state.Operations.TryGetResult<ShardQ[]>(request.OperationId, payload, out var previous))
+        if (_state.Operations.TryGetResult<ShardQ[]>(request.OperationId, request.PayloadHash, out var previous))
         {
             // The original may still be waiting for its commit: a retry is acknowledged no earlier than it.
             await DurableAsync();
             return previous;
         }
 
-        // Validate every id before touching any Q: nothing is half-applied.
-        QRule.ValidateReward(request.Reward, nameof(request.Reward));
-        foreach (var id in request.Memories)
-        {
-            RequireOwnedMemory(id);
-            RequireNotMoving(id.Slot);
-        }
-
+        // Every memory is checked before any Q changes: nothing is half-applied.
+        var plan = PlanReward(request);
         var now = time.GetUtcNow();
-        var result = new ShardQ[request.Memories.Length];
+        var result = new ShardQ[plan.Length];
+        int applied = 0;
         for (int i = 0; i < result.Length; i++)
         {
-            var id = request.Memories[i];
-            _table.TryGetMemory(id.Sequence, out var memory);
-            double q = QRule.Update(memory!.Q, request.Reward, _options.Alpha, _options.QFloor);
+            var (id, memory, earlier, q) = plan[i];
+            if (earlier is { } first)
+            {
+                // This recall rewarded this memory already with the same value: its result, not a second update.
+                result[i] = new ShardQ(id, first.Q, first.Visits);
+                continue;
+            }
+
             Change(new QUpdated(id.Sequence, request.Reward, q, memory.Visits + 1, now));
+            Change(new RecallRewarded(request.RecallId, id.Sequence, request.Reward, q, memory.Visits, request.RecallExpiresAt.UtcTicks));
+            _rewardLeases.Remove((request.RecallId, id.Sequence));
             result[i] = new ShardQ(id, q, memory.Visits);
+            applied++;
         }
 
-        Change(new OperationApplied(request.OperationId, payload, result));
+        Change(new OperationApplied(request.OperationId, request.PayloadHash, result));
         await CommitAsync();
         // Counted once acknowledged, and only for callers' operations (a slot move's copies are not rewards or writes).
-        Telemetry.Rewards.Add(result.Length);
+        Telemetry.Rewards.Add(applied);
         foreach (var updated in result)
         {
             Telemetry.QValues.Record(updated.Q);
@@ -302,15 +298,22 @@ internal sealed partial class MemoryShardGrain(
         await EnsureSequencesAsync(2, changesIndex: request.JoinKey is null);
         ThrowIfBroken();
         // From here to the commit await: one synchronous stretch (see the class comment).
-        // The operation is what the caller sent, not where the coordinator routed it: a retry decides the merge again
-        // and may join the very key the first attempt created (same shard), which must still read as the same write.
-        using var hash = new PayloadHash().Add("write").Add(request.Intent)
-            .Add(request.IntentText).Add(request.Experience).Add(request.Success ? 1 : 0);
-        byte[] payload = hash.Finish();
-        if (_state.Operations.TryGetResult<ShardWriteResult>(request.OperationId, payload, out var previous))
+        // The operation is what the caller sent, not where the coordinator routed it (DESIGN §7).
+        byte[] payload = OperationHashes.Write(request.Intent, request.IntentText, request.Experience, request.Success);
+        if (_state.Operations.TryGet(request.OperationId, payload, out var prior))
         {
-            await DurableAsync();
-            return previous;
+            if (prior is ShardWriteResult previous)
+            {
+                await DurableAsync();
+                return previous;
+            }
+
+            // This shard is the id's home and holds its claim: the write applies here only on the route claimed, so an
+            // attempt that decided differently (the bank changed in between) cannot apply it a second time elsewhere.
+            if (prior is OperationClaim { Route: { } claimed } && claimed != new WriteRoute(request.Slot, request.JoinKey))
+            {
+                throw new WriteRoutedElsewhereException(claimed);
+            }
         }
 
         if (_bank.ShardOf(request.Slot) != _shard)
@@ -356,8 +359,7 @@ internal sealed partial class MemoryShardGrain(
         await EnsureVersionAsync(request.BankVersion);
         await IndexWritableAsync();
         ThrowIfBroken();
-        using var hash = new PayloadHash().Add("delete").Add(request.Id.Sequence);
-        byte[] payload = hash.Finish();
+        byte[] payload = OperationHashes.Delete(request.Id);
         if (_state.Operations.TryGetResult<bool>(request.OperationId, payload, out bool previous))
         {
             await DurableAsync();

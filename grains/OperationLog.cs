@@ -30,6 +30,27 @@ internal sealed class OperationLog(int capacity)
         return false;
     }
 
+    /// <summary>
+    /// Looks the operation up whatever its result type (a result here, or a claim for an operation applied elsewhere).
+    /// Throws on a conflicting payload.
+    /// </summary>
+    public bool TryGet(string operationId, byte[] payloadHash, out object result)
+    {
+        if (_entries.TryGetValue(operationId, out var entry))
+        {
+            if (!CryptographicOperations.FixedTimeEquals(entry.Hash, payloadHash))
+            {
+                throw new GrainInterfaces.OperationConflictException(operationId);
+            }
+
+            result = entry.Result;
+            return true;
+        }
+
+        result = null!;
+        return false;
+    }
+
     /// <summary>The remembered operations, oldest first (for snapshots).</summary>
     public IEnumerable<(string OperationId, byte[] PayloadHash, object Result)> Entries
     {
@@ -46,12 +67,51 @@ internal sealed class OperationLog(int capacity)
     /// <summary>Records an applied operation.</summary>
     public void Record(string operationId, byte[] payloadHash, object result)
     {
+        // A claim replaced by its result (or by a new route) keeps its place in the order: one entry per id.
+        if (!_entries.ContainsKey(operationId))
+        {
+            _order.Enqueue(operationId);
+        }
+
         _entries[operationId] = (payloadHash, result);
-        _order.Enqueue(operationId);
         while (_order.Count > capacity)
         {
             _entries.Remove(_order.Dequeue());
         }
+    }
+}
+
+/// <summary>
+/// The payload hashes operation ids are bound to, one per kind of operation, computed the same way wherever they are
+/// needed (the coordinator for claims, the shards for their own log): the kind is part of the hash, so an id reused
+/// for another kind of call is a conflict.
+/// </summary>
+internal static class OperationHashes
+{
+    /// <summary>What a write is: the caller's payload, never its routing (a retry may route differently, DESIGN §7).</summary>
+    public static byte[] Write(ReadOnlySpan<float> intent, string intentText, string experience, bool success)
+    {
+        using var hash = new PayloadHash().Add("write").Add(intent).Add(intentText).Add(experience).Add(success ? 1 : 0);
+        return hash.Finish();
+    }
+
+    /// <summary>What a reward is: its value and every memory it names, on every shard (sorted, so order does not matter).</summary>
+    public static byte[] Reward(double reward, IEnumerable<GrainInterfaces.MemoryId> memories)
+    {
+        using var hash = new PayloadHash().Add("reward").Add(reward);
+        foreach (long sequence in memories.Select(m => m.Sequence).Order())
+        {
+            hash.Add(sequence);
+        }
+
+        return hash.Finish();
+    }
+
+    /// <summary>What a delete is: the memory it names.</summary>
+    public static byte[] Delete(GrainInterfaces.MemoryId memory)
+    {
+        using var hash = new PayloadHash().Add("delete").Add(memory.Sequence);
+        return hash.Finish();
     }
 }
 

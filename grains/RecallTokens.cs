@@ -4,46 +4,49 @@ using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text;
 using MemRL.GrainInterfaces;
-using Microsoft.Extensions.Logging;
+using MemRL.Errors;
 using Microsoft.Extensions.Options;
 
 namespace MemRL.Grains;
 
-/// <summary>What a recall token vouches for: the bank, the memories recall returned, and Phase A's keys (for the write rule).</summary>
+/// <summary>
+/// What a recall token vouches for: the bank, the recall's random id (what rewards are counted against), its expiry, the
+/// memories recall returned, and Phase A's keys (for the write rule).
+/// </summary>
 internal sealed record RecallTokenContent(
-    string Bank, uint Incarnation, DateTimeOffset ExpiresAt, Coverage Coverage, MemoryId[] Memories, ShardKeyMatch[] Keys);
+    string Bank, uint Incarnation, Guid RecallId, DateTimeOffset ExpiresAt, Coverage Coverage, MemoryId[] Memories, ShardKeyMatch[] Keys);
 
 /// <summary>
 /// Signs and verifies recall tokens (DESIGN §2): an HMAC-SHA256 over a compact binary payload, so a reward can only touch
-/// memories its recall returned, with no state kept between recall and reward.
+/// memories its recall returned. Each token carries a random recall id, which the shards use to take at most one reward
+/// per (recall, memory) until the token expires (docs/exactly-once.md), and the id of the key that signed it, so tokens
+/// survive a key rotation (<see cref="RecallTokenKeys"/>). Decoding is total: anything that is not a token this cluster
+/// signed for this bank, however malformed, is an <see cref="InvalidRecallTokenException"/>.
 /// </summary>
-internal sealed partial class RecallTokenSigner
+internal sealed class RecallTokenSigner
 {
-    private const byte FormatVersion = 1;
-    private readonly byte[] _key;
+    // Version 1 (before recall ids) is still read: its recall id is the first 16 bytes of its MAC, which is as unique
+    // as the token itself, so a token issued before an upgrade is still rewarded once.
+    private const byte FormatVersion = 2;
+    private const byte LegacyFormatVersion = 1;
+    private const int MaxTokenLength = 16_384;
+    private readonly RecallTokenKeys _keys;
     private readonly TimeProvider _time;
     private readonly TimeSpan _lifetime;
 
-    public RecallTokenSigner(IOptions<MemRLClusterOptions> options, TimeProvider time, ILogger<RecallTokenSigner> logger)
+    public RecallTokenSigner(RecallTokenKeys keys, IOptions<MemRLClusterOptions> options, TimeProvider time)
     {
+        _keys = keys;
         _time = time;
         _lifetime = options.Value.RecallTokenLifetime;
-        if (string.IsNullOrEmpty(options.Value.RecallTokenKey))
-        {
-            _key = RandomNumberGenerator.GetBytes(32);
-            LogEphemeralKey(logger);
-        }
-        else
-        {
-            _key = Convert.FromBase64String(options.Value.RecallTokenKey);
-        }
     }
 
     public string Sign(string bank, uint incarnation, Coverage coverage, ReadOnlySpan<MemoryId> memories, ReadOnlySpan<ShardKeyMatch> keys)
     {
         var expires = _time.GetUtcNow() + _lifetime;
+        var (keyId, key) = _keys.Current;
         int bankLength = Encoding.UTF8.GetByteCount(bank);
-        int size = 1 + 2 + bankLength + 4 + 8 + 4 + 4 + 2 + (memories.Length * 12) + 2 + (keys.Length * 16);
+        int size = 1 + 4 + 2 + bankLength + 4 + 16 + 8 + 4 + 4 + 2 + (memories.Length * 12) + 2 + (keys.Length * 16);
 
         // Every recall signs a token: the payload and MAC are built in a rented buffer and encoded straight into the
         // one string returned, so signing allocates that string and nothing else.
@@ -54,9 +57,11 @@ internal sealed partial class RecallTokenSigner
             var payload = rented.AsSpan(0, size);
             var w = new SpanWriter(payload);
             w.Byte(FormatVersion);
+            w.UInt32(keyId);
             w.UInt16((ushort)bankLength);
             w.Utf8(bank, bankLength);
             w.UInt32(incarnation);
+            w.Random(16);
             w.Int64(expires.UtcTicks);
             w.Int32(coverage.ShardsAnswered);
             w.Int32(coverage.ShardsTotal);
@@ -75,7 +80,7 @@ internal sealed partial class RecallTokenSigner
                 w.Int32(BitConverter.SingleToInt32Bits(k.Similarity));
             }
 
-            HMACSHA256.HashData(_key, payload, rented.AsSpan(size, macSize));
+            HMACSHA256.HashData(key, payload, rented.AsSpan(size, macSize));
             return string.Create(Base64Url.GetEncodedLength(size) + 1 + Base64Url.GetEncodedLength(macSize), (Buffer: rented, Size: size), static (chars, state) =>
             {
                 int written = Base64Url.EncodeToChars(state.Buffer.AsSpan(0, state.Size), chars);
@@ -89,80 +94,162 @@ internal sealed partial class RecallTokenSigner
         }
     }
 
-    /// <summary>Verifies the signature, the expiry and the bank; throws <see cref="InvalidRecallTokenException"/> otherwise.</summary>
-    public RecallTokenContent Verify(string? token, string bank, uint incarnation)
+    /// <summary>
+    /// Verifies the signature, the expiry and the bank; throws <see cref="InvalidRecallTokenException"/> (its data names
+    /// <paramref name="field"/> and the reason: expired or invalid) otherwise. A token of another bank answers exactly as
+    /// a forged one, so it tells nothing of the bank that issued it.
+    /// </summary>
+    public RecallTokenContent Verify(string? token, string bank, uint incarnation, string field = "token")
     {
-        if (string.IsNullOrEmpty(token) || token.Length > 16_384)
+        if (string.IsNullOrEmpty(token) || token.Length > MaxTokenLength)
         {
-            throw new InvalidRecallTokenException("token is missing or longer than 16384 characters; pass the token a recall returned.");
+            throw Invalid(field, token is null ? null : $"{token.Length} characters",
+                $"{field} is {(string.IsNullOrEmpty(token) ? "missing" : $"{token.Length} characters long")}; expected the token a recall on bank '{bank}' returned (at most {MaxTokenLength} characters).");
         }
 
         int dot = token.IndexOf('.');
         byte[]? payload = dot > 0 ? FromBase64Url(token.AsSpan(0, dot)) : null;
         byte[]? mac = dot > 0 ? FromBase64Url(token.AsSpan(dot + 1)) : null;
-        if (payload is null || mac is null || !CryptographicOperations.FixedTimeEquals(HMACSHA256.HashData(_key, payload), mac))
+        if (payload is null || mac is null || mac.Length != HMACSHA256.HashSizeInBytes || !TryRead(payload, mac, out var content, out byte[]? key)
+            || !MacMatches(payload, mac, key) || content.Bank != bank || content.Incarnation != incarnation)
         {
-            throw new InvalidRecallTokenException("token is not a recall token signed by this cluster.");
-        }
-
-        RecallTokenContent content;
-        try
-        {
-            content = Read(payload);
-        }
-        catch (Exception e) when (e is ArgumentOutOfRangeException or InvalidDataException)
-        {
-            throw new InvalidRecallTokenException("token is malformed.");
-        }
-
-        if (content.Bank != bank || content.Incarnation != incarnation)
-        {
-            throw new InvalidRecallTokenException($"token was issued by bank '{content.Bank}', not by bank '{bank}'.");
+            throw Invalid(field, null, $"{field} is not a recall token of bank '{bank}'; expected the token a recall on this bank returned.");
         }
 
         if (content.ExpiresAt < _time.GetUtcNow())
         {
-            throw new InvalidRecallTokenException($"token expired at {content.ExpiresAt:O}; recall again.");
+            throw FieldError.Attach(
+                new InvalidRecallTokenException($"{field} expired at {content.ExpiresAt:O}; expected an unexpired recall token (recall again)."),
+                field, "an unexpired recall token of this bank", $"expired at {content.ExpiresAt:O}", Reasons.TokenExpired);
         }
 
         return content;
     }
 
-    private static RecallTokenContent Read(byte[] payload)
+    private static InvalidRecallTokenException Invalid(string field, string? actual, string message) =>
+        FieldError.Attach(new InvalidRecallTokenException(message), field, "a recall token of this bank, unexpired", actual, Reasons.TokenInvalid);
+
+    // A null key (a version-1 token, which names none) matches when any key of the ring signed it.
+    private bool MacMatches(byte[] payload, byte[] mac, byte[]? key)
     {
-        var r = new SpanReader(payload);
-        if (r.Byte() != FormatVersion)
+        Span<byte> expected = stackalloc byte[HMACSHA256.HashSizeInBytes];
+        foreach (var candidate in key is null ? _keys.All.Select(k => k.Key) : [key])
         {
-            throw new InvalidDataException("token format version");
+            HMACSHA256.HashData(candidate, payload, expected);
+            if (CryptographicOperations.FixedTimeEquals(expected, mac))
+            {
+                return true;
+            }
         }
 
-        string bank = Encoding.UTF8.GetString(r.Bytes(r.UInt16()));
-        uint incarnation = r.UInt32();
-        var expires = new DateTimeOffset(r.Int64(), TimeSpan.Zero);
-        var coverage = new Coverage(r.Int32(), r.Int32());
-        var memories = new MemoryId[r.UInt16()];
+        return false;
+    }
+
+    // False for anything that does not parse as a token of a known key: truncated, trailing bytes, unknown version or key.
+    private bool TryRead(byte[] payload, byte[] mac, out RecallTokenContent content, out byte[]? key)
+    {
+        content = null!;
+        key = null;
+        var r = new SpanReader(payload);
+        if (!r.TryByte(out byte version) || version is not (FormatVersion or LegacyFormatVersion))
+        {
+            return false;
+        }
+
+        if (version == FormatVersion)
+        {
+            if (!r.TryUInt32(out uint keyId) || !_keys.TryGet(keyId, out byte[] named))
+            {
+                return false;
+            }
+
+            key = named;
+        }
+
+        if (!r.TryUInt16(out ushort bankLength) || !r.TryBytes(bankLength, out var bankBytes) || !r.TryUInt32(out uint incarnation))
+        {
+            return false;
+        }
+
+        Guid recallId;
+        if (version == FormatVersion)
+        {
+            if (!r.TryBytes(16, out var id))
+            {
+                return false;
+            }
+
+            recallId = new Guid(id);
+        }
+        else
+        {
+            recallId = new Guid(mac.AsSpan(0, 16));
+        }
+
+        if (!r.TryInt64(out long expires) || expires < DateTimeOffset.MinValue.UtcTicks || expires > DateTimeOffset.MaxValue.UtcTicks
+            || !r.TryInt32(out int answered) || !r.TryInt32(out int total) || !r.TryUInt16(out ushort memoryCount))
+        {
+            return false;
+        }
+
+        var memories = new MemoryId[memoryCount];
         for (int i = 0; i < memories.Length; i++)
         {
-            memories[i] = new MemoryId(incarnation, r.Int32(), r.Int64());
+            if (!r.TryInt32(out int slot) || !r.TryInt64(out long sequence))
+            {
+                return false;
+            }
+
+            memories[i] = new MemoryId(incarnation, slot, sequence);
         }
 
-        var keys = new ShardKeyMatch[r.UInt16()];
+        if (!r.TryUInt16(out ushort keyCount))
+        {
+            return false;
+        }
+
+        var keys = new ShardKeyMatch[keyCount];
         for (int i = 0; i < keys.Length; i++)
         {
-            keys[i] = new ShardKeyMatch(r.Int64(), r.Int32(), BitConverter.Int32BitsToSingle(r.Int32()));
+            if (!r.TryInt64(out long keySequence) || !r.TryInt32(out int slot) || !r.TryInt32(out int similarity))
+            {
+                return false;
+            }
+
+            keys[i] = new ShardKeyMatch(keySequence, slot, BitConverter.Int32BitsToSingle(similarity));
         }
 
-        return new RecallTokenContent(bank, incarnation, expires, coverage, memories, keys);
+        if (!r.AtEnd)
+        {
+            return false;
+        }
+
+        string bank;
+        try
+        {
+            bank = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bankBytes);
+        }
+        catch (DecoderFallbackException)
+        {
+            return false;
+        }
+
+        content = new RecallTokenContent(bank, incarnation, recallId, new DateTimeOffset(expires, TimeSpan.Zero), new Coverage(answered, total), memories, keys);
+        return true;
     }
 
     private static byte[]? FromBase64Url(ReadOnlySpan<char> text)
     {
         var bytes = new byte[Base64Url.GetMaxDecodedLength(text.Length)];
-        return Base64Url.TryDecodeFromChars(text, bytes, out int written) ? bytes[..written] : null;
+        try
+        {
+            return Base64Url.TryDecodeFromChars(text, bytes, out int written) ? bytes[..written] : null;
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
     }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "MemRL:RecallTokenKey is not set; recall tokens are signed with a random key that only this silo knows. Set it on every silo of a multi-silo cluster.")]
-    private static partial void LogEphemeralKey(ILogger logger);
 
     private ref struct SpanWriter(Span<byte> buffer)
     {
@@ -175,6 +262,12 @@ internal sealed partial class RecallTokenSigner
         {
             Encoding.UTF8.GetBytes(v, _buffer.Slice(_at, byteCount));
             _at += byteCount;
+        }
+
+        public void Random(int count)
+        {
+            RandomNumberGenerator.Fill(_buffer.Slice(_at, count));
+            _at += count;
         }
 
         public void UInt16(ushort v) { BinaryPrimitives.WriteUInt16LittleEndian(_buffer[_at..], v); _at += 2; }
@@ -191,32 +284,56 @@ internal sealed partial class RecallTokenSigner
         private readonly ReadOnlySpan<byte> _buffer = buffer;
         private int _at;
 
-        public byte Byte() => _at < _buffer.Length ? _buffer[_at++] : throw new InvalidDataException("token truncated");
+        public readonly bool AtEnd => _at == _buffer.Length;
 
-        public ReadOnlySpan<byte> Bytes(int n)
+        public bool TryByte(out byte value)
         {
-            var v = Take(n);
-            return v;
+            bool ok = TryTake(1, out var bytes);
+            value = ok ? bytes[0] : default;
+            return ok;
         }
 
-        public ushort UInt16() => BinaryPrimitives.ReadUInt16LittleEndian(Take(2));
+        public bool TryBytes(int count, out ReadOnlySpan<byte> value) => TryTake(count, out value);
 
-        public uint UInt32() => BinaryPrimitives.ReadUInt32LittleEndian(Take(4));
-
-        public int Int32() => BinaryPrimitives.ReadInt32LittleEndian(Take(4));
-
-        public long Int64() => BinaryPrimitives.ReadInt64LittleEndian(Take(8));
-
-        private ReadOnlySpan<byte> Take(int n)
+        public bool TryUInt16(out ushort value)
         {
-            if (_at + n > _buffer.Length)
+            bool ok = TryTake(2, out var bytes);
+            value = ok ? BinaryPrimitives.ReadUInt16LittleEndian(bytes) : default;
+            return ok;
+        }
+
+        public bool TryUInt32(out uint value)
+        {
+            bool ok = TryTake(4, out var bytes);
+            value = ok ? BinaryPrimitives.ReadUInt32LittleEndian(bytes) : default;
+            return ok;
+        }
+
+        public bool TryInt32(out int value)
+        {
+            bool ok = TryTake(4, out var bytes);
+            value = ok ? BinaryPrimitives.ReadInt32LittleEndian(bytes) : default;
+            return ok;
+        }
+
+        public bool TryInt64(out long value)
+        {
+            bool ok = TryTake(8, out var bytes);
+            value = ok ? BinaryPrimitives.ReadInt64LittleEndian(bytes) : default;
+            return ok;
+        }
+
+        private bool TryTake(int count, out ReadOnlySpan<byte> value)
+        {
+            if (count > _buffer.Length - _at)
             {
-                throw new InvalidDataException("token truncated");
+                value = default;
+                return false;
             }
 
-            var v = _buffer.Slice(_at, n);
-            _at += n;
-            return v;
+            value = _buffer.Slice(_at, count);
+            _at += count;
+            return true;
         }
     }
 }

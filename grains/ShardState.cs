@@ -13,7 +13,9 @@ namespace MemRL.Grains;
 internal sealed class ShardState
 {
     private const uint SnapshotMagic = 0x534C524D; // "MRLS"
-    private const byte SnapshotVersion = 1;
+    // Version 2 adds the recall-reward table after the operations; version 1 (without it) is still read.
+    private const byte SnapshotVersion = 2;
+    private const byte FirstSnapshotVersion = 1;
 
     // Memories whose payload row was missing when replayed: legal only if a later event deletes them.
     private readonly HashSet<long> _missingPayloads = [];
@@ -31,6 +33,8 @@ internal sealed class ShardState
     public HnswIndex Index { get; private set; }
 
     public OperationLog Operations { get; }
+
+    public RecallRewardLog RecallRewards { get; } = new();
 
     /// <summary>Applies one event. <paramref name="payloads"/> resolves the texts and vectors the event references.</summary>
     public void Apply(ShardEvent change, IReadOnlyDictionary<long, StoredPayload> payloads)
@@ -67,6 +71,9 @@ internal sealed class ShardState
                 break;
             case OperationApplied e:
                 Operations.Record(e.OperationId, e.PayloadHash, e.Result);
+                break;
+            case RecallRewarded e:
+                RecallRewards.Record(e.Recall, e.Memory, new RecallReward(e.Reward, e.Q, e.Visits, e.ExpiresTicks));
                 break;
             default:
                 throw new ArgumentException($"Event type is {change.GetType().Name}; expected a shard event.", nameof(change));
@@ -144,6 +151,13 @@ internal sealed class ShardState
             {
                 EventCodec.WriteOperation(w, new OperationApplied(id, hash, result));
             }
+
+            var rewards = RecallRewards.Entries.ToList();
+            w.Write(rewards.Count);
+            foreach (var (recall, memory, reward) in rewards)
+            {
+                EventCodec.WriteRecallRewarded(w, new RecallRewarded(recall, memory, reward.Reward, reward.Q, reward.Visits, reward.ExpiresTicks));
+            }
         }
 
         return chunks;
@@ -166,9 +180,9 @@ internal sealed class ShardState
         using var r = new BinaryReader(stream, System.Text.Encoding.UTF8, leaveOpen: true);
         uint magic = r.ReadUInt32();
         byte version = r.ReadByte();
-        if (magic != SnapshotMagic || version != SnapshotVersion)
+        if (magic != SnapshotMagic || version is < FirstSnapshotVersion or > SnapshotVersion)
         {
-            throw new InvalidDataException($"Snapshot of shard '{shard}' has magic {magic:x8} version {version}; expected {SnapshotMagic:x8} version {SnapshotVersion}.");
+            throw new InvalidDataException($"Snapshot of shard '{shard}' has magic {magic:x8} version {version}; expected {SnapshotMagic:x8} version {FirstSnapshotVersion} to {SnapshotVersion}.");
         }
 
         position = r.ReadInt64();
@@ -201,7 +215,19 @@ internal sealed class ShardState
             operations.Add(EventCodec.ReadOperation(r));
         }
 
+        var rewards = new List<RecallRewarded>();
+        int rewardCount = version >= 2 ? r.ReadInt32() : 0;
+        for (int i = 0; i < rewardCount; i++)
+        {
+            rewards.Add(EventCodec.ReadRecallRewarded(r));
+        }
+
         var state = new ShardState(HnswIndex.Load(stream), operationCapacity);
+        foreach (var e in rewards)
+        {
+            state.RecallRewards.Record(e.Recall, e.Memory, new RecallReward(e.Reward, e.Q, e.Visits, e.ExpiresTicks));
+        }
+
         // A payload may be missing when the log tail deletes the record after the snapshot (deletes are physical);
         // VerifyPayloads, after the tail is replayed, fails the load if any live record is still without one.
         foreach (var (key, slot, memories) in keys)

@@ -28,6 +28,12 @@ public sealed record MemoryDeleted(long Memory) : ShardEvent;
 public sealed record OperationApplied(string OperationId, byte[] PayloadHash, object Result) : ShardEvent;
 
 /// <summary>
+/// A recall's reward of one memory: the value and the Q and visits it left, remembered until the token expires, so a
+/// second reward of the same (recall, memory) returns this result (same value) or is a conflict (another value).
+/// </summary>
+public sealed record RecallRewarded(Guid Recall, long Memory, double Reward, double Q, int Visits, long ExpiresTicks) : ShardEvent;
+
+/// <summary>
 /// Frames and reads log records. One record is one group commit:
 /// <c>[u32 body length][u32 CRC-32 of body][body]</c>, little-endian, where the body is
 /// <c>[u8 format version][i32 event count]</c> then per event <c>[u8 kind][fields]</c>. The length and CRC let a reader
@@ -42,9 +48,9 @@ public static class EventCodec
 
     private const int HeaderSize = 8;
 
-    private enum Kind : byte { KeyCreated = 1, MemoryAdded = 2, QUpdated = 3, MemoryDeleted = 4, Operation = 5, KeyImported = 6 }
+    private enum Kind : byte { KeyCreated = 1, MemoryAdded = 2, QUpdated = 3, MemoryDeleted = 4, Operation = 5, KeyImported = 6, RecallRewarded = 7 }
 
-    private enum ResultKind : byte { Reward = 1, Write = 2, Delete = 3 }
+    private enum ResultKind : byte { Reward = 1, Write = 2, Delete = 3, Claim = 4 }
 
     /// <summary>Encodes one commit's events as one framed record.</summary>
     public static byte[] Encode(IReadOnlyList<ShardEvent> events)
@@ -106,6 +112,10 @@ public static class EventCodec
             case OperationApplied e:
                 w.Write((byte)Kind.Operation);
                 WriteOperation(w, e);
+                break;
+            case RecallRewarded e:
+                w.Write((byte)Kind.RecallRewarded);
+                WriteRecallRewarded(w, e);
                 break;
             default:
                 throw new ArgumentException($"Event type is {value.GetType().Name}; expected one of the shard event records.", nameof(value));
@@ -171,9 +181,25 @@ public static class EventCodec
             Kind.QUpdated => new QUpdated(r.ReadInt64(), r.ReadDouble(), r.ReadDouble(), r.ReadInt32(), new DateTimeOffset(r.ReadInt64(), TimeSpan.Zero)),
             Kind.MemoryDeleted => new MemoryDeleted(r.ReadInt64()),
             Kind.Operation => ReadOperation(r),
-            _ => throw new InvalidDataException($"Log event kind is {(byte)kind}; expected 1 to 6."),
+            Kind.RecallRewarded => ReadRecallRewarded(r),
+            _ => throw new InvalidDataException($"Log event kind is {(byte)kind}; expected 1 to 7."),
         };
     }
+
+    internal static void WriteRecallRewarded(BinaryWriter w, RecallRewarded e)
+    {
+        Span<byte> recall = stackalloc byte[16];
+        e.Recall.TryWriteBytes(recall);
+        w.Write(recall);
+        w.Write(e.Memory);
+        w.Write(e.Reward);
+        w.Write(e.Q);
+        w.Write(e.Visits);
+        w.Write(e.ExpiresTicks);
+    }
+
+    internal static RecallRewarded ReadRecallRewarded(BinaryReader r) =>
+        new(new Guid(r.ReadBytes(16)), r.ReadInt64(), r.ReadDouble(), r.ReadDouble(), r.ReadInt32(), r.ReadInt64());
 
     internal static void WriteOperation(BinaryWriter w, OperationApplied e)
     {
@@ -203,8 +229,15 @@ public static class EventCodec
                 w.Write((byte)ResultKind.Delete);
                 w.Write(deleted);
                 break;
+            case OperationClaim claim:
+                w.Write((byte)ResultKind.Claim);
+                w.Write(claim.Route.HasValue);
+                w.Write(claim.Route?.Slot ?? 0);
+                w.Write(claim.Route?.JoinKey.HasValue ?? false);
+                w.Write(claim.Route?.JoinKey ?? 0);
+                break;
             default:
-                throw new ArgumentException($"Operation result type is {e.Result.GetType().Name}; expected ShardQ[], ShardWriteResult or bool.", nameof(e));
+                throw new ArgumentException($"Operation result type is {e.Result.GetType().Name}; expected ShardQ[], ShardWriteResult, bool or OperationClaim.", nameof(e));
         }
     }
 
@@ -217,9 +250,19 @@ public static class EventCodec
             ResultKind.Reward => ReadRewardResult(r),
             ResultKind.Write => new ShardWriteResult(ReadId(r), r.ReadBoolean(), r.ReadDouble()),
             ResultKind.Delete => r.ReadBoolean(),
-            var other => throw new InvalidDataException($"Operation result kind is {(byte)other}; expected 1 to 3."),
+            ResultKind.Claim => ReadClaim(r),
+            var other => throw new InvalidDataException($"Operation result kind is {(byte)other}; expected 1 to 4."),
         };
         return new OperationApplied(id, hash, result);
+    }
+
+    private static OperationClaim ReadClaim(BinaryReader r)
+    {
+        bool hasRoute = r.ReadBoolean();
+        int slot = r.ReadInt32();
+        bool joins = r.ReadBoolean();
+        long join = r.ReadInt64();
+        return new OperationClaim(hasRoute ? new WriteRoute(slot, joins ? join : null) : null);
     }
 
     private static ShardQ[] ReadRewardResult(BinaryReader r)
@@ -242,3 +285,9 @@ public static class EventCodec
 
     private static MemoryId ReadId(BinaryReader r) => new(r.ReadUInt32(), r.ReadInt32(), r.ReadInt64());
 }
+
+/// <summary>
+/// An operation id registered at its home shard for an operation applied elsewhere (see <c>ShardClaim</c>): its route,
+/// for a write. Kept in the shard's operation log beside the results of operations applied here.
+/// </summary>
+public sealed record OperationClaim(WriteRoute? Route);

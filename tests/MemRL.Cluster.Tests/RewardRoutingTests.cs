@@ -1,5 +1,6 @@
 using MemRL.Client;
 using MemRL.Cluster.Tests.Fixtures;
+using MemRL.Errors;
 using MemRL.GrainInterfaces;
 
 namespace MemRL.Cluster.Tests;
@@ -70,7 +71,8 @@ public sealed class RewardRoutingTests(ClusterFixture fixture)
 
         var error = await Assert.ThrowsAsync<InvalidRecallTokenException>(() => bank.RewardAsync(new string(forged), 1.0));
 
-        Assert.Contains("not a recall token signed by this cluster", error.Message);
+        Assert.True(FieldError.TryRead(error, out var parts));
+        Assert.Equal(("token", Reasons.TokenInvalid), (parts.Field, parts.Reason));
         Assert.Equal(before, await BankHelpers.SnapshotAsync(bank, ids));
     }
 
@@ -84,7 +86,10 @@ public sealed class RewardRoutingTests(ClusterFixture fixture)
 
         var error = await Assert.ThrowsAsync<InvalidRecallTokenException>(() => bankB.RewardAsync(recallA.Token, 1.0));
 
-        Assert.Contains(bankA.Name, error.Message);
+        // Refused exactly as a forged token is: nothing names the bank that issued it.
+        Assert.True(FieldError.TryRead(error, out var parts));
+        Assert.Equal(("token", Reasons.TokenInvalid), (parts.Field, parts.Reason));
+        Assert.DoesNotContain(bankA.Name, error.Message);
         Assert.Equal(before, await BankHelpers.SnapshotAsync(bankB, idsB));
     }
 

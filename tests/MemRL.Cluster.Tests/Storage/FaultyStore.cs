@@ -33,6 +33,9 @@ public sealed class FaultyStore(IMemoryStore inner) : IMemoryStore
     /// <summary>The next append of a shard of <paramref name="bank"/> fails with <paramref name="fault"/>.</summary>
     public void Arm(string bank, AppendFault fault) => _nextFault[bank] = fault;
 
+    /// <summary>The next append of the one shard <paramref name="shard"/> ("{bank}/{n}") fails with <paramref name="fault"/>.</summary>
+    public void ArmShard(string shard, AppendFault fault) => _nextFault[shard] = fault;
+
     /// <summary>Appends of <paramref name="bank"/>'s shards wait until the returned source completes.</summary>
     public TaskCompletionSource Stall(string bank) => _stalls[bank] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -100,7 +103,7 @@ public sealed class FaultyStore(IMemoryStore inner) : IMemoryStore
             await gate.Task;
         }
 
-        if (bank is null || !_nextFault.TryRemove(bank, out var fault))
+        if (!_nextFault.TryRemove(shard, out var fault) && (bank is null || !_nextFault.TryRemove(bank, out fault)))
         {
             await inner.AppendAsync(shard, batch, cancellationToken);
             return;

@@ -1,0 +1,131 @@
+using MemRL.Core;
+using MemRL.Core.Bank;
+using MemRL.Errors;
+using MemRL.GrainInterfaces;
+using MemRL.Grains.Storage;
+
+namespace MemRL.Grains;
+
+// Exactly-once across shards (docs/exactly-once.md): operation ids registered at their home shard, and rewards counted
+// per (recall, memory). Same turn rule as the rest of the grain: await first, then check and change in one stretch.
+internal sealed partial class MemoryShardGrain
+{
+    // How long a prepared reward holds its (recall, memory) pairs against a reward with another value. Not durable: a
+    // crash forgets the holds, and the reward's own apply checks everything again.
+    private static readonly TimeSpan RewardLease = TimeSpan.FromSeconds(30);
+
+    private readonly Dictionary<(Guid Recall, long Memory), (double Reward, long UntilTicks)> _rewardLeases = [];
+
+    public async Task PrepareRewardAsync(ShardReward request)
+    {
+        await EnsureVersionAsync(request.BankVersion);
+        ThrowIfBroken();
+        if (_state.Operations.TryGetResult<ShardQ[]>(request.OperationId, request.PayloadHash, out _))
+        {
+            return;
+        }
+
+        long nowTicks = time.GetUtcNow().UtcTicks;
+        if (_rewardLeases.Count > 4096)
+        {
+            // Holds whose reward never came (its coordinator failed in between) go once they lapse.
+            foreach (var lapsed in _rewardLeases.Where(l => l.Value.UntilTicks < nowTicks).Select(l => l.Key).ToList())
+            {
+                _rewardLeases.Remove(lapsed);
+            }
+        }
+
+        long until = nowTicks + RewardLease.Ticks;
+        foreach (var (id, _, earlier, _) in PlanReward(request))
+        {
+            if (earlier is null)
+            {
+                _rewardLeases[(request.RecallId, id.Sequence)] = (request.Reward, until);
+            }
+        }
+    }
+
+    public async Task<ShardClaimResult> ClaimAsync(ShardClaim request)
+    {
+        await EnsureVersionAsync(request.BankVersion);
+        ThrowIfBroken();
+        int home = OperationIds.SlotOf(request.OperationId);
+        if (!Owns(home))
+        {
+            // The caller's map says otherwise: only a stale or moved map can route here, and a newer version fixes it.
+            throw new ShardUnavailableException($"Operation ids of slot {home} are not kept by shard '{_key}'; retry shortly.");
+        }
+
+        RequireNotMoving(home);
+        if (_state.Operations.TryGet(request.OperationId, request.PayloadHash, out var prior))
+        {
+            switch (prior)
+            {
+                case ShardWriteResult applied:
+                    await DurableAsync();
+                    return new ShardClaimResult(null, applied);
+                case OperationClaim { Route: var route } when request.Replacing is { } replacing && route == replacing && request.Route != route:
+                    // The claimed route's key was deleted before the write applied there (its shard refused it): the new
+                    // route takes its place, once, whoever asks first.
+                    Change(new OperationApplied(request.OperationId, request.PayloadHash, new OperationClaim(request.Route)));
+                    await CommitAsync();
+                    return new ShardClaimResult(request.Route, null);
+                case OperationClaim { Route: var route }:
+                    await DurableAsync();
+                    return new ShardClaimResult(route, null);
+                default:
+                    // A reward or delete applied here under this id (same payload): registered already.
+                    await DurableAsync();
+                    return new ShardClaimResult(null, null);
+            }
+        }
+
+        Change(new OperationApplied(request.OperationId, request.PayloadHash, new OperationClaim(request.Route)));
+        await CommitAsync();
+        return new ShardClaimResult(request.Route, null);
+    }
+
+    // Checks a reward as a whole without changing anything; per memory: the memory, the earlier reward of the same recall
+    // when it gave the same value (nothing to apply), and the new Q otherwise.
+    private (MemoryId Id, MemoryRecord Memory, RecallReward? Earlier, double Q)[] PlanReward(ShardReward request)
+    {
+        QRule.ValidateReward(request.Reward, nameof(request.Reward));
+        long now = time.GetUtcNow().UtcTicks;
+        _state.RecallRewards.Prune(now);
+        var plan = new (MemoryId, MemoryRecord, RecallReward?, double)[request.Memories.Length];
+        for (int i = 0; i < plan.Length; i++)
+        {
+            var id = request.Memories[i];
+            RequireOwnedMemory(id);
+            RequireNotMoving(id.Slot);
+            _table.TryGetMemory(id.Sequence, out var memory);
+            if (_state.RecallRewards.TryGet(request.RecallId, id.Sequence, out var earlier))
+            {
+                if (BitConverter.DoubleToInt64Bits(earlier.Reward) != BitConverter.DoubleToInt64Bits(request.Reward))
+                {
+                    throw new RewardConflictException(id.ToString(), earlier.Reward, request.Reward);
+                }
+
+                plan[i] = (id, memory!, earlier, earlier.Q);
+                continue;
+            }
+
+            if (_rewardLeases.TryGetValue((request.RecallId, id.Sequence), out var lease) && lease.UntilTicks >= now
+                && BitConverter.DoubleToInt64Bits(lease.Reward) != BitConverter.DoubleToInt64Bits(request.Reward))
+            {
+                throw new RewardConflictException(id.ToString(), lease.Reward, request.Reward);
+            }
+
+            double q = QRule.Update(memory!.Q, request.Reward, _options.Alpha, _options.QFloor);
+            if (!double.IsFinite(q))
+            {
+                throw FieldError.OutOfRange("reward", $"a reward that keeps Q finite (memory '{id}' has Q {FieldError.Format(memory.Q)})",
+                    FieldError.Format(request.Reward), Reasons.NotFinite);
+            }
+
+            plan[i] = (id, memory, null, q);
+        }
+
+        return plan;
+    }
+}
