@@ -44,8 +44,7 @@ public static class MemRLSiloBuilderExtensions
         services.TryAddSingleton(sp =>
         {
             var memrl = sp.GetRequiredService<IOptions<MemRLClusterOptions>>().Value;
-            string ring = memrl.RecallTokenKeyRingPath ?? Path.Combine(
-                Path.GetDirectoryName(Path.GetFullPath(sp.GetRequiredService<IOptions<StorageOptions>>().Value.SqlitePath))!, MemRLClusterOptions.KeyRingFileName);
+            string ring = RecallTokenKeys.RingPath(memrl, sp.GetRequiredService<IOptions<StorageOptions>>().Value);
             return RecallTokenKeys.Load(memrl, ring, sp.GetRequiredService<ILoggerFactory>().CreateLogger<RecallTokenKeys>());
         });
         services.TryAddSingleton<RecallTokenSigner>();

@@ -50,6 +50,10 @@ internal sealed partial class RecallTokenKeys
         return false;
     }
 
+    /// <summary>The ring file's path: <see cref="MemRLClusterOptions.RecallTokenKeyRingPath"/>, else beside the SQLite file.</summary>
+    public static string RingPath(MemRLClusterOptions options, Storage.StorageOptions storage) =>
+        options.RecallTokenKeyRingPath ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(storage.SqlitePath))!, MemRLClusterOptions.KeyRingFileName);
+
     /// <summary>The ring from configuration when a key is configured, else from (or newly into) the ring file.</summary>
     public static RecallTokenKeys Load(MemRLClusterOptions options, string ringPath, ILogger logger)
     {

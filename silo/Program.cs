@@ -16,6 +16,13 @@ if (args is ["new-api-key", .. var rest])
     return NewApiKey.Run(rest, Console.Out, Console.Error);
 }
 
+// `rotate-recall-token-key` adds a new signing key to the embedded default's key ring; tokens of the old keys stay valid.
+if (args is ["rotate-recall-token-key", ..])
+{
+    // The host's own configuration sources (appsettings, environment, command line), so the command finds the same ring.
+    return RecallTokenKeyCommand.Run(WebApplication.CreateBuilder(args[1..]).Configuration, Console.Out, Console.Error);
+}
+
 // Two shapes, chosen by configuration (appsettings.json or environment, e.g. MemRL__Cluster__Redis):
 // - embedded default (nothing configured): one silo, localhost clustering, data in ./data/memrl.db (SQLite), the HTTP
 //   API on http://127.0.0.1:8080 with a fresh local key;
