@@ -100,6 +100,18 @@ public interface IMemoryShardGrain : IGrainWithStringKey
     [Alias("Import")]
     Task ImportAsync(long bankVersion, IReadOnlyList<KeyExport> keys);
 
+    /// <summary>
+    /// The exactly-once records that belong to <paramref name="slots"/> (operation ids homed there or whose results name
+    /// their memories, and the recall rewards of their memories), as log records of this shard's own format, one per
+    /// slot that has any: a slot move carries them, so a retry after the move is still recognised.
+    /// </summary>
+    [Alias("ExportSlotRecords")]
+    Task<IReadOnlyList<byte[]>> ExportSlotRecordsAsync(long bankVersion, int[] slots);
+
+    /// <summary>Takes records exported by <see cref="ExportSlotRecordsAsync"/>; ones already here are kept, so a repeat is harmless.</summary>
+    [Alias("ImportSlotRecords")]
+    Task ImportSlotRecordsAsync(long bankVersion, IReadOnlyList<byte[]> records);
+
     /// <summary>Counts and Q values.</summary>
     [Alias("Stats")]
     Task<ShardStats> GetStatsAsync(long bankVersion);

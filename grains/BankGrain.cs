@@ -276,6 +276,16 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
             {
                 await GrainFactory.GetGrain<IMemoryShardGrain>(BankNames.ShardKey(bank.Name, target.Key)).ImportAsync(frozen.Version, target.ToArray());
             }
+
+            // The exactly-once records follow their slots, so a retry or a second reward after the move is still known.
+            foreach (var target in group.GroupBy(slot => newMap[slot]))
+            {
+                var records = await source.ExportSlotRecordsAsync(frozen.Version, target.ToArray());
+                if (records.Count > 0)
+                {
+                    await GrainFactory.GetGrain<IMemoryShardGrain>(BankNames.ShardKey(bank.Name, target.Key)).ImportSlotRecordsAsync(frozen.Version, records);
+                }
+            }
         }
 
         var switched = await SaveAsync(frozen with { SlotMap = newMap, ShardCount = shardCount, MovingSlots = null, Version = frozen.Version + 1 });

@@ -85,6 +85,84 @@ internal sealed partial class MemoryShardGrain
         return new ShardClaimResult(request.Route, null);
     }
 
+    public async Task<IReadOnlyList<byte[]>> ExportSlotRecordsAsync(long bankVersion, int[] slots)
+    {
+        await EnsureVersionAsync(bankVersion);
+        ThrowIfBroken();
+        var wanted = slots.ToHashSet();
+        var bySlot = new Dictionary<int, List<ShardEvent>>();
+        void Add(int slot, ShardEvent change)
+        {
+            if (wanted.Contains(slot))
+            {
+                (bySlot.TryGetValue(slot, out var list) ? list : bySlot[slot] = []).Add(change);
+            }
+        }
+
+        foreach (var (id, hash, result) in _state.Operations.Entries)
+        {
+            var change = new OperationApplied(id, hash, result);
+            int home = OperationIds.SlotOf(id);
+            Add(home, change);
+            foreach (int slot in ResultSlots(result).Where(s => s != home).Distinct())
+            {
+                Add(slot, change);
+            }
+        }
+
+        foreach (var (recall, memory, reward) in _state.RecallRewards.Entries)
+        {
+            if (_table.TryGetMemory(memory, out var record) && _keySlots.TryGetValue(record.KeySequence, out int slot))
+            {
+                Add(slot, new RecallRewarded(recall, memory, reward.Reward, reward.Q, reward.Visits, reward.ExpiresTicks));
+            }
+        }
+
+        return bySlot.Values.Select(EventCodec.Encode).ToList();
+    }
+
+    public async Task ImportSlotRecordsAsync(long bankVersion, IReadOnlyList<byte[]> records)
+    {
+        await EnsureVersionAsync(bankVersion);
+        ThrowIfBroken();
+        // From here to the commit await: one synchronous stretch. What is already here wins: it is this shard's own.
+        bool changed = false;
+        foreach (byte[] record in records)
+        {
+            if (!EventCodec.TryDecode(record, out var events))
+            {
+                throw new InvalidDataException($"Shard '{_key}' was sent a slot record that does not decode; expected one made by ExportSlotRecordsAsync.");
+            }
+
+            foreach (var change in events)
+            {
+                bool known = change switch
+                {
+                    OperationApplied op => _state.Operations.Contains(op.OperationId),
+                    RecallRewarded reward => _state.RecallRewards.TryGet(reward.Recall, reward.Memory, out _),
+                    _ => throw new InvalidDataException($"Shard '{_key}' was sent a slot record holding {change.GetType().Name}; expected operations and recall rewards only."),
+                };
+                if (!known)
+                {
+                    Change(change);
+                    changed = true;
+                }
+            }
+        }
+
+        if (changed)
+        {
+            await CommitAsync();
+        }
+    }
+
+    private static IEnumerable<int> ResultSlots(object result) => result switch
+    {
+        ShardWriteResult write => [write.Id.Slot],
+        ShardQ[] rewards => rewards.Select(q => q.Id.Slot),
+        _ => [],
+    };
+
     // Checks a reward as a whole without changing anything; per memory: the memory, the earlier reward of the same recall
     // when it gave the same value (nothing to apply), and the new Q otherwise.
     private (MemoryId Id, MemoryRecord Memory, RecallReward? Earlier, double Q)[] PlanReward(ShardReward request)

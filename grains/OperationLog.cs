@@ -51,6 +51,9 @@ internal sealed class OperationLog(int capacity)
         return false;
     }
 
+    /// <summary>True when the operation id is remembered.</summary>
+    public bool Contains(string operationId) => _entries.ContainsKey(operationId);
+
     /// <summary>The remembered operations, oldest first (for snapshots).</summary>
     public IEnumerable<(string OperationId, byte[] PayloadHash, object Result)> Entries
     {

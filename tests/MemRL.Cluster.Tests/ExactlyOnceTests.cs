@@ -121,6 +121,39 @@ public sealed class ExactlyOnceTests(ClusterFixture fixture)
         Assert.Equal(written.MemoriesAfter + 1, (await bank.GetStatsAsync()).Memories);
     }
 
+    [Fact]
+    public async Task Retries_AfterTheShardCountGrew_AreStillRecognised()
+    {
+        // Two shards grow to five: most slots move, and with them the records that make retries exactly once.
+        var bank = await BankHelpers.NewBankAsync(fixture, "grow", SpreadOptions, shards: 2);
+        var vectors = new Vectors(27, BankHelpers.Dimension);
+        var writes = new List<(int I, float[] Intent, WriteResponse Response)>();
+        for (int i = 0; i < 30; i++)
+        {
+            float[] intent = vectors.Gaussian();
+            writes.Add((i, intent, await bank.WriteAsync(intent, $"intent {i}", $"experience {i}", true, operationId: $"grow-write-{i}")));
+        }
+
+        var recall = await bank.RecallAsync(vectors.Gaussian());
+        var rewarded = await bank.RewardAsync(recall.Token, 1.0, "grow-reward");
+
+        await fixture.Memory.GrowShardsAsync(bank.Name, 5);
+
+        foreach (var (i, intent, response) in writes)
+        {
+            Assert.Equal(response, await bank.WriteAsync(intent, $"intent {i}", $"experience {i}", true, operationId: $"grow-write-{i}"));
+        }
+
+        Assert.Equal(rewarded.Updated, (await bank.RewardAsync(recall.Token, 1.0, "grow-reward")).Updated);
+        Assert.Equal(rewarded.Updated, (await bank.RewardAsync(recall.Token, 1.0, "grow-reward-again")).Updated);
+        await Assert.ThrowsAsync<RewardConflictException>(() => bank.RewardAsync(recall.Token, -1.0, "grow-reward-other"));
+        Assert.Equal(30, (await bank.GetStatsAsync()).Memories);
+        foreach (var m in recall.Memories)
+        {
+            Assert.Equal(1, (await bank.GetAsync(m.Id)).Visits);
+        }
+    }
+
     private async Task<(BankClient Bank, List<string> Ids)> SpreadBankAsync(string prefix)
     {
         var bank = await BankHelpers.NewBankAsync(fixture, prefix, SpreadOptions, shards: 8);
