@@ -1,4 +1,5 @@
 using MemRL.Core.Bank;
+using MemRL.Errors;
 using MemRL.Grains.Storage;
 using MemRL.Index;
 
@@ -69,7 +70,7 @@ internal sealed class ShardState
                 Operations.Record(e.OperationId, e.PayloadHash, e.Result);
                 break;
             default:
-                throw new ArgumentException($"Event type is {change.GetType().Name}; expected a shard event.", nameof(change));
+                throw FieldError.Invalid(nameof(change), "a shard event", change.GetType().Name);
         }
     }
 
