@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using MemRL.Client;
+using MemRL.Errors;
 using MemRL.GrainInterfaces;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -49,13 +50,12 @@ internal static class Endpoints
         CreateBankBody body, ClaimsPrincipal user, MemoryClient memory, TextEmbedder embedder)
     {
         string name = Required(body.Name, "name", "a bank name");
-        string bank = Tenants.ClusterBankName(Tenants.TenantOf(user), name);
+        string bank = Tenants.ClusterBankName(Tenants.TenantOf(user), name, "name");
         if (body.EmbedderId is null && body.Dimension is { } dimension && dimension != embedder.Dimension)
         {
             // Without an embedder id the bank is the server embedder's, whose vectors have its dimension only.
-            throw new ArgumentException(
-                $"embedderId is missing with dimension {dimension}; expected the id of the model that makes your vectors, or no dimension (the server's embedder '{embedder.EmbedderId}' makes {embedder.Dimension}).",
-                "embedderId");
+            throw FieldError.Missing("embedderId",
+                $"the id of the model that makes your vectors of dimension {dimension}, or no dimension (the server's embedder '{embedder.EmbedderId}' makes {embedder.Dimension})");
         }
 
         var spec = new BankSpec(body.Dimension ?? embedder.Dimension, body.EmbedderId ?? embedder.EmbedderId, body.Options, body.ShardCount ?? 2, body.Index);
@@ -93,7 +93,8 @@ internal static class Endpoints
             return TypedResults.Forbid();
         }
 
-        var c = await BankOf(memory, user, bank).CalibrateAsync(body.Sample ?? 1000, body.Apply);
+        // The coordinator enforces the sample's range (BankLimits.ValidateCalibrationSample), naming the field "sample".
+        var c = await BankOf(memory, user, bank).CalibrateAsync(body.Sample ?? BankLimits.DefaultCalibrationSample, body.Apply);
         return TypedResults.Ok(new CalibrationView(c.Delta, c.SimilarityMean, c.SimilarityStdDev, c.SampleSize, c.PairCount, c.Applied, BankView.From(c.Bank, bank)));
     }
 
@@ -115,7 +116,7 @@ internal static class Endpoints
         double reward = body.Reward ?? throw Missing("reward", "a finite number");
         if (body.MemoryIds is { Count: var count } && count > options.Value.MaxRewardIds)
         {
-            throw new ArgumentException($"memoryIds has {count} ids; expected at most {options.Value.MaxRewardIds}.", "memoryIds");
+            throw FieldError.Invalid("memoryIds", $"at most {options.Value.MaxRewardIds} ids", $"{count} ids");
         }
 
         return TypedResults.Ok(await client.RewardAsync(token, reward, IdempotencyKey(request), body.MemoryIds));
@@ -151,7 +152,7 @@ internal static class Endpoints
     {
         if (vector is not null && text is not null)
         {
-            throw new ArgumentException($"{vectorField} and {textField} are both given; expected one of them.", vectorField);
+            throw FieldError.Invalid(vectorField, $"either {vectorField} or {textField}, not both", $"given with {textField}");
         }
 
         if (vector is not null)
@@ -161,17 +162,18 @@ internal static class Endpoints
 
         if (vectorEmbedderId is not null)
         {
-            throw new ArgumentException($"embedderId is '{vectorEmbedderId}' with text; expected it only with a vector (text is embedded by the server's '{embedder.EmbedderId}').", "embedderId");
+            throw FieldError.Invalid("embedderId", $"no embedderId with text (text is embedded by the server's '{embedder.EmbedderId}'); it names the model of a vector",
+                FieldError.Quote(vectorEmbedderId));
         }
 
         if (string.IsNullOrWhiteSpace(text))
         {
-            throw new ArgumentException($"{vectorField} is missing; expected a vector in {vectorField} or text in {textField}.", vectorField);
+            throw FieldError.Missing(vectorField, $"a vector in {vectorField} or text in {textField}");
         }
 
         if (text.Length > BankLimits.MaxIntentTextLength)
         {
-            throw new ArgumentException($"{textField} has {text.Length} characters; expected at most {BankLimits.MaxIntentTextLength}.", textField);
+            throw FieldError.Invalid(textField, $"at most {BankLimits.MaxIntentTextLength} characters", $"{text.Length} characters");
         }
 
         return (await embedder.EmbedAsync(text, cancellationToken), embedder.EmbedderId);
@@ -190,5 +192,5 @@ internal static class Endpoints
 
     private static string Required(string? value, string field, string expected) => value ?? throw Missing(field, expected);
 
-    private static ArgumentException Missing(string field, string expected) => new($"{field} is missing; expected {expected}.", field);
+    private static ArgumentNullException Missing(string field, string expected) => FieldError.Missing(field, expected);
 }

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using System.Text.RegularExpressions;
+using MemRL.Errors;
 using MemRL.GrainInterfaces;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http;
@@ -10,16 +10,17 @@ namespace MemRL.Api;
 
 /// <summary>
 /// Every error as RFC 9457 problem details, naming the field, the expected and the actual value where the error is
-/// about input (DESIGN §5). The cluster's exceptions keep their meaning: the same rule gives the same status whether it
-/// fired in the .NET client, the coordinator or a shard.
+/// about input (DESIGN §5). The answer is built from the error's data (<see cref="FieldError"/>) and its type, never
+/// from its message: the same rule gives the same status and parts whether it fired in the .NET client, the
+/// coordinator or a shard on another silo, and rewording a message cannot change what a client branches on.
 /// </summary>
-internal static partial class Problems
+internal static class Problems
 {
     public const string BankItem = "memrl:bank";
     public const string MemoryIdItem = "memrl:memoryId";
 
     public static Task WriteAsync(HttpContext context, int status, string title, string detail,
-        string? field = null, string? expected = null, string? actual = null)
+        string? field = null, string? expected = null, string? actual = null, string? reason = null)
     {
         var problem = new ProblemDetails { Status = status, Title = title, Detail = detail, Type = $"https://httpstatuses.io/{status}" };
         if (field is not null)
@@ -37,59 +38,60 @@ internal static partial class Problems
             problem.Extensions["actual"] = actual;
         }
 
+        if (reason is not null)
+        {
+            problem.Extensions["reason"] = reason;
+        }
+
         context.Response.StatusCode = status;
         return context.Response.WriteAsJsonAsync(problem, JsonSerializerOptions.Web, "application/problem+json");
     }
 
-    /// <summary>
-    /// Splits the house message form "&lt;field&gt; is &lt;actual&gt;; expected &lt;expected&gt;." into its parts; other messages
-    /// keep the parameter name as the field.
-    /// </summary>
-    public static (string? Field, string? Expected, string? Actual) Parse(string message, string? paramName)
+    /// <summary>The house sentence of an error's parts: "{field} is {actual}; expected {expected}."</summary>
+    public static string Sentence(FieldErrorParts parts) => parts switch
     {
-        message = ParameterSuffix().Replace(message, "");
-        var m = HouseForm().Match(message);
-        return m.Success
-            ? (JsonName(m.Groups["field"].Value), m.Groups["expected"].Value, m.Groups["actual"].Value.Trim('\''))
-            : (paramName is null ? null : JsonName(paramName), null, null);
-    }
+        { Reason: Reasons.Missing } => $"{parts.Field} is missing; expected {parts.Expected}.",
+        { Actual: null } => $"{parts.Field} is invalid; expected {parts.Expected}.",
+        _ => $"{parts.Field} is {parts.Actual}; expected {parts.Expected}.",
+    };
 
-    /// <summary>A .NET member name as the JSON field it binds to: "K1" → "k1", "MemoryIds[2]" → "memoryIds[2]".</summary>
-    public static string JsonName(string name) =>
-        name.Length > 0 && char.IsUpper(name[0]) && !name.Contains('-', StringComparison.Ordinal) ? char.ToLowerInvariant(name[0]) + name[1..] : name;
-
-    /// <summary>The user's bank name in place of the cluster's "{tenant}.{bank}", so messages speak the caller's names.</summary>
+    /// <summary>The user's bank name in place of the cluster's "{tenant}.{bank}", so answers speak the caller's names.</summary>
     public static string Scrub(string text, string? tenant) => tenant is null ? text : text.Replace($"'{tenant}.", "'", StringComparison.Ordinal);
-
-    [GeneratedRegex(@"\s*\(Parameter '[^']*'\)$")]
-    private static partial Regex ParameterSuffix();
-
-    [GeneratedRegex(@"^(?<field>[^\s;]+) (?:is|has) (?<actual>.+?); (?:expected |it must be |every element must be )?(?<expected>.+?)\.?$", RegexOptions.Singleline)]
-    private static partial Regex HouseForm();
 }
 
-/// <summary>Maps exceptions escaping an endpoint to problem details.</summary>
+/// <summary>Maps exceptions escaping an endpoint to problem details, by type and <see cref="FieldError"/> data.</summary>
 internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHandler> logger) : IExceptionHandler
 {
+    private const string RetryLater = "retry after the Retry-After delay.";
+
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
     {
         string? tenant = context.User.FindFirst(Tenants.TenantClaim)?.Value;
         string bank = context.Items[Problems.BankItem] as string ?? "";
-        string Scrub(string text) => Problems.Scrub(text, tenant);
+        string? Scrub(string? text) => text is null ? null : Problems.Scrub(text, tenant);
         switch (exception)
         {
             case BadHttpRequestException bad when bad.InnerException is JsonException json:
-                await Problems.WriteAsync(context, StatusCodes.Status400BadRequest, "Malformed JSON", json.Message,
-                    field: json.Path is { Length: > 2 } path ? path[2..] : null, expected: "JSON matching the endpoint's schema (see /openapi/v1.json)");
+                string? path = json.Path is { Length: > 2 } p ? p[2..] : null;
+                await Problems.WriteAsync(context, StatusCodes.Status400BadRequest, "Malformed JSON",
+                    path is null ? "The body is not JSON this endpoint accepts." : $"The body is not JSON this endpoint accepts at {path}.",
+                    field: path, expected: "JSON matching the endpoint's schema (see /openapi/v1.json)");
+                return true;
+            case BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge }:
+                await Problems.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, "Request too large", "The request body is larger than the server accepts.");
                 return true;
             case BadHttpRequestException bad:
-                await Problems.WriteAsync(context, bad.StatusCode, bad.StatusCode == 413 ? "Request too large" : "Bad request", bad.Message);
+                await Problems.WriteAsync(context, bad.StatusCode, "Bad request",
+                    "A route, query or header value could not be read as its type (see /openapi/v1.json).");
+                return true;
+            case ArgumentException argument when FieldError.TryRead(argument, out var parts):
+                await Problems.WriteAsync(context, StatusCodes.Status400BadRequest, "Invalid argument", Scrub(Problems.Sentence(parts))!,
+                    parts.Field, Scrub(parts.Expected), Scrub(parts.Actual), parts.Reason);
                 return true;
             case ArgumentException argument:
-                var (field, expected, actual) = Problems.Parse(argument.Message, argument.ParamName);
+                // Every rule attaches its parts; an error without them still names the parameter it was raised for.
                 await Problems.WriteAsync(context, StatusCodes.Status400BadRequest, "Invalid argument",
-                    Scrub(Problems.JsonName(argument.Message.Replace($" (Parameter '{argument.ParamName}')", "", StringComparison.Ordinal))),
-                    field, expected, actual is null ? null : Scrub(actual));
+                    argument.ParamName is { } name ? $"{name} is invalid." : "An argument is invalid.", field: argument.ParamName);
                 return true;
             case BankNotFoundException:
                 await Problems.WriteAsync(context, StatusCodes.Status404NotFound, "Bank not found", $"Bank '{bank}' does not exist.", field: "bank", actual: bank);
@@ -101,14 +103,18 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
                 return true;
             case InvalidRecallTokenException invalid:
                 // One answer for forged tokens and for other banks' tokens (which would otherwise name the issuing
-                // bank): a token from another tenant must look exactly like one that never existed.
-                bool expired = invalid.Message.Contains("expired", StringComparison.Ordinal);
+                // bank): a token from another tenant must look exactly like one that never existed. Only the reason
+                // code tells an expired token apart.
+                bool expired = FieldError.ReasonOf(invalid) == Reasons.TokenExpired;
+                string tokenField = context.Request.Path.Value?.EndsWith("/memories", StringComparison.Ordinal) == true ? "recallToken" : "token";
                 await Problems.WriteAsync(context, StatusCodes.Status400BadRequest, "Invalid recall token",
-                    expired ? invalid.Message : $"token is not a recall token of bank '{bank}'; pass the token a recall on this bank returned.",
-                    field: "token", expected: "a recall token of this bank, unexpired");
+                    expired ? $"{tokenField} has expired; recall again for a fresh token."
+                        : $"{tokenField} is not a recall token of bank '{bank}'; pass the token a recall on this bank returned.",
+                    field: tokenField, expected: "a recall token of this bank, unexpired", reason: expired ? Reasons.TokenExpired : Reasons.TokenInvalid);
                 return true;
-            case OperationConflictException conflict:
-                await Problems.WriteAsync(context, StatusCodes.Status409Conflict, "Idempotency conflict", conflict.Message,
+            case OperationConflictException:
+                await Problems.WriteAsync(context, StatusCodes.Status409Conflict, "Idempotency conflict",
+                    "Idempotency-Key was used before with a different body; send that body again, or use a new key.",
                     field: "Idempotency-Key", expected: "the same body as the first call with this key");
                 return true;
             case RewardConflictException conflict:
@@ -116,16 +122,23 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
                     field: "reward", expected: $"{conflict.Earlier.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}, the value this recall already gave memory '{conflict.MemoryId}' (one reward per recall and memory)",
                     actual: conflict.Now.ToString("R", System.Globalization.CultureInfo.InvariantCulture));
                 return true;
-            case BankConflictException conflict:
-                await Problems.WriteAsync(context, StatusCodes.Status409Conflict, "Bank conflict", Scrub(conflict.Message), field: "name");
+            case BankConflictException:
+                await Problems.WriteAsync(context, StatusCodes.Status409Conflict, "Bank conflict",
+                    "The bank exists with a different definition, or is already changing its shard count; choose another name, or retry when the change finishes.",
+                    field: "name");
                 return true;
-            case OverloadedException overloaded:
+            case OverloadedException:
                 context.Response.Headers.RetryAfter = "1";
-                await Problems.WriteAsync(context, StatusCodes.Status429TooManyRequests, "Overloaded", Scrub(overloaded.Message));
+                await Problems.WriteAsync(context, StatusCodes.Status429TooManyRequests, "Overloaded", "A shard of the bank has more calls queued than its bound; " + RetryLater);
                 return true;
-            case IncompleteCoverageException or ShardUnavailableException or StaleBankVersionException or TimeoutException:
+            case IncompleteCoverageException:
                 context.Response.Headers.RetryAfter = "1";
-                await Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Unavailable", Scrub(exception.Message));
+                await Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Unavailable",
+                    "Not every shard of the bank answered in time; " + RetryLater);
+                return true;
+            case ShardUnavailableException or StaleBankVersionException or TimeoutException:
+                context.Response.Headers.RetryAfter = "1";
+                await Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Unavailable", "The bank is briefly unavailable; " + RetryLater);
                 return true;
             case OperationCanceledException when context.RequestAborted.IsCancellationRequested:
                 return true;

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Security.Claims;
+using MemRL.Errors;
 using MemRL.GrainInterfaces;
 
 namespace MemRL.Api;
@@ -33,11 +34,14 @@ public static class Tenants
         !string.IsNullOrEmpty(tenant) && tenant.Length <= MaxTenantLength && !tenant.AsSpan().ContainsAnyExcept(TenantChars);
 
     /// <summary>The cluster's name for <paramref name="bank"/> of <paramref name="tenant"/>; throws naming the field when the name is bad.</summary>
-    public static string ClusterBankName(string tenant, string? bank)
+    /// <param name="tenant">The caller's tenant.</param>
+    /// <param name="bank">The tenant's bank name.</param>
+    /// <param name="field">Where the caller gave the name: the path parameter <c>bank</c>, or <c>name</c> in a create body.</param>
+    public static string ClusterBankName(string tenant, string? bank, string field = "bank")
     {
         if (string.IsNullOrEmpty(bank) || bank.Length > MaxBankNameLength || bank.AsSpan().ContainsAnyExcept(BankChars))
         {
-            throw new ArgumentException($"bank is '{bank}'; expected 1 to {MaxBankNameLength} letters, digits, '-', '_' or '.'.", "bank");
+            throw FieldError.Invalid(field, $"1 to {MaxBankNameLength} letters, digits, '-', '_' or '.'", FieldError.Quote(bank));
         }
 
         return $"{tenant}.{bank}";

@@ -1,3 +1,4 @@
+using MemRL.Errors;
 using MemRL.GrainInterfaces;
 
 namespace MemRL.Client;
@@ -12,7 +13,7 @@ public sealed class MemoryClient(IGrainFactory grains)
     public Task<BankInfo> CreateBankAsync(string bank, BankSpec spec)
     {
         WireValidation.BankName(bank);
-        ArgumentNullException.ThrowIfNull(spec);
+        _ = spec ?? throw FieldError.Missing(nameof(spec), "a bank definition");
         return grains.GetGrain<IBankGrain>(bank).CreateAsync(spec);
     }
 
@@ -27,7 +28,7 @@ public sealed class MemoryClient(IGrainFactory grains)
     public Task<BankInfo> UpdateOptionsAsync(string bank, BankOptions options)
     {
         WireValidation.BankName(bank);
-        ArgumentNullException.ThrowIfNull(options);
+        _ = options ?? throw FieldError.Missing(nameof(options), "the bank's options");
         return grains.GetGrain<IBankGrain>(bank).UpdateOptionsAsync(options);
     }
 
@@ -80,29 +81,30 @@ public sealed class BankClient
     {
         WireValidation.Vector(query, nameof(query));
         settings ??= new RecallSettings();
-        if (settings.K1 is < 1)
+        // Fields are the recall body's members, as the coordinator names them for the same mistakes.
+        if (settings.K1 is { } small1 && small1 < 1)
         {
-            throw new ArgumentOutOfRangeException(nameof(settings), $"K1 is {settings.K1}; expected at least 1.");
+            throw FieldError.OutOfRange("k1", "at least 1", FieldError.Format(small1));
         }
 
-        if (settings.K2 is < 1)
+        if (settings.K2 is { } small2 && small2 < 1)
         {
-            throw new ArgumentOutOfRangeException(nameof(settings), $"K2 is {settings.K2}; expected at least 1.");
+            throw FieldError.OutOfRange("k2", "at least 1", FieldError.Format(small2));
         }
 
         if (settings.K1 is { } k1 && settings.K2 is { } k2 && k2 > k1)
         {
-            throw new ArgumentOutOfRangeException(nameof(settings), $"K2 is {k2}; it must be at most K1 ({k1}).");
+            throw FieldError.OutOfRange("k2", $"at most k1 ({k1})", FieldError.Format(k2));
         }
 
         if (settings.Lambda is { } lambda && !(lambda >= 0 && lambda <= 1))
         {
-            throw new ArgumentOutOfRangeException(nameof(settings), $"Lambda is {lambda}; expected a number in [0, 1].");
+            throw FieldError.OutOfRange("lambda", "a number in [0, 1]", FieldError.Format(lambda));
         }
 
         if (settings.Delta is { } delta && !(delta >= -1 && delta <= 1))
         {
-            throw new ArgumentOutOfRangeException(nameof(settings), $"Delta is {delta}; expected a number in [-1, 1].");
+            throw FieldError.OutOfRange("delta", "a number in [-1, 1]", FieldError.Format(delta));
         }
 
         var request = new RecallRequest(query, settings.K1, settings.K2, settings.Lambda, settings.Delta, settings.RequireFullCoverage, settings.EmbedderId);
@@ -116,20 +118,26 @@ public sealed class BankClient
     /// </summary>
     public Task<RewardResponse> RewardAsync(string recallToken, double reward, string? operationId = null, IReadOnlyList<string>? memoryIds = null)
     {
-        ArgumentException.ThrowIfNullOrEmpty(recallToken);
+        if (string.IsNullOrEmpty(recallToken))
+        {
+            // "token" is the reward body's member for it.
+            throw recallToken is null ? FieldError.Missing("token", "the token a recall returned")
+                : FieldError.Invalid("token", "the token a recall returned", FieldError.Quote(recallToken), Reasons.TokenInvalid);
+        }
+
         WireValidation.Finite(reward, nameof(reward));
         // Derived from the token and the memories named, so a retry of the same call applies once and rewarding one subset
         // of a recall, then another, are two operations (the shards take one reward per recall and memory either way).
         operationId ??= "reward:" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
             memoryIds is null ? recallToken : recallToken + "\n" + string.Join(',', memoryIds.Order(StringComparer.Ordinal)))))[..32];
-        WireValidation.OperationId(operationId, nameof(operationId));
+        WireValidation.OperationId(operationId);
         if (memoryIds is not null)
         {
             for (int i = 0; i < memoryIds.Count; i++)
             {
                 if (!MemoryId.TryParse(memoryIds[i], out _))
                 {
-                    throw new ArgumentException($"memoryIds[{i}] is '{memoryIds[i]}'; expected a memory id as returned by recall.", nameof(memoryIds));
+                    throw FieldError.Invalid($"memoryIds[{i}]", "a memory id as returned by recall", FieldError.Quote(memoryIds[i]));
                 }
             }
         }
@@ -142,16 +150,15 @@ public sealed class BankClient
         string? recallToken = null, string? operationId = null, string? embedderId = null)
     {
         WireValidation.Vector(intent, nameof(intent));
-        ArgumentNullException.ThrowIfNull(intentText);
-        ArgumentNullException.ThrowIfNull(experience);
+        _ = intentText ?? throw FieldError.Missing(nameof(intentText), "the intent's text (may be empty)");
+        _ = experience ?? throw FieldError.Missing(nameof(experience), "the experience text");
         if (experience.Length > BankLimits.MaxExperienceLength)
         {
-            throw new ArgumentException(
-                $"experience has {experience.Length} characters; at most {BankLimits.MaxExperienceLength} are accepted.", nameof(experience));
+            throw FieldError.Invalid(nameof(experience), $"at most {BankLimits.MaxExperienceLength} characters", $"{experience.Length} characters");
         }
 
         operationId ??= Guid.NewGuid().ToString("N");
-        WireValidation.OperationId(operationId, nameof(operationId));
+        WireValidation.OperationId(operationId);
         return Coordinator.WriteAsync(Name, new WriteRequest(intent, intentText, experience, success, operationId, recallToken, embedderId));
     }
 
@@ -167,7 +174,7 @@ public sealed class BankClient
     {
         MemoryId.Parse(memoryId, nameof(memoryId));
         operationId ??= Guid.NewGuid().ToString("N");
-        WireValidation.OperationId(operationId, nameof(operationId));
+        WireValidation.OperationId(operationId);
         return Coordinator.DeleteAsync(Name, memoryId, operationId);
     }
 
@@ -179,7 +186,7 @@ public sealed class BankClient
     {
         if (limit is < 1 or > BankLimits.MaxPageSize)
         {
-            throw new ArgumentOutOfRangeException(nameof(limit), $"limit is {limit}; expected an integer in [1, {BankLimits.MaxPageSize}].");
+            throw FieldError.OutOfRange(nameof(limit), $"an integer in [1, {BankLimits.MaxPageSize}]", FieldError.Format(limit));
         }
 
         return Coordinator.ListAsync(Name, cursor, limit);
@@ -189,15 +196,11 @@ public sealed class BankClient
     /// Calibrates the bank from a sample of up to <paramref name="sampleSize"/> of its intent keys (DESIGN §1); with
     /// <paramref name="apply"/>, the options take the suggested delta and the similarity statistics.
     /// </summary>
-    public Task<BankCalibration> CalibrateAsync(int sampleSize = 1000, bool apply = false)
-    {
-        if (sampleSize is < 2 or > BankLimits.MaxCalibrationSample)
-        {
-            throw new ArgumentOutOfRangeException(nameof(sampleSize), $"sample is {sampleSize}; expected an integer in [2, {BankLimits.MaxCalibrationSample}].");
-        }
-
-        return Coordinator.CalibrateAsync(Name, sampleSize, apply);
-    }
+    /// <param name="sampleSize">In [<see cref="BankLimits.MinCalibrationSample"/>, <see cref="BankLimits.MaxCalibrationSample"/>];
+    /// the coordinator enforces the range (one place for one limit), naming the field <c>sample</c>.</param>
+    /// <param name="apply">Whether to write the result into the bank's options.</param>
+    public Task<BankCalibration> CalibrateAsync(int sampleSize = BankLimits.DefaultCalibrationSample, bool apply = false) =>
+        Coordinator.CalibrateAsync(Name, sampleSize, apply);
 
     /// <summary>Keys, memories, per-shard sizes and the Q distribution.</summary>
     public Task<BankStats> GetStatsAsync() => Coordinator.GetStatsAsync(Name);

@@ -1,3 +1,4 @@
+using MemRL.Errors;
 using MemRL.Index;
 
 namespace MemRL.Core;
@@ -27,7 +28,7 @@ public static class Calibration
         ArgumentNullException.ThrowIfNull(intents);
         if (intents.Count < 2)
         {
-            throw new ArgumentException($"intents has {intents.Count} vectors; calibration needs at least 2.", nameof(intents));
+            throw FieldError.Invalid(nameof(intents), "at least 2 vectors", $"{intents.Count} vectors");
         }
 
         int dimension = intents[0].Length;
@@ -37,7 +38,10 @@ public static class Calibration
         {
             VectorValidation.ThrowIfInvalid(sample[i], dimension, $"intents[{i}]");
             normalized[i] = new float[dimension];
-            VectorMath.TryNormalize(sample[i], normalized[i]);
+            if (!VectorMath.TryNormalize(sample[i], normalized[i]))
+            {
+                throw FieldError.Invalid($"intents[{i}]", "a vector that can be scaled to unit length", "a vector that cannot", Reasons.NotFinite);
+            }
         }
 
         long pairs = (long)sample.Count * (sample.Count - 1) / 2;
@@ -70,7 +74,7 @@ public static class Calibration
     {
         if (sorted.Count == 0)
         {
-            throw new ArgumentException("sorted is empty; a quantile needs at least one value.", nameof(sorted));
+            throw FieldError.Invalid(nameof(sorted), "at least one value", "empty");
         }
 
         double position = q * (sorted.Count - 1);

@@ -1,3 +1,5 @@
+using MemRL.Errors;
+
 namespace MemRL.Core;
 
 /// <summary>How Phase B turns a candidate's similarity into a z-score (DESIGN §1).</summary>
@@ -69,64 +71,59 @@ public sealed record MemRLOptions
     /// <summary>The defaults.</summary>
     public static MemRLOptions Default { get; } = new();
 
-    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first option outside its range.</summary>
-    public void Validate()
-    {
-        var error = FindError();
-        if (error is not null)
-        {
-            throw new ArgumentOutOfRangeException(error.Value.Option, error.Value.Message);
-        }
-    }
+    /// <summary>
+    /// Throws one <see cref="ArgumentOutOfRangeException"/> whose message lists every option outside its range and
+    /// whose <see cref="FieldError"/> parts name the first.
+    /// </summary>
+    /// <param name="fieldPrefix">Where the caller's options sit, so the field is what the caller spells: "" when the
+    /// options are the whole body (<c>alpha</c>), <c>"options."</c> inside a bank definition (<c>options.alpha</c>).</param>
+    public void Validate(string fieldPrefix = "") => RangeCheck.ThrowIfAny(FindErrors(fieldPrefix));
 
-    /// <summary>Every option outside its range, as (option, message) pairs; empty when valid.</summary>
-    public IReadOnlyList<(string Option, string Message)> FindErrors()
+    /// <summary>Every option outside its range, in declaration order; empty when valid.</summary>
+    /// <param name="fieldPrefix">As for <see cref="Validate"/>; fields are the options' JSON names (camelCase).</param>
+    public IReadOnlyList<FieldErrorParts> FindErrors(string fieldPrefix = "")
     {
-        var errors = new List<(string, string)>();
-        RangeCheck.Closed(errors, nameof(Alpha), Alpha, 0, 1);
-        RangeCheck.Closed(errors, nameof(Lambda), Lambda, 0, 1);
-        RangeCheck.Closed(errors, nameof(K1), K1, 1, 1000);
-        RangeCheck.Closed(errors, nameof(K2), K2, 1, 1000);
+        ArgumentNullException.ThrowIfNull(fieldPrefix);
+        string F(string member) => RangeCheck.Field(fieldPrefix, member);
+        var errors = new List<FieldErrorParts>();
+        RangeCheck.Closed(errors, F(nameof(Alpha)), Alpha, 0, 1);
+        RangeCheck.Closed(errors, F(nameof(Lambda)), Lambda, 0, 1);
+        RangeCheck.Closed(errors, F(nameof(K1)), K1, 1, 1000);
+        RangeCheck.Closed(errors, F(nameof(K2)), K2, 1, 1000);
         if (K2 > K1)
         {
-            errors.Add((nameof(K2), $"K2 is {K2}; it must be at most K1 ({K1})."));
+            errors.Add(new FieldErrorParts(F(nameof(K2)), $"at most {F(nameof(K1))} ({K1})", FieldError.Format(K2), null));
         }
 
-        RangeCheck.Closed(errors, nameof(Delta), Delta, -1, 1);
-        RangeCheck.Finite(errors, nameof(QInitSuccess), QInitSuccess);
-        RangeCheck.Finite(errors, nameof(QInitFailure), QInitFailure);
+        RangeCheck.Closed(errors, F(nameof(Delta)), Delta, -1, 1);
+        RangeCheck.Finite(errors, F(nameof(QInitSuccess)), QInitSuccess);
+        RangeCheck.Finite(errors, F(nameof(QInitFailure)), QInitFailure);
         if (QFloor is { } floor)
         {
-            RangeCheck.Finite(errors, nameof(QFloor), floor);
+            RangeCheck.Finite(errors, F(nameof(QFloor)), floor);
             if (double.IsFinite(floor) && (QInitSuccess < floor || QInitFailure < floor))
             {
-                errors.Add((nameof(QFloor),
-                    $"QFloor is {floor}; it must not exceed QInitSuccess ({QInitSuccess}) or QInitFailure ({QInitFailure})."));
+                errors.Add(new FieldErrorParts(F(nameof(QFloor)),
+                    $"at most {F(nameof(QInitSuccess))} ({FieldError.Format(QInitSuccess)}) and {F(nameof(QInitFailure))} ({FieldError.Format(QInitFailure)})",
+                    FieldError.Format(floor), null));
             }
         }
 
         if (QMin is { } qMin)
         {
-            RangeCheck.Finite(errors, nameof(QMin), qMin);
+            RangeCheck.Finite(errors, F(nameof(QMin)), qMin);
         }
 
-        RangeCheck.Closed(errors, nameof(Epsilon), Epsilon, 0, 1);
-        RangeCheck.Closed(errors, nameof(MergeThreshold), MergeThreshold, -1, 2);
-        RangeCheck.Closed(errors, nameof(MaxMemoriesPerKey), MaxMemoriesPerKey, 1, 10_000);
-        RangeCheck.Closed(errors, nameof(SimilarityMean), SimilarityMean, -1, 1);
-        RangeCheck.Closed(errors, nameof(SimilarityStdDev), SimilarityStdDev, 0, 2);
+        RangeCheck.Closed(errors, F(nameof(Epsilon)), Epsilon, 0, 1);
+        RangeCheck.Closed(errors, F(nameof(MergeThreshold)), MergeThreshold, -1, 2);
+        RangeCheck.Closed(errors, F(nameof(MaxMemoriesPerKey)), MaxMemoriesPerKey, 1, 10_000);
+        RangeCheck.Closed(errors, F(nameof(SimilarityMean)), SimilarityMean, -1, 1);
+        RangeCheck.Closed(errors, F(nameof(SimilarityStdDev)), SimilarityStdDev, 0, 2);
         if (!Enum.IsDefined(SimilarityNormalization))
         {
-            errors.Add((nameof(SimilarityNormalization),
-                $"SimilarityNormalization is {(int)SimilarityNormalization}; expected Pool or Fixed."));
+            errors.Add(new FieldErrorParts(F(nameof(SimilarityNormalization)), "Pool or Fixed", FieldError.Format((int)SimilarityNormalization), null));
         }
 
         return errors;
-    }
-
-    private (string Option, string Message)? FindError()
-    {
-        var errors = FindErrors();
-        return errors.Count == 0 ? null : errors[0];
     }
 }

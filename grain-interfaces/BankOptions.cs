@@ -1,3 +1,5 @@
+using MemRL.Errors;
+
 namespace MemRL.GrainInterfaces;
 
 /// <summary>How zsim is computed (mirrors MemRL.Core's SimilarityNormalization).</summary>
@@ -106,8 +108,26 @@ public static class BankLimits
     /// <summary>Longest operation id.</summary>
     public const int MaxOperationIdLength = 200;
 
-    /// <summary>Most intent keys one calibration samples (pairs grow quadratically).</summary>
+    /// <summary>Most intent keys one calibration samples (pairs grow quadratically: 2000 keys are 1,999,000 pairs).</summary>
     public const int MaxCalibrationSample = 2000;
+
+    /// <summary>Fewest intent keys one calibration samples (one pair).</summary>
+    public const int MinCalibrationSample = 2;
+
+    /// <summary>The sample size of a calibration that does not name one.</summary>
+    public const int DefaultCalibrationSample = 1000;
+
+    /// <summary>
+    /// Throws unless <paramref name="sample"/> is in [<see cref="MinCalibrationSample"/>, <see cref="MaxCalibrationSample"/>].
+    /// The coordinator is the one place that enforces it; the .NET client and the HTTP API pass the value through.
+    /// </summary>
+    public static void ValidateCalibrationSample(int sample)
+    {
+        if (sample is < MinCalibrationSample or > MaxCalibrationSample)
+        {
+            throw FieldError.OutOfRange(nameof(sample), $"an integer in [{MinCalibrationSample}, {MaxCalibrationSample}]", FieldError.Format(sample));
+        }
+    }
 
     /// <summary>Most memories one listing page returns.</summary>
     public const int MaxPageSize = 1000;

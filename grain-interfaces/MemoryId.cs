@@ -1,5 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
+using MemRL.Errors;
 
 namespace MemRL.GrainInterfaces;
 
@@ -38,10 +39,11 @@ public readonly record struct MemoryId([property: Id(0)] uint Incarnation, [prop
         return true;
     }
 
-    /// <summary>Parses the string form or throws an <see cref="ArgumentException"/> naming <paramref name="paramName"/>.</summary>
-    public static MemoryId Parse(string? text, string paramName) =>
+    /// <summary>Parses the string form or throws an <see cref="ArgumentException"/> naming <paramref name="field"/>.</summary>
+    /// <param name="text">The string form.</param>
+    /// <param name="field">The field as the caller spells it (<c>memoryId</c>, <c>memoryIds[2]</c>).</param>
+    public static MemoryId Parse(string? text, string field) =>
         TryParse(text, out var id)
             ? id
-            : throw new ArgumentException(
-                $"{paramName} is '{text}'; expected a memory id of the form 'xxxxxxxx-xxxx-x…' (hex) as returned by recall or write.", paramName);
+            : throw FieldError.Invalid(field, "a memory id of the form 'xxxxxxxx-xxxx-x…' (hex) as returned by recall or write", FieldError.Quote(text));
 }

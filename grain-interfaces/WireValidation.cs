@@ -1,4 +1,5 @@
 using System.Buffers;
+using MemRL.Errors;
 
 namespace MemRL.GrainInterfaces;
 
@@ -9,31 +10,41 @@ public static class WireValidation
         SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.");
 
     /// <summary>Throws unless <paramref name="bank"/> is 1..128 characters of letters, digits, '-', '_' or '.'.</summary>
-    public static void BankName(string? bank, string paramName = "bank")
+    /// <param name="bank">The name.</param>
+    /// <param name="field">The field as the caller spells it: the path parameter <c>bank</c>, or <c>name</c> in a create body.</param>
+    public static void BankName(string? bank, string field = "bank")
     {
         if (string.IsNullOrEmpty(bank) || bank.Length > BankLimits.MaxBankNameLength || bank.AsSpan().ContainsAnyExcept(BankNameChars))
         {
-            throw new ArgumentException(
-                $"{paramName} is '{bank}'; expected 1 to {BankLimits.MaxBankNameLength} letters, digits, '-', '_' or '.'.", paramName);
+            throw FieldError.Invalid(field, $"1 to {BankLimits.MaxBankNameLength} letters, digits, '-', '_' or '.'", FieldError.Quote(bank));
         }
     }
 
+    /// <summary>The HTTP name of an operation id, which is the field its errors name whichever layer finds them.</summary>
+    public const string OperationIdField = "Idempotency-Key";
+
     /// <summary>Throws unless <paramref name="operationId"/> is 1..200 printable characters.</summary>
-    public static void OperationId(string? operationId, string paramName = "OperationId")
+    public static void OperationId(string? operationId, string field = OperationIdField)
     {
         if (string.IsNullOrEmpty(operationId) || operationId.Length > BankLimits.MaxOperationIdLength || operationId.Any(char.IsControl))
         {
-            throw new ArgumentException(
-                $"{paramName} is '{operationId}'; expected 1 to {BankLimits.MaxOperationIdLength} printable characters.", paramName);
+            throw FieldError.Invalid(field, $"1 to {BankLimits.MaxOperationIdLength} printable characters", FieldError.Quote(operationId));
         }
     }
 
     /// <summary>Throws unless <paramref name="vector"/> is non-empty, finite and not all zeros (the bank checks the dimension).</summary>
-    public static void Vector(float[]? vector, string paramName)
+    /// <param name="vector">The vector.</param>
+    /// <param name="field">The field as the caller spells it (<c>query</c>, <c>intent</c>).</param>
+    public static void Vector(float[]? vector, string field)
     {
-        if (vector is null || vector.Length == 0)
+        if (vector is null)
         {
-            throw new ArgumentException($"{paramName} is empty; expected an embedding vector.", paramName);
+            throw FieldError.Missing(field, "an embedding vector");
+        }
+
+        if (vector.Length == 0)
+        {
+            throw FieldError.Invalid(field, "an embedding vector", "an empty vector");
         }
 
         bool nonZero = false;
@@ -41,7 +52,7 @@ public static class WireValidation
         {
             if (!float.IsFinite(vector[i]))
             {
-                throw new ArgumentException($"{paramName}[{i}] is {vector[i]}; every element must be a finite number.", paramName);
+                throw FieldError.Invalid($"{field}[{i}]", "a finite number", FieldError.Format(vector[i]));
             }
 
             nonZero |= vector[i] != 0;
@@ -49,16 +60,16 @@ public static class WireValidation
 
         if (!nonZero)
         {
-            throw new ArgumentException($"{paramName} is the zero vector; cosine similarity needs a vector with non-zero length.", paramName);
+            throw FieldError.Invalid(field, "a vector with at least one non-zero element (cosine similarity needs a direction)", "the zero vector");
         }
     }
 
     /// <summary>Throws unless <paramref name="value"/> is finite.</summary>
-    public static void Finite(double value, string paramName)
+    public static void Finite(double value, string field)
     {
         if (!double.IsFinite(value))
         {
-            throw new ArgumentOutOfRangeException(paramName, $"{paramName} is {value}; expected a finite number.");
+            throw FieldError.OutOfRange(field, "a finite number", FieldError.Format(value));
         }
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using MemRL.Errors;
 using MemRL.GrainInterfaces;
 using MemRL.Grains.Storage;
 using Orleans.Concurrency;
@@ -175,7 +176,7 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
 
     public async Task<BankInfo> UpdateOptionsAsync(BankOptions options)
     {
-        options.ToValidatedCore();
+        options.ToValidatedCore(fieldPrefix: "");
         BankInfo updated;
         await _write.WaitAsync();
         try
@@ -222,8 +223,8 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
         var bank = _bank ?? throw new BankNotFoundException(this.GetPrimaryKeyString());
         if (shardCount <= bank.ShardCount || shardCount > BankLimits.MaxShards)
         {
-            throw new ArgumentOutOfRangeException(nameof(shardCount),
-                $"shardCount is {shardCount}; expected an integer in [{bank.ShardCount + 1}, {BankLimits.MaxShards}] (shards can only be added).");
+            throw FieldError.OutOfRange(nameof(shardCount),
+                $"an integer in [{bank.ShardCount + 1}, {BankLimits.MaxShards}] (shards can only be added)", FieldError.Format(shardCount));
         }
 
         if (_resizing)
@@ -312,9 +313,15 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
     public async Task<long> ReserveSequencesAsync(int shard, int count)
     {
         var bank = _bank ?? throw new BankNotFoundException(this.GetPrimaryKeyString());
-        ArgumentOutOfRangeException.ThrowIfNegative(shard);
-        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(shard, bank.ShardCount);
-        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        if (shard < 0 || shard >= bank.ShardCount)
+        {
+            throw FieldError.OutOfRange(nameof(shard), $"an integer in [0, {bank.ShardCount - 1}]", FieldError.Format(shard));
+        }
+
+        if (count < 1)
+        {
+            throw FieldError.OutOfRange(nameof(count), "at least 1", FieldError.Format(count));
+        }
         await _write.WaitAsync();
         try
         {
@@ -368,37 +375,34 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
     {
         if (spec.Dimension < 1 || spec.Dimension > BankLimits.MaxDimension)
         {
-            throw new ArgumentOutOfRangeException(nameof(spec.Dimension),
-                $"Dimension is {spec.Dimension}; expected an integer in [1, {BankLimits.MaxDimension}].");
+            throw FieldError.OutOfRange("dimension", $"an integer in [1, {BankLimits.MaxDimension}]", FieldError.Format(spec.Dimension));
         }
 
         if (string.IsNullOrWhiteSpace(spec.EmbedderId) || spec.EmbedderId.Length > 200)
         {
-            throw new ArgumentException($"EmbedderId is '{spec.EmbedderId}'; expected 1 to 200 characters naming the embedding model.", nameof(spec.EmbedderId));
+            throw FieldError.Invalid("embedderId", "1 to 200 characters naming the embedding model", FieldError.Quote(spec.EmbedderId));
         }
 
         if (spec.ShardCount < 1 || spec.ShardCount > BankLimits.MaxShards)
         {
-            throw new ArgumentOutOfRangeException(nameof(spec.ShardCount),
-                $"ShardCount is {spec.ShardCount}; expected an integer in [1, {BankLimits.MaxShards}].");
+            throw FieldError.OutOfRange("shardCount", $"an integer in [1, {BankLimits.MaxShards}]", FieldError.Format(spec.ShardCount));
         }
 
-        (spec.Options ?? new BankOptions()).ToValidatedCore();
+        (spec.Options ?? new BankOptions()).ToValidatedCore(fieldPrefix: "options.");
         var index = spec.Index ?? new IndexSettings();
         if (index.M is < 2 or > 128)
         {
-            throw new ArgumentOutOfRangeException(nameof(index.M), $"M is {index.M}; expected an integer in [2, 128].");
+            throw FieldError.OutOfRange("index.m", "an integer in [2, 128]", FieldError.Format(index.M));
         }
 
         if (index.EfConstruction < index.M || index.EfConstruction > 4096)
         {
-            throw new ArgumentOutOfRangeException(nameof(index.EfConstruction),
-                $"EfConstruction is {index.EfConstruction}; expected an integer in [M ({index.M}), 4096].");
+            throw FieldError.OutOfRange("index.efConstruction", $"an integer in [index.m ({index.M}), 4096]", FieldError.Format(index.EfConstruction));
         }
 
         if (index.EfSearch is < 1 or > 4096)
         {
-            throw new ArgumentOutOfRangeException(nameof(index.EfSearch), $"EfSearch is {index.EfSearch}; expected an integer in [1, 4096].");
+            throw FieldError.OutOfRange("index.efSearch", "an integer in [1, 4096]", FieldError.Format(index.EfSearch));
         }
     }
 }

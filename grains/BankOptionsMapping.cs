@@ -1,4 +1,5 @@
 using MemRL.Core;
+using MemRL.Errors;
 using MemRL.GrainInterfaces;
 
 namespace MemRL.Grains;
@@ -49,12 +50,18 @@ public static class BankOptionsMapping
         SimilarityStdDev = o.SimilarityStdDev,
     };
 
-    /// <summary>Validates with MemRL.Core's rules; throws <see cref="ArgumentOutOfRangeException"/> naming the option.</summary>
-    public static MemRLOptions ToValidatedCore(this BankOptions options)
+    /// <summary>Validates with MemRL.Core's rules; throws <see cref="ArgumentOutOfRangeException"/> naming the options.</summary>
+    /// <param name="options">The wire options.</param>
+    /// <param name="fieldPrefix">Where the options sit in the caller's request: "" for an options body, <c>"options."</c> in a bank definition.</param>
+    public static MemRLOptions ToValidatedCore(this BankOptions options, string fieldPrefix = "")
     {
-        ArgumentNullException.ThrowIfNull(options);
+        if (options is null)
+        {
+            throw FieldError.Missing(fieldPrefix.Length == 0 ? "options" : fieldPrefix.TrimEnd('.'), "the bank's options");
+        }
+
         var core = options.ToCore();
-        core.Validate();
+        core.Validate(fieldPrefix);
         return core;
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using MemRL.Core;
 using MemRL.Core.Recall;
+using MemRL.Errors;
 using MemRL.GrainInterfaces;
 using MemRL.Index;
 using Microsoft.Extensions.Logging;
@@ -39,7 +40,7 @@ internal sealed partial class MemoryCoordinatorGrain(
         BankNames.Validate(bank);
         ArgumentNullException.ThrowIfNull(request);
         OperationIds.Validate(request.OperationId);
-        QRule.ValidateReward(request.Reward, nameof(request.Reward));
+        QRule.ValidateReward(request.Reward, "reward");
         return WithFreshBankAsync(bank, b => RewardCoreAsync(b, request));
     }
 
@@ -48,18 +49,16 @@ internal sealed partial class MemoryCoordinatorGrain(
         BankNames.Validate(bank);
         ArgumentNullException.ThrowIfNull(request);
         OperationIds.Validate(request.OperationId);
-        ArgumentNullException.ThrowIfNull(request.IntentText, nameof(request.IntentText));
-        ArgumentNullException.ThrowIfNull(request.Experience, nameof(request.Experience));
+        _ = request.IntentText ?? throw FieldError.Missing("intentText", "the intent's text (may be empty)");
+        _ = request.Experience ?? throw FieldError.Missing("experience", "the experience text");
         if (request.IntentText.Length > BankLimits.MaxIntentTextLength)
         {
-            throw new ArgumentException(
-                $"IntentText has {request.IntentText.Length} characters; at most {BankLimits.MaxIntentTextLength} are accepted.", nameof(request.IntentText));
+            throw FieldError.Invalid("intentText", $"at most {BankLimits.MaxIntentTextLength} characters", $"{request.IntentText.Length} characters");
         }
 
         if (request.Experience.Length > BankLimits.MaxExperienceLength)
         {
-            throw new ArgumentException(
-                $"Experience has {request.Experience.Length} characters; at most {BankLimits.MaxExperienceLength} are accepted.", nameof(request.Experience));
+            throw FieldError.Invalid("experience", $"at most {BankLimits.MaxExperienceLength} characters", $"{request.Experience.Length} characters");
         }
 
         return WithFreshBankAsync(bank, b => WriteCoreAsync(b, request));
@@ -103,18 +102,15 @@ internal sealed partial class MemoryCoordinatorGrain(
     {
         BankNames.Validate(bank);
         ListCursor.ValidateLimit(limit);
-        var position = ListCursor.Parse(cursor);
+        var position = ListCursor.Decode(cursor);
         return WithFreshBankAsync(bank, async b =>
         {
-            if (position.Shard >= b.Info.ShardCount)
-            {
-                throw new ArgumentException($"cursor names shard {position.Shard}; bank '{b.Info.Name}' has {b.Info.ShardCount}. Pass a cursor this bank returned.", nameof(cursor));
-            }
+            var start = ListCursor.Resolve(position, cursor, b.Info);
 
             // Shard by shard, each by sequence: a shard's cursor is the last sequence returned, so a page never repeats
             // or skips a memory that stays on its shard.
             var memories = new List<MemoryInfo>(limit);
-            var (shard, after) = position;
+            var (shard, after) = start;
             while (shard < b.Info.ShardCount)
             {
                 int s = shard;
@@ -123,7 +119,7 @@ internal sealed partial class MemoryCoordinatorGrain(
                 memories.AddRange(page.Memories);
                 if (page.More)
                 {
-                    return new MemoryPage(memories, ListCursor.Format(shard, MemoryId.Parse(memories[^1].Id, "id").Sequence));
+                    return new MemoryPage(memories, ListCursor.Format(b.Info, shard, MemoryId.Parse(memories[^1].Id, "id").Sequence));
                 }
 
                 (shard, after) = (shard + 1, -1);
@@ -133,17 +129,14 @@ internal sealed partial class MemoryCoordinatorGrain(
                 }
             }
 
-            return new MemoryPage(memories, shard < b.Info.ShardCount ? ListCursor.Format(shard, after) : null);
+            return new MemoryPage(memories, shard < b.Info.ShardCount ? ListCursor.Format(b.Info, shard, after) : null);
         });
     }
 
     public Task<BankCalibration> CalibrateAsync(string bank, int sampleSize, bool apply)
     {
         BankNames.Validate(bank);
-        if (sampleSize is < 2 or > BankLimits.MaxCalibrationSample)
-        {
-            throw new ArgumentOutOfRangeException(nameof(sampleSize), $"sample is {sampleSize}; expected an integer in [2, {BankLimits.MaxCalibrationSample}].");
-        }
+        BankLimits.ValidateCalibrationSample(sampleSize);
 
         return WithFreshBankAsync(bank, async b =>
         {
@@ -161,7 +154,7 @@ internal sealed partial class MemoryCoordinatorGrain(
             var sample = (await Task.WhenAll(calls)).SelectMany(v => v).ToList();
             if (sample.Count < 2)
             {
-                throw new ArgumentException($"bank has {sample.Count} intent keys; calibration needs at least 2. Write memories first.", nameof(bank));
+                throw FieldError.Invalid("bank", "a bank with at least 2 intent keys (write memories first)", $"a bank with {sample.Count} intent keys");
             }
 
             var result = Calibration.FromSample(sample);
@@ -184,8 +177,8 @@ internal sealed partial class MemoryCoordinatorGrain(
         var info = bank.Info;
         var parameters = RecallParameters.Resolve(bank.Options, new RecallOverrides(request.K1, request.K2, request.Lambda, request.Delta));
         RequireEmbedder(info, request.EmbedderId);
-        ArgumentNullException.ThrowIfNull(request.Query, nameof(request.Query));
-        VectorValidation.ThrowIfInvalid(request.Query, info.Dimension, nameof(request.Query));
+        _ = request.Query ?? throw FieldError.Missing("query", "an embedding vector");
+        VectorValidation.ThrowIfInvalid(request.Query, info.Dimension, "query");
 
         // Phase A on every shard in parallel, under one deadline; a shard that misses it counts as not answered.
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -331,15 +324,15 @@ internal sealed partial class MemoryCoordinatorGrain(
             targets = new MemoryId[request.MemoryIds.Count];
             for (int i = 0; i < targets.Length; i++)
             {
-                var id = MemoryId.Parse(request.MemoryIds[i], $"MemoryIds[{i}]");
+                var id = MemoryId.Parse(request.MemoryIds[i], $"memoryIds[{i}]");
                 if (!named.Contains(id))
                 {
-                    throw new ArgumentException($"MemoryIds[{i}] is '{id}', which the recall named by the token did not return.", nameof(request.MemoryIds));
+                    throw FieldError.Invalid($"memoryIds[{i}]", "a memory the recall named by the token returned", FieldError.Quote(id.ToString()));
                 }
 
                 if (!seen.Add(id))
                 {
-                    throw new ArgumentException($"MemoryIds[{i}] is '{id}' again; each memory takes one reward per recall.", nameof(request.MemoryIds));
+                    throw FieldError.Invalid($"memoryIds[{i}]", "each memory once (one reward per recall)", FieldError.Quote(id.ToString()));
                 }
 
                 targets[i] = id;
@@ -399,8 +392,8 @@ internal sealed partial class MemoryCoordinatorGrain(
     {
         var info = bank.Info;
         RequireEmbedder(info, request.EmbedderId);
-        ArgumentNullException.ThrowIfNull(request.Intent, nameof(request.Intent));
-        VectorValidation.ThrowIfInvalid(request.Intent, info.Dimension, nameof(request.Intent));
+        _ = request.Intent ?? throw FieldError.Missing("intent", "an embedding vector");
+        VectorValidation.ThrowIfInvalid(request.Intent, info.Dimension, "intent");
         // Above 1 no key can be joined (every memory is its own key), so asking the shards would be wasted work.
         List<ShardKeyMatch> candidates = request.RecallToken is { } token
             ? [.. tokens.Verify(token, info.Name, info.Incarnation, "recallToken").Keys]
@@ -567,8 +560,7 @@ internal sealed partial class MemoryCoordinatorGrain(
     {
         if (embedderId is not null && embedderId != info.EmbedderId)
         {
-            throw new ArgumentException(
-                $"EmbedderId is '{embedderId}'; bank '{info.Name}' was created for '{info.EmbedderId}'.", nameof(embedderId));
+            throw FieldError.Invalid(nameof(embedderId), $"{FieldError.Quote(info.EmbedderId)}, the model bank '{info.Name}' was created for", FieldError.Quote(embedderId));
         }
     }
 

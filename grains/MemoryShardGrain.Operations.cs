@@ -167,7 +167,7 @@ internal sealed partial class MemoryShardGrain
     // when it gave the same value (nothing to apply), and the new Q otherwise.
     private (MemoryId Id, MemoryRecord Memory, RecallReward? Earlier, double Q)[] PlanReward(ShardReward request)
     {
-        QRule.ValidateReward(request.Reward, nameof(request.Reward));
+        QRule.ValidateReward(request.Reward, "reward");
         long now = time.GetUtcNow().UtcTicks;
         _state.RecallRewards.Prune(now);
         var plan = new (MemoryId, MemoryRecord, RecallReward?, double)[request.Memories.Length];
@@ -194,13 +194,8 @@ internal sealed partial class MemoryShardGrain
                 throw new RewardConflictException(id.ToString(), lease.Reward, request.Reward);
             }
 
-            double q = QRule.Update(memory!.Q, request.Reward, _options.Alpha, _options.QFloor);
-            if (!double.IsFinite(q))
-            {
-                throw FieldError.OutOfRange("reward", $"a reward that keeps Q finite (memory '{id}' has Q {FieldError.Format(memory.Q)})",
-                    FieldError.Format(request.Reward), Reasons.NotFinite);
-            }
-
+            // Every new Q must be finite before any is applied (two far-apart finite rewards overflow R − Q).
+            double q = QRule.UpdateFinite(memory!.Q, request.Reward, _options.Alpha, _options.QFloor);
             plan[i] = (id, memory, null, q);
         }
 

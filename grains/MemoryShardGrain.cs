@@ -1,5 +1,6 @@
 using MemRL.Core;
 using MemRL.Core.Bank;
+using MemRL.Errors;
 using MemRL.GrainInterfaces;
 using MemRL.Index;
 using Microsoft.Extensions.Logging;
@@ -318,7 +319,7 @@ internal sealed partial class MemoryShardGrain(
 
         if (_bank.ShardOf(request.Slot) != _shard)
         {
-            throw new ArgumentException($"Slot {request.Slot} belongs to shard {_bank.ShardOf(request.Slot)}, not shard {_shard}.", nameof(request));
+            throw FieldError.Invalid("slot", $"a slot of shard {_shard}", $"{request.Slot} (a slot of shard {_bank.ShardOf(request.Slot)})");
         }
 
         if (request.JoinKey is { } join && !_keySlots.ContainsKey(join))
@@ -327,7 +328,7 @@ internal sealed partial class MemoryShardGrain(
         }
 
         RequireNotMoving(request.JoinKey is { } joined ? _keySlots[joined] : request.Slot);
-        VectorValidation.ThrowIfInvalid(request.Intent, _bank.Dimension, nameof(request.Intent));
+        VectorValidation.ThrowIfInvalid(request.Intent, _bank.Dimension, "intent");
         var now = time.GetUtcNow();
         long keySequence;
         int slot;
@@ -409,7 +410,10 @@ internal sealed partial class MemoryShardGrain(
     {
         await EnsureVersionAsync(bankVersion);
         ThrowIfBroken();
-        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        if (count < 1)
+        {
+            throw FieldError.OutOfRange("sample", "at least 1", FieldError.Format(count));
+        }
         var owned = _table.Keys.Where(k => Owns(_keySlots[k.Sequence])).Select(k => k.Sequence).ToArray();
         // Partial Fisher-Yates: the first `take` entries become a uniform sample without replacement.
         var random = new Random(seed);
@@ -451,7 +455,10 @@ internal sealed partial class MemoryShardGrain(
     {
         await EnsureVersionAsync(bankVersion);
         ThrowIfBroken();
-        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        if (limit < 1)
+        {
+            throw FieldError.OutOfRange("limit", "at least 1", FieldError.Format(limit));
+        }
         // One pass keeping the `limit` lowest sequences above the cursor: no index by sequence to maintain for a rare call.
         var page = new PriorityQueue<MemoryRecord, long>(limit + 1, Comparer<long>.Create(static (a, b) => b.CompareTo(a)));
         int above = 0;

@@ -4,7 +4,7 @@ namespace MemRL.Grains;
 public static class OperationIds
 {
     /// <summary>Throws unless the operation id is valid (see <see cref="GrainInterfaces.WireValidation.OperationId"/>).</summary>
-    public static void Validate(string? operationId, string paramName = "OperationId") => GrainInterfaces.WireValidation.OperationId(operationId, paramName);
+    public static void Validate(string? operationId, string field = GrainInterfaces.WireValidation.OperationIdField) => GrainInterfaces.WireValidation.OperationId(operationId, field);
 
     /// <summary>The virtual slot a new key written by this operation lands in: spread evenly, and the same on a retry.</summary>
     public static int SlotOf(string operationId)

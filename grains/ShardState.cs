@@ -1,4 +1,5 @@
 using MemRL.Core.Bank;
+using MemRL.Errors;
 using MemRL.Grains.Storage;
 using MemRL.Index;
 
@@ -76,7 +77,7 @@ internal sealed class ShardState
                 RecallRewards.Record(e.Recall, e.Memory, new RecallReward(e.Reward, e.Q, e.Visits, e.ExpiresTicks));
                 break;
             default:
-                throw new ArgumentException($"Event type is {change.GetType().Name}; expected a shard event.", nameof(change));
+                throw FieldError.Invalid(nameof(change), "a shard event", change.GetType().Name);
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
+using MemRL.Errors;
 
 namespace MemRL.Index;
 
@@ -110,7 +111,7 @@ public sealed unsafe partial class HnswIndex
 
         if (destination.Length < _dimension)
         {
-            throw new ArgumentException($"destination has {destination.Length} elements; expected at least {_dimension}.", nameof(destination));
+            throw FieldError.Invalid(nameof(destination), $"at least {_dimension} elements", FieldError.Format(destination.Length) + " elements");
         }
 
         Vector(node).CopyTo(destination);
@@ -127,19 +128,20 @@ public sealed unsafe partial class HnswIndex
         ArgumentNullException.ThrowIfNull(context);
         if (k < 1)
         {
-            throw new ArgumentOutOfRangeException(nameof(k), $"k is {k}; expected at least 1.");
+            throw FieldError.OutOfRange(nameof(k), "at least 1", FieldError.Format(k));
         }
 
         if (ef < k)
         {
-            throw new ArgumentOutOfRangeException(nameof(ef), $"ef is {ef}; expected at least k ({k}).");
+            throw FieldError.OutOfRange(nameof(ef), $"at least k ({k})", FieldError.Format(ef));
         }
 
         VectorValidation.ThrowIfInvalid(query, _dimension, nameof(query), requireNonZero: _options.Metric == SimilarityMetric.Cosine);
         var q = context.QueryBuffer(_dimension);
         if (_options.Metric == SimilarityMetric.Cosine)
         {
-            VectorMath.TryNormalize(query, q);
+            // The buffer is reused: a failed normalisation ignored here would search with the previous query.
+            ThrowIfNotNormalized(VectorMath.TryNormalize(query, q), nameof(query));
         }
         else
         {
@@ -161,7 +163,7 @@ public sealed unsafe partial class HnswIndex
         VectorValidation.ThrowIfInvalid(vector, _dimension, nameof(vector), requireNonZero: _options.Metric == SimilarityMetric.Cosine);
         if (_nodeOf.ContainsKey(id))
         {
-            throw new ArgumentException($"id {id} is already in the index; remove it first to replace its vector.", nameof(id));
+            throw FieldError.Invalid(nameof(id), "an id not in the index (remove it first to replace its vector)", FieldError.Format(id));
         }
 
         EnsureCapacity(_count + 1);
@@ -169,7 +171,7 @@ public sealed unsafe partial class HnswIndex
         var stored = VectorSlot(node);
         if (_options.Metric == SimilarityMetric.Cosine && !normalized)
         {
-            VectorMath.TryNormalize(vector, stored);
+            ThrowIfNotNormalized(VectorMath.TryNormalize(vector, stored), nameof(vector));
         }
         else
         {
@@ -186,6 +188,15 @@ public sealed unsafe partial class HnswIndex
         _live++;
         _nodeOf[id] = node;
         Link(node, level);
+    }
+
+    private static void ThrowIfNotNormalized(bool normalized, string field)
+    {
+        // Validation admits only vectors that normalise, so this fires only if the two disagree; it must not pass silently.
+        if (!normalized)
+        {
+            throw FieldError.Invalid(field, "a vector that can be scaled to unit length", "a vector that cannot", Reasons.NotFinite);
+        }
     }
 
     // Algorithm 1 of the paper: greedy descent to the node's level, then a beam search and heuristic linking per layer.

@@ -1,3 +1,5 @@
+using MemRL.Errors;
+
 namespace MemRL.Index;
 
 /// <summary>How similarity is measured.</summary>
@@ -60,12 +62,12 @@ public sealed class HnswOptions
         Check(nameof(InitialCapacity), InitialCapacity, 1, 1 << 28);
         if (!(CompactionThreshold > 0 && CompactionThreshold <= 1))
         {
-            throw new ArgumentOutOfRangeException(nameof(CompactionThreshold), $"CompactionThreshold is {CompactionThreshold}; expected a number in (0, 1].");
+            throw FieldError.OutOfRange(nameof(CompactionThreshold), "a number in (0, 1]", FieldError.Format(CompactionThreshold));
         }
 
         if (!Enum.IsDefined(Metric))
         {
-            throw new ArgumentOutOfRangeException(nameof(Metric), $"Metric is {(int)Metric}; expected Cosine or InnerProduct.");
+            throw FieldError.OutOfRange(nameof(Metric), "Cosine or InnerProduct", FieldError.Format((int)Metric));
         }
     }
 
@@ -73,7 +75,7 @@ public sealed class HnswOptions
     {
         if (value < min || value > max)
         {
-            throw new ArgumentOutOfRangeException(name, $"{name} is {value}; expected an integer in [{min}, {max}].");
+            throw FieldError.OutOfRange(name, $"an integer in [{min}, {max}]", FieldError.Format(value));
         }
     }
 }

@@ -2,6 +2,7 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using MemRL.Errors;
 
 namespace MemRL.Index;
 
@@ -20,7 +21,7 @@ public static class VectorMath
     {
         if (a.Length != b.Length)
         {
-            throw new ArgumentException($"Vectors differ in length: {a.Length} and {b.Length}.", nameof(b));
+            throw FieldError.Invalid(nameof(b), $"{a.Length} elements, as many as a", FieldError.Format(b.Length) + " elements");
         }
 
         return DotCore(ref MemoryMarshal.GetReference(a), ref MemoryMarshal.GetReference(b), a.Length);
@@ -95,22 +96,41 @@ public static class VectorMath
     /// Writes <paramref name="source"/> scaled to unit length into <paramref name="destination"/>; the cosine
     /// similarity of two normalised vectors is then their <see cref="Dot"/>.
     /// </summary>
-    /// <returns><see langword="false"/> when the vector has zero (or non-finite) norm and cannot be normalised.</returns>
+    /// <remarks>A finite vector always normalises unless it is all zeros: when its float norm overflows to infinity
+    /// (elements near 1e38) or underflows to zero (elements near 1e-30), it is first divided by its largest |element|,
+    /// which brings the norm into [1, sqrt(n)]. Only then: every vector whose plain norm is positive and finite takes
+    /// the plain path, so its unit vector is bit for bit what it always was and replayed logs rebuild the same index.</remarks>
+    /// <returns><see langword="false"/> when the vector is all zeros or holds NaN or infinity and cannot be normalised.</returns>
     public static bool TryNormalize(ReadOnlySpan<float> source, Span<float> destination)
     {
         if (destination.Length < source.Length)
         {
-            throw new ArgumentException(
-                $"Destination has {destination.Length} elements; at least {source.Length} are needed.", nameof(destination));
+            throw FieldError.Invalid(nameof(destination), $"at least {source.Length} elements", FieldError.Format(destination.Length) + " elements");
         }
 
+        var unit = destination[..source.Length];
         float norm = Norm(source);
+        if (norm > 0f && float.IsFinite(norm))
+        {
+            TensorPrimitives.Divide(source, norm, unit);
+            return true;
+        }
+
+        float largest = source.IsEmpty ? 0f : MathF.Abs(TensorPrimitives.MaxMagnitude(source));
+        if (!(largest > 0f) || !float.IsFinite(largest))
+        {
+            return false;
+        }
+
+        // Divides in place after the first step, so source and destination may be the same span.
+        TensorPrimitives.Divide(source, largest, unit);
+        norm = Norm(unit);
         if (!(norm > 0f) || !float.IsFinite(norm))
         {
             return false;
         }
 
-        TensorPrimitives.Divide(source, norm, destination[..source.Length]);
+        TensorPrimitives.Divide(unit, norm, unit);
         return true;
     }
 

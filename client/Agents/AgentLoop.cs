@@ -1,4 +1,5 @@
 using System.Text;
+using MemRL.Errors;
 using MemRL.GrainInterfaces;
 using Microsoft.Extensions.AI;
 
@@ -29,8 +30,12 @@ public sealed class AgentLoop(BankClient bank, IChatClient chat, IEmbeddingGener
     /// <param name="judge">Decides success and reward from the model's answer (tests, a verifier, the environment).</param>
     public async Task<EpisodeResult> RunEpisodeAsync(string task, Func<string, CancellationToken, Task<EpisodeOutcome>> judge, CancellationToken cancellationToken = default)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(task);
-        ArgumentNullException.ThrowIfNull(judge);
+        if (string.IsNullOrWhiteSpace(task))
+        {
+            throw task is null ? FieldError.Missing(nameof(task), "the task description") : FieldError.Invalid(nameof(task), "a task description with text", FieldError.Quote(task));
+        }
+
+        _ = judge ?? throw FieldError.Missing(nameof(judge), "a function that judges the model's answer");
         var embeddings = await embedder.GenerateAsync([task], cancellationToken: cancellationToken);
         float[] intent = embeddings[0].Vector.ToArray();
         var recall = await bank.RecallAsync(intent, new RecallSettings(EmbedderId: embedderId), cancellationToken);

@@ -1,4 +1,5 @@
 using System.Text;
+using MemRL.Errors;
 using Microsoft.Extensions.AI;
 
 namespace MemRL.Client.Agents;
@@ -15,7 +16,7 @@ public sealed class HashingEmbedder : IEmbeddingGenerator<string, Embedding<floa
     {
         if (dimension is < 8 or > 8192)
         {
-            throw new ArgumentOutOfRangeException(nameof(dimension), $"dimension is {dimension}; expected an integer in [8, 8192].");
+            throw FieldError.OutOfRange(nameof(dimension), "an integer in [8, 8192]", FieldError.Format(dimension));
         }
 
         Dimension = dimension;
@@ -34,7 +35,7 @@ public sealed class HashingEmbedder : IEmbeddingGenerator<string, Embedding<floa
     /// <inheritdoc />
     public Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<string> values, EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(values);
+        _ = values ?? throw FieldError.Missing(nameof(values), "the texts to embed");
         var result = new GeneratedEmbeddings<Embedding<float>>();
         foreach (string text in values)
         {
@@ -47,7 +48,7 @@ public sealed class HashingEmbedder : IEmbeddingGenerator<string, Embedding<floa
     /// <summary>The vector of one text.</summary>
     public float[] Embed(string text)
     {
-        ArgumentNullException.ThrowIfNull(text);
+        _ = text ?? throw FieldError.Missing(nameof(text), "the text to embed");
         var v = new float[Dimension];
         string lower = text.ToLowerInvariant();
         foreach (string word in lower.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries))

@@ -1,4 +1,5 @@
 using System.ClientModel;
+using MemRL.Errors;
 using Microsoft.Extensions.AI;
 using OpenAI;
 
@@ -17,8 +18,12 @@ public static class OpenAICompatible
 
     private static OpenAIClient Client(Uri endpoint, string apiKey)
     {
-        ArgumentNullException.ThrowIfNull(endpoint);
-        ArgumentException.ThrowIfNullOrEmpty(apiKey);
+        _ = endpoint ?? throw FieldError.Missing(nameof(endpoint), "the base address of an OpenAI-compatible API");
+        if (string.IsNullOrEmpty(apiKey))
+        {
+            // The key is a secret: its value is never repeated, only whether it was there.
+            throw apiKey is null ? FieldError.Missing(nameof(apiKey), "an API key") : FieldError.Invalid(nameof(apiKey), "an API key", "empty");
+        }
         return new OpenAIClient(new ApiKeyCredential(apiKey), new OpenAIClientOptions { Endpoint = endpoint });
     }
 }

@@ -1,4 +1,5 @@
 using MemRL.Core.Recall;
+using MemRL.Errors;
 using MemRL.Index;
 
 namespace MemRL.Core.Bank;
@@ -41,7 +42,7 @@ public sealed class ReferenceBank
     {
         if (dimension < 1)
         {
-            throw new ArgumentOutOfRangeException(nameof(dimension), $"dimension is {dimension}; expected at least 1.");
+            throw FieldError.OutOfRange(nameof(dimension), "at least 1", FieldError.Format(dimension));
         }
 
         options ??= MemRLOptions.Default;
@@ -75,7 +76,7 @@ public sealed class ReferenceBank
     {
         var parameters = RecallParameters.Resolve(_options, overrides);
         VectorValidation.ThrowIfInvalid(query, Dimension, nameof(query));
-        var unit = Normalize(query);
+        var unit = Normalize(query, nameof(query));
         var candidates = new List<KeyCandidate>();
         foreach (var key in _table.Keys)
         {
@@ -99,20 +100,28 @@ public sealed class ReferenceBank
     /// <exception cref="ArgumentException">An id is unknown or repeated, or the reward is not finite; nothing is applied.</exception>
     public IReadOnlyList<double> Reward(IReadOnlyList<long> memoryIds, double reward)
     {
-        ArgumentNullException.ThrowIfNull(memoryIds);
+        if (memoryIds is null)
+        {
+            throw FieldError.Missing(nameof(memoryIds), "the ids of the memories to reward");
+        }
+
         QRule.ValidateReward(reward);
         var seen = new HashSet<long>();
-        foreach (long id in memoryIds)
+        for (int i = 0; i < memoryIds.Count; i++)
         {
-            if (!_table.TryGetMemory(id, out _))
+            long id = memoryIds[i];
+            if (!_table.TryGetMemory(id, out var memory))
             {
-                throw new ArgumentException($"memoryIds names memory {id}, which does not exist in this bank.", nameof(memoryIds));
+                throw FieldError.Invalid($"memoryIds[{i}]", "a memory of this bank", FieldError.Format(id));
             }
 
             if (!seen.Add(id))
             {
-                throw new ArgumentException($"memoryIds names memory {id} twice; each memory takes one reward per recall.", nameof(memoryIds));
+                throw FieldError.Invalid($"memoryIds[{i}]", "each memory once (one reward per recall)", FieldError.Format(id));
             }
+
+            // Every new Q is checked before any is applied: nothing is half-applied.
+            QRule.UpdateFinite(memory.Q, reward, _options.Alpha, _options.QFloor);
         }
 
         var now = _time.GetUtcNow();
@@ -135,15 +144,22 @@ public sealed class ReferenceBank
     public WriteResult Write(ReadOnlySpan<float> intent, string intentText, string experience, bool success, IReadOnlyList<KeyMatch>? recallKeys = null)
     {
         VectorValidation.ThrowIfInvalid(intent, Dimension, nameof(intent));
-        ArgumentNullException.ThrowIfNull(intentText);
-        ArgumentNullException.ThrowIfNull(experience);
-        if (experience.Length > MaxExperienceLength)
+        if (intentText is null)
         {
-            throw new ArgumentException(
-                $"experience has {experience.Length} characters; at most {MaxExperienceLength} are accepted.", nameof(experience));
+            throw FieldError.Missing(nameof(intentText), "the intent's text");
         }
 
-        var unit = Normalize(intent);
+        if (experience is null)
+        {
+            throw FieldError.Missing(nameof(experience), "the experience text");
+        }
+
+        if (experience.Length > MaxExperienceLength)
+        {
+            throw FieldError.Invalid(nameof(experience), $"at most {MaxExperienceLength} characters", $"{experience.Length} characters");
+        }
+
+        var unit = Normalize(intent, nameof(intent));
         var candidates = recallKeys ?? NearestKey(unit);
         long? join = WriteRule.ChooseKey(candidates.Where(k => _table.TryGetKey(k.KeySequence, out _)), _options.MergeThreshold);
         var now = _time.GetUtcNow();
@@ -167,10 +183,15 @@ public sealed class ReferenceBank
     /// <returns>False when no such memory exists.</returns>
     public bool Delete(long memoryId) => _table.Delete(memoryId).Deleted;
 
-    private float[] Normalize(ReadOnlySpan<float> vector)
+    private float[] Normalize(ReadOnlySpan<float> vector, string field)
     {
         var unit = new float[Dimension];
-        VectorMath.TryNormalize(vector, unit);
+        if (!VectorMath.TryNormalize(vector, unit))
+        {
+            // Validation admits only vectors that normalise; a zero vector here would silently match nothing.
+            throw FieldError.Invalid(field, "a vector that can be scaled to unit length", "a vector that cannot", Reasons.NotFinite);
+        }
+
         return unit;
     }
 

@@ -1,3 +1,5 @@
+using MemRL.Errors;
+
 namespace MemRL.Core.Recall;
 
 /// <summary>
@@ -12,7 +14,10 @@ public static class KeyMemoryCap
     /// <param name="cap">The cap, at least 1.</param>
     public static IReadOnlyList<MemoryCandidate> Select(IReadOnlyList<MemoryCandidate> memories, int cap)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(cap, 1);
+        if (cap < 1)
+        {
+            throw FieldError.OutOfRange(nameof(cap), "at least 1", FieldError.Format(cap));
+        }
         if (memories.Count <= cap)
         {
             return memories;

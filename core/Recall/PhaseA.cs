@@ -1,3 +1,5 @@
+using MemRL.Errors;
+
 namespace MemRL.Core.Recall;
 
 /// <summary>
@@ -15,7 +17,10 @@ public static class PhaseA
     public static (IReadOnlyList<KeyMatch> Keys, IReadOnlyList<PoolEntry> Pool) Merge(
         IEnumerable<IReadOnlyList<KeyCandidate>> perShard, int k1, double delta)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(k1, 1);
+        if (k1 < 1)
+        {
+            throw FieldError.OutOfRange(nameof(k1), "at least 1", FieldError.Format(k1));
+        }
         var passing = new List<KeyCandidate>();
         foreach (var shard in perShard)
         {

@@ -22,13 +22,8 @@ public sealed record RecallParameters(int K1, int K2, double Lambda, double Delt
             Lambda = overrides.Lambda ?? options.Lambda,
             Delta = overrides.Delta ?? options.Delta,
         };
-        foreach (var (option, message) in merged.FindErrors())
-        {
-            if (option is nameof(MemRLOptions.K1) or nameof(MemRLOptions.K2) or nameof(MemRLOptions.Lambda) or nameof(MemRLOptions.Delta))
-            {
-                throw new ArgumentOutOfRangeException(option, message);
-            }
-        }
+        // The fields are the recall body's members (k1, k2, lambda, delta); the bank's other options were validated when set.
+        RangeCheck.ThrowIfAny([.. merged.FindErrors().Where(e => e.Field is "k1" or "k2" or "lambda" or "delta")]);
 
         return new RecallParameters(merged.K1, merged.K2, merged.Lambda, merged.Delta);
     }

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.Text;
+using MemRL.Errors;
 using MemRL.GrainInterfaces;
 
 namespace MemRL.Grains.Storage;
@@ -55,7 +56,10 @@ public static class EventCodec
     /// <summary>Encodes one commit's events as one framed record.</summary>
     public static byte[] Encode(IReadOnlyList<ShardEvent> events)
     {
-        ArgumentOutOfRangeException.ThrowIfZero(events.Count, nameof(events));
+        if (events.Count == 0)
+        {
+            throw FieldError.OutOfRange(nameof(events), "at least one event", "0 events");
+        }
         using var body = new MemoryStream(64 * events.Count);
         using (var w = new BinaryWriter(body, Encoding.UTF8, leaveOpen: true))
         {
@@ -118,7 +122,7 @@ public static class EventCodec
                 WriteRecallRewarded(w, e);
                 break;
             default:
-                throw new ArgumentException($"Event type is {value.GetType().Name}; expected one of the shard event records.", nameof(value));
+                throw FieldError.Invalid(nameof(value), "one of the shard event records", value.GetType().Name);
         }
     }
 
@@ -237,7 +241,7 @@ public static class EventCodec
                 w.Write(claim.Route?.JoinKey ?? 0);
                 break;
             default:
-                throw new ArgumentException($"Operation result type is {e.Result.GetType().Name}; expected ShardQ[], ShardWriteResult, bool or OperationClaim.", nameof(e));
+                throw FieldError.Invalid(nameof(e), "an operation result of type ShardQ[], ShardWriteResult, bool or OperationClaim", e.Result.GetType().Name);
         }
     }
 

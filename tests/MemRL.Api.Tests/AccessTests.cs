@@ -102,6 +102,8 @@ public sealed class ExpiredTokenTests : IAsyncLifetime
         await Task.Delay(TimeSpan.FromSeconds(1.5));
 
         var problem = (await alpha.PostJsonAsync("/v1/banks/expiry/reward", new { token, reward = 1.0 })).Problem(HttpStatusCode.BadRequest, "token");
+        // Told apart from a forged token by the reason code RecallTokens attaches, never by message text.
+        Assert.Equal("token-expired", problem.GetProperty("reason").GetString());
         Assert.Contains("expired", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
         Assert.Equal(before, await BadInputTests.SnapshotAsync(alpha, "expiry", [id]));
     }

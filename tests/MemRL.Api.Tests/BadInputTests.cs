@@ -82,7 +82,7 @@ public sealed class BadInputTests(ApiSiloFixture fixture)
         string before = await SnapshotAsync(bank, ids);
         var notReturned = ids.First(id => id != returned);
         (await _alpha.PostJsonAsync($"/v1/banks/{bank}/reward", new { token = recall.Str("token"), reward = 1.0, memoryIds = new[] { returned, notReturned } }))
-            .Problem(HttpStatusCode.BadRequest, "memoryIds");
+            .Problem(HttpStatusCode.BadRequest, "memoryIds[1]");
         Assert.Equal(before, await SnapshotAsync(bank, ids));
     }
 
@@ -117,6 +117,66 @@ public sealed class BadInputTests(ApiSiloFixture fixture)
     }
 
     private static string Vec(int axis) => JsonSerializer.Serialize(Http.Vector(Dimension, axis));
+
+    [Fact]
+    public async Task Problems_CarryFieldExpectedActualAndReason_AsTheCallerSpellsThem()
+    {
+        var (bank, ids) = await BankWithMemoriesAsync();
+        AssertParts((await _alpha.PostJsonAsync("/v1/banks", new { name = "no spaces!", dimension = Dimension, embedderId = "e" })).Problem(HttpStatusCode.BadRequest), "name", "'no spaces!'");
+        string fresh = ApiSiloFixture.NewBankName("parts");
+        AssertParts((await _alpha.PostJsonAsync("/v1/banks", new { name = fresh, dimension = Dimension, embedderId = "e", options = new { alpha = 2.0 } }))
+            .Problem(HttpStatusCode.BadRequest), "options.alpha", "2");
+        AssertParts((await _alpha.PostJsonAsync("/v1/banks", new { name = fresh, dimension = Dimension, embedderId = "e", index = new { m = 1, efConstruction = 8 } }))
+            .Problem(HttpStatusCode.BadRequest), "index.m", "1");
+        AssertParts((await _alpha.PostJsonAsync("/v1/banks", new { name = fresh, dimension = Dimension, embedderId = "e", shardCount = 0 }))
+            .Problem(HttpStatusCode.BadRequest), "shardCount", "0");
+        AssertParts((await _alpha.PostJsonAsync($"/v1/banks/{bank}/recall", new { query = Http.Vector(Dimension, 0), k1 = 0 })).Problem(HttpStatusCode.BadRequest), "k1", "0");
+        AssertParts((await _alpha.GetJsonAsync($"/v1/banks/{bank}/memories?cursor=garbage")).Problem(HttpStatusCode.BadRequest), "cursor", "'garbage'", "cursor-invalid");
+        AssertParts((await _alpha.GetJsonAsync($"/v1/banks/{bank}/memories?cursor=a.b")).Problem(HttpStatusCode.BadRequest), "cursor", "'a.b'", "cursor-invalid");
+        AssertParts((await _alpha.PostJsonAsync($"/v1/banks/{bank}/calibrate", new { sample = 2001 })).Problem(HttpStatusCode.BadRequest), "sample", "2001");
+        AssertParts((await _alpha.PostJsonAsync($"/v1/banks/{bank}/reward", new { token = "AAAA.BBBB", reward = 1 })).Problem(HttpStatusCode.BadRequest), "token", null, "token-invalid");
+
+        var recall = (await _alpha.PostJsonAsync($"/v1/banks/{bank}/recall", new { query = Http.Vector(Dimension, 0), k1 = 1, k2 = 1 })).Ok();
+        string returned = recall.Body.GetProperty("memories")[0].GetProperty("id").GetString()!;
+        string before = await SnapshotAsync(bank, ids);
+        AssertParts((await _alpha.PostJsonAsync($"/v1/banks/{bank}/reward", new { token = recall.Str("token"), reward = 1.0, memoryIds = new[] { returned, "zz" } }))
+            .Problem(HttpStatusCode.BadRequest), "memoryIds[1]", "'zz'");
+        Assert.Equal(before, await SnapshotAsync(bank, ids));
+    }
+
+    [Theory]
+    [InlineData(1e38f)]
+    [InlineData(1e-30f)]
+    public async Task VectorsWhoseFloatNormOverflowsOrUnderflows_WriteAndRecallLikeTheirScaledDownSelves(float scale)
+    {
+        var (bank, ids) = await BankWithMemoriesAsync();
+        float[] intent = [.. Http.Vector(Dimension, 5).Select(x => x * scale)];
+        string id = (await _alpha.PostJsonAsync($"/v1/banks/{bank}/memories", new { intent, intentText = "big", experience = "big", success = true }))
+            .Ok(HttpStatusCode.Created).Str("memoryId");
+        foreach (var query in new[] { Http.Vector(Dimension, 5), [.. Http.Vector(Dimension, 5).Select(x => x * scale)] })
+        {
+            var recall = (await _alpha.PostJsonAsync($"/v1/banks/{bank}/recall", new { query, k1 = 1, k2 = 1 })).Ok();
+            Assert.Equal(id, recall.Body.GetProperty("memories")[0].GetProperty("id").GetString());
+        }
+
+        var other = (await _alpha.PostJsonAsync($"/v1/banks/{bank}/recall", new { query = (float[])[.. Http.Vector(Dimension, 0).Select(x => x * scale)], k1 = 1, k2 = 1 })).Ok();
+        Assert.Equal(ids[0], other.Body.GetProperty("memories")[0].GetProperty("id").GetString());
+    }
+
+    private static void AssertParts(JsonElement problem, string field, string? actual, string? reason = null)
+    {
+        Assert.Equal(field, problem.GetProperty("field").GetString());
+        Assert.False(string.IsNullOrEmpty(problem.GetProperty("expected").GetString()), $"expected must be a phrase: {problem}");
+        if (actual is not null)
+        {
+            Assert.Equal(actual, problem.GetProperty("actual").GetString());
+        }
+
+        if (reason is not null)
+        {
+            Assert.Equal(reason, problem.GetProperty("reason").GetString());
+        }
+    }
 
     private async Task<(string Bank, List<string> Ids)> BankWithMemoriesAsync()
     {

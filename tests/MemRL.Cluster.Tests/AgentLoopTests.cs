@@ -63,8 +63,8 @@ public sealed class AgentLoopTests(ClusterFixture fixture)
 
         var error = await Assert.ThrowsAsync<ArgumentException>(() => loop.RunEpisodeAsync("task", Judge(true)));
 
-        Assert.Contains("'memrl-hashing/v1/64'", error.Message);
-        Assert.Contains("'some-other-model/2/64'", error.Message);
+        var parts = FieldAssert.Parts(error, "embedderId", "'memrl-hashing/v1/64'");
+        Assert.Contains("'some-other-model/2/64'", parts.Expected, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -17,30 +17,45 @@ public sealed class OptionsTests
         o.Validate();
     }
 
-    public static TheoryData<MemRLOptions, string, string> Invalid => new()
+    public static TheoryData<MemRLOptions, string, string, string> Invalid => new()
     {
-        { MemRLOptions.Default with { Alpha = 1.0001 }, "Alpha", "Alpha is 1.0001; expected a number in [0, 1]" },
-        { MemRLOptions.Default with { Alpha = -0.1 }, "Alpha", "Alpha is -0.1" },
-        { MemRLOptions.Default with { Alpha = double.NaN }, "Alpha", "Alpha is NaN" },
-        { MemRLOptions.Default with { Lambda = 1.5 }, "Lambda", "Lambda is 1.5" },
-        { MemRLOptions.Default with { K2 = 6 }, "K2", "K2 is 6; it must be at most K1 (5)" },
-        { MemRLOptions.Default with { K1 = 0, K2 = 0 }, "K1", "K1 is 0; expected an integer in [1, 1000]" },
-        { MemRLOptions.Default with { Delta = double.PositiveInfinity }, "Delta", "Delta is ∞" },
-        { MemRLOptions.Default with { QInitSuccess = double.NaN }, "QInitSuccess", "QInitSuccess is NaN" },
-        { MemRLOptions.Default with { QFloor = 0.5 }, "QFloor", "QFloor is 0.5; it must not exceed QInitSuccess (0)" },
-        { MemRLOptions.Default with { Epsilon = 2 }, "Epsilon", "Epsilon is 2" },
-        { MemRLOptions.Default with { MaxMemoriesPerKey = 0 }, "MaxMemoriesPerKey", "MaxMemoriesPerKey is 0" },
-        { MemRLOptions.Default with { SimilarityStdDev = -1 }, "SimilarityStdDev", "SimilarityStdDev is -1" },
+        { MemRLOptions.Default with { Alpha = 1.0001 }, "alpha", "1.0001", "a number in [0, 1]" },
+        { MemRLOptions.Default with { Alpha = -0.1 }, "alpha", "-0.1", "a number in [0, 1]" },
+        { MemRLOptions.Default with { Alpha = double.NaN }, "alpha", "NaN", "a number in [0, 1]" },
+        { MemRLOptions.Default with { Lambda = 1.5 }, "lambda", "1.5", "a number in [0, 1]" },
+        { MemRLOptions.Default with { K2 = 6 }, "k2", "6", "at most k1 (5)" },
+        { MemRLOptions.Default with { K1 = 0, K2 = 0 }, "k1", "0", "an integer in [1, 1000]" },
+        { MemRLOptions.Default with { Delta = double.PositiveInfinity }, "delta", "Infinity", "a number in [-1, 1]" },
+        { MemRLOptions.Default with { QInitSuccess = double.NaN }, "qInitSuccess", "NaN", "a finite number" },
+        { MemRLOptions.Default with { QFloor = 0.5 }, "qFloor", "0.5", "at most qInitSuccess (0) and qInitFailure (0)" },
+        { MemRLOptions.Default with { Epsilon = 2 }, "epsilon", "2", "a number in [0, 1]" },
+        { MemRLOptions.Default with { MaxMemoriesPerKey = 0 }, "maxMemoriesPerKey", "0", "an integer in [1, 10000]" },
+        { MemRLOptions.Default with { SimilarityStdDev = -1 }, "similarityStdDev", "-1", "a number in [0, 2]" },
     };
 
     [Theory]
     [MemberData(nameof(Invalid))]
-    public void Validate_RejectsOutOfRange_NamingOptionRangeAndValue(MemRLOptions options, string option, string message)
+    public void Validate_RejectsOutOfRange_NamingOptionRangeAndValue(MemRLOptions options, string field, string actual, string expected)
     {
-        var error = Assert.Throws<ArgumentOutOfRangeException>(options.Validate);
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => options.Validate());
 
-        Assert.Equal(option, error.ParamName);
-        Assert.Contains(message.Replace("∞", "Infinity"), error.Message.Replace("∞", "Infinity"));
+        var parts = FieldAssert.Parts(error, field, actual);
+        Assert.Equal(expected, parts.Expected);
+        Assert.Equal(field, error.ParamName);
+        Assert.StartsWith($"{field} is {actual}; expected {expected}.", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_ListsEveryError_AndCarriesTheFirstsParts_UnderTheCallersPrefix()
+    {
+        var options = MemRLOptions.Default with { Alpha = 2, Epsilon = -1, SimilarityMean = 5 };
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => options.Validate("options."));
+
+        FieldAssert.Parts(error, "options.alpha", "2");
+        Assert.Contains("options.alpha is 2; expected a number in [0, 1].", error.Message, StringComparison.Ordinal);
+        Assert.Contains("options.epsilon is -1; expected a number in [0, 1].", error.Message, StringComparison.Ordinal);
+        Assert.Contains("options.similarityMean is 5; expected a number in [-1, 1].", error.Message, StringComparison.Ordinal);
+        Assert.Equal(["options.alpha", "options.epsilon", "options.similarityMean"], options.FindErrors("options.").Select(e => e.Field));
     }
 
     [Fact]
@@ -50,7 +65,8 @@ public sealed class OptionsTests
         Assert.Equal(new RecallParameters(10, 5, 0, 0.2), resolved);
 
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => RecallParameters.Resolve(MemRLOptions.Default, new RecallOverrides(K2: 9)));
-        Assert.Contains("K2 is 9; it must be at most K1 (5)", error.Message);
-        Assert.Throws<ArgumentOutOfRangeException>(() => RecallParameters.Resolve(MemRLOptions.Default, new RecallOverrides(Lambda: -0.5)));
+        Assert.Equal("at most k1 (5)", FieldAssert.Parts(error, "k2", "9").Expected);
+        FieldAssert.Parts(Assert.Throws<ArgumentOutOfRangeException>(() => RecallParameters.Resolve(MemRLOptions.Default, new RecallOverrides(Lambda: -0.5))), "lambda", "-0.5");
+        FieldAssert.Parts(Assert.Throws<ArgumentOutOfRangeException>(() => RecallParameters.Resolve(MemRLOptions.Default, new RecallOverrides(K1: 0))), "k1", "0");
     }
 }

@@ -1,5 +1,6 @@
 using MemRL.Core.Bank;
 using MemRL.Core.Recall;
+using MemRL.Errors;
 using MemRL.Index;
 
 namespace MemRL.Core.Tests;
@@ -86,14 +87,69 @@ public sealed class ReferenceBankTests
         var b = bank.Write(Unit(1), "b", "e", false);
 
         Assert.Equal([0.3, 0.3], bank.Reward([a.MemorySequence, b.MemorySequence], 1.0));
-        Assert.Contains("memory 999", Assert.Throws<ArgumentException>(() => bank.Reward([a.MemorySequence, 999], 1.0)).Message);
-        Assert.Contains("twice", Assert.Throws<ArgumentException>(() => bank.Reward([b.MemorySequence, b.MemorySequence], 1.0)).Message);
-        Assert.Throws<ArgumentOutOfRangeException>(() => bank.Reward([a.MemorySequence], double.NaN));
+        FieldAssert.Parts(Assert.Throws<ArgumentException>(() => bank.Reward([a.MemorySequence, 999], 1.0)), "memoryIds[1]", "999");
+        FieldAssert.Parts(Assert.Throws<ArgumentException>(() => bank.Reward([b.MemorySequence, b.MemorySequence], 1.0)), "memoryIds[1]", $"{b.MemorySequence}");
+        FieldAssert.Parts(Assert.Throws<ArgumentOutOfRangeException>(() => bank.Reward([a.MemorySequence], double.NaN)), "reward", "NaN");
 
         bank.Table.TryGetMemory(a.MemorySequence, out var ma);
         bank.Table.TryGetMemory(b.MemorySequence, out var mb);
         Assert.Equal((0.3, 1), (ma!.Q, ma.Visits));
         Assert.Equal((0.3, 1), (mb!.Q, mb.Visits));
+    }
+
+    [Fact]
+    public void Reward_RefusesAnUpdateWhoseQWouldNotBeFinite_AndAppliesNoneOfIt()
+    {
+        var bank = new ReferenceBank(Dimension, MemRLOptions.Default with { MergeThreshold = 2, Delta = 0, Alpha = 1 });
+        var a = bank.Write(Unit(0), "a", "e", true);
+        var b = bank.Write(Unit(1), "b", "e", false);
+        bank.Reward([b.MemorySequence], -1.7e308);
+
+        // a would go to 1.7e308 (fine), b from −1.7e308 to +∞: the whole reward is refused, a included.
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => bank.Reward([a.MemorySequence, b.MemorySequence], 1.7e308));
+        Assert.Equal(Reasons.NotFinite, FieldAssert.Parts(error, "reward", "1.7E+308").Reason);
+        bank.Table.TryGetMemory(a.MemorySequence, out var ma);
+        bank.Table.TryGetMemory(b.MemorySequence, out var mb);
+        Assert.Equal((0.0, 0), (ma!.Q, ma.Visits));
+        Assert.Equal((-1.7e308, 1), (mb!.Q, mb.Visits));
+    }
+
+    [Theory]
+    [InlineData(1e38f)]
+    [InlineData(1e-30f)]
+    public void RecallAndWrite_WithVectorsWhosePlainNormOverflowsOrUnderflows_EqualTheScaledDownVectors(float scale)
+    {
+        var plain = new ReferenceBank(Dimension, MemRLOptions.Default with { Delta = -1, K1 = 10, K2 = 10 });
+        var scaled = new ReferenceBank(Dimension, MemRLOptions.Default with { Delta = -1, K1 = 10, K2 = 10 });
+        var random = new Random(5);
+        for (int i = 0; i < 30; i++)
+        {
+            var v = UnitBox(random);
+            plain.Write(v, $"t{i}", $"e{i}", i % 2 == 0);
+            scaled.Write([.. v.Select(x => x * scale)], $"t{i}", $"e{i}", i % 2 == 0);
+        }
+
+        Assert.Equal(plain.Table.KeyCount, scaled.Table.KeyCount);
+        for (int i = 0; i < 10; i++)
+        {
+            var q = UnitBox(random);
+            var expected = plain.Recall(q).Memories.Select(m => m.Sequence).ToArray();
+            Assert.NotEmpty(expected);
+            Assert.Equal(expected, scaled.Recall([.. q.Select(x => x * scale)]).Memories.Select(m => m.Sequence));
+            Assert.Equal(expected, plain.Recall([.. q.Select(x => x * scale)]).Memories.Select(m => m.Sequence));
+        }
+    }
+
+    private static float[] UnitBox(Random random)
+    {
+        var v = new float[Dimension];
+        for (int i = 0; i < v.Length; i++)
+        {
+            v[i] = (float)((random.NextDouble() * 2) - 1);
+        }
+
+        float largest = v.Max(Math.Abs);
+        return [.. v.Select(x => x / largest)];
     }
 
     [Fact]
@@ -118,13 +174,13 @@ public sealed class ReferenceBankTests
         var bank = new ReferenceBank(Dimension);
         bank.Write(Unit(0), "a", "e", true);
 
-        Assert.Contains("3 dimensions; expected 8", Assert.Throws<ArgumentException>(() => bank.Recall([1, 0, 0])).Message);
-        Assert.Contains("zero vector", Assert.Throws<ArgumentException>(() => bank.Write(new float[Dimension], "t", "e", true)).Message);
-        Assert.Contains("is NaN", Assert.Throws<ArgumentException>(() => bank.Write([float.NaN, 0, 0, 0, 0, 0, 0, 1], "t", "e", true)).Message);
+        FieldAssert.Parts(Assert.Throws<ArgumentException>(() => bank.Recall([1, 0, 0])), "query", "a vector of 3 elements");
+        FieldAssert.Parts(Assert.Throws<ArgumentException>(() => bank.Write(new float[Dimension], "t", "e", true)), "intent", "the zero vector");
+        FieldAssert.Parts(Assert.Throws<ArgumentException>(() => bank.Write([float.NaN, 0, 0, 0, 0, 0, 0, 1], "t", "e", true)), "intent[0]", "NaN");
         string huge = new('x', ReferenceBank.MaxExperienceLength + 1);
-        Assert.Contains($"{huge.Length} characters", Assert.Throws<ArgumentException>(() => bank.Write(Unit(1), "t", huge, true)).Message);
-        Assert.Contains("Lambda is 2", Assert.Throws<ArgumentOutOfRangeException>(() => bank.Recall(Unit(0), new RecallOverrides(Lambda: 2))).Message);
-        Assert.Throws<ArgumentOutOfRangeException>(() => bank.Options = bank.Options with { Alpha = 3 });
+        FieldAssert.Parts(Assert.Throws<ArgumentException>(() => bank.Write(Unit(1), "t", huge, true)), "experience", $"{huge.Length} characters");
+        FieldAssert.Parts(Assert.Throws<ArgumentOutOfRangeException>(() => bank.Recall(Unit(0), new RecallOverrides(Lambda: 2))), "lambda", "2");
+        FieldAssert.Parts(Assert.Throws<ArgumentOutOfRangeException>(() => bank.Options = bank.Options with { Alpha = 3 }), "alpha", "3");
         Assert.Equal(1, bank.Table.MemoryCount);
         Assert.Equal(0.3, bank.Options.Alpha);
     }

@@ -1,4 +1,5 @@
 using MemRL.Core.Recall;
+using MemRL.Errors;
 
 namespace MemRL.Core.Tests;
 
@@ -59,12 +60,25 @@ public sealed class QRuleTests
     }
 
     [Theory]
-    [InlineData(double.NaN, "reward is NaN")]
-    [InlineData(double.PositiveInfinity, "reward is ∞")]
-    public void ValidateReward_RejectsNonFinite(double reward, string expected)
+    [InlineData(double.NaN, "NaN")]
+    [InlineData(double.PositiveInfinity, "Infinity")]
+    public void ValidateReward_RejectsNonFinite(double reward, string actual)
     {
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => QRule.ValidateReward(reward));
-        Assert.Contains(expected.Replace("∞", "Infinity"), error.Message.Replace("∞", "Infinity"));
+        Assert.Equal("a finite number", FieldAssert.Parts(error, "reward", actual).Expected);
+    }
+
+    [Fact]
+    public void UpdateFinite_RefusesAnUpdateThatOverflows_AndPassesEveryOther()
+    {
+        // Two finite rewards far apart: R − Q overflows to +∞.
+        double q = QRule.UpdateFinite(0, -1.7e308, 1, null);
+        Assert.Equal(-1.7e308, q);
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => QRule.UpdateFinite(q, 1.7e308, 1, null));
+        Assert.Equal(Reasons.NotFinite, FieldAssert.Parts(error, "reward", "1.7E+308").Reason);
+        Assert.Throws<ArgumentOutOfRangeException>(() => QRule.UpdateFinite(q, 1.7e308, 0.3, null));
+        Assert.Equal(QRule.Update(-1e306, 1.7e308, 0.3, null), QRule.UpdateFinite(-1e306, 1.7e308, 0.3, null));
+        Assert.Equal(QRule.Update(0.2, 1, 0.3, null), QRule.UpdateFinite(0.2, 1, 0.3, null));
     }
 }
 
@@ -147,9 +161,9 @@ public sealed class CalibrationTests
     [Fact]
     public void FromSample_RejectsTooFewOrBadVectors()
     {
-        Assert.Contains("at least 2", Assert.Throws<ArgumentException>(() => Calibration.FromSample([[1f, 0f]])).Message);
-        Assert.Contains("zero vector", Assert.Throws<ArgumentException>(() => Calibration.FromSample([[1f, 0f], [0f, 0f]])).Message);
-        Assert.Contains("3 dimensions; expected 2", Assert.Throws<ArgumentException>(() => Calibration.FromSample([[1f, 0f], [0f, 1f, 0f]])).Message);
+        FieldAssert.Parts(Assert.Throws<ArgumentException>(() => Calibration.FromSample([[1f, 0f]])), "intents", "1 vectors");
+        FieldAssert.Parts(Assert.Throws<ArgumentException>(() => Calibration.FromSample([[1f, 0f], [0f, 0f]])), "intents[1]", "the zero vector");
+        FieldAssert.Parts(Assert.Throws<ArgumentException>(() => Calibration.FromSample([[1f, 0f], [0f, 1f, 0f]])), "intents[1]", "a vector of 3 elements");
     }
 }
 

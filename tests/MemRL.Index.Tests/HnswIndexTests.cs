@@ -1,3 +1,4 @@
+using MemRL.Errors;
 using MemRL.Index;
 
 namespace MemRL.Index.Tests;
@@ -260,15 +261,15 @@ public sealed class HnswIndexTests
         var context = index.CreateSearchContext();
         var results = new Neighbor[4];
 
-        Assert.Contains("3 dimensions; expected 4", Assert.Throws<ArgumentException>(() => index.Add(2, [1, 2, 3])).Message);
-        Assert.Contains("is NaN", Assert.Throws<ArgumentException>(() => index.Add(2, [1, float.NaN, 3, 4])).Message);
-        Assert.Contains("zero vector", Assert.Throws<ArgumentException>(() => index.Add(2, [0, 0, 0, 0])).Message);
-        Assert.Contains("id 1 is already", Assert.Throws<ArgumentException>(() => index.Add(1, [4, 3, 2, 1])).Message);
-        Assert.Contains("k is 0", Assert.Throws<ArgumentOutOfRangeException>(() => index.Search([1, 0, 0, 0], 0, 10, context, results)).Message);
+        AssertField("vector", "a vector of 3 elements", Assert.Throws<ArgumentException>(() => index.Add(2, [1, 2, 3])));
+        AssertField("vector[1]", "NaN", Assert.Throws<ArgumentException>(() => index.Add(2, [1, float.NaN, 3, 4])));
+        AssertField("vector", "the zero vector", Assert.Throws<ArgumentException>(() => index.Add(2, [0, 0, 0, 0])));
+        AssertField("id", "1", Assert.Throws<ArgumentException>(() => index.Add(1, [4, 3, 2, 1])));
+        AssertField("k", "0", Assert.Throws<ArgumentOutOfRangeException>(() => index.Search([1, 0, 0, 0], 0, 10, context, results)));
         Assert.Contains("ef is 2; expected at least k (3)", Assert.Throws<ArgumentOutOfRangeException>(() => index.Search([1, 0, 0, 0], 3, 2, context, results)).Message);
-        Assert.Contains("is Infinity", Assert.Throws<ArgumentException>(() => index.Search([1, 0, float.PositiveInfinity, 0], 1, 10, context, results)).Message);
-        Assert.Contains("M is 1", Assert.Throws<ArgumentOutOfRangeException>(() => new HnswIndex(new HnswOptions { Dimension = 4, M = 1 })).Message);
-        Assert.Contains("Dimension is 0", Assert.Throws<ArgumentOutOfRangeException>(() => new HnswIndex(new HnswOptions { Dimension = 0 })).Message);
+        AssertField("query[2]", "Infinity", Assert.Throws<ArgumentException>(() => index.Search([1, 0, float.PositiveInfinity, 0], 1, 10, context, results)));
+        AssertField("M", "1", Assert.Throws<ArgumentOutOfRangeException>(() => new HnswIndex(new HnswOptions { Dimension = 4, M = 1 })));
+        AssertField("Dimension", "0", Assert.Throws<ArgumentOutOfRangeException>(() => new HnswIndex(new HnswOptions { Dimension = 0 })));
         Assert.False(index.Remove(99));
         Assert.False(index.TryGetVector(99, new float[4]));
         Assert.Equal(1, index.Count);
@@ -280,4 +281,59 @@ public sealed class HnswIndexTests
         index.Save(stream);
         return stream.ToArray();
     }
+
+    [Theory]
+    [InlineData(1e38f)]
+    [InlineData(1e-30f)]
+    public void Search_WithVectorsWhosePlainNormOverflowsOrUnderflows_AnswersAsTheScaledDownVectors(float scale)
+    {
+        // Elements scaled into [-1, 1] first, so scale × element stays finite.
+        var vectors = TestData.Clustered(300, 24, 57).Select(ToUnitBox).ToArray();
+        var queries = TestData.Clustered(20, 24, 58).Select(ToUnitBox).ToArray();
+        var plain = TestData.Build(vectors);
+        var scaled = TestData.Build(vectors.Select(v => Scale(v, scale)).ToArray());
+        foreach (var mode in new[] { SearchMode.Exact, SearchMode.Approximate })
+        {
+            foreach (var query in queries)
+            {
+                var expected = TestData.Search(plain, query, 10, 64, mode);
+                Assert.Equal(expected.Select(n => n.Id), TestData.Search(scaled, Scale(query, scale), 10, 64, mode).Select(n => n.Id));
+                Assert.Equal(expected.Select(n => n.Id), TestData.Search(plain, Scale(query, scale), 10, 64, mode).Select(n => n.Id));
+            }
+        }
+    }
+
+    [Fact]
+    public void Search_NeverAnswersThePreviousQuery_WhenTheNextOneNeedsRescaling()
+    {
+        // The query buffer is reused between searches: a normalisation that failed silently would search again with
+        // the previous query's vector.
+        var index = new HnswIndex(new HnswOptions { Dimension = 3 });
+        index.Add(1, [1, 0, 0]);
+        index.Add(2, [0, 1, 0]);
+        var context = index.CreateSearchContext();
+        var results = new Neighbor[1];
+        Assert.Equal(1, index.Search([1, 0, 0], 1, 4, context, results));
+        Assert.Equal(1L, results[0].Id);
+        Assert.Equal(1, index.Search([0, 1e38f, 0], 1, 4, context, results));
+        Assert.Equal(2L, results[0].Id);
+        Assert.Equal(1, index.Search([1e-30f, 0, 0], 1, 4, context, results));
+        Assert.Equal(1L, results[0].Id);
+    }
+
+    private static void AssertField(string field, string actual, ArgumentException error)
+    {
+        Assert.True(FieldError.TryRead(error, out var parts), $"no field-error parts on: {error.Message}");
+        Assert.Equal(field, parts.Field);
+        Assert.Equal(actual, parts.Actual);
+        Assert.False(string.IsNullOrEmpty(parts.Expected));
+    }
+
+    private static float[] ToUnitBox(float[] v)
+    {
+        float largest = v.Max(Math.Abs);
+        return v.Select(x => x / largest).ToArray();
+    }
+
+    private static float[] Scale(float[] v, float scale) => v.Select(x => x * scale).ToArray();
 }

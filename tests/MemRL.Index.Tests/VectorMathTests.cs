@@ -1,3 +1,4 @@
+using MemRL.Errors;
 using MemRL.Index;
 
 namespace MemRL.Index.Tests;
@@ -60,30 +61,117 @@ public sealed class VectorMathTests
     }
 
     [Theory]
-    [InlineData(float.NaN)]
-    [InlineData(float.PositiveInfinity)]
-    [InlineData(float.NegativeInfinity)]
-    public void ThrowIfInvalid_RejectsNonFiniteElements(float bad)
+    [InlineData(float.NaN, "NaN")]
+    [InlineData(float.PositiveInfinity, "Infinity")]
+    [InlineData(float.NegativeInfinity, "-Infinity")]
+    public void ThrowIfInvalid_RejectsNonFiniteElements_NamingTheElement(float bad, string actual)
     {
         var v = new float[] { 1, 2, bad };
         var error = Assert.Throws<ArgumentException>(() => VectorValidation.ThrowIfInvalid(v, 3, "vector"));
-        Assert.Equal("vector", error.ParamName);
-        Assert.Contains("vector[2]", error.Message);
+        Assert.True(FieldError.TryRead(error, out var parts));
+        Assert.Equal("vector[2]", parts.Field);
+        Assert.Equal("a finite number", parts.Expected);
+        Assert.Equal(actual, parts.Actual);
+        Assert.Equal("vector[2]", error.ParamName);
     }
 
     [Fact]
     public void ThrowIfInvalid_RejectsWrongDimension_NamingBoth()
     {
         var error = Assert.Throws<ArgumentException>(() => VectorValidation.ThrowIfInvalid(new float[384], 768, "vector"));
-        Assert.Contains("384", error.Message);
-        Assert.Contains("768", error.Message);
+        Assert.True(FieldError.TryRead(error, out var parts));
+        Assert.Equal("vector", parts.Field);
+        Assert.Contains("768", parts.Expected, StringComparison.Ordinal);
+        Assert.Contains("384", parts.Actual, StringComparison.Ordinal);
+        Assert.Equal($"vector is {parts.Actual}; expected {parts.Expected}.", error.Message[..error.Message.IndexOf(" (Parameter", StringComparison.Ordinal)]);
     }
 
     [Fact]
     public void ThrowIfInvalid_RejectsZeroVector()
     {
         var error = Assert.Throws<ArgumentException>(() => VectorValidation.ThrowIfInvalid(new float[4], 4, "vector"));
-        Assert.Contains("zero vector", error.Message);
+        Assert.True(FieldError.TryRead(error, out var parts));
+        Assert.Equal("vector", parts.Field);
+        Assert.Equal("the zero vector", parts.Actual);
+    }
+
+    [Theory]
+    [InlineData(1e38f)]
+    [InlineData(-1e38f)]
+    [InlineData(1e-30f)]
+    [InlineData(1e-44f)]
+    public void ThrowIfInvalid_AcceptsFiniteVectorsWhoseFloatNormOverflowsOrUnderflows(float element)
+    {
+        var v = Enumerable.Repeat(element, 64).ToArray();
+        float norm = VectorMath.Norm(v);
+        Assert.True(norm == 0f || float.IsInfinity(norm), $"the case needs a norm that overflows or underflows; got {norm}");
+        VectorValidation.ThrowIfInvalid(v, 64, "vector");
+    }
+
+    [Theory]
+    [InlineData(1e38f)]
+    [InlineData(3e38f)]
+    [InlineData(1e-30f)]
+    public void TryNormalize_RescalesVectorsWhosePlainNormIsZeroOrInfinite(float scale)
+    {
+        var random = new Random(31);
+        for (int length = 1; length <= 64; length++)
+        {
+            float[] unitBox = RandomVector(random, length);
+            float largest = unitBox.Max(Math.Abs);
+            for (int i = 0; i < length; i++)
+            {
+                unitBox[i] /= largest;
+            }
+
+            float[] huge = unitBox.Select(x => x * scale).ToArray();
+            var expected = new float[length];
+            var actual = new float[length];
+            Assert.True(VectorMath.TryNormalize(unitBox, expected));
+            Assert.True(VectorMath.TryNormalize(huge, actual), $"length {length}, scale {scale}");
+            Assert.Equal(1.0, VectorMath.Norm(actual), 5);
+            for (int i = 0; i < length; i++)
+            {
+                Assert.Equal(expected[i], actual[i], 1e-6f);
+            }
+        }
+    }
+
+    [Fact]
+    public void TryNormalize_RescalesInPlace()
+    {
+        float[] v = [1e38f, -1e38f, 0f, 1e38f];
+        Assert.True(VectorMath.TryNormalize(v, v));
+        Assert.Equal(1.0, VectorMath.Norm(v), 5);
+        Assert.Equal(-v[0], v[1]);
+    }
+
+    [Fact]
+    public void TryNormalize_IsBitIdenticalToThePlainFormula_ForOrdinaryVectors()
+    {
+        // Replaying a bank's log must rebuild the same unit vectors: the rescaling path must not touch vectors whose
+        // plain norm is finite and positive, including large and small ones still inside that range.
+        var random = new Random(47);
+        foreach (float scale in new[] { 1f, 1e-3f, 1e3f, 1e15f, 1e-15f })
+        {
+            for (int length = 1; length <= 256; length++)
+            {
+                float[] v = RandomVector(random, length).Select(x => x * scale).ToArray();
+                var plain = new float[length];
+                System.Numerics.Tensors.TensorPrimitives.Divide(v, System.Numerics.Tensors.TensorPrimitives.Norm(v), plain);
+                var unit = new float[length];
+                Assert.True(VectorMath.TryNormalize(v, unit));
+                Assert.Equal(plain.Select(BitConverter.SingleToInt32Bits), unit.Select(BitConverter.SingleToInt32Bits));
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(float.NaN)]
+    [InlineData(float.PositiveInfinity)]
+    public void TryNormalize_ReturnsFalse_ForNonFiniteElements(float bad)
+    {
+        Assert.False(VectorMath.TryNormalize([1f, bad, 2f], new float[3]));
     }
 
     private static float[] RandomVector(Random random, int length)
