@@ -118,9 +118,12 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
                     field: "Idempotency-Key", expected: "the same body as the first call with this key");
                 return true;
             case RewardConflictException conflict:
-                await Problems.WriteAsync(context, StatusCodes.Status409Conflict, "Reward conflict", conflict.Message,
-                    field: "reward", expected: $"{conflict.Earlier.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}, the value this recall already gave memory '{conflict.MemoryId}' (one reward per recall and memory)",
-                    actual: conflict.Now.ToString("R", System.Globalization.CultureInfo.InvariantCulture));
+                // Each memory takes one reward per recall: the same value again answers the first result, another is this.
+                string earlier = FieldError.Format(conflict.Earlier);
+                await Problems.WriteAsync(context, StatusCodes.Status409Conflict, "Reward conflict",
+                    $"Memory '{conflict.MemoryId}' was already rewarded {earlier} by this recall; each memory takes one reward per recall.",
+                    field: "reward", expected: $"{earlier}, the value this recall already gave memory '{conflict.MemoryId}'",
+                    actual: FieldError.Format(conflict.Now), reason: Reasons.RewardConflict);
                 return true;
             case BankConflictException:
                 await Problems.WriteAsync(context, StatusCodes.Status409Conflict, "Bank conflict",

@@ -113,6 +113,9 @@ public static class Reasons
     /// <summary>A change whose result would leave the finite range (a Q value, a vector norm).</summary>
     public const string NotFinite = "not-finite";
 
+    /// <summary>A second reward of the same (recall, memory) with another value.</summary>
+    public const string RewardConflict = "reward-conflict";
+
     /// <summary>A JSON member the endpoint does not know.</summary>
     public const string UnknownMember = "unknown-member";
 }
