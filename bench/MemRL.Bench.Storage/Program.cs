@@ -15,6 +15,13 @@ using Microsoft.Extensions.Logging;
 // Usage: MemRL.Bench.Storage sqlite|postgres [connection string] [--keys N] [--seconds S] [--dim D] [--shards S] [--hnsw]
 // --hnsw: the shard searches with its HNSW graph (the default: exact search, as the first runs did); either way the
 // shard keeps a graph, so a replay rebuilds it and a snapshot loads it.
+// `recall-table`: the memory one remembered (recall, memory) reward takes on a shard (the exactly-once table), then exits.
+if (args is ["recall-table", ..])
+{
+    MeasureRecallTable(1_000_000);
+    return;
+}
+
 string backend = args.Length > 0 ? args[0] : "sqlite";
 string? connection = args.Length > 1 && !args[1].StartsWith("--", StringComparison.Ordinal) ? args[1] : null;
 int keys = Arg("--keys", 10_000);
@@ -42,11 +49,15 @@ await using (var silo = await StartAsync(snapshotEvery: int.MaxValue))
     Console.WriteLine($"load: {keys} new-key writes in {load.Elapsed.TotalSeconds:F1} s with 64 writers = {keys / load.Elapsed.TotalSeconds:F0}/s");
     long sizeAfterLoad = DatabaseBytes();
 
-    // Tokens for rewards: one recall per agent step would measure recall too; reuse a pool of tokens with fresh op ids.
-    var tokens = new List<string>();
+    // Each memory takes one reward per recall, so every reward needs a recall of its own; a recall per step would
+    // measure recall too. The benchmark recalls a pool of memory sets once, then signs a fresh token (a new recall id)
+    // for one of them per reward, as the coordinator would after recalling it again.
+    var info = await silo.Memory.GetBankAsync(bankName) ?? throw new InvalidOperationException("bank missing");
+    var signer = silo.Signer;
+    var recalled = new List<MemoryId[]>();
     for (int i = 0; i < 256; i++)
     {
-        tokens.Add((await bank.RecallAsync(intents[random.Next(keys)])).Token);
+        recalled.Add((await bank.RecallAsync(intents[random.Next(keys)])).Memories.Select(m => MemoryId.Parse(m.Id, "id")).ToArray());
     }
 
     long rewards = 0;
@@ -54,7 +65,8 @@ await using (var silo = await StartAsync(snapshotEvery: int.MaxValue))
     {
         var cpu = CpuClock.Start();
         var (ops, p50, p99) = await ClosedLoopAsync(agents, seconds, async n =>
-            await bank.RewardAsync(tokens[n % tokens.Count], (n & 1) == 0 ? 1.0 : 0.0, operationId: $"r-{agents}-{n}"));
+            await bank.RewardAsync(signer.Sign(bankName, info.Incarnation, new Coverage(shards, shards), recalled[n % recalled.Count], []),
+                (n & 1) == 0 ? 1.0 : 0.0, operationId: $"r-{agents}-{n}"));
         rewards += ops;
         Console.WriteLine($"reward  agents {agents,2}: {ops / (double)seconds,8:F0} rewards/s = {3 * ops / (double)seconds,8:F0} Q updates/s, p50 {p50:F2} ms, p99 {p99:F2} ms, {cpu.Report()}");
     }
@@ -160,6 +172,20 @@ async Task<Silo> StartAsync(int snapshotEvery)
     return new Silo(host);
 }
 
+static void MeasureRecallTable(int entries)
+{
+    long before = GC.GetTotalMemory(forceFullCollection: true);
+    var table = new RecallRewardLog();
+    for (int i = 0; i < entries; i++)
+    {
+        table.Record(Guid.NewGuid(), i, new RecallReward(1.0, 0.3, 1, DateTime.UtcNow.Ticks + TimeSpan.TicksPerHour));
+    }
+
+    long after = GC.GetTotalMemory(forceFullCollection: true);
+    Console.WriteLine($"recall-reward table: {entries:N0} entries, {(after - before) / (double)entries:F1} bytes per entry (managed heap delta)");
+    GC.KeepAlive(table);
+}
+
 long DatabaseBytes() => backend == "sqlite"
     ? new[] { sqlitePath, sqlitePath + "-wal" }.Where(File.Exists).Sum(f => new FileInfo(f).Length)
     : 0;
@@ -247,6 +273,8 @@ sealed class Silo(IHost host) : IAsyncDisposable
     public MemoryClient Memory => new(Factory);
 
     public IMemoryStore Store => host.Services.GetRequiredService<IMemoryStore>();
+
+    internal RecallTokenSigner Signer => host.Services.GetRequiredService<RecallTokenSigner>();
 
     public async ValueTask DisposeAsync()
     {
