@@ -410,7 +410,8 @@ internal sealed partial class MemoryCoordinatorGrain(
         WriteRoute? replacing = null;
         // Each pass returns, or removes a vanished key from the candidates, or follows the route another attempt fixed;
         // the bound only guards against a livelock (the reference bank skips vanished keys the same way).
-        for (int pass = 0; pass <= (2 * candidates.Count) + 4; pass++)
+        int passes = (2 * candidates.Count) + 4;
+        for (int pass = 0; pass < passes; pass++)
         {
             if ((info.ShardOf(route.Slot) != home && !claimed) || replacing is not null)
             {

@@ -543,13 +543,18 @@ internal sealed partial class MemoryShardGrain(
         {
             if (_table.TryGetKey(key.KeySequence, out var stale))
             {
+                // Rows are written before deletes are applied in one commit, so a row this import writes again must not
+                // be queued for deletion: only memories the source no longer has lose their rows (the key's own row is
+                // always written again). That is what makes a repeated import harmless.
+                var kept = key.Memories.Select(m => m.Sequence).ToHashSet();
                 foreach (long memory in stale.Memories.Select(m => m.Sequence).ToList())
                 {
                     Change(new MemoryDeleted(memory));
-                    _pendingDeletes.Add(memory);
+                    if (!kept.Contains(memory))
+                    {
+                        _pendingDeletes.Add(memory);
+                    }
                 }
-
-                _pendingDeletes.Add(key.KeySequence);
             }
 
             // The exported vector is the stored unit vector; the key's payload row keeps it for replay.

@@ -154,6 +154,36 @@ public sealed class ExactlyOnceTests(ClusterFixture fixture)
         }
     }
 
+    [Fact]
+    public async Task WriteAsync_WhoseTokenNamesKeysDeletedMeanwhile_SkipsThem_AsTheReferenceBankDoes()
+    {
+        // Three keys near the intent, all recalled, then all deleted: the write skips every vanished key and makes a new one.
+        // e0 + 0.8 e_i: cosine 0.78 to the intent e0 (above the merge threshold 0.7), 0.61 to each other (keys of their own).
+        var bank = await BankHelpers.NewBankAsync(fixture, "vanished", new BankOptions { Delta = -1, MergeThreshold = 0.7, K1 = 5, K2 = 3 }, shards: 3);
+        float[] intent = new float[BankHelpers.Dimension];
+        intent[0] = 1;
+        var keys = new List<string>();
+        for (int i = 1; i <= 3; i++)
+        {
+            float[] near = (float[])intent.Clone();
+            near[i] = 0.8f;
+            var w = await bank.WriteAsync(near, $"near {i}", "e", true, operationId: $"vanished-{i}");
+            Assert.True(w.CreatedKey);
+            keys.Add(w.MemoryId);
+        }
+
+        var recall = await bank.RecallAsync(intent);
+        foreach (string id in keys)
+        {
+            Assert.True(await bank.DeleteAsync(id));
+        }
+
+        var written = await bank.WriteAsync(intent, "intent", "experience", true, recall.Token, "vanished-write");
+
+        Assert.True(written.CreatedKey);
+        Assert.Equal(1, (await bank.GetStatsAsync()).Memories);
+    }
+
     private async Task<(BankClient Bank, List<string> Ids)> SpreadBankAsync(string prefix)
     {
         var bank = await BankHelpers.NewBankAsync(fixture, prefix, SpreadOptions, shards: 8);
