@@ -27,7 +27,13 @@ public sealed class HostileFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Silo = await ApiSilo.StartAsync();
+        // No rate limit in reach: the fingerprints and the fuzzer send thousands of requests, and a 429 on a fingerprint
+        // read would look like a state change. (The rate limit has its own tests.)
+        Silo = await ApiSilo.StartAsync(new Dictionary<string, string?>
+        {
+            ["MemRL:Api:RatePerSecond"] = "1000000",
+            ["MemRL:Api:RateBurst"] = "1000000",
+        });
         Alpha = Silo.Client(ApiSilo.KeyOf("alpha"));
         Beta = Silo.Client(ApiSilo.KeyOf("beta"));
         Reader = Silo.Client(ApiSilo.KeyOf("alpha", readOnly: true));
