@@ -28,6 +28,12 @@ public sealed record HostileCase(string Name, string Method, string Path, string
     /// <summary>Statuses also accepted where the contract leaves the choice open (each still checked for shape and state).</summary>
     public IReadOnlyList<int> AlsoAccepted { get; init; } = [];
 
+    /// <summary>Whether Kestrel's own bodiless refusal (see <see cref="ProblemAssert.IsTransportRejection"/>) is accepted.</summary>
+    public bool TransportRejection { get; init; }
+
+    /// <summary>Other field names the contract allows for this case (a control character is a bad path and a bad id).</summary>
+    public IReadOnlyList<string> AlsoFields { get; init; } = [];
+
     /// <summary>The body as bytes, when it must not be UTF-8 text (invalid encodings).</summary>
     public byte[]? BodyBytes { get; init; }
 

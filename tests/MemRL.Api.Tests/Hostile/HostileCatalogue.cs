@@ -324,7 +324,7 @@ public static class HostileCatalogue
         L("cursor of another bank of the tenant", "cursor={otherCursor}", "cursor", "{otherCursor}", "cursor-invalid");
         L("cursor of another tenant's bank of the same name", "cursor={betaCursor}", "cursor", "{betaCursor}", "cursor-invalid");
         L("cursor of 5000 characters", $"cursor={new string('A', 5000)}", "cursor", "*", "cursor-invalid");
-        L("cursor with a NUL", "cursor=%00", "cursor", null, "cursor-invalid");
+        all.Add(Bad("list: cursor with a NUL", "GET", $"{Write}?cursor=%00", null, "cursor", null, "cursor-invalid") with { TransportRejection = true });
         L("cursor given twice", "cursor={cursor}&cursor={cursor}", "cursor", null, "cursor-invalid");
         all.Add(Bad("list: beta lists its bank with alpha's cursor", "GET", $"{Write}?cursor={{cursor}}", null, "cursor", "{cursor}", "cursor-invalid") with { Key = "beta" });
     }
@@ -344,7 +344,7 @@ public static class HostileCatalogue
             B("of 41 characters", "00000001-0001-" + new string('1', 27));
             B("a space", "%20", " ");
             B("non-ASCII", "%C3%A9", "é");
-            B("a NUL", "%00", null);
+            all.Add(Bad($"{method} memory: id a NUL", method, $"{Write}/%00", null, "memoryId", null) with { TransportRejection = true });
             B("double-encoded dots", "%252E%252E", "%2E%2E");
             B("of 7000 characters", new string('a', 7000));
             N("id forged", "{forgedId}");
@@ -360,6 +360,9 @@ public static class HostileCatalogue
     {
         void D(string name, string method, string path, string field = "path") =>
             all.Add(Bad($"path: {method} {name}", method, path, null, field, "*"));
+        // Not dot segments, but characters no id or bank name has: a bad path or a bad id, as the server sees it.
+        void E(string name, string method, string path) =>
+            all.Add(Bad($"path: {method} {name}", method, path, null, "path", "*") with { AlsoFields = ["memoryId"] });
 
         D("memories/..", "DELETE", $"{Write}/..");
         D("memories/%2E%2E", "DELETE", $"{Write}/%2E%2E");
@@ -374,22 +377,22 @@ public static class HostileCatalogue
         D("banks/x/%2E%2E/{bank}", "DELETE", "/v1/banks/x/%2E%2E/{bank}");
         D("banks/{bank}/./memories/{id}", "DELETE", "/v1/banks/{bank}/./memories/{id}");
         D("banks/{bank}/stats/..", "DELETE", $"{Bank}/stats/..");
-        D("banks/{bank}/memories/..;", "DELETE", $"{Write}/..;");
-        D("overlong UTF-8 dots", "DELETE", $"{Write}/%C0%AE%C0%AE");
+        E("banks/{bank}/memories/..;", "DELETE", $"{Write}/..;");
+        E("overlong UTF-8 dots", "DELETE", $"{Write}/%C0%AE%C0%AE");
         D("memories/.. (GET)", "GET", $"{Write}/..");
         D("banks/{bank}/.. (GET)", "GET", $"{Bank}/..");
         D("banks/%2E%2E (GET)", "GET", "/v1/banks/%2E%2E");
-        D("absolute-form target with ..", "DELETE", "http://127.0.0.1/v1/banks/{bank}/memories/..");
-        D("memories/..\\", "DELETE", $"{Write}/..\\", "memoryId");
+        all.Add(Bad("path: DELETE absolute-form target with ..", "DELETE", "http://127.0.0.1/v1/banks/{bank}/memories/..", null, "path", "*") with { TransportRejection = true });
+        E("memories/..\\", "DELETE", $"{Write}/..\\");
         D("encoded slash in the bank name", "DELETE", "/v1/banks/{bank}%2Fmemories%2F{id}", "bank");
         D("encoded slash in the id", "DELETE", $"{Write}/{{id}}%2F..", "memoryId");
         D("encoded backslash in the id", "DELETE", $"{Write}/{{id}}%5C..", "memoryId");
-        D("a raw control character", "DELETE", $"{Write}/a\u0001b");
-        D("a raw tab", "DELETE", $"{Write}/a\tb");
-        D("a raw DEL", "DELETE", $"{Write}/a\u007fb");
+        E("a raw control character", "DELETE", $"{Write}/a\u0001b");
+        E("a raw tab", "DELETE", $"{Write}/a\tb");
+        E("a raw DEL", "DELETE", $"{Write}/a\u007fb");
         // Over Kestrel's request-line limit: refused before routing (400 or 414), and still as problem details.
-        all.Add(Bad("path: DELETE an id of 20000 characters", "DELETE", $"{Write}/{new string('a', 20000)}", null, null, null) with { AlsoAccepted = [414] });
-        all.Add(Bad("path: GET a bank name of 20000 characters", "GET", $"/v1/banks/{new string('b', 20000)}", null, null, null) with { AlsoAccepted = [414] });
+        all.Add(Bad("path: DELETE an id of 20000 characters", "DELETE", $"{Write}/{new string('a', 20000)}", null, null, null) with { AlsoAccepted = [414], TransportRejection = true });
+        all.Add(Bad("path: GET a bank name of 20000 characters", "GET", $"/v1/banks/{new string('b', 20000)}", null, null, null) with { AlsoAccepted = [414], TransportRejection = true });
     }
 
     private static void Banks(List<HostileCase> all)
@@ -448,7 +451,7 @@ public static class HostileCatalogue
         G("delete a bank only beta has", "DELETE", "/v1/banks/{betaOnlyBank}", 404, "bank", "{betaOnlyBank}");
         G("delete a name with a space", "DELETE", "/v1/banks/a%20b", 400, "bank", "a b");
         G("delete a name of 200 characters", "DELETE", $"/v1/banks/{new string('n', 200)}", 400, "bank");
-        G("delete a name with a NUL", "DELETE", "/v1/banks/a%00b", 400, "bank", null);
+        all.Add(new HostileCase("DELETE bank: delete a name with a NUL", "DELETE", "/v1/banks/a%00b", null, 400, "bank") { TransportRejection = true });
 
         foreach (var (label, method, path, body) in new[]
         {

@@ -239,6 +239,14 @@ public static class ProblemAssert
         return new WireReply((int)response.StatusCode, response.ReasonPhrase ?? "", headers, body);
     }
 
+    /// <summary>
+    /// Kestrel's own refusal of a request it cannot parse (a NUL in the path, an absolute-form target, a request line over
+    /// its limit): answered before any middleware runs, so it cannot carry problem details. A 4xx with no body and no
+    /// Content-Type; accepted where a case says so, and it must still change nothing.
+    /// </summary>
+    public static bool IsTransportRejection(WireReply reply) =>
+        reply.Status is 400 or 414 or 431 && reply.Body.Length == 0 && reply.Header("Content-Type") is null;
+
     /// <summary>Asserts the shape every non-2xx answer must have; returns the problem body.</summary>
     public static JsonElement IsProblem(WireReply reply, string context)
     {
@@ -270,9 +278,14 @@ public static class ProblemAssert
     /// Asserts a problem naming <paramref name="field"/> with a non-empty expected, the actual value sent
     /// (<paramref name="actual"/>: exact text, "*" for present and non-empty, null for not checked) and the reason code.
     /// </summary>
-    public static void Names(JsonElement problem, string context, string field, string? actual, string? reason)
+    public static void Names(JsonElement problem, string context, string field, string? actual, string? reason) =>
+        Names(problem, context, [field], actual, reason);
+
+    /// <summary>As <see cref="Names(JsonElement, string, string, string?, string?)"/>, where the contract allows either of <paramref name="fields"/>.</summary>
+    public static void Names(JsonElement problem, string context, IReadOnlyList<string> fields, string? actual, string? reason)
     {
-        Assert.True(Str(problem, "field") == field, $"{context}: expected field '{field}', got '{Str(problem, "field")}': {Cut(problem.GetRawText())}");
+        Assert.True(fields.Contains(Str(problem, "field")),
+            $"{context}: expected field '{string.Join("' or '", fields)}', got '{Str(problem, "field")}': {Cut(problem.GetRawText())}");
         // Bad input says what it must be; a missing resource (404) or a refused key (401, 403) need only name it.
         int status = problem.TryGetProperty("status", out var s) && s.ValueKind == JsonValueKind.Number ? s.GetInt32() : 0;
         if (status is 400 or 409 or 415)
@@ -286,7 +299,7 @@ public static class ProblemAssert
         }
         else if (actual is not null)
         {
-            Assert.True(Str(problem, "actual") == actual, $"{context}: expected actual '{Cut(actual)}', got '{Str(problem, "actual")}': {Cut(problem.GetRawText())}");
+            Assert.True(SameActual(actual, Str(problem, "actual")), $"{context}: expected actual '{Cut(actual)}', got '{Str(problem, "actual")}': {Cut(problem.GetRawText())}");
         }
 
         if (reason is not null)
@@ -294,6 +307,16 @@ public static class ProblemAssert
             Assert.True(Str(problem, "reason") == reason, $"{context}: expected reason '{reason}', got '{Str(problem, "reason")}': {Cut(problem.GetRawText())}");
         }
     }
+
+    /// <summary>
+    /// The value sent, as text: exactly, or a finite number written another way ("1E+308" for "1e308"). A number that
+    /// overflowed (1e309 reported as "Infinity") is not the value sent.
+    /// </summary>
+    public static bool SameActual(string sent, string? reported) =>
+        sent == reported
+        || (reported is not null
+            && double.TryParse(sent, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double a) && double.IsFinite(a)
+            && double.TryParse(reported, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double b) && a == b);
 
     public static string? Str(JsonElement json, string member) =>
         json.ValueKind == JsonValueKind.Object && json.TryGetProperty(member, out var v)

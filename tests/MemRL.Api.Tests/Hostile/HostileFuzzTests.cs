@@ -14,6 +14,7 @@ namespace MemRL.Api.Tests.Hostile;
 /// CI runs it for a bounded time: MEMRL_FUZZ_SECONDS (default 45) or MEMRL_FUZZ_ITERATIONS (takes precedence).
 /// By hand, for ten minutes:
 /// <c>MEMRL_FUZZ_SECONDS=600 dotnet test tests/MemRL.Api.Tests --no-build --filter FullyQualifiedName~HostileFuzz --logger "console;verbosity=detailed"</c>.
+/// <c>MEMRL_FUZZ_SURVEY=1</c> goes on past failures and reports each class of them with a count and an example.
 /// A failure prints CsCheck's seed; replay it with
 /// <c>MEMRL_FUZZ_SEED=&lt;seed&gt; MEMRL_FUZZ_ITERATIONS=1 dotnet test tests/MemRL.Api.Tests --no-build --filter FullyQualifiedName~HostileFuzz</c>.
 /// </para>
@@ -27,6 +28,8 @@ public sealed class HostileFuzzTests(HostileFixture fixture, ITestOutputHelper o
         int? iterations = int.TryParse(Environment.GetEnvironmentVariable("MEMRL_FUZZ_ITERATIONS"), out int i) ? i : null;
         int seconds = int.TryParse(Environment.GetEnvironmentVariable("MEMRL_FUZZ_SECONDS"), out int s) ? s : 45;
         string? seed = Environment.GetEnvironmentVariable("MEMRL_FUZZ_SEED");
+        // Survey: go on past failures and report every class of them at the end (no shrinking), to see the whole picture.
+        var survey = Environment.GetEnvironmentVariable("MEMRL_FUZZ_SURVEY") == "1" ? new Dictionary<string, (int Count, string Example)>(StringComparer.Ordinal) : null;
         int sent = 0, refused = 0, accepted = 0;
         var scene = await fixture.SceneAsync();
         string state = await scene.FingerprintAsync();
@@ -66,22 +69,24 @@ public sealed class HostileFuzzTests(HostileFixture fixture, ITestOutputHelper o
                     }
 
                     string context = request.ToString();
-                    Assert.True(reply.Status < 500, $"{context}\n=> {reply.Status}: {ProblemAssert.Cut(reply.Body)}");
-                    if (!ok)
+                    if (survey is not null)
                     {
-                        ProblemAssert.IsProblem(reply, context);
-                        if (before != after || created)
+                        try
                         {
-                            scene.Dirty = true;
+                            Check(request, reply, context, before, after, created, ok, scene);
+                        }
+                        catch (Exception e) when (e is Xunit.Sdk.XunitException)
+                        {
+                            string said = (e.Message.StartsWith(context, StringComparison.Ordinal) ? e.Message[context.Length..] : e.Message).TrimStart(':', ' ', '\n', '=', '>');
+                            string kind = System.Text.RegularExpressions.Regex.Replace(said.Split(':')[0], "[0-9a-f]{6,}|[0-9]+", "#");
+                            string key = $"{request.Method} {request.Route}: {kind}";
+                            survey[key] = survey.TryGetValue(key, out var seen) ? (seen.Count + 1, seen.Example) : (1, e.Message);
                         }
 
-                        Assert.False(created, $"{context}\n=> a refused request made bank {scene.NewBank}");
-                        Assert.True(before == after, $"{context}\n=> {reply.Status} changed the state:\n{StateFingerprint.Diff(before, after)}");
+                        return;
                     }
-                    else
-                    {
-                        Assert.False(request.HasDotSegment, $"{context}\n=> a path with dot segments was accepted ({reply.Status}): {ProblemAssert.Cut(reply.Body)}");
-                    }
+
+                    Check(request, reply, context, before, after, created, ok, scene);
                 },
                 writeLine: output.WriteLine,
                 seed: seed,
@@ -99,6 +104,41 @@ public sealed class HostileFuzzTests(HostileFixture fixture, ITestOutputHelper o
 
         output.WriteLine($"{sent} requests sent ({accepted} accepted, {refused} refused)");
         Assert.True(sent > 0, "the fuzzer sent no request");
+        if (survey is { Count: > 0 })
+        {
+            throw new Xunit.Sdk.XunitException($"{survey.Values.Sum(v => v.Count)} of {sent} requests broke the contract, in {survey.Count} classes:\n" + string.Join("\n\n",
+                survey.OrderByDescending(kv => kv.Value.Count).Select(kv => $"[{kv.Value.Count}] {kv.Key}\n  e.g. {kv.Value.Example.Replace("\n", "\n  ", StringComparison.Ordinal)}")));
+        }
+    }
+
+    // The properties of one exchange: never a 5xx; an error is problem details and changes nothing; dot segments never pass.
+    private static void Check(FuzzRequest request, WireReply reply, string context, string before, string after, bool created, bool ok, Scene scene)
+    {
+        Assert.True(reply.Status < 500, $"{context}\n=> {reply.Status}: {ProblemAssert.Cut(reply.Body)}");
+        if (!ok)
+        {
+            // HEAD answers carry no body by definition; Kestrel's own refusals of unparsable requests cannot carry one.
+            if (request.Method == "HEAD")
+            {
+                Assert.True(reply.MediaType is null or "application/problem+json", $"{context}\n=> a {reply.Status} to HEAD announced {reply.MediaType}");
+            }
+            else if (!ProblemAssert.IsTransportRejection(reply))
+            {
+                ProblemAssert.IsProblem(reply, context);
+            }
+
+            if (before != after || created)
+            {
+                scene.Dirty = true;
+            }
+
+            Assert.False(created, $"{context}\n=> a refused request made bank {scene.NewBank}");
+            Assert.True(before == after, $"{context}\n=> {reply.Status} changed the state:\n{StateFingerprint.Diff(before, after)}");
+        }
+        else
+        {
+            Assert.False(request.HasDotSegment, $"{context}\n=> a path with dot segments was accepted ({reply.Status}): {ProblemAssert.Cut(reply.Body)}");
+        }
     }
 }
 
@@ -145,6 +185,9 @@ public sealed record FuzzRequest(string Method, string Path, string Key, IReadOn
         ("DELETE", "/v1/banks/{bank}", []),
     ];
 
+    /// <summary>The route template this request was made from (for grouping failures).</summary>
+    public string Route { get; init; } = "";
+
     private static readonly string[] Methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
     private static readonly string[] Keys = ["alpha", "alpha", "alpha", "reader", "beta", "none", "unknown"];
     private static readonly string?[] ContentTypes = ["application/json", "application/json", "application/json; charset=utf-8", "text/plain", null, "application/xml", "application/json; charset=utf-16", "*/*"];
@@ -161,6 +204,7 @@ public sealed record FuzzRequest(string Method, string Path, string Key, IReadOn
         T One<T>(IReadOnlyList<T> pool) => pool[Pick(pool.Count)];
 
         var (method, path, members) = One(Routes);
+        string route = path;
         if (Chance(10))
         {
             method = One(Methods);
@@ -228,7 +272,7 @@ public sealed record FuzzRequest(string Method, string Path, string Key, IReadOn
             };
         }
 
-        return new FuzzRequest(method, path, key, headers, body is null ? null : One(ContentTypes), body);
+        return new FuzzRequest(method, path, key, headers, body is null ? null : One(ContentTypes), body) { Route = route };
     }
 
     private static string ObjectOf(string[] members, Func<int, int> pick, Func<int, bool> chance, Func<IReadOnlyList<string>, string> one)

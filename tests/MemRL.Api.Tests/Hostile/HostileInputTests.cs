@@ -54,12 +54,16 @@ public sealed class HostileInputTests(HostileFixture fixture)
         Assert.True(reply.Status < 500, $"{context}: a client's request must never get a 5xx, got {reply.Status}: {ProblemAssert.Cut(reply.Body)}");
         Assert.True(reply.Status == c.Status || c.AlsoAccepted.Contains(reply.Status),
             $"{context}: expected {c.Status}{string.Concat(c.AlsoAccepted.Select(s => $" or {s}"))}, got {reply.Status}: {ProblemAssert.Cut(reply.Body)}");
-        if (!accepted)
+        if (c.TransportRejection && ProblemAssert.IsTransportRejection(reply))
+        {
+            Assert.True(before == after, $"{context}: a refused request changed the state:\n{StateFingerprint.Diff(before, after)}");
+        }
+        else if (!accepted)
         {
             var problem = ProblemAssert.IsProblem(reply, context);
             if (c.Field is not null && reply.Status == c.Status)
             {
-                ProblemAssert.Names(problem, context, scene.Fill(c.Field), c.Actual is null ? null : scene.Fill(c.Actual), c.Reason);
+                ProblemAssert.Names(problem, context, [scene.Fill(c.Field), .. c.AlsoFields], c.Actual is null ? null : scene.Fill(c.Actual), c.Reason);
             }
 
             Assert.False(created, $"{context}: a refused create made bank {scene.NewBank}");
