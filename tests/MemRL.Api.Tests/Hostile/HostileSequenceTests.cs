@@ -186,6 +186,35 @@ public sealed class HostileSequenceTests(HostileFixture fixture)
     }
 
     [Fact]
+    public async Task Write_WithARecallTokenWhoseMergeCandidatesWereDeleted_IsWritten()
+    {
+        // Two near-duplicate keys, kept apart while merging is off; the recall's token names exactly those two; both are
+        // deleted and merging is switched on: the write's every candidate is gone, one after the other.
+        string bank = HostileFixture.NewName("merge-deleted");
+        (await _alpha.PostJsonAsync("/v1/banks", new { name = bank, dimension = Dimension, embedderId = "test-embedder", shardCount = 3, index = new { exact = true }, options = new { delta = -1.0, mergeThreshold = 2.0 } }))
+            .Ok(HttpStatusCode.Created);
+        var ids = new List<string>();
+        for (int seed = 1; seed <= 2; seed++)
+        {
+            ids.Add((await _alpha.PostJsonAsync($"/v1/banks/{bank}/memories", new { intent = Http.Vector(Dimension, 0, seed: seed), experience = $"e{seed}", success = true }))
+                .Ok(HttpStatusCode.Created).Str("memoryId"));
+        }
+
+        (await _alpha.PostJsonAsync($"/v1/banks/{bank}/memories", new { intent = Http.Vector(Dimension, 7), experience = "far", success = true })).Ok(HttpStatusCode.Created);
+        string token = (await _alpha.PostJsonAsync($"/v1/banks/{bank}/recall", new { query = Http.Vector(Dimension, 0), k1 = 2, k2 = 2 })).Ok().Str("token");
+        foreach (string id in ids)
+        {
+            (await _alpha.SendJsonAsync(HttpMethod.Delete, $"/v1/banks/{bank}/memories/{id}")).Ok(HttpStatusCode.NoContent);
+        }
+
+        (await _alpha.SendJsonAsync(HttpMethod.Put, $"/v1/banks/{bank}/options", new { delta = -1.0, mergeThreshold = 0.9 })).Ok();
+        var w = await _alpha.PostJsonAsync($"/v1/banks/{bank}/memories", new { intent = Http.Vector(Dimension, 0, seed: 3), experience = "again", success = true, recallToken = token });
+        Assert.True(w.Status == HttpStatusCode.Created, $"expected 201, got {(int)w.Status}: {w.Body}");
+        Assert.Equal("again", (await _alpha.GetJsonAsync($"/v1/banks/{bank}/memories/{w.Str("memoryId")}")).Ok().Str("experience"));
+        Assert.Equal(2, (await _alpha.GetJsonAsync($"/v1/banks/{bank}/stats")).Ok().Body.GetProperty("memories").GetInt32());
+    }
+
+    [Fact]
     public async Task PatchOptions_MergesOnlyTheMembersGiven()
     {
         string bank = HostileFixture.NewName("patch");
