@@ -1,4 +1,3 @@
-using System.Net;
 using System.Text;
 
 namespace MemRL.Api.Tests.Hostile;
@@ -50,6 +49,5 @@ public sealed class HostileHarnessTests(HostileFixture fixture)
         Assert.Equal(scene.Ids[1], plain.Json.GetProperty("id").GetString());
         var chunked = WireReply.Parse(Encoding.ASCII.GetBytes("HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\nContent-Type: application/problem+json\r\n\r\n5\r\n{\"a\":\r\n2\r\n1}\r\n0\r\n\r\n"));
         Assert.Equal((404, "{\"a\":1}", "application/problem+json"), (chunked.Status, chunked.Body, chunked.MediaType));
-        Assert.Equal(HttpStatusCode.NotFound, (HttpStatusCode)chunked.Status);
     }
 }

@@ -51,9 +51,11 @@ public sealed class HostileInputTests(HostileFixture fixture)
         }
 
         string context = $"{c.Name}: {c.Method} {Cut(scene.Fill(c.Path))}";
-        Assert.True(reply.Status < 500, $"{context}: a client's request must never get a 5xx, got {reply.Status}: {ProblemAssert.Cut(reply.Body)}");
+        // A wrong status is often a wrong effect too: say both in one message.
+        string effect = before == after ? "" : $"\nand the state changed:\n{StateFingerprint.Diff(before, after)}";
+        Assert.True(reply.Status < 500, $"{context}: a client's request must never get a 5xx, got {reply.Status}: {ProblemAssert.Cut(reply.Body)}{effect}");
         Assert.True(reply.Status == c.Status || c.AlsoAccepted.Contains(reply.Status),
-            $"{context}: expected {c.Status}{string.Concat(c.AlsoAccepted.Select(s => $" or {s}"))}, got {reply.Status}: {ProblemAssert.Cut(reply.Body)}");
+            $"{context}: expected {c.Status}{string.Concat(c.AlsoAccepted.Select(s => $" or {s}"))}, got {reply.Status}: {ProblemAssert.Cut(reply.Body)}{effect}");
         if (c.TransportRejection && ProblemAssert.IsTransportRejection(reply))
         {
             Assert.True(before == after, $"{context}: a refused request changed the state:\n{StateFingerprint.Diff(before, after)}");
