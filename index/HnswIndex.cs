@@ -44,7 +44,7 @@ public sealed unsafe partial class HnswIndex
     /// <summary>Creates an empty index.</summary>
     public HnswIndex(HnswOptions options)
     {
-        ArgumentNullException.ThrowIfNull(options);
+        _ = options ?? throw FieldError.Missing(nameof(options), "the index options");
         options.Validate();
         _options = options;
         _dimension = options.Dimension;
@@ -125,7 +125,7 @@ public sealed unsafe partial class HnswIndex
     /// <returns>The number written: min(k, live items, destination length).</returns>
     public int Search(ReadOnlySpan<float> query, int k, int ef, HnswSearchContext context, Span<Neighbor> destination, SearchMode mode = SearchMode.Auto)
     {
-        ArgumentNullException.ThrowIfNull(context);
+        _ = context ?? throw FieldError.Missing(nameof(context), "a search context of this index (CreateSearchContext)");
         if (k < 1)
         {
             throw FieldError.OutOfRange(nameof(k), "at least 1", FieldError.Format(k));

@@ -62,7 +62,7 @@ public sealed class ReferenceBank
         get => _options;
         set
         {
-            ArgumentNullException.ThrowIfNull(value);
+            _ = value ?? throw FieldError.Missing("options", "the bank's options");
             value.Validate();
             _options = value;
         }
