@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
@@ -163,7 +164,7 @@ public sealed unsafe partial class HnswIndex
         VectorValidation.ThrowIfInvalid(vector, _dimension, nameof(vector), requireNonZero: _options.Metric == SimilarityMetric.Cosine);
         if (_nodeOf.ContainsKey(id))
         {
-            throw FieldError.Invalid(nameof(id), "an id not in the index (remove it first to replace its vector)", FieldError.Format(id));
+            throw FieldError.Invalid(nameof(id), "an id not in the index (remove it first to replace its vector)", id.ToString(CultureInfo.InvariantCulture));
         }
 
         EnsureCapacity(_count + 1);
