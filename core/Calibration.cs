@@ -25,7 +25,7 @@ public static class Calibration
     /// <param name="seed">Seed of the subsample drawn when there are more than <see cref="MaxSample"/> vectors.</param>
     public static CalibrationResult FromSample(IReadOnlyList<float[]> intents, int seed = 0)
     {
-        ArgumentNullException.ThrowIfNull(intents);
+        _ = intents ?? throw FieldError.Missing(nameof(intents), "the sampled intent vectors");
         if (intents.Count < 2)
         {
             throw FieldError.Invalid(nameof(intents), "at least 2 vectors", $"{intents.Count} vectors");

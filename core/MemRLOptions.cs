@@ -83,7 +83,7 @@ public sealed record MemRLOptions
     /// <param name="fieldPrefix">As for <see cref="Validate"/>; fields are the options' JSON names (camelCase).</param>
     public IReadOnlyList<FieldErrorParts> FindErrors(string fieldPrefix = "")
     {
-        ArgumentNullException.ThrowIfNull(fieldPrefix);
+        _ = fieldPrefix ?? throw FieldError.Missing(nameof(fieldPrefix), "a field prefix (\"\" for none)");
         string F(string member) => RangeCheck.Field(fieldPrefix, member);
         var errors = new List<FieldErrorParts>();
         RangeCheck.Closed(errors, F(nameof(Alpha)), Alpha, 0, 1);

@@ -54,7 +54,7 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
 
     public async Task<BankInfo> CreateAsync(BankSpec spec)
     {
-        ArgumentNullException.ThrowIfNull(spec);
+        _ = spec ?? throw FieldError.Missing(nameof(spec), "a bank definition");
         string name = this.GetPrimaryKeyString();
         BankNames.Validate(name);
         ValidateSpec(spec);

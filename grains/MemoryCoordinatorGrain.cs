@@ -31,14 +31,14 @@ internal sealed partial class MemoryCoordinatorGrain(
     public Task<RecallResponse> RecallAsync(string bank, RecallRequest request, CancellationToken cancellationToken = default)
     {
         BankNames.Validate(bank);
-        ArgumentNullException.ThrowIfNull(request);
+        _ = request ?? throw FieldError.Missing(nameof(request), "a request body");
         return WithFreshBankAsync(bank, b => RecallCoreAsync(b, request, cancellationToken));
     }
 
     public Task<RewardResponse> RewardAsync(string bank, RewardRequest request)
     {
         BankNames.Validate(bank);
-        ArgumentNullException.ThrowIfNull(request);
+        _ = request ?? throw FieldError.Missing(nameof(request), "a request body");
         OperationIds.Validate(request.OperationId);
         QRule.ValidateReward(request.Reward, "reward");
         return WithFreshBankAsync(bank, b => RewardCoreAsync(b, request));
@@ -47,7 +47,7 @@ internal sealed partial class MemoryCoordinatorGrain(
     public Task<WriteResponse> WriteAsync(string bank, WriteRequest request)
     {
         BankNames.Validate(bank);
-        ArgumentNullException.ThrowIfNull(request);
+        _ = request ?? throw FieldError.Missing(nameof(request), "a request body");
         OperationIds.Validate(request.OperationId);
         _ = request.IntentText ?? throw FieldError.Missing("intentText", "the intent's text (may be empty)");
         _ = request.Experience ?? throw FieldError.Missing("experience", "the experience text");

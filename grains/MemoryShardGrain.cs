@@ -414,6 +414,7 @@ internal sealed partial class MemoryShardGrain(
         {
             throw FieldError.OutOfRange("sample", "at least 1", FieldError.Format(count));
         }
+
         var owned = _table.Keys.Where(k => Owns(_keySlots[k.Sequence])).Select(k => k.Sequence).ToArray();
         // Partial Fisher-Yates: the first `take` entries become a uniform sample without replacement.
         var random = new Random(seed);
@@ -459,6 +460,7 @@ internal sealed partial class MemoryShardGrain(
         {
             throw FieldError.OutOfRange("limit", "at least 1", FieldError.Format(limit));
         }
+
         // One pass keeping the `limit` lowest sequences above the cursor: no index by sequence to maintain for a rare call.
         var page = new PriorityQueue<MemoryRecord, long>(limit + 1, Comparer<long>.Create(static (a, b) => b.CompareTo(a)));
         int above = 0;

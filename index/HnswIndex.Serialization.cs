@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
+using MemRL.Errors;
 
 namespace MemRL.Index;
 
@@ -18,7 +19,7 @@ public sealed partial class HnswIndex
     /// </summary>
     public void Save(Stream stream)
     {
-        ArgumentNullException.ThrowIfNull(stream);
+        _ = stream ?? throw FieldError.Missing(nameof(stream), "a stream");
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var writer = new ChunkWriter(stream, hash);
         Span<byte> header = stackalloc byte[96];
@@ -56,7 +57,7 @@ public sealed partial class HnswIndex
     /// <exception cref="InvalidDataException">The stream is not an index, is from another format version, is truncated or corrupt.</exception>
     public static HnswIndex Load(Stream stream)
     {
-        ArgumentNullException.ThrowIfNull(stream);
+        _ = stream ?? throw FieldError.Missing(nameof(stream), "a stream");
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var reader = new ChunkReader(stream, hash);
         Span<byte> header = stackalloc byte[96];

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
@@ -44,7 +45,7 @@ public sealed unsafe partial class HnswIndex
     /// <summary>Creates an empty index.</summary>
     public HnswIndex(HnswOptions options)
     {
-        ArgumentNullException.ThrowIfNull(options);
+        _ = options ?? throw FieldError.Missing(nameof(options), "the index options");
         options.Validate();
         _options = options;
         _dimension = options.Dimension;
@@ -125,7 +126,7 @@ public sealed unsafe partial class HnswIndex
     /// <returns>The number written: min(k, live items, destination length).</returns>
     public int Search(ReadOnlySpan<float> query, int k, int ef, HnswSearchContext context, Span<Neighbor> destination, SearchMode mode = SearchMode.Auto)
     {
-        ArgumentNullException.ThrowIfNull(context);
+        _ = context ?? throw FieldError.Missing(nameof(context), "a search context of this index (CreateSearchContext)");
         if (k < 1)
         {
             throw FieldError.OutOfRange(nameof(k), "at least 1", FieldError.Format(k));
@@ -163,7 +164,7 @@ public sealed unsafe partial class HnswIndex
         VectorValidation.ThrowIfInvalid(vector, _dimension, nameof(vector), requireNonZero: _options.Metric == SimilarityMetric.Cosine);
         if (_nodeOf.ContainsKey(id))
         {
-            throw FieldError.Invalid(nameof(id), "an id not in the index (remove it first to replace its vector)", FieldError.Format(id));
+            throw FieldError.Invalid(nameof(id), "an id not in the index (remove it first to replace its vector)", id.ToString(CultureInfo.InvariantCulture));
         }
 
         EnsureCapacity(_count + 1);

@@ -1,3 +1,4 @@
+using System.Globalization;
 using MemRL.Core.Recall;
 using MemRL.Errors;
 using MemRL.Index;
@@ -62,7 +63,7 @@ public sealed class ReferenceBank
         get => _options;
         set
         {
-            ArgumentNullException.ThrowIfNull(value);
+            _ = value ?? throw FieldError.Missing("options", "the bank's options");
             value.Validate();
             _options = value;
         }
@@ -112,12 +113,12 @@ public sealed class ReferenceBank
             long id = memoryIds[i];
             if (!_table.TryGetMemory(id, out var memory))
             {
-                throw FieldError.Invalid($"memoryIds[{i}]", "a memory of this bank", FieldError.Format(id));
+                throw FieldError.Invalid($"memoryIds[{i}]", "a memory of this bank", id.ToString(CultureInfo.InvariantCulture));
             }
 
             if (!seen.Add(id))
             {
-                throw FieldError.Invalid($"memoryIds[{i}]", "each memory once (one reward per recall)", FieldError.Format(id));
+                throw FieldError.Invalid($"memoryIds[{i}]", "each memory once (one reward per recall)", id.ToString(CultureInfo.InvariantCulture));
             }
 
             // Every new Q is checked before any is applied: nothing is half-applied.

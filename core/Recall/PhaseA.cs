@@ -50,9 +50,8 @@ public static class PhaseA
         return (keys, pool);
     }
 
-    /// <summary>Phase-A key order: higher similarity first, then the older key.</summary>
-    public static int CompareKeys(KeyCandidate a, KeyCandidate b) =>
-        b.Similarity != a.Similarity ? b.Similarity.CompareTo(a.Similarity) : a.KeySequence.CompareTo(b.KeySequence);
+    /// <summary>Phase-A key order: higher similarity first, then the older key (see <see cref="CanonicalOrder"/>).</summary>
+    public static int CompareKeys(KeyCandidate a, KeyCandidate b) => CanonicalOrder.CompareKeys(a, b);
 
     private static IEnumerable<MemoryCandidate> OldestFirst(IReadOnlyList<MemoryCandidate> memories)
     {

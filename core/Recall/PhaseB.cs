@@ -11,7 +11,7 @@ public sealed record Selection(IReadOnlyList<ScoredMemory> Selected, bool Explor
 
 /// <summary>
 /// Phase B, value-aware selection (DESIGN §1, paper Eq. 7): <c>score = (1 − lambda)·zsim + lambda·zQ</c> over the pool,
-/// top-k2 with ties in Phase-A order.
+/// top-k2 by <see cref="CanonicalOrder.CompareScored"/>: scores on a 1e-9 grid, ties in Phase-A order.
 /// </summary>
 public static class PhaseB
 {
@@ -105,27 +105,13 @@ public static class PhaseB
         return (mean, std <= DegenerateStdDev ? 1.0 : std);
     }
 
-    private static List<ScoredMemory> TopByScore(List<ScoredMemory> scored, int k2)
+    // The k2 best by the canonical key (score on its 1e-9 grid, then Phase-A order; see CanonicalOrder), so a score
+    // difference that is rounding noise never decides a tie. A total order: the sort's stability does not matter.
+    internal static List<ScoredMemory> TopByScore(List<ScoredMemory> scored, int k2)
     {
-        // Stable: equal scores keep pool order (higher similarity, older key, older memory).
-        var order = new int[scored.Count];
-        for (int i = 0; i < order.Length; i++)
-        {
-            order[i] = i;
-        }
-
-        Array.Sort(order, (a, b) =>
-        {
-            int byScore = scored[b].Score.CompareTo(scored[a].Score);
-            return byScore != 0 ? byScore : a.CompareTo(b);
-        });
-        var top = new List<ScoredMemory>(k2);
-        for (int i = 0; i < k2; i++)
-        {
-            top.Add(scored[order[i]]);
-        }
-
-        return top;
+        var order = scored.ToArray();
+        Array.Sort(order, CanonicalOrder.CompareScored);
+        return [.. order.Take(k2)];
     }
 
     private static List<ScoredMemory> SampleWithoutReplacement(List<ScoredMemory> scored, int k2, IRandomSource random)

@@ -45,6 +45,25 @@ public sealed class CrossSiloErrorTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Shard_RefusesARewardThatWouldMakeOneQInfinite_AndAppliesItToNoneOfTheMemories()
+    {
+        var bank = await BankHelpers.NewBankAsync(fixture, "qinf", new BankOptions { Alpha = 1, Delta = -1, K1 = 5, K2 = 5, MergeThreshold = 2 }, shards: 1);
+        var vectors = new Vectors(13, BankHelpers.Dimension);
+        var a = (await bank.WriteAsync(vectors.Gaussian(), "a", "a", true)).MemoryId;
+        var b = (await bank.WriteAsync(vectors.Gaussian(), "b", "b", true)).MemoryId;
+        var query = vectors.Gaussian();
+        await bank.RewardAsync((await bank.RecallAsync(query)).Token, -1.7e308, memoryIds: [b]);
+        string before = await BankHelpers.SnapshotAsync(bank, [a, b]);
+
+        // a would go from 0 to 1.7e308, b from −1.7e308 to +∞: the shard refuses the whole reward.
+        var recall = await bank.RecallAsync(query);
+        Assert.Equal(2, recall.Memories.Count);
+        var error = await Assert.ThrowsAnyAsync<ArgumentException>(() => bank.RewardAsync(recall.Token, 1.7e308));
+        FieldAssert.Parts(error, "reward", "1.7E+308", Reasons.NotFinite);
+        Assert.Equal(before, await BankHelpers.SnapshotAsync(bank, [a, b]));
+    }
+
+    [Fact]
     public async Task CoordinatorError_ReachesAnExternalClient_WithItsParts()
     {
         var bank = await BankHelpers.NewBankAsync(fixture, "xclient");

@@ -38,6 +38,48 @@ public sealed class EquivalenceTests(ClusterFixture fixture)
     public Task Cluster_MatchesReferenceBank_AcrossShardGrowth(int shards, int growTo, int seed) =>
         RunWorkloadAsync(shards, seed, SimilarityNormalizationMode.Pool, growAtStep: 80, growTo);
 
+    /// <summary>
+    /// Finite vectors whose float norm overflows (elements near 1e38) or underflows (near 1e-30) write and recall: the
+    /// cluster equals the reference bank fed the same vectors bit for bit, and picks what the scaled-down vectors pick.
+    /// </summary>
+    [Theory]
+    [InlineData(1e38f)]
+    [InlineData(1e-30f)]
+    public async Task Cluster_MatchesReferenceBank_ForVectorsWhoseFloatNormOverflowsOrUnderflows(float scale)
+    {
+        var vectors = new Vectors(31, Dimension);
+        var wireOptions = new BankOptions { K1 = 5, K2 = 3, Delta = -1, MergeThreshold = 2 };
+        string name = ClusterFixture.NewBankName("eq-scale");
+        await fixture.Memory.CreateBankAsync(name, new BankSpec(Dimension, "test-embedder", wireOptions, 3, new IndexSettings(Exact: true)));
+        var bank = fixture.Memory.Bank(name);
+        var sameVectors = new ReferenceBank(Dimension, wireOptions.ToCore());
+        var scaledDown = new ReferenceBank(Dimension, wireOptions.ToCore());
+        var ids = new Dictionary<string, long>();
+        for (int i = 0; i < 24; i++)
+        {
+            var v = UnitBox(vectors.Gaussian());
+            var written = await bank.WriteAsync(Scale(v, scale), $"t{i}", $"e{i}", i % 2 == 0);
+            ids[written.MemoryId] = sameVectors.Write(Scale(v, scale), $"t{i}", $"e{i}", i % 2 == 0).MemorySequence;
+            scaledDown.Write(v, $"t{i}", $"e{i}", i % 2 == 0);
+        }
+
+        for (int step = 0; step < 12; step++)
+        {
+            var q = UnitBox(vectors.Gaussian());
+            var recall = await bank.RecallAsync(Scale(q, scale), new RecallSettings(RequireFullCoverage: true));
+            AssertSameSelection(recall, sameVectors.Recall(Scale(q, scale)), ids, step);
+            Assert.Equal(scaledDown.Recall(q).Memories.Select(m => m.Sequence), recall.Memories.Select(m => ids[m.Id]));
+        }
+    }
+
+    private static float[] UnitBox(float[] v)
+    {
+        float largest = v.Max(Math.Abs);
+        return [.. v.Select(x => x / largest)];
+    }
+
+    private static float[] Scale(float[] v, float scale) => [.. v.Select(x => x * scale)];
+
     private async Task RunWorkloadAsync(int shards, int seed, SimilarityNormalizationMode mode, int growAtStep, int growTo)
     {
         var vectors = new Vectors(seed, Dimension);

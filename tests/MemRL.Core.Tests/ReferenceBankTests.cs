@@ -88,6 +88,8 @@ public sealed class ReferenceBankTests
 
         Assert.Equal([0.3, 0.3], bank.Reward([a.MemorySequence, b.MemorySequence], 1.0));
         FieldAssert.Parts(Assert.Throws<ArgumentException>(() => bank.Reward([a.MemorySequence, 999], 1.0)), "memoryIds[1]", "999");
+        // Ids above 2^53 are repeated exactly, not through a double.
+        FieldAssert.Parts(Assert.Throws<ArgumentException>(() => bank.Reward([long.MaxValue], 1.0)), "memoryIds[0]", "9223372036854775807");
         FieldAssert.Parts(Assert.Throws<ArgumentException>(() => bank.Reward([b.MemorySequence, b.MemorySequence], 1.0)), "memoryIds[1]", $"{b.MemorySequence}");
         FieldAssert.Parts(Assert.Throws<ArgumentOutOfRangeException>(() => bank.Reward([a.MemorySequence], double.NaN)), "reward", "NaN");
 
