@@ -19,7 +19,8 @@ public static class FieldError
     /// <summary>Data key of what the field must be.</summary>
     public const string ExpectedKey = "memrl.expected";
 
-    /// <summary>Data key of what the field was (as text; absent when the value is not worth repeating, such as a secret).</summary>
+    /// <summary>Data key of what the field was: the bare value as text (a value quoted for the sentence is stored without
+    /// its quotes); absent when the value is not worth repeating, such as a secret.</summary>
     public const string ActualKey = "memrl.actual";
 
     /// <summary>Data key of the reason code, present where a caller must tell kinds apart (see <see cref="Reasons"/>).</summary>
@@ -51,7 +52,8 @@ public static class FieldError
         exception.Data[ExpectedKey] = expected;
         if (actual is not null)
         {
-            exception.Data[ActualKey] = Clip(actual);
+            // The data holds the bare value as the caller sent it; quotes belong to the sentence only.
+            exception.Data[ActualKey] = Clip(actual.Length >= 2 && actual[0] == '\'' && actual[^1] == '\'' ? actual[1..^1] : actual);
         }
 
         if (reason is not null)
