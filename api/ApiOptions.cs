@@ -24,6 +24,21 @@ public sealed class ApiOptions
     /// <summary>Largest request body in bytes (413 above). Default 4 MiB: a 1 Mi-character experience fits.</summary>
     public long MaxRequestBytes { get; set; } = 4 << 20;
 
+    /// <summary>
+    /// Longest request path in characters, as sent (400 on <c>path</c> above). Default 1024: the longest route with the
+    /// longest bank name and memory id is under 200.
+    /// </summary>
+    public int MaxPathLength { get; set; } = 1024;
+
+    /// <summary>Longest query string in characters (400 on <c>path</c> above). Default 4096.</summary>
+    public int MaxQueryLength { get; set; } = 4096;
+
+    /// <summary>Longest single header, name and value, in bytes (431 naming the header above). Default 8 KiB.</summary>
+    public int MaxHeaderBytes { get; set; } = 8 << 10;
+
+    /// <summary>Most header bytes of a request in all (431 on <c>headers</c> above). Default 32 KiB.</summary>
+    public int MaxHeadersTotalBytes { get; set; } = 32 << 10;
+
     /// <summary>Most memory ids one reward may name.</summary>
     public int MaxRewardIds { get; set; } = 64;
 
@@ -91,6 +106,10 @@ internal sealed class ApiOptionsValidator : IValidateOptions<ApiOptions>
 
         Positive(failures, "MaxRequestBytes", options.MaxRequestBytes, 1024);
         Positive(failures, "MaxRewardIds", options.MaxRewardIds, 1);
+        Positive(failures, "MaxPathLength", options.MaxPathLength, 64);
+        Positive(failures, "MaxQueryLength", options.MaxQueryLength, 64);
+        Positive(failures, "MaxHeaderBytes", options.MaxHeaderBytes, 256);
+        Positive(failures, "MaxHeadersTotalBytes", options.MaxHeadersTotalBytes, options.MaxHeaderBytes);
         Positive(failures, "RatePerSecond", options.RatePerSecond, 1);
         Positive(failures, "RateBurst", options.RateBurst, 1);
         if (options.Embedder.Kind is not ("Hashing" or "OpenAICompatible"))

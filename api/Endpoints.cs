@@ -28,6 +28,12 @@ internal static class Endpoints
             var http = context.HttpContext;
             http.Items[Problems.BankItem] = http.Request.RouteValues["bank"];
             http.Items[Problems.MemoryIdItem] = http.Request.RouteValues["memoryId"];
+            // A memory id is checked before any handler runs: what is not an id never reaches the cluster.
+            if (http.Request.RouteValues["memoryId"] is string memoryId && !MemoryId.TryParse(memoryId, out _))
+            {
+                throw MemRL.Errors.FieldError.Invalid("memoryId", "a memory id of the form 'xxxxxxxx-xxxx-x…' (hex) as returned by recall or write", memoryId);
+            }
+
             return await next(context);
         });
         var banks = v1.MapGroup("/banks");

@@ -33,7 +33,18 @@ public static class MemRLApiExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ApiOptions>, ApiOptionsValidator>());
         var options = builder.Configuration.GetSection(ApiOptions.Section).Get<ApiOptions>() ?? new ApiOptions();
         builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = options.MaxRequestBytes);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Limits.MaxRequestBodySize = options.MaxRequestBytes;
+            // Kestrel's own limits sit above the API's (RequestEdge), so a long path or header reaches the application
+            // and gets problem details naming it; only a request past these gets Kestrel's bare answer (docs/http-api.md).
+            kestrel.Limits.MaxRequestLineSize = KestrelRequestLineBytes(options);
+            kestrel.Limits.MaxRequestHeadersTotalSize = KestrelHeaderBytes(options);
+            kestrel.Limits.MaxRequestHeaderCount = KestrelHeaderCount;
+            // Latin-1 lets a header with a non-ASCII byte through to RequestEdge, which names it; Kestrel's default
+            // (ASCII only) answers a bare 400.
+            kestrel.RequestHeaderEncodingSelector = _ => System.Text.Encoding.Latin1;
+        });
 
         services.TryAddSingleton(sp => new MemoryClient(sp.GetRequiredService<IGrainFactory>()));
         services.TryAddSingleton<ApiKeyRing>();
@@ -94,11 +105,23 @@ public static class MemRLApiExtensions
         return builder;
     }
 
+    /// <summary>Kestrel's request-line limit: twice the API's path and query limits, at least 64 KiB.</summary>
+    public static int KestrelRequestLineBytes(ApiOptions options) => Math.Max(64 << 10, 2 * (options.MaxPathLength + options.MaxQueryLength));
+
+    /// <summary>Kestrel's header-block limit: twice the API's, at least 128 KiB.</summary>
+    public static int KestrelHeaderBytes(ApiOptions options) => Math.Max(128 << 10, 2 * options.MaxHeadersTotalBytes);
+
+    /// <summary>Kestrel's header-count limit (its default is 100); the API's byte limits bind first.</summary>
+    public const int KestrelHeaderCount = 1000;
+
     /// <summary>Adds the middleware and maps the routes and the OpenAPI document (<c>/openapi/v1.json</c>).</summary>
     public static WebApplication MapMemRLApi(this WebApplication app)
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        // Before routing, which would otherwise run first and match the path Kestrel resolved (RequestEdge says why).
+        app.UseMiddleware<RequestEdge>();
+        app.UseRouting();
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseRateLimiter();
