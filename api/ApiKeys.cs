@@ -87,9 +87,21 @@ internal sealed class ApiKeyAuthenticationHandler(
         return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName)));
     }
 
-    protected override Task HandleChallengeAsync(AuthenticationProperties properties) =>
-        Problems.WriteAsync(Context, StatusCodes.Status401Unauthorized, "Unauthorized",
-            "Send 'Authorization: Bearer <key>' with an API key of this server.", field: "Authorization");
+    // RFC 6750 §3: a 401 says which scheme to use, and error="invalid_token" when a key was sent and is not known. The
+    // key itself is never repeated; actual says what kind of value came.
+    protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
+    {
+        string? header = Request.Headers.Authorization;
+        var result = await HandleAuthenticateOnceSafeAsync();
+        bool sent = !string.IsNullOrEmpty(header);
+        Response.Headers.WWWAuthenticate = sent ? "Bearer realm=\"memrl\", error=\"invalid_token\"" : "Bearer realm=\"memrl\"";
+        string? actual = !sent ? null
+            : header!.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? "a Bearer key this server does not know"
+            : $"the scheme '{header.Split(' ')[0]}'";
+        await Problems.WriteAsync(Context, StatusCodes.Status401Unauthorized, "Unauthorized",
+            result.Failure?.Message is { } why ? $"{why} Send 'Authorization: Bearer <key>' with an API key of this server." : "Send 'Authorization: Bearer <key>' with an API key of this server.",
+            field: "Authorization", expected: "Bearer <an API key of this server>", actual: actual);
+    }
 
     protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
         Problems.WriteAsync(Context, StatusCodes.Status403Forbidden, "Forbidden",

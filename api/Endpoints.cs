@@ -55,6 +55,12 @@ internal static class Endpoints
         CreateBankBody body, ClaimsPrincipal user, MemoryClient memory, TextEmbedder embedder)
     {
         string name = Required(body.Name, "name", "a bank name");
+        // Here the caller spells the bank as the body's name; everywhere else as the path's {bank}.
+        if (!Tenants.IsValidBankName(name))
+        {
+            throw MemRL.Errors.FieldError.Invalid("name", Tenants.BankNameRule, name);
+        }
+
         string bank = Tenants.ClusterBankName(Tenants.TenantOf(user), name);
         if (body.EmbedderId is null && body.Dimension is { } dimension && dimension != embedder.Dimension)
         {
@@ -138,8 +144,18 @@ internal static class Endpoints
         return TypedResults.Created($"/v1/banks/{bank}/memories/{written.MemoryId}", written);
     }
 
-    private static async Task<Ok<MemoryPage>> ListMemoriesAsync(string bank, int? limit, string? cursor, ClaimsPrincipal user, MemoryClient memory) =>
-        TypedResults.Ok(await BankOf(memory, user, bank).ListAsync(cursor, limit ?? 100));
+    // limit is read as text: the framework's own binding error names the .NET type ("Nullable<int> limit").
+    private static async Task<Ok<MemoryPage>> ListMemoriesAsync(string bank, string? limit, string? cursor, ClaimsPrincipal user, MemoryClient memory) =>
+        TypedResults.Ok(await BankOf(memory, user, bank).ListAsync(cursor, PageLimit(limit)));
+
+    private static int PageLimit(string? limit)
+    {
+        const int defaultLimit = 100;
+        string expected = $"an integer in [1, {BankLimits.MaxPageSize}]";
+        return limit is null ? defaultLimit
+            : int.TryParse(limit, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) && n is >= 1 and <= BankLimits.MaxPageSize ? n
+            : throw MemRL.Errors.FieldError.OutOfRange("limit", expected, limit);
+    }
 
     private static async Task<Ok<MemoryInfo>> GetMemoryAsync(string bank, string memoryId, ClaimsPrincipal user, MemoryClient memory) =>
         TypedResults.Ok(await BankOf(memory, user, bank).GetAsync(memoryId));

@@ -100,7 +100,13 @@ public static class MemRLApiExtensions
         });
         services.AddExceptionHandler<ProblemExceptionHandler>();
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
-        services.Configure<JsonOptions>(json => json.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));
+        services.Configure<JsonOptions>(json =>
+        {
+            json.SerializerOptions.Converters.Add(new JsonStringEnumConverter());
+            // A misspelt member ("lamda") would otherwise be dropped and the caller believe the option was set.
+            // Every type read from a request, nested options and index settings included; responses are unaffected.
+            json.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+        });
         services.AddOpenApi();
         return builder;
     }
@@ -118,7 +124,9 @@ public static class MemRLApiExtensions
     public static WebApplication MapMemRLApi(this WebApplication app)
     {
         app.UseExceptionHandler();
-        app.UseStatusCodePages();
+        // Not the default writer: it follows Accept, so a browser (Accept: text/html) got plain text. Problem details
+        // whatever the caller accepts: an API has one error format.
+        app.UseStatusCodePages(context => StatusCodeProblemAsync(context.HttpContext));
         // Before routing, which would otherwise run first and match the path Kestrel resolved (RequestEdge says why).
         app.UseMiddleware<RequestEdge>();
         app.UseRouting();
@@ -131,6 +139,29 @@ public static class MemRLApiExtensions
         MapProbe(app, "/health/ready", check => check.Tags.Contains(GrainInterfaces.HealthTags.Ready));
         Endpoints.Map(app);
         return app;
+    }
+
+    private static Task StatusCodeProblemAsync(HttpContext context)
+    {
+        var request = context.Request;
+        int status = context.Response.StatusCode;
+        string path = request.Path.Value ?? "/";
+        return status switch
+        {
+            StatusCodes.Status404NotFound => Problems.WriteAsync(context, status, "Not found",
+                $"No endpoint at {path}; see /openapi/v1.json.", field: "path", expected: "a route of this API (see /openapi/v1.json)", actual: path),
+            StatusCodes.Status405MethodNotAllowed => Problems.WriteAsync(context, status, "Method not allowed",
+                $"{request.Method} is not allowed on {path}; see /openapi/v1.json.", field: "method",
+                expected: context.Response.Headers.Allow is { Count: > 0 } allow ? $"one of {string.Join(", ", allow.ToArray())}" : "a method this route allows (see /openapi/v1.json)",
+                actual: request.Method),
+            // The framework answers a body of another media type without throwing.
+            StatusCodes.Status415UnsupportedMediaType => Problems.WriteAsync(context, status, "Unsupported media type",
+                request.ContentType is { } sent ? $"Content-Type is '{sent}'; expected application/json." : "The request has a body without a Content-Type; expected application/json.",
+                field: "Content-Type", expected: "application/json", actual: request.ContentType),
+            _ => Problems.WriteAsync(context, status, Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status),
+                $"{request.Method} {path} answered {status} ({Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status)}).",
+                field: "path", expected: "a request this API accepts (see /openapi/v1.json)", actual: path),
+        };
     }
 
     // Probes need no key (the kubelet has none) and say nothing about banks: only each check's status and reason.

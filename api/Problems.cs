@@ -42,6 +42,31 @@ internal static partial class Problems
     }
 
     /// <summary>
+    /// As <see cref="WriteAsync"/>, with a reason code a client may branch on (<see cref="MemRL.Errors.Reasons"/>) and any
+    /// further members (a quota's name, limit and current value).
+    /// </summary>
+    public static Task WriteWithReasonAsync(HttpContext context, int status, string title, string detail,
+        string? field, string? expected, string? actual, string? reason, IReadOnlyDictionary<string, object?>? extensions = null)
+    {
+        var problem = new ProblemDetails { Status = status, Title = title, Detail = detail, Type = $"https://httpstatuses.io/{status}" };
+        foreach (var (name, value) in new (string, object?)[] { ("field", field), ("expected", expected), ("actual", actual), ("reason", reason) })
+        {
+            if (value is not null)
+            {
+                problem.Extensions[name] = value;
+            }
+        }
+
+        foreach (var (name, value) in extensions ?? new Dictionary<string, object?>())
+        {
+            problem.Extensions[name] = value;
+        }
+
+        context.Response.StatusCode = status;
+        return context.Response.WriteAsJsonAsync(problem, JsonSerializerOptions.Web, "application/problem+json");
+    }
+
+    /// <summary>
     /// Splits the house message form "&lt;field&gt; is &lt;actual&gt;; expected &lt;expected&gt;." into its parts; other messages
     /// keep the parameter name as the field.
     /// </summary>
@@ -76,6 +101,11 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
         string? tenant = context.User.FindFirst(Tenants.TenantClaim)?.Value;
         string bank = context.Items[Problems.BankItem] as string ?? "";
         string Scrub(string text) => Problems.Scrub(text, tenant);
+        if (await BindingProblems.TryWriteAsync(context, exception))
+        {
+            return true;
+        }
+
         switch (exception)
         {
             case BadHttpRequestException bad when bad.InnerException is JsonException json:

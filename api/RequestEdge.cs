@@ -30,6 +30,12 @@ internal sealed class RequestEdge(RequestDelegate next, IOptions<ApiOptions> opt
             return Problems.WriteAsync(context, status, "Bad request header", detail, field: field, expected: expected, actual: actual);
         }
 
+        if (context.Request.ContentLength is > 0 || context.Request.Headers.ContainsKey("Transfer-Encoding"))
+        {
+            // Kept in memory (bodies are at most MaxRequestBytes) so that a JSON error can quote what was sent.
+            context.Request.EnableBuffering(bufferThreshold: (int)Math.Min(int.MaxValue, _options.MaxRequestBytes));
+        }
+
         return next(context);
     }
 

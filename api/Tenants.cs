@@ -32,6 +32,13 @@ public static class Tenants
     public static bool IsValidTenant(string? tenant) =>
         !string.IsNullOrEmpty(tenant) && tenant.Length <= MaxTenantLength && !tenant.AsSpan().ContainsAnyExcept(TenantChars);
 
+    /// <summary>What a bank name must be, as an error's expected value.</summary>
+    public static readonly string BankNameRule = $"1 to {MaxBankNameLength} letters, digits, '-', '_' or '.'";
+
+    /// <summary>True for a bank name a tenant may use (<see cref="BankNameRule"/>).</summary>
+    public static bool IsValidBankName(string? bank) =>
+        !string.IsNullOrEmpty(bank) && bank.Length <= MaxBankNameLength && !bank.AsSpan().ContainsAnyExcept(BankChars);
+
     /// <summary>The cluster's name for <paramref name="bank"/> of <paramref name="tenant"/>; throws naming the field when the name is bad.</summary>
     public static string ClusterBankName(string tenant, string? bank)
     {
