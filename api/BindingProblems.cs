@@ -22,6 +22,17 @@ internal static class BindingProblems
     /// <summary>Writes the problem for a binding failure and returns true; false for any other exception.</summary>
     public static async Task<bool> TryWriteAsync(HttpContext context, Exception exception)
     {
+        // The two reasons this class's callers raise (unknown member, missing member) go out with their reason code;
+        // every other argument error is the exception handler's.
+        if (exception is ArgumentException argument && FieldError.TryRead(argument, out var read) && read.Reason is Reasons.UnknownMember or Reasons.Missing)
+        {
+            string? tenant = context.User.FindFirst(Tenants.TenantClaim)?.Value;
+            string message = argument.Message.Replace($" (Parameter '{argument.ParamName}')", "", StringComparison.Ordinal);
+            await Problems.WriteWithReasonAsync(context, StatusCodes.Status400BadRequest, read.Reason == Reasons.Missing ? "Member missing" : "Unknown member",
+                Problems.Scrub(message, tenant), read.Field, read.Expected, read.Actual is null ? null : Problems.Scrub(read.Actual, tenant), read.Reason);
+            return true;
+        }
+
         if (exception is not BadHttpRequestException bad)
         {
             return false;
@@ -30,6 +41,12 @@ internal static class BindingProblems
         var endpoint = context.Features.Get<IExceptionHandlerFeature>()?.Endpoint;
         switch (bad)
         {
+            case { StatusCode: StatusCodes.Status415UnsupportedMediaType }:
+                string? sent = context.Request.ContentType;
+                await Problems.WriteAsync(context, StatusCodes.Status415UnsupportedMediaType, "Unsupported media type",
+                    sent is null ? "The request has a body without a Content-Type; expected application/json." : $"Content-Type is '{sent}'; expected application/json.",
+                    field: "Content-Type", expected: "application/json", actual: sent);
+                return true;
             case { InnerException: JsonException json }:
                 var requestType = endpoint?.Metadata.GetMetadata<IAcceptsMetadata>()?.RequestType;
                 var parts = Describe(json, requestType, await ReadBodyAsync(context.Request), JsonOptionsOf(context));

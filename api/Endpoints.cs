@@ -39,7 +39,10 @@ internal static class Endpoints
         var banks = v1.MapGroup("/banks");
         banks.MapPost("", CreateBankAsync).RequireAuthorization(WriterPolicy).WithName("CreateBank").ProducesProblem(400).ProducesProblem(409);
         banks.MapGet("/{bank}", GetBankAsync).WithName("GetBank").ProducesProblem(404);
-        banks.MapPut("/{bank}/options", UpdateOptionsAsync).RequireAuthorization(WriterPolicy).WithName("UpdateOptions").ProducesProblem(400).ProducesProblem(404);
+        banks.MapPut("/{bank}/options", ReplaceOptionsAsync).RequireAuthorization(WriterPolicy).Accepts<BankOptions>("application/json")
+            .WithName("ReplaceOptions").ProducesProblem(400).ProducesProblem(404);
+        banks.MapPatch("/{bank}/options", MergeOptionsAsync).RequireAuthorization(WriterPolicy).Accepts<BankOptions>("application/json", "application/merge-patch+json")
+            .WithName("UpdateOptions").ProducesProblem(400).ProducesProblem(404);
         banks.MapDelete("/{bank}", DeleteBankAsync).RequireAuthorization(WriterPolicy).WithName("DeleteBank").ProducesProblem(404);
         banks.MapGet("/{bank}/stats", StatsAsync).WithName("GetStats").ProducesProblem(404);
         banks.MapPost("/{bank}/calibrate", CalibrateAsync).WithName("Calibrate").ProducesProblem(400).ProducesProblem(403).ProducesProblem(404);
@@ -82,10 +85,27 @@ internal static class Endpoints
         return TypedResults.Ok(BankView.From(info, bank));
     }
 
-    private static async Task<Ok<BankView>> UpdateOptionsAsync(string bank, BankOptions options, ClaimsPrincipal user, MemoryClient memory)
+    // PUT replaces the options: every member must be given (a PUT of one member used to reset all the others to their
+    // defaults). The body is read here rather than bound, so that presence can be told from a default.
+    private static async Task<Ok<BankView>> ReplaceOptionsAsync(
+        string bank, HttpRequest request, ClaimsPrincipal user, MemoryClient memory, IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json)
     {
         string name = Tenants.ClusterBankName(Tenants.TenantOf(user), bank);
         _ = await memory.GetBankAsync(name) ?? throw new BankNotFoundException(bank);
+        var given = await OptionsPatch.ReadObjectAsync(request, json.Value.SerializerOptions);
+        var options = OptionsPatch.Replace(given, json.Value.SerializerOptions);
+        return TypedResults.Ok(BankView.From(await memory.UpdateOptionsAsync(name, options), bank));
+    }
+
+    // PATCH merges the members given into the current options (RFC 7396); the result is validated as a whole by the
+    // bank, so an error applies nothing.
+    private static async Task<Ok<BankView>> MergeOptionsAsync(
+        string bank, HttpRequest request, ClaimsPrincipal user, MemoryClient memory, IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json)
+    {
+        string name = Tenants.ClusterBankName(Tenants.TenantOf(user), bank);
+        var current = await memory.GetBankAsync(name) ?? throw new BankNotFoundException(bank);
+        var given = await OptionsPatch.ReadObjectAsync(request, json.Value.SerializerOptions);
+        var options = OptionsPatch.Merge(current.Options, given, json.Value.SerializerOptions);
         return TypedResults.Ok(BankView.From(await memory.UpdateOptionsAsync(name, options), bank));
     }
 

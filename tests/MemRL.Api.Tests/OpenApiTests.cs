@@ -13,6 +13,7 @@ public sealed class OpenApiTests(ApiSiloFixture fixture)
         { "GET", "/v1/banks/{bank}" },
         { "DELETE", "/v1/banks/{bank}" },
         { "PUT", "/v1/banks/{bank}/options" },
+        { "PATCH", "/v1/banks/{bank}/options" },
         { "GET", "/v1/banks/{bank}/stats" },
         { "POST", "/v1/banks/{bank}/calibrate" },
         { "POST", "/v1/banks/{bank}/recall" },
