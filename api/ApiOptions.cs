@@ -18,8 +18,17 @@ public sealed class ApiOptions
     /// <summary>API keys, stored hashed (key <c>MemRL:Api:Keys:N:Tenant|Sha256|ReadOnly</c>). Empty: a local key is made at start-up.</summary>
     public List<ApiKeyEntry> Keys { get; set; } = [];
 
-    /// <summary>Where the generated local key is written when no key is configured (owner-readable only).</summary>
+    /// <summary>Where the current local key's plaintext is written when no key is configured (owner-readable only).</summary>
     public string LocalKeyPath { get; set; } = Path.Combine("data", "api-key.local");
+
+    /// <summary>The local key ring: SHA-256 hashes of the current and previous local keys (owner-readable only).</summary>
+    public string LocalKeyRingPath { get; set; } = Path.Combine("data", "api-keys.json");
+
+    /// <summary>How long a local key stays accepted after <c>rotate-local-key</c> replaced it. Default 7 days.</summary>
+    public TimeSpan LocalKeyGrace { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>Most local keys accepted at once, the current one included. Default 3 (the current and two previous).</summary>
+    public int LocalKeysKept { get; set; } = 3;
 
     /// <summary>Largest request body in bytes (413 above). Default 4 MiB: a 1 Mi-character experience fits.</summary>
     public long MaxRequestBytes { get; set; } = 4 << 20;
@@ -63,6 +72,12 @@ public sealed class ApiKeyEntry
 
     /// <summary>Read-only keys may describe, recall, get and list, but not change anything.</summary>
     public bool ReadOnly { get; set; }
+
+    /// <summary>When the key stops being accepted (null: never). Local keys replaced by a rotation have one.</summary>
+    public DateTimeOffset? NotAfter { get; set; }
+
+    /// <summary>A key of the local ring (the embedded default), not of configuration.</summary>
+    internal bool Local { get; init; }
 }
 
 /// <summary>Which embedder the server uses for text (key <c>MemRL:Api:Embedder:*</c>).</summary>
@@ -110,6 +125,12 @@ internal sealed class ApiOptionsValidator : IValidateOptions<ApiOptions>
         Positive(failures, "MaxQueryLength", options.MaxQueryLength, 64);
         Positive(failures, "MaxHeaderBytes", options.MaxHeaderBytes, 256);
         Positive(failures, "MaxHeadersTotalBytes", options.MaxHeadersTotalBytes, options.MaxHeaderBytes);
+        Positive(failures, "LocalKeysKept", options.LocalKeysKept, 1);
+        if (options.LocalKeyGrace < TimeSpan.Zero)
+        {
+            failures.Add($"MemRL:Api:LocalKeyGrace is {options.LocalKeyGrace}; expected a duration of zero or more.");
+        }
+
         Positive(failures, "RatePerSecond", options.RatePerSecond, 1);
         Positive(failures, "RateBurst", options.RateBurst, 1);
         if (options.Embedder.Kind is not ("Hashing" or "OpenAICompatible"))

@@ -21,6 +21,9 @@ public static class Tenants
     /// <summary>The claim that carries the caller's tenant.</summary>
     public const string TenantClaim = "memrl:tenant";
 
+    /// <summary>The claim present when the caller's key is a local key (the embedded default's own tenant).</summary>
+    public const string LocalClaim = "memrl:local";
+
     /// <summary>The claim present when the caller's key may write.</summary>
     public const string WriterClaim = "memrl:writer";
 

@@ -16,6 +16,12 @@ if (args is ["new-api-key", .. var rest])
     return NewApiKey.Run(rest, Console.Out, Console.Error);
 }
 
+// `rotate-local-key` gives the embedded default a new local key and keeps the previous ones accepted for a while.
+if (args is ["rotate-local-key", .. var rotateArgs])
+{
+    return RotateLocalKey.Run(WebApplication.CreateBuilder(rotateArgs).Configuration, Console.Out, Console.Error);
+}
+
 // Two shapes, chosen by configuration (appsettings.json or environment, e.g. MemRL__Cluster__Redis):
 // - embedded default (nothing configured): one silo, localhost clustering, data in ./data/memrl.db (SQLite), the HTTP
 //   API on http://127.0.0.1:8080 with a fresh local key;
