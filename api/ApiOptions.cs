@@ -59,6 +59,31 @@ public sealed class ApiOptions
 
     /// <summary>How intent text becomes a vector.</summary>
     public EmbedderOptions Embedder { get; set; } = new();
+
+    /// <summary>Per-tenant quotas (key <c>MemRL:Api:Quotas:*</c>).</summary>
+    public QuotaOptions Quotas { get; set; } = new();
+}
+
+/// <summary>
+/// What one tenant may store (key <c>MemRL:Api:Quotas:*</c>). A call that would go over is refused with 403 and
+/// reason <c>quota</c>, naming the quota, its limit and the current value; nothing is stored.
+/// </summary>
+public sealed class QuotaOptions
+{
+    /// <summary>Most banks per tenant. Default 1000.</summary>
+    public int MaxBanks { get; set; } = 1000;
+
+    /// <summary>Most memories per tenant, over all its banks. Default 10,000,000.</summary>
+    public long MaxMemories { get; set; } = 10_000_000;
+
+    /// <summary>Most UTF-8 bytes of experience and intent text per tenant, over all its banks. Default 10 GiB.</summary>
+    public long MaxTextBytes { get; set; } = 10L << 30;
+
+    /// <summary>
+    /// How old a tenant's usage may be before a write reads it again from the store (one query). Between reads the
+    /// silo adds what it accepted itself; writes on other silos are seen at the next read. Default 10 s.
+    /// </summary>
+    public TimeSpan UsageMaxAge { get; set; } = TimeSpan.FromSeconds(10);
 }
 
 /// <summary>One API key: the tenant it acts for, the SHA-256 of the key (hex), and whether it may only read.</summary>
@@ -126,6 +151,14 @@ internal sealed class ApiOptionsValidator : IValidateOptions<ApiOptions>
         Positive(failures, "MaxHeaderBytes", options.MaxHeaderBytes, 256);
         Positive(failures, "MaxHeadersTotalBytes", options.MaxHeadersTotalBytes, options.MaxHeaderBytes);
         Positive(failures, "LocalKeysKept", options.LocalKeysKept, 1);
+        Positive(failures, "Quotas:MaxBanks", options.Quotas.MaxBanks, 1);
+        Positive(failures, "Quotas:MaxMemories", options.Quotas.MaxMemories, 1);
+        Positive(failures, "Quotas:MaxTextBytes", options.Quotas.MaxTextBytes, 1);
+        if (options.Quotas.UsageMaxAge < TimeSpan.Zero)
+        {
+            failures.Add($"MemRL:Api:Quotas:UsageMaxAge is {options.Quotas.UsageMaxAge}; expected a duration of zero or more.");
+        }
+
         if (options.LocalKeyGrace < TimeSpan.Zero)
         {
             failures.Add($"MemRL:Api:LocalKeyGrace is {options.LocalKeyGrace}; expected a duration of zero or more.");

@@ -22,6 +22,12 @@ internal static class BindingProblems
     /// <summary>Writes the problem for a binding failure and returns true; false for any other exception.</summary>
     public static async Task<bool> TryWriteAsync(HttpContext context, Exception exception)
     {
+        if (exception is QuotaExceededException quota)
+        {
+            await quota.WriteAsync(context);
+            return true;
+        }
+
         // The two reasons this class's callers raise (unknown member, missing member) go out with their reason code;
         // every other argument error is the exception handler's.
         if (exception is ArgumentException argument && FieldError.TryRead(argument, out var read) && read.Reason is Reasons.UnknownMember or Reasons.Missing)

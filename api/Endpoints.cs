@@ -37,7 +37,8 @@ internal static class Endpoints
             return await next(context);
         });
         var banks = v1.MapGroup("/banks");
-        banks.MapPost("", CreateBankAsync).RequireAuthorization(WriterPolicy).WithName("CreateBank").ProducesProblem(400).ProducesProblem(409);
+        banks.MapPost("", CreateBankAsync).RequireAuthorization(WriterPolicy).WithName("CreateBank").ProducesProblem(400).ProducesProblem(403).ProducesProblem(409);
+        banks.MapGet("", ListBanksAsync).WithName("ListBanks");
         banks.MapGet("/{bank}", GetBankAsync).WithName("GetBank").ProducesProblem(404);
         banks.MapPut("/{bank}/options", ReplaceOptionsAsync).RequireAuthorization(WriterPolicy).Accepts<BankOptions>("application/json")
             .WithName("ReplaceOptions").ProducesProblem(400).ProducesProblem(404);
@@ -48,14 +49,17 @@ internal static class Endpoints
         banks.MapPost("/{bank}/calibrate", CalibrateAsync).WithName("Calibrate").ProducesProblem(400).ProducesProblem(403).ProducesProblem(404);
         banks.MapPost("/{bank}/recall", RecallAsync).WithName("Recall").ProducesProblem(400).ProducesProblem(404).ProducesProblem(503);
         banks.MapPost("/{bank}/reward", RewardAsync).RequireAuthorization(WriterPolicy).WithName("Reward").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
-        banks.MapPost("/{bank}/memories", WriteAsync).RequireAuthorization(WriterPolicy).WithName("Write").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
+        banks.MapPost("/{bank}/memories", WriteAsync).RequireAuthorization(WriterPolicy).WithName("Write").ProducesProblem(400).ProducesProblem(403).ProducesProblem(404).ProducesProblem(409);
         banks.MapGet("/{bank}/memories", ListMemoriesAsync).WithName("ListMemories").ProducesProblem(400).ProducesProblem(404);
         banks.MapGet("/{bank}/memories/{memoryId}", GetMemoryAsync).WithName("GetMemory").ProducesProblem(400).ProducesProblem(404);
         banks.MapDelete("/{bank}/memories/{memoryId}", DeleteMemoryAsync).RequireAuthorization(WriterPolicy).WithName("DeleteMemory").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
     }
 
+    private static async Task<Ok<BankListView>> ListBanksAsync(ClaimsPrincipal user, TenantUsage usage) =>
+        TypedResults.Ok(new BankListView((await usage.ListAsync(Tenants.TenantOf(user))).Select(b => new BankUsageView(b.Name, b.Memories, b.TextBytes)).ToList()));
+
     private static async Task<Results<Created<BankView>, Ok<BankView>>> CreateBankAsync(
-        CreateBankBody body, ClaimsPrincipal user, MemoryClient memory, TextEmbedder embedder)
+        CreateBankBody body, ClaimsPrincipal user, MemoryClient memory, TextEmbedder embedder, TenantUsage usage)
     {
         string name = Required(body.Name, "name", "a bank name");
         // Here the caller spells the bank as the body's name; everywhere else as the path's {bank}.
@@ -75,7 +79,18 @@ internal static class Endpoints
 
         var spec = new BankSpec(body.Dimension ?? embedder.Dimension, body.EmbedderId ?? embedder.EmbedderId, body.Options, body.ShardCount ?? 2, body.Index);
         bool existed = await memory.GetBankAsync(bank) is not null;
+        string tenant = Tenants.TenantOf(user);
+        if (!existed)
+        {
+            await usage.CheckNewBankAsync(tenant);
+        }
+
         var view = BankView.From(await memory.CreateBankAsync(bank, spec), name);
+        if (!existed)
+        {
+            usage.AddBank(tenant);
+        }
+
         return existed ? TypedResults.Ok(view) : TypedResults.Created($"/v1/banks/{name}", view);
     }
 
@@ -109,8 +124,12 @@ internal static class Endpoints
         return TypedResults.Ok(BankView.From(await memory.UpdateOptionsAsync(name, options), bank));
     }
 
-    private static async Task<NoContent> DeleteBankAsync(string bank, ClaimsPrincipal user, MemoryClient memory) =>
-        await memory.DeleteBankAsync(Tenants.ClusterBankName(Tenants.TenantOf(user), bank)) ? TypedResults.NoContent() : throw new BankNotFoundException(bank);
+    private static async Task<NoContent> DeleteBankAsync(string bank, ClaimsPrincipal user, MemoryClient memory, TenantUsage usage)
+    {
+        bool deleted = await memory.DeleteBankAsync(Tenants.ClusterBankName(Tenants.TenantOf(user), bank));
+        usage.Forget(Tenants.TenantOf(user));
+        return deleted ? TypedResults.NoContent() : throw new BankNotFoundException(bank);
+    }
 
     private static async Task<Ok<BankStats>> StatsAsync(string bank, ClaimsPrincipal user, MemoryClient memory) =>
         TypedResults.Ok(await BankOf(memory, user, bank).GetStatsAsync());
@@ -154,13 +173,17 @@ internal static class Endpoints
     }
 
     private static async Task<Created<WriteResponse>> WriteAsync(
-        string bank, WriteBody body, HttpRequest request, ClaimsPrincipal user, MemoryClient memory, TextEmbedder embedder, CancellationToken cancellationToken)
+        string bank, WriteBody body, HttpRequest request, ClaimsPrincipal user, MemoryClient memory, TextEmbedder embedder, TenantUsage usage, CancellationToken cancellationToken)
     {
         var client = BankOf(memory, user, bank);
         string experience = Required(body.Experience, "experience", "the experience text");
         bool success = body.Success ?? throw Missing("success", "true or false");
         var (intent, embedderId) = await VectorOrTextAsync(body.Intent, "intent", body.Intent is null ? body.IntentText : null, "intentText", body.EmbedderId, embedder, cancellationToken);
+        string tenant = Tenants.TenantOf(user);
+        long textBytes = System.Text.Encoding.UTF8.GetByteCount(experience) + System.Text.Encoding.UTF8.GetByteCount(body.IntentText ?? "");
+        await usage.CheckWriteAsync(tenant, textBytes);
         var written = await client.WriteAsync(intent, body.IntentText ?? "", experience, success, body.RecallToken, IdempotencyKey(request), embedderId);
+        usage.AddWrite(tenant, textBytes);
         return TypedResults.Created($"/v1/banks/{bank}/memories/{written.MemoryId}", written);
     }
 
@@ -180,8 +203,13 @@ internal static class Endpoints
     private static async Task<Ok<MemoryInfo>> GetMemoryAsync(string bank, string memoryId, ClaimsPrincipal user, MemoryClient memory) =>
         TypedResults.Ok(await BankOf(memory, user, bank).GetAsync(memoryId));
 
-    private static async Task<NoContent> DeleteMemoryAsync(string bank, string memoryId, HttpRequest request, ClaimsPrincipal user, MemoryClient memory) =>
-        await BankOf(memory, user, bank).DeleteAsync(memoryId, IdempotencyKey(request)) ? TypedResults.NoContent() : throw new MemoryNotFoundException(memoryId);
+    private static async Task<NoContent> DeleteMemoryAsync(
+        string bank, string memoryId, HttpRequest request, ClaimsPrincipal user, MemoryClient memory, TenantUsage usage)
+    {
+        bool deleted = await BankOf(memory, user, bank).DeleteAsync(memoryId, IdempotencyKey(request));
+        usage.Forget(Tenants.TenantOf(user));
+        return deleted ? TypedResults.NoContent() : throw new MemoryNotFoundException(memoryId);
+    }
 
     private static BankClient BankOf(MemoryClient memory, ClaimsPrincipal user, string bank) =>
         memory.Bank(Tenants.ClusterBankName(Tenants.TenantOf(user), bank));

@@ -49,6 +49,8 @@ public static class MemRLApiExtensions
         services.TryAddSingleton(sp => new MemoryClient(sp.GetRequiredService<IGrainFactory>()));
         services.TryAddSingleton<ApiKeyRing>();
         services.TryAddSingleton<TextEmbedder>();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<TenantUsage>();
         services.AddHostedService<LocalKeyBootstrap>();
 
         services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
@@ -86,8 +88,10 @@ public static class MemRLApiExtensions
             {
                 var retryAfter = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? after : TimeSpan.FromSeconds(1);
                 rejected.HttpContext.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                var api = rejected.HttpContext.RequestServices.GetRequiredService<IOptions<ApiOptions>>().Value;
                 await Problems.WriteAsync(rejected.HttpContext, StatusCodes.Status429TooManyRequests, "Rate limit",
-                    "This tenant is over its request rate (MemRL:Api:RatePerSecond); retry after the time in Retry-After.");
+                    "This tenant is over its request rate (MemRL:Api:RatePerSecond); retry after the time in Retry-After.",
+                    expected: $"at most {api.RatePerSecond} requests/s for this tenant, bursts up to {api.RateBurst} (MemRL:Api:RatePerSecond, RateBurst)");
             };
         });
 

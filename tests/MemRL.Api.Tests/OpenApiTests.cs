@@ -10,6 +10,7 @@ public sealed class OpenApiTests(ApiSiloFixture fixture)
     public static TheoryData<string, string> Routes() => new()
     {
         { "POST", "/v1/banks" },
+        { "GET", "/v1/banks" },
         { "GET", "/v1/banks/{bank}" },
         { "DELETE", "/v1/banks/{bank}" },
         { "PUT", "/v1/banks/{bank}/options" },
