@@ -53,6 +53,13 @@ internal static class BindingProblems
                     sent is null ? "The request has a body without a Content-Type; expected application/json." : $"Content-Type is '{sent}'; expected application/json.",
                     field: "Content-Type", expected: "application/json", actual: sent);
                 return true;
+            case { StatusCode: StatusCodes.Status413PayloadTooLarge }:
+                long limit = context.RequestServices.GetRequiredService<IOptions<ApiOptions>>().Value.MaxRequestBytes;
+                await Problems.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, "Request too large",
+                    $"The request body is larger than MemRL:Api:MaxRequestBytes ({limit.ToString(CultureInfo.InvariantCulture)} bytes).",
+                    field: "body", expected: $"at most {limit.ToString(CultureInfo.InvariantCulture)} bytes",
+                    actual: context.Request.ContentLength is { } length ? $"{length.ToString(CultureInfo.InvariantCulture)} bytes" : null);
+                return true;
             case { InnerException: JsonException json }:
                 var requestType = endpoint?.Metadata.GetMetadata<IAcceptsMetadata>()?.RequestType;
                 var parts = Describe(json, requestType, await ReadBodyAsync(context.Request), JsonOptionsOf(context));

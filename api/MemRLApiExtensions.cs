@@ -166,6 +166,9 @@ public static class MemRLApiExtensions
                 $"{request.Method} is not allowed on {path}; see /openapi/v1.json.", field: "method",
                 expected: context.Response.Headers.Allow is { Count: > 0 } allow ? $"one of {string.Join(", ", allow.ToArray())}" : "a method this route allows (see /openapi/v1.json)",
                 actual: request.Method),
+            StatusCodes.Status413PayloadTooLarge => Problems.WriteAsync(context, status, "Request too large",
+                $"The request body is larger than MemRL:Api:MaxRequestBytes ({MaxRequestBytes(context)} bytes).", field: "body",
+                expected: $"at most {MaxRequestBytes(context)} bytes", actual: request.ContentLength is { } length ? $"{length} bytes" : null),
             // The framework answers a body of another media type without throwing.
             StatusCodes.Status415UnsupportedMediaType => Problems.WriteAsync(context, status, "Unsupported media type",
                 request.ContentType is { } sent ? $"Content-Type is '{sent}'; expected application/json." : "The request has a body without a Content-Type; expected application/json.",
@@ -175,6 +178,8 @@ public static class MemRLApiExtensions
                 field: "path", expected: "a request this API accepts (see /openapi/v1.json)", actual: path),
         };
     }
+
+    private static long MaxRequestBytes(HttpContext context) => context.RequestServices.GetRequiredService<IOptions<ApiOptions>>().Value.MaxRequestBytes;
 
     // Probes need no key (the kubelet has none) and say nothing about banks: only each check's status and reason.
     // Live runs no check: a process that answers HTTP is alive; restarting it for a storage outage would not help.

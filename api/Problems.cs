@@ -122,12 +122,13 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
                     field, expected, actual is null ? null : Scrub(actual));
                 return true;
             case BankNotFoundException:
-                await Problems.WriteAsync(context, StatusCodes.Status404NotFound, "Bank not found", $"Bank '{bank}' does not exist.", field: "bank", actual: bank);
+                await Problems.WriteAsync(context, StatusCodes.Status404NotFound, "Bank not found", $"Bank '{bank}' does not exist.", field: "bank",
+                    expected: "the name of one of this tenant's banks (GET /v1/banks)", actual: bank);
                 return true;
             case MemoryNotFoundException:
                 string id = context.Items[Problems.MemoryIdItem] as string ?? "";
                 await Problems.WriteAsync(context, StatusCodes.Status404NotFound, "Memory not found",
-                    $"Memory '{id}' does not exist in bank '{bank}'.", field: "memoryId", actual: id);
+                    $"Memory '{id}' does not exist in bank '{bank}'.", field: "memoryId", expected: "the id of a memory of this bank", actual: id);
                 return true;
             case InvalidRecallTokenException invalid:
                 // One answer for forged tokens and for other banks' tokens (which would otherwise name the issuing
@@ -142,11 +143,13 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
                     field: "Idempotency-Key", expected: "the same body as the first call with this key");
                 return true;
             case BankConflictException conflict:
-                await Problems.WriteAsync(context, StatusCodes.Status409Conflict, "Bank conflict", Scrub(conflict.Message), field: "name");
+                await Problems.WriteAsync(context, StatusCodes.Status409Conflict, "Bank conflict", Scrub(conflict.Message), field: "name",
+                    expected: "the spec the existing bank has, or another name");
                 return true;
             case OverloadedException overloaded:
                 context.Response.Headers.RetryAfter = "1";
-                await Problems.WriteAsync(context, StatusCodes.Status429TooManyRequests, "Overloaded", Scrub(overloaded.Message));
+                await Problems.WriteAsync(context, StatusCodes.Status429TooManyRequests, "Overloaded", Scrub(overloaded.Message),
+                    expected: "a retry after the time in Retry-After");
                 return true;
             case IncompleteCoverageException or ShardUnavailableException or StaleBankVersionException or TimeoutException:
                 context.Response.Headers.RetryAfter = "1";

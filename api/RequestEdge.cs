@@ -118,6 +118,16 @@ internal sealed class RequestEdge(RequestDelegate next, IOptions<ApiOptions> opt
         long total = 0;
         foreach (var (name, values) in headers)
         {
+            if (!IsToken(name))
+            {
+                status = StatusCodes.Status400BadRequest;
+                field = "headers";
+                expected = "header names of token characters (RFC 9110 §5.1)";
+                actual = Escape(name);
+                detail = $"A header name, '{Escape(name)}', has a character no header name may have.";
+                return false;
+            }
+
             foreach (string? value in values)
             {
                 int length = name.Length + (value?.Length ?? 0);
@@ -171,6 +181,22 @@ internal sealed class RequestEdge(RequestDelegate next, IOptions<ApiOptions> opt
 
         return true;
     }
+
+    private static bool IsToken(string name)
+    {
+        foreach (char c in name)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || "!#$%&'*+-.^_`|~".Contains(c, StringComparison.Ordinal)))
+            {
+                return false;
+            }
+        }
+
+        return name.Length > 0;
+    }
+
+    private static string Escape(string text) =>
+        string.Concat(text.Select(c => c is >= ' ' and <= '~' ? c.ToString() : $"\\u{((int)c).ToString("x4", CultureInfo.InvariantCulture)}"));
 
     private static bool IsSecret(string name) =>
         name.Equals("Authorization", StringComparison.OrdinalIgnoreCase) || name.Equals("Cookie", StringComparison.OrdinalIgnoreCase);

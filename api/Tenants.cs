@@ -36,11 +36,14 @@ public static class Tenants
         !string.IsNullOrEmpty(tenant) && tenant.Length <= MaxTenantLength && !tenant.AsSpan().ContainsAnyExcept(TenantChars);
 
     /// <summary>What a bank name must be, as an error's expected value.</summary>
-    public static readonly string BankNameRule = $"1 to {MaxBankNameLength} letters, digits, '-', '_' or '.'";
+    public static readonly string BankNameRule = $"1 to {MaxBankNameLength} letters, digits, '-', '_' or '.', other than '.' and '..'";
 
-    /// <summary>True for a bank name a tenant may use (<see cref="BankNameRule"/>).</summary>
+    /// <summary>
+    /// True for a bank name a tenant may use (<see cref="BankNameRule"/>). Not "." or "..": no path can address them
+    /// (the API refuses dot segments), so such a bank could be made and never used or deleted.
+    /// </summary>
     public static bool IsValidBankName(string? bank) =>
-        !string.IsNullOrEmpty(bank) && bank.Length <= MaxBankNameLength && !bank.AsSpan().ContainsAnyExcept(BankChars);
+        !string.IsNullOrEmpty(bank) && bank.Length <= MaxBankNameLength && !bank.AsSpan().ContainsAnyExcept(BankChars) && bank is not ("." or "..");
 
     /// <summary>The cluster's name for <paramref name="bank"/> of <paramref name="tenant"/>; throws naming the field when the name is bad.</summary>
     public static string ClusterBankName(string tenant, string? bank)

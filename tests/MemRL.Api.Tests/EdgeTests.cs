@@ -102,6 +102,20 @@ public sealed class EdgeTests(ApiSiloFixture fixture)
     }
 
     [Fact]
+    public async Task AsteriskFormTarget_IsRefusedByTheApplication()
+    {
+        var reply = await RawHttp.SendAsync(fixture.Silo.Address, "OPTIONS * HTTP/1.1", [$"Authorization: Bearer {AlphaKey}"]);
+        Assert.Equal("*", reply.Problem(400, "path").GetProperty("actual").GetString());
+    }
+
+    [Fact]
+    public async Task ControlCharacterInAHeaderName_IsRefused()
+    {
+        var reply = await RawHttp.SendAsync(fixture.Silo.Address, "GET /v1/banks/x HTTP/1.1", [$"Authorization: Bearer {AlphaKey}", "X-\u0001Note: a"]);
+        Assert.Equal("X-\\u0001Note", reply.Problem(400, "headers").GetProperty("actual").GetString());
+    }
+
+    [Fact]
     public async Task ControlCharacterInAHeader_IsRefusedNamingIt()
     {
         var reply = await RawHttp.SendAsync(fixture.Silo.Address, "GET /v1/banks/x HTTP/1.1", [$"Authorization: Bearer {AlphaKey}", "X-Note: a\u0001b"]);
@@ -120,6 +134,7 @@ public sealed class EdgeTests(ApiSiloFixture fixture)
         { "header block over Kestrel's limit", 431 },
         { "no Host header", 400 },
         { "encoded NUL in the path", 400 },
+        { "header line without a colon", 400 },
     };
 
     [Theory]
@@ -132,6 +147,7 @@ public sealed class EdgeTests(ApiSiloFixture fixture)
             "unsupported HTTP version" => Ascii("GET /v1/banks/x HTTP/9.9\r\nHost: x\r\n\r\n"),
             "request line over Kestrel's limit" => Ascii($"GET /v1/banks/{new string('b', 70 << 10)} HTTP/1.1\r\nHost: x\r\n\r\n"),
             "header block over Kestrel's limit" => Ascii($"GET /v1/banks/x HTTP/1.1\r\nHost: x\r\n{string.Concat(Enumerable.Range(0, 40).Select(i => $"X-N{i}: {new string('n', 4000)}\r\n"))}\r\n"),
+            "header line without a colon" => Ascii("GET /v1/banks/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Note\r\n\r\n"),
             "encoded NUL in the path" => Ascii("GET /v1/banks/x%00 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
             "no Host header" => Ascii("GET /v1/banks/x HTTP/1.1\r\n\r\n"),
             _ => throw new ArgumentOutOfRangeException(nameof(what), what, "not a case of KestrelAnswers"),

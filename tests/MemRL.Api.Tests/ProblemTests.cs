@@ -100,6 +100,17 @@ public sealed class ProblemTests(ApiSiloFixture fixture)
     }
 
     [Fact]
+    public async Task BodyOverTheLimit_NamesTheLimitAndTheSize()
+    {
+        string bank = ApiSiloFixture.NewBankName("large");
+        await _alpha.CreateVectorBankAsync(bank);
+        string huge = $$"""{"intentText":"t","experience":"{{new string('x', 5 << 20)}}","success":true}""";
+        var problem = (await _alpha.SendJsonAsync(HttpMethod.Post, $"/v1/banks/{bank}/memories", huge, expectContinue: true)).Problem(HttpStatusCode.RequestEntityTooLarge, "body");
+        Assert.Equal($"at most {4 << 20} bytes", problem.GetProperty("expected").GetString());
+        Assert.Equal($"{System.Text.Encoding.UTF8.GetByteCount(huge)} bytes", problem.GetProperty("actual").GetString());
+    }
+
+    [Fact]
     public async Task MissingBody_IsNamed()
     {
         string bank = ApiSiloFixture.NewBankName("nobody");
@@ -130,6 +141,11 @@ public sealed class ProblemTests(ApiSiloFixture fixture)
     {
         var create = (await _alpha.PostJsonAsync("/v1/banks", new { name = "no spaces allowed" })).Problem(HttpStatusCode.BadRequest, "name");
         Assert.Equal("no spaces allowed", create.GetProperty("actual").GetString());
+        foreach (string unaddressable in new[] { ".", ".." })
+        {
+            (await _alpha.PostJsonAsync("/v1/banks", new { name = unaddressable, dimension = Dimension, embedderId = "test-embedder" })).Problem(HttpStatusCode.BadRequest, "name");
+        }
+
         var get = (await _alpha.GetJsonAsync("/v1/banks/no%20spaces")).Problem(HttpStatusCode.BadRequest, "bank");
         Assert.Equal("no spaces", get.GetProperty("actual").GetString());
     }
