@@ -153,7 +153,8 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
                 return true;
             case IncompleteCoverageException or ShardUnavailableException or StaleBankVersionException or TimeoutException:
                 context.Response.Headers.RetryAfter = "1";
-                await Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Unavailable", Scrub(exception.Message));
+                await Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Unavailable", Scrub(exception.Message),
+                    expected: "a retry after the time in Retry-After");
                 return true;
             case OperationCanceledException when context.RequestAborted.IsCancellationRequested:
                 return true;
