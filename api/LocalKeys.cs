@@ -19,7 +19,7 @@ public static class LocalKeys
 
     /// <summary>
     /// The key to use at start: the ring's current key when its plaintext file still matches, else a new current key
-    /// (the ring's older keys stay accepted as after a rotation). A plaintext file without a ring (a silo that made a
+    /// (the lost one is dropped; keys rotated out earlier keep their grace). A plaintext file without a ring (a silo that made a
     /// fresh key at every start) is adopted as the current key.
     /// </summary>
     public static (string Key, bool Reused) Ensure(ApiOptions options, DateTimeOffset now)
@@ -39,15 +39,21 @@ public static class LocalKeys
             return (plaintext, true);
         }
 
-        return (Rotate(options, now), false);
+        // The current key's file is gone (or not the ring's): a new key, and the lost one is no longer accepted, since
+        // deleting the file is also how an owner revokes a key that leaked. Keys rotated out earlier keep their grace.
+        return (Rotate(options, now, dropCurrent: true), false);
     }
 
-    /// <summary>Adds a new current key, keeps the previous ones for the grace period, writes both files; returns the new key.</summary>
-    public static string Rotate(ApiOptions options, DateTimeOffset now)
+    /// <summary>
+    /// Adds a new current key, keeps the previous ones for the grace period (the current one too unless
+    /// <paramref name="dropCurrent"/>), writes both files; returns the new key.
+    /// </summary>
+    public static string Rotate(ApiOptions options, DateTimeOffset now, bool dropCurrent = false)
     {
         var ring = Read(options.LocalKeyRingPath);
         string key = ApiKeyRing.NewKey();
         var kept = ring.Keys
+            .Where(k => !(dropCurrent && k.ReplacedAt is null))
             .Select(k => k.ReplacedAt is null ? k with { ReplacedAt = now } : k)
             .Where(k => k.ReplacedAt + options.LocalKeyGrace > now)
             .OrderByDescending(k => k.ReplacedAt)

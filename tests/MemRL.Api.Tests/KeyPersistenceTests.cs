@@ -99,7 +99,7 @@ public sealed class KeyPersistenceTests : IDisposable
     }
 
     [Fact]
-    public async Task ALostKeyFile_GetsANewKey_AndTheRingStillHoldsTheOldHash()
+    public async Task ADeletedKeyFile_GetsANewKey_AndRevokesTheOldOne()
     {
         string old;
         await using (var silo = await StartAsync())
@@ -113,7 +113,7 @@ public sealed class KeyPersistenceTests : IDisposable
             string next = ReadKey();
             Assert.NotEqual(old, next);
             await AssertAcceptedAsync(silo, next);
-            await AssertAcceptedAsync(silo, old);
+            await AssertRefusedAsync(silo, old);
         }
     }
 
