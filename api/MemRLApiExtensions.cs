@@ -119,7 +119,25 @@ public static class MemRLApiExtensions
             // Every type read from a request, nested options and index settings included; responses are unaffected.
             json.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
         });
-        services.AddOpenApi();
+        services.AddOpenApi(openApi => openApi.AddOperationTransformer((operation, context, cancellationToken) =>
+        {
+            // limit is bound as text so that a bad value is answered in the caller's terms (Endpoints.PageLimit); the
+            // document still says what it is.
+            foreach (var parameter in operation.Parameters?.OfType<Microsoft.OpenApi.OpenApiParameter>() ?? [])
+            {
+                if (parameter is { Name: "limit", In: Microsoft.OpenApi.ParameterLocation.Query })
+                {
+                    parameter.Schema = new Microsoft.OpenApi.OpenApiSchema
+                    {
+                        Type = Microsoft.OpenApi.JsonSchemaType.Integer, Format = "int32", Minimum = "1",
+                        Maximum = GrainInterfaces.BankLimits.MaxPageSize.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                        Default = System.Text.Json.Nodes.JsonValue.Create(100),
+                    };
+                }
+            }
+
+            return Task.CompletedTask;
+        }));
         return builder;
     }
 

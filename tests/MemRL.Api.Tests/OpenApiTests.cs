@@ -41,5 +41,9 @@ public sealed class OpenApiTests(ApiSiloFixture fixture)
         }
 
         Assert.Equal(Routes().Count, document.Paths.Sum(p => p.Value.Operations?.Count ?? 0));
+        // limit is read as text by the handler, but the document says what the caller sends.
+        var limit = document.Paths["/v1/banks/{bank}/memories"].Operations![HttpMethod.Get].Parameters!.Single(p => p.Name == "limit");
+        Assert.Equal(JsonSchemaType.Integer, limit.Schema!.Type);
+        Assert.Equal("1000", limit.Schema.Maximum);
     }
 }
