@@ -15,12 +15,17 @@ namespace MemRL.Api;
 /// </summary>
 public sealed class ApiKeyRing
 {
-    private readonly Dictionary<string, ApiKeyEntry> _byHash = new(StringComparer.Ordinal);
+    // Replaced whole, never changed in place: readers on other threads see one complete ring or the next.
+    private volatile Dictionary<string, ApiKeyEntry> _byHash = new(StringComparer.Ordinal);
+    private readonly Lock _writer = new();
+    private readonly ApiOptions _options;
+    private DateTime? _localStamp;
 
     /// <summary>Creates the ring from the configured entries.</summary>
     public ApiKeyRing(IOptions<ApiOptions> options)
     {
-        foreach (var entry in options.Value.Keys)
+        _options = options.Value;
+        foreach (var entry in _options.Keys)
         {
             Add(entry);
         }
@@ -29,14 +34,63 @@ public sealed class ApiKeyRing
     /// <summary>How many keys are accepted.</summary>
     public int Count => _byHash.Count;
 
+    /// <summary>Whether the ring holds the local keys (no key configured), which <see cref="RefreshLocal"/> rereads.</summary>
+    public bool UsesLocalKeys { get; private set; }
+
     /// <summary>Prefix of every key this server mints, so a leaked key is recognisable (secret scanners match it).</summary>
     public const string KeyPrefix = "memrl_";
 
-    /// <summary>Accepts one more key (the generated local key, at start-up).</summary>
-    public void Add(ApiKeyEntry entry) => _byHash[entry.Sha256.ToLowerInvariant()] = entry;
+    /// <summary>Accepts one more key.</summary>
+    public void Add(ApiKeyEntry entry)
+    {
+        lock (_writer)
+        {
+            _byHash = new Dictionary<string, ApiKeyEntry>(_byHash, StringComparer.Ordinal) { [entry.Sha256.ToLowerInvariant()] = entry };
+        }
+    }
 
-    /// <summary>The entry of <paramref name="key"/>, or null when the key is unknown.</summary>
-    public ApiKeyEntry? Find(string key) => _byHash.GetValueOrDefault(Hash(key));
+    /// <summary>Accepts the local ring's keys in place of the ones loaded before (at start, and after a rotation).</summary>
+    public void LoadLocal()
+    {
+        lock (_writer)
+        {
+            _localStamp = LocalKeys.Stamp(_options);
+            var next = _byHash.Where(e => !e.Value.Local).ToDictionary(StringComparer.Ordinal);
+            foreach (var entry in LocalKeys.Accepted(_options))
+            {
+                next[entry.Sha256.ToLowerInvariant()] = entry;
+            }
+
+            _byHash = next;
+            UsesLocalKeys = true;
+        }
+    }
+
+    /// <summary>Rereads the local ring if a rotation changed it since it was read; true when it did.</summary>
+    public bool RefreshLocal()
+    {
+        if (!UsesLocalKeys || LocalKeys.Stamp(_options) == _localStamp)
+        {
+            return false;
+        }
+
+        LoadLocal();
+        return true;
+    }
+
+    /// <summary>The entry of <paramref name="key"/>, or null when the key is unknown or past its <see cref="ApiKeyEntry.NotAfter"/>.</summary>
+    public ApiKeyEntry? Find(string key)
+    {
+        string hash = Hash(key);
+        var entry = _byHash.GetValueOrDefault(hash);
+        // A key this silo does not know may be one a rotation just made (the file is stat'ed only on a miss).
+        if (entry is null && RefreshLocal())
+        {
+            entry = _byHash.GetValueOrDefault(hash);
+        }
+
+        return entry is { NotAfter: { } notAfter } && notAfter <= DateTimeOffset.UtcNow ? null : entry;
+    }
 
     /// <summary>Lower-case hex SHA-256 of the key's UTF-8 bytes: what configuration stores.</summary>
     public static string Hash(string key) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
@@ -78,6 +132,11 @@ internal sealed class ApiKeyAuthenticationHandler(
         }
 
         var claims = new List<Claim> { new(Tenants.TenantClaim, entry.Tenant) };
+        if (entry.Local)
+        {
+            claims.Add(new Claim(Tenants.LocalClaim, "true"));
+        }
+
         if (!entry.ReadOnly)
         {
             claims.Add(new Claim(Tenants.WriterClaim, "true"));
@@ -87,9 +146,21 @@ internal sealed class ApiKeyAuthenticationHandler(
         return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName)));
     }
 
-    protected override Task HandleChallengeAsync(AuthenticationProperties properties) =>
-        Problems.WriteAsync(Context, StatusCodes.Status401Unauthorized, "Unauthorized",
-            "Send 'Authorization: Bearer <key>' with an API key of this server.", field: "Authorization");
+    // RFC 6750 §3: a 401 says which scheme to use, and error="invalid_token" when a key was sent and is not known. The
+    // key itself is never repeated; actual says what kind of value came.
+    protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
+    {
+        string? header = Request.Headers.Authorization;
+        var result = await HandleAuthenticateOnceSafeAsync();
+        bool sent = !string.IsNullOrEmpty(header);
+        Response.Headers.WWWAuthenticate = sent ? "Bearer realm=\"memrl\", error=\"invalid_token\"" : "Bearer realm=\"memrl\"";
+        string? actual = !sent ? null
+            : header!.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? "a Bearer key this server does not know"
+            : $"the scheme '{header.Split(' ')[0]}'";
+        await Problems.WriteAsync(Context, StatusCodes.Status401Unauthorized, "Unauthorized",
+            result.Failure?.Message is { } why ? $"{why} Send 'Authorization: Bearer <key>' with an API key of this server." : "Send 'Authorization: Bearer <key>' with an API key of this server.",
+            field: "Authorization", expected: "Bearer <an API key of this server>", actual: actual);
+    }
 
     protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
         Problems.WriteAsync(Context, StatusCodes.Status403Forbidden, "Forbidden",

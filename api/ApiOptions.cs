@@ -18,11 +18,35 @@ public sealed class ApiOptions
     /// <summary>API keys, stored hashed (key <c>MemRL:Api:Keys:N:Tenant|Sha256|ReadOnly</c>). Empty: a local key is made at start-up.</summary>
     public List<ApiKeyEntry> Keys { get; set; } = [];
 
-    /// <summary>Where the generated local key is written when no key is configured (owner-readable only).</summary>
+    /// <summary>Where the current local key's plaintext is written when no key is configured (owner-readable only).</summary>
     public string LocalKeyPath { get; set; } = Path.Combine("data", "api-key.local");
+
+    /// <summary>The local key ring: SHA-256 hashes of the current and previous local keys (owner-readable only).</summary>
+    public string LocalKeyRingPath { get; set; } = Path.Combine("data", "api-keys.json");
+
+    /// <summary>How long a local key stays accepted after <c>rotate-local-key</c> replaced it. Default 7 days.</summary>
+    public TimeSpan LocalKeyGrace { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>Most local keys accepted at once, the current one included. Default 3 (the current and two previous).</summary>
+    public int LocalKeysKept { get; set; } = 3;
 
     /// <summary>Largest request body in bytes (413 above). Default 4 MiB: a 1 Mi-character experience fits.</summary>
     public long MaxRequestBytes { get; set; } = 4 << 20;
+
+    /// <summary>
+    /// Longest request path in characters, as sent (400 on <c>path</c> above). Default 1024: the longest route with the
+    /// longest bank name and memory id is under 200.
+    /// </summary>
+    public int MaxPathLength { get; set; } = 1024;
+
+    /// <summary>Longest query string in characters (400 on <c>path</c> above). Default 4096.</summary>
+    public int MaxQueryLength { get; set; } = 4096;
+
+    /// <summary>Longest single header, name and value, in bytes (431 naming the header above). Default 8 KiB.</summary>
+    public int MaxHeaderBytes { get; set; } = 8 << 10;
+
+    /// <summary>Most header bytes of a request in all (431 on <c>headers</c> above). Default 32 KiB.</summary>
+    public int MaxHeadersTotalBytes { get; set; } = 32 << 10;
 
     /// <summary>Most memory ids one reward may name.</summary>
     public int MaxRewardIds { get; set; } = 64;
@@ -35,6 +59,31 @@ public sealed class ApiOptions
 
     /// <summary>How intent text becomes a vector.</summary>
     public EmbedderOptions Embedder { get; set; } = new();
+
+    /// <summary>Per-tenant quotas (key <c>MemRL:Api:Quotas:*</c>).</summary>
+    public QuotaOptions Quotas { get; set; } = new();
+}
+
+/// <summary>
+/// What one tenant may store (key <c>MemRL:Api:Quotas:*</c>). A call that would go over is refused with 403 and
+/// reason <c>quota</c>, naming the quota, its limit and the current value; nothing is stored.
+/// </summary>
+public sealed class QuotaOptions
+{
+    /// <summary>Most banks per tenant. Default 1000.</summary>
+    public int MaxBanks { get; set; } = 1000;
+
+    /// <summary>Most memories per tenant, over all its banks. Default 10,000,000.</summary>
+    public long MaxMemories { get; set; } = 10_000_000;
+
+    /// <summary>Most UTF-8 bytes of experience and intent text per tenant, over all its banks. Default 10 GiB.</summary>
+    public long MaxTextBytes { get; set; } = 10L << 30;
+
+    /// <summary>
+    /// How old a tenant's usage may be before a write reads it again from the store (one query). Between reads the
+    /// silo adds what it accepted itself; writes on other silos are seen at the next read. Default 10 s.
+    /// </summary>
+    public TimeSpan UsageMaxAge { get; set; } = TimeSpan.FromSeconds(10);
 }
 
 /// <summary>One API key: the tenant it acts for, the SHA-256 of the key (hex), and whether it may only read.</summary>
@@ -48,6 +97,12 @@ public sealed class ApiKeyEntry
 
     /// <summary>Read-only keys may describe, recall, get and list, but not change anything.</summary>
     public bool ReadOnly { get; set; }
+
+    /// <summary>When the key stops being accepted (null: never). Local keys replaced by a rotation have one.</summary>
+    public DateTimeOffset? NotAfter { get; set; }
+
+    /// <summary>A key of the local ring (the embedded default), not of configuration.</summary>
+    internal bool Local { get; init; }
 }
 
 /// <summary>Which embedder the server uses for text (key <c>MemRL:Api:Embedder:*</c>).</summary>
@@ -91,6 +146,24 @@ internal sealed class ApiOptionsValidator : IValidateOptions<ApiOptions>
 
         Positive(failures, "MaxRequestBytes", options.MaxRequestBytes, 1024);
         Positive(failures, "MaxRewardIds", options.MaxRewardIds, 1);
+        Positive(failures, "MaxPathLength", options.MaxPathLength, 64);
+        Positive(failures, "MaxQueryLength", options.MaxQueryLength, 64);
+        Positive(failures, "MaxHeaderBytes", options.MaxHeaderBytes, 256);
+        Positive(failures, "MaxHeadersTotalBytes", options.MaxHeadersTotalBytes, options.MaxHeaderBytes);
+        Positive(failures, "LocalKeysKept", options.LocalKeysKept, 1);
+        Positive(failures, "Quotas:MaxBanks", options.Quotas.MaxBanks, 1);
+        Positive(failures, "Quotas:MaxMemories", options.Quotas.MaxMemories, 1);
+        Positive(failures, "Quotas:MaxTextBytes", options.Quotas.MaxTextBytes, 1);
+        if (options.Quotas.UsageMaxAge < TimeSpan.Zero)
+        {
+            failures.Add($"MemRL:Api:Quotas:UsageMaxAge is {options.Quotas.UsageMaxAge}; expected a duration of zero or more.");
+        }
+
+        if (options.LocalKeyGrace < TimeSpan.Zero)
+        {
+            failures.Add($"MemRL:Api:LocalKeyGrace is {options.LocalKeyGrace}; expected a duration of zero or more.");
+        }
+
         Positive(failures, "RatePerSecond", options.RatePerSecond, 1);
         Positive(failures, "RateBurst", options.RateBurst, 1);
         if (options.Embedder.Kind is not ("Hashing" or "OpenAICompatible"))

@@ -42,3 +42,9 @@ public sealed record CalibrateBody(int? Sample = null, bool Apply = false);
 /// <summary>A calibration as a tenant sees it.</summary>
 public sealed record CalibrationView(
     double Delta, double SimilarityMean, double SimilarityStdDev, int SampleSize, long PairCount, bool Applied, BankView Bank);
+
+/// <summary>The tenant's banks, in name order.</summary>
+public sealed record BankListView(IReadOnlyList<BankUsageView> Banks);
+
+/// <summary>A bank's name and what it stores (as last committed), which count against the tenant's quotas.</summary>
+public sealed record BankUsageView(string Name, long Memories, long TextBytes);

@@ -29,25 +29,38 @@ internal static class Endpoints
             var http = context.HttpContext;
             http.Items[Problems.BankItem] = http.Request.RouteValues["bank"];
             http.Items[Problems.MemoryIdItem] = http.Request.RouteValues["memoryId"];
+            // A memory id is checked before any handler runs: what is not an id never reaches the cluster.
+            if (http.Request.RouteValues["memoryId"] is string memoryId && !MemoryId.TryParse(memoryId, out _))
+            {
+                throw MemRL.Errors.FieldError.Invalid("memoryId", "a memory id of the form 'xxxxxxxx-xxxx-x…' (hex) as returned by recall or write", memoryId);
+            }
+
             return await next(context);
         });
         var banks = v1.MapGroup("/banks");
-        banks.MapPost("", CreateBankAsync).RequireAuthorization(WriterPolicy).WithName("CreateBank").ProducesProblem(400).ProducesProblem(409);
+        banks.MapPost("", CreateBankAsync).RequireAuthorization(WriterPolicy).WithName("CreateBank").ProducesProblem(400).ProducesProblem(403).ProducesProblem(409);
+        banks.MapGet("", ListBanksAsync).WithName("ListBanks");
         banks.MapGet("/{bank}", GetBankAsync).WithName("GetBank").ProducesProblem(404);
-        banks.MapPut("/{bank}/options", UpdateOptionsAsync).RequireAuthorization(WriterPolicy).WithName("UpdateOptions").ProducesProblem(400).ProducesProblem(404);
+        banks.MapPut("/{bank}/options", ReplaceOptionsAsync).RequireAuthorization(WriterPolicy).Accepts<BankOptions>("application/json")
+            .WithName("ReplaceOptions").ProducesProblem(400).ProducesProblem(404);
+        banks.MapPatch("/{bank}/options", MergeOptionsAsync).RequireAuthorization(WriterPolicy).Accepts<BankOptions>("application/json", "application/merge-patch+json")
+            .WithName("UpdateOptions").ProducesProblem(400).ProducesProblem(404);
         banks.MapDelete("/{bank}", DeleteBankAsync).RequireAuthorization(WriterPolicy).WithName("DeleteBank").ProducesProblem(404);
         banks.MapGet("/{bank}/stats", StatsAsync).WithName("GetStats").ProducesProblem(404);
         banks.MapPost("/{bank}/calibrate", CalibrateAsync).WithName("Calibrate").ProducesProblem(400).ProducesProblem(403).ProducesProblem(404);
         banks.MapPost("/{bank}/recall", RecallAsync).WithName("Recall").ProducesProblem(400).ProducesProblem(404).ProducesProblem(503);
         banks.MapPost("/{bank}/reward", RewardAsync).RequireAuthorization(WriterPolicy).WithName("Reward").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
-        banks.MapPost("/{bank}/memories", WriteAsync).RequireAuthorization(WriterPolicy).WithName("Write").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
+        banks.MapPost("/{bank}/memories", WriteAsync).RequireAuthorization(WriterPolicy).WithName("Write").ProducesProblem(400).ProducesProblem(403).ProducesProblem(404).ProducesProblem(409);
         banks.MapGet("/{bank}/memories", ListMemoriesAsync).WithName("ListMemories").ProducesProblem(400).ProducesProblem(404);
         banks.MapGet("/{bank}/memories/{memoryId}", GetMemoryAsync).WithName("GetMemory").ProducesProblem(400).ProducesProblem(404);
         banks.MapDelete("/{bank}/memories/{memoryId}", DeleteMemoryAsync).RequireAuthorization(WriterPolicy).WithName("DeleteMemory").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
     }
 
+    private static async Task<Ok<BankListView>> ListBanksAsync(ClaimsPrincipal user, TenantUsage usage) =>
+        TypedResults.Ok(new BankListView((await usage.ListAsync(Tenants.TenantOf(user))).Select(b => new BankUsageView(b.Name, b.Memories, b.TextBytes)).ToList()));
+
     private static async Task<Results<Created<BankView>, Ok<BankView>>> CreateBankAsync(
-        CreateBankBody body, ClaimsPrincipal user, MemoryClient memory, TextEmbedder embedder)
+        CreateBankBody body, ClaimsPrincipal user, MemoryClient memory, TextEmbedder embedder, TenantUsage usage)
     {
         string name = Required(body.Name, "name", "a bank name");
         string bank = Tenants.ClusterBankName(Tenants.TenantOf(user), name, "name");
@@ -60,7 +73,18 @@ internal static class Endpoints
 
         var spec = new BankSpec(body.Dimension ?? embedder.Dimension, body.EmbedderId ?? embedder.EmbedderId, body.Options, body.ShardCount ?? 2, body.Index);
         bool existed = await memory.GetBankAsync(bank) is not null;
+        string tenant = Tenants.TenantOf(user);
+        if (!existed)
+        {
+            await usage.CheckNewBankAsync(tenant);
+        }
+
         var view = BankView.From(await memory.CreateBankAsync(bank, spec), name);
+        if (!existed)
+        {
+            usage.AddBank(tenant);
+        }
+
         return existed ? TypedResults.Ok(view) : TypedResults.Created($"/v1/banks/{name}", view);
     }
 
@@ -70,15 +94,36 @@ internal static class Endpoints
         return TypedResults.Ok(BankView.From(info, bank));
     }
 
-    private static async Task<Ok<BankView>> UpdateOptionsAsync(string bank, BankOptions options, ClaimsPrincipal user, MemoryClient memory)
+    // PUT replaces the options: every member must be given (a PUT of one member used to reset all the others to their
+    // defaults). The body is read here rather than bound, so that presence can be told from a default.
+    private static async Task<Ok<BankView>> ReplaceOptionsAsync(
+        string bank, HttpRequest request, ClaimsPrincipal user, MemoryClient memory, IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json)
     {
         string name = Tenants.ClusterBankName(Tenants.TenantOf(user), bank);
         _ = await memory.GetBankAsync(name) ?? throw new BankNotFoundException(bank);
+        var given = await OptionsPatch.ReadObjectAsync(request, json.Value.SerializerOptions);
+        var options = OptionsPatch.Replace(given, json.Value.SerializerOptions);
         return TypedResults.Ok(BankView.From(await memory.UpdateOptionsAsync(name, options), bank));
     }
 
-    private static async Task<NoContent> DeleteBankAsync(string bank, ClaimsPrincipal user, MemoryClient memory) =>
-        await memory.DeleteBankAsync(Tenants.ClusterBankName(Tenants.TenantOf(user), bank)) ? TypedResults.NoContent() : throw new BankNotFoundException(bank);
+    // PATCH merges the members given into the current options (RFC 7396); the result is validated as a whole by the
+    // bank, so an error applies nothing.
+    private static async Task<Ok<BankView>> MergeOptionsAsync(
+        string bank, HttpRequest request, ClaimsPrincipal user, MemoryClient memory, IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json)
+    {
+        string name = Tenants.ClusterBankName(Tenants.TenantOf(user), bank);
+        var current = await memory.GetBankAsync(name) ?? throw new BankNotFoundException(bank);
+        var given = await OptionsPatch.ReadObjectAsync(request, json.Value.SerializerOptions);
+        var options = OptionsPatch.Merge(current.Options, given, json.Value.SerializerOptions);
+        return TypedResults.Ok(BankView.From(await memory.UpdateOptionsAsync(name, options), bank));
+    }
+
+    private static async Task<NoContent> DeleteBankAsync(string bank, ClaimsPrincipal user, MemoryClient memory, TenantUsage usage)
+    {
+        bool deleted = await memory.DeleteBankAsync(Tenants.ClusterBankName(Tenants.TenantOf(user), bank));
+        usage.Forget(Tenants.TenantOf(user));
+        return deleted ? TypedResults.NoContent() : throw new BankNotFoundException(bank);
+    }
 
     private static async Task<Ok<BankStats>> StatsAsync(string bank, ClaimsPrincipal user, MemoryClient memory) =>
         TypedResults.Ok(await BankOf(memory, user, bank).GetStatsAsync());
@@ -123,24 +168,43 @@ internal static class Endpoints
     }
 
     private static async Task<Created<WriteResponse>> WriteAsync(
-        string bank, WriteBody body, HttpRequest request, ClaimsPrincipal user, MemoryClient memory, TextEmbedder embedder, CancellationToken cancellationToken)
+        string bank, WriteBody body, HttpRequest request, ClaimsPrincipal user, MemoryClient memory, TextEmbedder embedder, TenantUsage usage, CancellationToken cancellationToken)
     {
         var client = BankOf(memory, user, bank);
         string experience = Required(body.Experience, "experience", "the experience text");
         bool success = body.Success ?? throw Missing("success", "true or false");
         var (intent, embedderId) = await VectorOrTextAsync(body.Intent, "intent", body.Intent is null ? body.IntentText : null, "intentText", body.EmbedderId, embedder, cancellationToken);
+        string tenant = Tenants.TenantOf(user);
+        long textBytes = System.Text.Encoding.UTF8.GetByteCount(experience) + System.Text.Encoding.UTF8.GetByteCount(body.IntentText ?? "");
+        await usage.CheckWriteAsync(tenant, textBytes);
         var written = await client.WriteAsync(intent, body.IntentText ?? "", experience, success, body.RecallToken, IdempotencyKey(request), embedderId);
+        usage.AddWrite(tenant, textBytes);
         return TypedResults.Created($"/v1/banks/{bank}/memories/{written.MemoryId}", written);
     }
 
-    private static async Task<Ok<MemoryPage>> ListMemoriesAsync(string bank, int? limit, string? cursor, ClaimsPrincipal user, MemoryClient memory) =>
-        TypedResults.Ok(await BankOf(memory, user, bank).ListAsync(cursor, limit ?? 100));
+    // limit is read as text: the framework's own binding error names the .NET type ("Nullable<int> limit").
+    private static async Task<Ok<MemoryPage>> ListMemoriesAsync(string bank, string? limit, string? cursor, ClaimsPrincipal user, MemoryClient memory) =>
+        TypedResults.Ok(await BankOf(memory, user, bank).ListAsync(cursor, PageLimit(limit)));
+
+    private static int PageLimit(string? limit)
+    {
+        const int defaultLimit = 100;
+        string expected = $"an integer in [1, {BankLimits.MaxPageSize}]";
+        return limit is null ? defaultLimit
+            : int.TryParse(limit, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) && n is >= 1 and <= BankLimits.MaxPageSize ? n
+            : throw MemRL.Errors.FieldError.OutOfRange("limit", expected, limit);
+    }
 
     private static async Task<Ok<MemoryInfo>> GetMemoryAsync(string bank, string memoryId, ClaimsPrincipal user, MemoryClient memory) =>
         TypedResults.Ok(await BankOf(memory, user, bank).GetAsync(memoryId));
 
-    private static async Task<NoContent> DeleteMemoryAsync(string bank, string memoryId, HttpRequest request, ClaimsPrincipal user, MemoryClient memory) =>
-        await BankOf(memory, user, bank).DeleteAsync(memoryId, IdempotencyKey(request)) ? TypedResults.NoContent() : throw new MemoryNotFoundException(memoryId);
+    private static async Task<NoContent> DeleteMemoryAsync(
+        string bank, string memoryId, HttpRequest request, ClaimsPrincipal user, MemoryClient memory, TenantUsage usage)
+    {
+        bool deleted = await BankOf(memory, user, bank).DeleteAsync(memoryId, IdempotencyKey(request));
+        usage.Forget(Tenants.TenantOf(user));
+        return deleted ? TypedResults.NoContent() : throw new MemoryNotFoundException(memoryId);
+    }
 
     private static BankClient BankOf(MemoryClient memory, ClaimsPrincipal user, string bank) =>
         memory.Bank(Tenants.ClusterBankName(Tenants.TenantOf(user), bank));

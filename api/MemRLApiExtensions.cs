@@ -33,11 +33,24 @@ public static class MemRLApiExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ApiOptions>, ApiOptionsValidator>());
         var options = builder.Configuration.GetSection(ApiOptions.Section).Get<ApiOptions>() ?? new ApiOptions();
         builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = options.MaxRequestBytes);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Limits.MaxRequestBodySize = options.MaxRequestBytes;
+            // Kestrel's own limits sit above the API's (RequestEdge), so a long path or header reaches the application
+            // and gets problem details naming it; only a request past these gets Kestrel's bare answer (docs/http-api.md).
+            kestrel.Limits.MaxRequestLineSize = KestrelRequestLineBytes(options);
+            kestrel.Limits.MaxRequestHeadersTotalSize = KestrelHeaderBytes(options);
+            kestrel.Limits.MaxRequestHeaderCount = KestrelHeaderCount;
+            // Latin-1 lets a header with a non-ASCII byte through to RequestEdge, which names it; Kestrel's default
+            // (ASCII only) answers a bare 400.
+            kestrel.RequestHeaderEncodingSelector = _ => System.Text.Encoding.Latin1;
+        });
 
         services.TryAddSingleton(sp => new MemoryClient(sp.GetRequiredService<IGrainFactory>()));
         services.TryAddSingleton<ApiKeyRing>();
         services.TryAddSingleton<TextEmbedder>();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<TenantUsage>();
         services.AddHostedService<LocalKeyBootstrap>();
 
         services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
@@ -50,6 +63,14 @@ public static class MemRLApiExtensions
             limiter.AddPolicy(Endpoints.TenantRateLimit, context =>
             {
                 var api = context.RequestServices.GetRequiredService<IOptions<ApiOptions>>().Value;
+                // The embedded default's own tenant is not limited: the bucket keeps tenants from starving each other,
+                // and with no key configured there is one tenant, the owner. 1,000 agents on one silo sent ~4,000
+                // requests/s and half were refused at 2,000/s. Overload is still refused by the shards (429 Overloaded).
+                if (context.User.HasClaim(c => c.Type == Tenants.LocalClaim))
+                {
+                    return RateLimitPartition.GetNoLimiter(LocalKeys.Tenant);
+                }
+
                 string tenant = context.User.FindFirst(Tenants.TenantClaim)?.Value ?? "";
                 // Refilled ten times a second (one token per period below 10/s), so a tenant's rate is smooth, not a
                 // burst at the top of each second.
@@ -67,8 +88,10 @@ public static class MemRLApiExtensions
             {
                 var retryAfter = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? after : TimeSpan.FromSeconds(1);
                 rejected.HttpContext.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                var api = rejected.HttpContext.RequestServices.GetRequiredService<IOptions<ApiOptions>>().Value;
                 await Problems.WriteAsync(rejected.HttpContext, StatusCodes.Status429TooManyRequests, "Rate limit",
-                    "This tenant is over its request rate (MemRL:Api:RatePerSecond); retry after the time in Retry-After.");
+                    "This tenant is over its request rate (MemRL:Api:RatePerSecond); retry after the time in Retry-After.",
+                    expected: $"at most {api.RatePerSecond} requests/s for this tenant, bursts up to {api.RateBurst} (MemRL:Api:RatePerSecond, RateBurst)");
             };
         });
 
@@ -89,16 +112,54 @@ public static class MemRLApiExtensions
         });
         services.AddExceptionHandler<ProblemExceptionHandler>();
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
-        services.Configure<JsonOptions>(json => json.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));
-        services.AddOpenApi();
+        services.Configure<JsonOptions>(json =>
+        {
+            json.SerializerOptions.Converters.Add(new JsonStringEnumConverter());
+            // A misspelt member ("lamda") would otherwise be dropped and the caller believe the option was set.
+            // Every type read from a request, nested options and index settings included; responses are unaffected.
+            json.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+        });
+        services.AddOpenApi(openApi => openApi.AddOperationTransformer((operation, context, cancellationToken) =>
+        {
+            // limit is bound as text so that a bad value is answered in the caller's terms (Endpoints.PageLimit); the
+            // document still says what it is.
+            foreach (var parameter in operation.Parameters?.OfType<Microsoft.OpenApi.OpenApiParameter>() ?? [])
+            {
+                if (parameter is { Name: "limit", In: Microsoft.OpenApi.ParameterLocation.Query })
+                {
+                    parameter.Schema = new Microsoft.OpenApi.OpenApiSchema
+                    {
+                        Type = Microsoft.OpenApi.JsonSchemaType.Integer, Format = "int32", Minimum = "1",
+                        Maximum = GrainInterfaces.BankLimits.MaxPageSize.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                        Default = System.Text.Json.Nodes.JsonValue.Create(100),
+                    };
+                }
+            }
+
+            return Task.CompletedTask;
+        }));
         return builder;
     }
+
+    /// <summary>Kestrel's request-line limit: twice the API's path and query limits, at least 64 KiB.</summary>
+    public static int KestrelRequestLineBytes(ApiOptions options) => Math.Max(64 << 10, 2 * (options.MaxPathLength + options.MaxQueryLength));
+
+    /// <summary>Kestrel's header-block limit: twice the API's, at least 128 KiB.</summary>
+    public static int KestrelHeaderBytes(ApiOptions options) => Math.Max(128 << 10, 2 * options.MaxHeadersTotalBytes);
+
+    /// <summary>Kestrel's header-count limit (its default is 100); the API's byte limits bind first.</summary>
+    public const int KestrelHeaderCount = 1000;
 
     /// <summary>Adds the middleware and maps the routes and the OpenAPI document (<c>/openapi/v1.json</c>).</summary>
     public static WebApplication MapMemRLApi(this WebApplication app)
     {
         app.UseExceptionHandler();
-        app.UseStatusCodePages();
+        // Not the default writer: it follows Accept, so a browser (Accept: text/html) got plain text. Problem details
+        // whatever the caller accepts: an API has one error format.
+        app.UseStatusCodePages(context => StatusCodeProblemAsync(context.HttpContext));
+        // Before routing, which would otherwise run first and match the path Kestrel resolved (RequestEdge says why).
+        app.UseMiddleware<RequestEdge>();
+        app.UseRouting();
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseRateLimiter();
@@ -109,6 +170,34 @@ public static class MemRLApiExtensions
         Endpoints.Map(app);
         return app;
     }
+
+    private static Task StatusCodeProblemAsync(HttpContext context)
+    {
+        var request = context.Request;
+        int status = context.Response.StatusCode;
+        string path = request.Path.Value ?? "/";
+        return status switch
+        {
+            StatusCodes.Status404NotFound => Problems.WriteAsync(context, status, "Not found",
+                $"No endpoint at {path}; see /openapi/v1.json.", field: "path", expected: "a route of this API (see /openapi/v1.json)", actual: path),
+            StatusCodes.Status405MethodNotAllowed => Problems.WriteAsync(context, status, "Method not allowed",
+                $"{request.Method} is not allowed on {path}; see /openapi/v1.json.", field: "method",
+                expected: context.Response.Headers.Allow is { Count: > 0 } allow ? $"one of {string.Join(", ", allow.ToArray())}" : "a method this route allows (see /openapi/v1.json)",
+                actual: request.Method),
+            StatusCodes.Status413PayloadTooLarge => Problems.WriteAsync(context, status, "Request too large",
+                $"The request body is larger than MemRL:Api:MaxRequestBytes ({MaxRequestBytes(context)} bytes).", field: "body",
+                expected: $"at most {MaxRequestBytes(context)} bytes", actual: request.ContentLength is { } length ? $"{length} bytes" : null),
+            // The framework answers a body of another media type without throwing.
+            StatusCodes.Status415UnsupportedMediaType => Problems.WriteAsync(context, status, "Unsupported media type",
+                request.ContentType is { } sent ? $"Content-Type is '{sent}'; expected application/json." : "The request has a body without a Content-Type; expected application/json.",
+                field: "Content-Type", expected: "application/json", actual: request.ContentType),
+            _ => Problems.WriteAsync(context, status, Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status),
+                $"{request.Method} {path} answered {status} ({Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status)}).",
+                field: "path", expected: "a request this API accepts (see /openapi/v1.json)", actual: path),
+        };
+    }
+
+    private static long MaxRequestBytes(HttpContext context) => context.RequestServices.GetRequiredService<IOptions<ApiOptions>>().Value.MaxRequestBytes;
 
     // Probes need no key (the kubelet has none) and say nothing about banks: only each check's status and reason.
     // Live runs no check: a process that answers HTTP is alive; restarting it for a storage outage would not help.
@@ -125,8 +214,9 @@ public static class MemRLApiExtensions
 }
 
 /// <summary>
-/// With no key configured (the embedded default), makes a fresh key for tenant <c>local</c> at every start, logs it and
-/// writes it where the owner alone can read it: the API is never open without a key, and no key outlives the process.
+/// With no key configured (the embedded default), accepts the local key ring (<see cref="LocalKeys"/>): the key of the
+/// last run when its file is still there, else a new one, logged and written where the owner alone can read it. The API
+/// is never open without a key, and a restart does not change the key clients hold.
 /// </summary>
 // A lifecycle service doing its work in StartingAsync, which runs before any hosted service starts: the key is in the
 // ring and in its file before Kestrel listens, so no caller who sees the API up can find the key missing.
@@ -139,17 +229,18 @@ internal sealed partial class LocalKeyBootstrap(ApiKeyRing keys, IOptions<ApiOpt
             return Task.CompletedTask;
         }
 
-        string key = ApiKeyRing.NewKey();
-        keys.Add(new ApiKeyEntry { Tenant = "local", Sha256 = ApiKeyRing.Hash(key) });
+        var (key, reused) = LocalKeys.Ensure(options.Value, DateTimeOffset.UtcNow);
+        keys.LoadLocal();
         string path = Path.GetFullPath(options.Value.LocalKeyPath);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        File.WriteAllText(path, key + Environment.NewLine);
-        if (!OperatingSystem.IsWindows())
+        if (reused)
         {
-            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            LogLocalKeyReused(logger, path);
+        }
+        else
+        {
+            LogLocalKey(logger, key, path);
         }
 
-        LogLocalKey(logger, key, path);
         return Task.CompletedTask;
     }
 
@@ -163,6 +254,9 @@ internal sealed partial class LocalKeyBootstrap(ApiKeyRing keys, IOptions<ApiOpt
 
     public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "No API key is configured (MemRL:Api:Keys): this run's key for tenant 'local' is {Key} (also in {Path}). Send it as 'Authorization: Bearer <key>'.")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "No API key is configured (MemRL:Api:Keys): a new key for tenant 'local' is {Key} (also in {Path}). Send it as 'Authorization: Bearer <key>'.")]
     private static partial void LogLocalKey(ILogger logger, string key, string path);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "No API key is configured (MemRL:Api:Keys): the local key of the last run is accepted again; it is in {Path}.")]
+    private static partial void LogLocalKeyReused(ILogger logger, string path);
 }

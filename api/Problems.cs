@@ -47,6 +47,31 @@ internal static class Problems
         return context.Response.WriteAsJsonAsync(problem, JsonSerializerOptions.Web, "application/problem+json");
     }
 
+    /// <summary>
+    /// As <see cref="WriteAsync"/>, with a reason code a client may branch on (<see cref="MemRL.Errors.Reasons"/>) and any
+    /// further members (a quota's name, limit and current value).
+    /// </summary>
+    public static Task WriteWithReasonAsync(HttpContext context, int status, string title, string detail,
+        string? field, string? expected, string? actual, string? reason, IReadOnlyDictionary<string, object?>? extensions = null)
+    {
+        var problem = new ProblemDetails { Status = status, Title = title, Detail = detail, Type = $"https://httpstatuses.io/{status}" };
+        foreach (var (name, value) in new (string, object?)[] { ("field", field), ("expected", expected), ("actual", actual), ("reason", reason) })
+        {
+            if (value is not null)
+            {
+                problem.Extensions[name] = value;
+            }
+        }
+
+        foreach (var (name, value) in extensions ?? new Dictionary<string, object?>())
+        {
+            problem.Extensions[name] = value;
+        }
+
+        context.Response.StatusCode = status;
+        return context.Response.WriteAsJsonAsync(problem, JsonSerializerOptions.Web, "application/problem+json");
+    }
+
     /// <summary>The house sentence of an error's parts: "{field} is {actual}; expected {expected}."</summary>
     public static string Sentence(FieldErrorParts parts) => parts switch
     {
@@ -69,6 +94,11 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
         string? tenant = context.User.FindFirst(Tenants.TenantClaim)?.Value;
         string bank = context.Items[Problems.BankItem] as string ?? "";
         string? Scrub(string? text) => text is null ? null : Problems.Scrub(text, tenant);
+        if (await BindingProblems.TryWriteAsync(context, exception))
+        {
+            return true;
+        }
+
         switch (exception)
         {
             case BadHttpRequestException bad when bad.InnerException is JsonException json:
@@ -94,12 +124,13 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
                     argument.ParamName is { } name ? $"{name} is invalid." : "An argument is invalid.", field: argument.ParamName);
                 return true;
             case BankNotFoundException:
-                await Problems.WriteAsync(context, StatusCodes.Status404NotFound, "Bank not found", $"Bank '{bank}' does not exist.", field: "bank", actual: bank);
+                await Problems.WriteAsync(context, StatusCodes.Status404NotFound, "Bank not found", $"Bank '{bank}' does not exist.", field: "bank",
+                    expected: "the name of one of this tenant's banks (GET /v1/banks)", actual: bank);
                 return true;
             case MemoryNotFoundException:
                 string id = context.Items[Problems.MemoryIdItem] as string ?? "";
                 await Problems.WriteAsync(context, StatusCodes.Status404NotFound, "Memory not found",
-                    $"Memory '{id}' does not exist in bank '{bank}'.", field: "memoryId", actual: id);
+                    $"Memory '{id}' does not exist in bank '{bank}'.", field: "memoryId", expected: "the id of a memory of this bank", actual: id);
                 return true;
             case InvalidRecallTokenException invalid:
                 // One answer for forged tokens and for other banks' tokens (which would otherwise name the issuing
@@ -128,20 +159,23 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
             case BankConflictException:
                 await Problems.WriteAsync(context, StatusCodes.Status409Conflict, "Bank conflict",
                     "The bank exists with a different definition, or is already changing its shard count; choose another name, or retry when the change finishes.",
-                    field: "name");
+                    field: "name", expected: "the spec the existing bank has, or another name");
                 return true;
             case OverloadedException:
                 context.Response.Headers.RetryAfter = "1";
-                await Problems.WriteAsync(context, StatusCodes.Status429TooManyRequests, "Overloaded", "A shard of the bank has more calls queued than its bound; " + RetryLater);
+                await Problems.WriteAsync(context, StatusCodes.Status429TooManyRequests, "Overloaded", "A shard of the bank has more calls queued than its bound; " + RetryLater,
+                    expected: "a retry after the time in Retry-After");
                 return true;
             case IncompleteCoverageException:
                 context.Response.Headers.RetryAfter = "1";
                 await Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Unavailable",
-                    "Not every shard of the bank answered in time; " + RetryLater);
+                    "Not every shard of the bank answered in time; " + RetryLater,
+                    expected: "a retry after the time in Retry-After");
                 return true;
             case ShardUnavailableException or StaleBankVersionException or TimeoutException:
                 context.Response.Headers.RetryAfter = "1";
-                await Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Unavailable", "The bank is briefly unavailable; " + RetryLater);
+                await Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Unavailable", "The bank is briefly unavailable; " + RetryLater,
+                    expected: "a retry after the time in Retry-After");
                 return true;
             case OperationCanceledException when context.RequestAborted.IsCancellationRequested:
                 return true;

@@ -22,6 +22,9 @@ public static class Tenants
     /// <summary>The claim that carries the caller's tenant.</summary>
     public const string TenantClaim = "memrl:tenant";
 
+    /// <summary>The claim present when the caller's key is a local key (the embedded default's own tenant).</summary>
+    public const string LocalClaim = "memrl:local";
+
     /// <summary>The claim present when the caller's key may write.</summary>
     public const string WriterClaim = "memrl:writer";
 
@@ -32,6 +35,16 @@ public static class Tenants
     /// <summary>True for 1 to 32 lower-case letters, digits or '-'.</summary>
     public static bool IsValidTenant(string? tenant) =>
         !string.IsNullOrEmpty(tenant) && tenant.Length <= MaxTenantLength && !tenant.AsSpan().ContainsAnyExcept(TenantChars);
+
+    /// <summary>What a bank name must be, as an error's expected value.</summary>
+    public static readonly string BankNameRule = $"1 to {MaxBankNameLength} letters, digits, '-', '_' or '.', other than '.' and '..'";
+
+    /// <summary>
+    /// True for a bank name a tenant may use (<see cref="BankNameRule"/>). Not "." or "..": no path can address them
+    /// (the API refuses dot segments), so such a bank could be made and never used or deleted.
+    /// </summary>
+    public static bool IsValidBankName(string? bank) =>
+        !string.IsNullOrEmpty(bank) && bank.Length <= MaxBankNameLength && !bank.AsSpan().ContainsAnyExcept(BankChars) && bank is not ("." or "..");
 
     /// <summary>The cluster's name for <paramref name="bank"/> of <paramref name="tenant"/>; throws naming the field when the name is bad.</summary>
     /// <param name="tenant">The caller's tenant.</param>

@@ -17,6 +17,16 @@ public sealed class MemoryClient(IGrainFactory grains)
         return grains.GetGrain<IBankGrain>(bank).CreateAsync(spec);
     }
 
+    /// <summary>
+    /// The banks whose name starts with <paramref name="prefix"/>, in ordinal order, with the memories and text bytes the
+    /// store holds for each (as last committed; one store query, no shard is asked).
+    /// </summary>
+    public Task<IReadOnlyList<BankUsage>> ListBanksAsync(string prefix)
+    {
+        ArgumentNullException.ThrowIfNull(prefix);
+        return grains.GetGrain<IBankCatalogGrain>(0).ListAsync(prefix);
+    }
+
     /// <summary>The bank's description, or null when it does not exist.</summary>
     public Task<BankInfo?> GetBankAsync(string bank)
     {

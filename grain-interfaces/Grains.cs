@@ -165,3 +165,15 @@ public interface IMemoryCoordinatorGrain : IGrainWithIntegerKey
     [Alias("Calibrate")]
     Task<BankCalibration> CalibrateAsync(string bank, int sampleSize, bool apply);
 }
+
+/// <summary>
+/// The banks under a name prefix (a tenant's) with what they store, read from the store in one query: the count and
+/// size of memories without asking any shard. Stateless: any silo answers.
+/// </summary>
+[Alias("memrl.IBankCatalogGrain")]
+public interface IBankCatalogGrain : IGrainWithIntegerKey
+{
+    /// <summary>The live banks whose name starts with <paramref name="prefix"/>, in ordinal order, with their usage.</summary>
+    [Alias("List")]
+    Task<IReadOnlyList<BankUsage>> ListAsync(string prefix);
+}

@@ -156,3 +156,10 @@ public sealed record BankCalibration(
     [property: Id(4)] long PairCount,
     [property: Id(5)] bool Applied,
     [property: Id(6)] BankInfo Bank);
+
+/// <summary>A bank and what it stores, as the store last committed it.</summary>
+/// <param name="Name">The cluster's bank name.</param>
+/// <param name="Memories">Memories stored under the bank's shards.</param>
+/// <param name="TextBytes">UTF-8 bytes of those memories' experience and intent text.</param>
+[GenerateSerializer, Immutable, Alias("memrl.BankUsage")]
+public sealed record BankUsage([property: Id(0)] string Name, [property: Id(1)] long Memories, [property: Id(2)] long TextBytes);

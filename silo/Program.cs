@@ -16,6 +16,12 @@ if (args is ["new-api-key", .. var rest])
     return NewApiKey.Run(rest, Console.Out, Console.Error);
 }
 
+// `rotate-local-key` gives the embedded default a new local key and keeps the previous ones accepted for a while.
+if (args is ["rotate-local-key", .. var rotateArgs])
+{
+    return RotateLocalKey.Run(WebApplication.CreateBuilder(rotateArgs).Configuration, Console.Out, Console.Error);
+}
+
 // `rotate-recall-token-key` adds a new signing key to the embedded default's key ring; tokens of the old keys stay valid.
 if (args is ["rotate-recall-token-key", ..])
 {

@@ -177,9 +177,14 @@ class MemRLClient:
     def get_bank(self, name):
         return self._call("GET", ["banks", name])
 
-    def update_options(self, name, options):
-        """Replaces the bank's MemRL options (a new bank version). Send the full options object: take
-        ``get_bank(name)["options"]``, change what you need, pass it here."""
+    def update_options(self, name, changes):
+        """Changes the named MemRL options and keeps the others (PATCH, a new bank version), e.g.
+        ``update_options("support", {"lambda": 0.3})``. An unknown or invalid member changes nothing (400)."""
+        return self._call("PATCH", ["banks", name, "options"], changes, idempotency_key=self._new_key())
+
+    def replace_options(self, name, options):
+        """Replaces every MemRL option (PUT): the object must name them all, as ``get_bank(name)["options"]``
+        does; a missing member is 400 naming it."""
         return self._call("PUT", ["banks", name, "options"], options, idempotency_key=self._new_key())
 
     def stats(self, name):

@@ -47,6 +47,13 @@ public interface IMemoryStore
     /// </summary>
     Task PurgeShardsAsync(string bank, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Every bank row whose name starts with <paramref name="prefix"/> (a tenant's "{tenant}."), in ordinal order, tombstones
+    /// included (the caller tells them apart), with the memories stored under the bank's shards and the UTF-8 bytes of
+    /// their experience and intent text. One query, read from the stored rows: no shard is asked.
+    /// </summary>
+    Task<IReadOnlyList<StoredBankUsage>> ListBanksAsync(string prefix, CancellationToken cancellationToken = default);
+
     /// <summary>Completes when the store answers a trivial query; throws when it cannot be reached (readiness probes).</summary>
     Task ProbeAsync(CancellationToken cancellationToken = default);
 }
@@ -55,6 +62,10 @@ public interface IMemoryStore
 /// <param name="Revision">Write counter used to fence concurrent activations of the bank grain.</param>
 /// <param name="SequenceEnd">No sequence below this may be handed out again: it is persisted before a range is.</param>
 public sealed record StoredBank(long Revision, string Description, long SequenceEnd);
+
+/// <summary>A bank row as <see cref="IMemoryStore.ListBanksAsync"/> lists it, with what its shards store.</summary>
+/// <param name="TextBytes">UTF-8 bytes of the experience and intent text of the bank's memories (not of its keys).</param>
+public sealed record StoredBankUsage(string Bank, string Description, long Memories, long TextBytes);
 
 /// <summary>One group commit of a shard: its change events and the payload rows they reference.</summary>
 /// <param name="ExpectedHead">The log position the shard believes is last; the append is conditional on it.</param>

@@ -54,6 +54,30 @@ public sealed class PostgreSqlMemoryStore : IMemoryStore, IAsyncDisposable
         return await reader.ReadAsync(cancellationToken) ? new StoredBank(reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2)) : null;
     }
 
+    // As SqliteMemoryStore.ListBanksAsync: ranges on the primary keys; octet_length takes a TOASTed value's size
+    // from its header without reading the text. COLLATE "C": ranges by code point, whatever the database's collation.
+    public async Task<IReadOnlyList<StoredBankUsage>> ListBanksAsync(string prefix, CancellationToken cancellationToken = default)
+    {
+        await EnsureSchemaAsync();
+        await using var command = _dataSource.CreateCommand("""
+            SELECT b.bank, b.description,
+                (SELECT COUNT(*) FROM memrl_payload p WHERE p.shard COLLATE "C" >= b.bank || '/' AND p.shard COLLATE "C" < b.bank || '0' AND p.experience IS NOT NULL),
+                (SELECT COALESCE(SUM(octet_length(p.intent_text) + octet_length(p.experience)), 0) FROM memrl_payload p
+                    WHERE p.shard COLLATE "C" >= b.bank || '/' AND p.shard COLLATE "C" < b.bank || '0' AND p.experience IS NOT NULL)::bigint
+            FROM memrl_bank b WHERE b.bank COLLATE "C" >= $1 AND b.bank COLLATE "C" < $2 ORDER BY b.bank COLLATE "C"
+            """);
+        command.Parameters.Add(new() { Value = prefix });
+        command.Parameters.Add(new() { Value = SqliteMemoryStore.PrefixEnd(prefix) });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var banks = new List<StoredBankUsage>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            banks.Add(new StoredBankUsage(reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3)));
+        }
+
+        return banks;
+    }
+
     public Task<bool> TryWriteBankAsync(string bank, long expectedRevision, StoredBank value, CancellationToken cancellationToken = default) =>
         WriteAsync(async (connection, transaction) =>
         {

@@ -54,6 +54,33 @@ public sealed class SqliteMemoryStore : IMemoryStore
         return reader.Read() ? new StoredBank(reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2)) : null;
     }, cancellationToken);
 
+    // Ranges instead of LIKE (bank names may hold '_'): '/' follows '.' and '0' follows '/', so "{prefix}" ≤ bank <
+    // "{prefix-with-last-char+1}" and "{bank}/" ≤ shard < "{bank}0" are exactly the prefix matches, on the primary keys.
+    // octet_length reads a value's size from the record header, not the text.
+    public Task<IReadOnlyList<StoredBankUsage>> ListBanksAsync(string prefix, CancellationToken cancellationToken = default) => Task.Run(() =>
+    {
+        using var connection = Open();
+        using var command = Command(connection, null, """
+            SELECT b.bank, b.description,
+                (SELECT COUNT(*) FROM memrl_payload p WHERE p.shard >= b.bank || '/' AND p.shard < b.bank || '0' AND p.experience IS NOT NULL),
+                (SELECT COALESCE(SUM(octet_length(p.intent_text) + octet_length(p.experience)), 0) FROM memrl_payload p
+                    WHERE p.shard >= b.bank || '/' AND p.shard < b.bank || '0' AND p.experience IS NOT NULL)
+            FROM memrl_bank b WHERE b.bank >= $from AND b.bank < $to ORDER BY b.bank
+            """, ("$from", prefix), ("$to", PrefixEnd(prefix)));
+        using var reader = command.ExecuteReader();
+        var banks = new List<StoredBankUsage>();
+        while (reader.Read())
+        {
+            banks.Add(new StoredBankUsage(reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3)));
+        }
+
+        return (IReadOnlyList<StoredBankUsage>)banks;
+    }, cancellationToken);
+
+    /// <summary>The least string above every string that starts with <paramref name="prefix"/> (its last character plus one).</summary>
+    internal static string PrefixEnd(string prefix) =>
+        prefix.Length == 0 ? "\uffff" : string.Concat(prefix.AsSpan(0, prefix.Length - 1), ((char)(prefix[^1] + 1)).ToString());
+
     public Task<bool> TryWriteBankAsync(string bank, long expectedRevision, StoredBank value, CancellationToken cancellationToken = default) => WriteAsync(transaction =>
     {
         var connection = transaction.Connection!;

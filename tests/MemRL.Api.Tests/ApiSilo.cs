@@ -46,7 +46,9 @@ public sealed class ApiSilo : IAsyncDisposable
 
     public static string KeyOf(string tenant, bool readOnly = false) => Keys.First(k => k.Value == (tenant, readOnly)).Key;
 
-    public static async Task<ApiSilo> StartAsync(IDictionary<string, string?>? settings = null, Func<string, MemRL.Grains.Storage.IMemoryStore>? store = null)
+    /// <summary>Starts a silo; <paramref name="testKeys"/> false configures no key, as the embedded default (local keys).</summary>
+    public static async Task<ApiSilo> StartAsync(
+        IDictionary<string, string?>? settings = null, Func<string, MemRL.Grains.Storage.IMemoryStore>? store = null, bool testKeys = true)
     {
         string database = Path.Combine(Path.GetTempPath(), $"memrl-api-{Guid.NewGuid():N}.db");
         var builder = WebApplication.CreateBuilder();
@@ -57,7 +59,7 @@ public sealed class ApiSilo : IAsyncDisposable
             ["MemRL:Storage:SqlitePath"] = database,
         };
         int i = 0;
-        foreach (var (key, (tenant, readOnly)) in Keys)
+        foreach (var (key, (tenant, readOnly)) in testKeys ? Keys : new Dictionary<string, (string, bool)>())
         {
             config[$"MemRL:Api:Keys:{i}:Tenant"] = tenant;
             config[$"MemRL:Api:Keys:{i}:Sha256"] = ApiKeyRing.Hash(key);

@@ -40,7 +40,7 @@ public sealed class BadInputTests(ApiSiloFixture fixture)
     {
         var (bank, ids) = await BankWithMemoriesAsync();
         string before = await SnapshotAsync(bank, ids);
-        var method = path switch { "options" => HttpMethod.Put, "memories/1-2-3" => HttpMethod.Get, _ => HttpMethod.Post };
+        var method = path switch { "options" => HttpMethod.Patch, "memories/1-2-3" => HttpMethod.Get, _ => HttpMethod.Post };
         var reply = await _alpha.SendJsonAsync(method, $"/v1/banks/{bank}/{path}", body.Length == 0 ? null : body);
         var problem = reply.Problem(status, field);
         Assert.False(string.IsNullOrEmpty(problem.GetProperty("title").GetString()), name);
@@ -55,7 +55,7 @@ public sealed class BadInputTests(ApiSiloFixture fixture)
         Assert.False(string.IsNullOrEmpty(problem.GetProperty("expected").GetString()));
         Assert.False(string.IsNullOrEmpty(problem.GetProperty("actual").GetString()));
 
-        var alpha = (await _alpha.SendJsonAsync(HttpMethod.Put, $"/v1/banks/{bank}/options", """{"alpha":1.5}""")).Problem(HttpStatusCode.BadRequest, "alpha");
+        var alpha = (await _alpha.SendJsonAsync(HttpMethod.Patch, $"/v1/banks/{bank}/options", """{"alpha":1.5}""")).Problem(HttpStatusCode.BadRequest, "alpha");
         Assert.Equal("1.5", alpha.GetProperty("actual").GetString());
         Assert.Contains("[0, 1]", alpha.GetProperty("expected").GetString(), StringComparison.Ordinal);
     }

@@ -65,6 +65,9 @@ public sealed class HealthTests : IAsyncLifetime
 
         public Task PurgeShardsAsync(string bank, CancellationToken cancellationToken = default) => Up(() => _inner.PurgeShardsAsync(bank, cancellationToken));
 
+        public Task<IReadOnlyList<StoredBankUsage>> ListBanksAsync(string prefix, CancellationToken cancellationToken = default) =>
+            Up(() => _inner.ListBanksAsync(prefix, cancellationToken));
+
         public Task ProbeAsync(CancellationToken cancellationToken = default) => Up(() => _inner.ProbeAsync(cancellationToken));
 
         private Task<T> Up<T>(Func<Task<T>> call) => Down ? Task.FromException<T>(new IOException("database unreachable (test outage)")) : call();

@@ -10,9 +10,11 @@ public sealed class OpenApiTests(ApiSiloFixture fixture)
     public static TheoryData<string, string> Routes() => new()
     {
         { "POST", "/v1/banks" },
+        { "GET", "/v1/banks" },
         { "GET", "/v1/banks/{bank}" },
         { "DELETE", "/v1/banks/{bank}" },
         { "PUT", "/v1/banks/{bank}/options" },
+        { "PATCH", "/v1/banks/{bank}/options" },
         { "GET", "/v1/banks/{bank}/stats" },
         { "POST", "/v1/banks/{bank}/calibrate" },
         { "POST", "/v1/banks/{bank}/recall" },
@@ -39,5 +41,9 @@ public sealed class OpenApiTests(ApiSiloFixture fixture)
         }
 
         Assert.Equal(Routes().Count, document.Paths.Sum(p => p.Value.Operations?.Count ?? 0));
+        // limit is read as text by the handler, but the document says what the caller sends.
+        var limit = document.Paths["/v1/banks/{bank}/memories"].Operations![HttpMethod.Get].Parameters!.Single(p => p.Name == "limit");
+        Assert.Equal(JsonSchemaType.Integer, limit.Schema!.Type);
+        Assert.Equal("1000", limit.Schema.Maximum);
     }
 }

@@ -140,6 +140,12 @@ public sealed class FaultyStore(IMemoryStore inner) : IMemoryStore
         return inner.PurgeShardsAsync(bank, cancellationToken);
     }
 
+    public Task<IReadOnlyList<StoredBankUsage>> ListBanksAsync(string prefix, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDown(prefix);
+        return inner.ListBanksAsync(prefix, cancellationToken);
+    }
+
     public Task ProbeAsync(CancellationToken cancellationToken = default)
     {
         ThrowIfDown("probe");

@@ -46,6 +46,32 @@ public abstract class StoreContractTests
         Assert.Equal(1, (await Store.LoadShardAsync(gone[0])).Head);
     }
 
+    protected async Task ListBanksAsync_ListsThePrefixsBanks_WithTheirMemoriesAndTextBytes()
+    {
+        string tenant = $"t{Guid.NewGuid().ToString("N")[..8]}";
+        string[] mine = [$"{tenant}.a", $"{tenant}.a_b", $"{tenant}.ab"];
+        string[] others = [$"{tenant}x.a", $"{tenant}-.a", $"{tenant}"];
+        foreach (string bank in mine.Concat(others))
+        {
+            Assert.True(await Store.TryWriteBankAsync(bank, 0, new StoredBank(1, $"{{\"bank\":\"{bank}\"}}", 1)));
+        }
+
+        // "{tenant}.a": two memories on two shards ("intent 1" + "experience 1" = 20 UTF-8 bytes each) and a key row,
+        // which is not a memory; "{tenant}.ab"'s shard must not count for "{tenant}.a".
+        await Store.AppendAsync($"{tenant}.a/0", Batch(0, 1));
+        await Store.AppendAsync($"{tenant}.a/1", new ShardBatch(0, EventCodec.Encode([new MemoryDeleted(2)]),
+            [new StoredPayload(2, "intent 2", "experience é", null), new StoredPayload(3, "key intent", null, [1f, 0f])], []));
+        await Store.AppendAsync($"{tenant}.ab/0", Batch(0, 5));
+
+        var listed = await Store.ListBanksAsync($"{tenant}.");
+        Assert.Equal(mine.Order(StringComparer.Ordinal), listed.Select(b => b.Bank));
+        var a = listed.Single(b => b.Bank == $"{tenant}.a");
+        Assert.Equal((2L, 20L + 21L), (a.Memories, a.TextBytes));
+        Assert.Contains(tenant, a.Description, StringComparison.Ordinal);
+        Assert.Equal((1L, 20L), listed.Single(b => b.Bank == $"{tenant}.ab") is var ab ? (ab.Memories, ab.TextBytes) : default);
+        Assert.Equal((0L, 0L), listed.Single(b => b.Bank == $"{tenant}.a_b") is var ub ? (ub.Memories, ub.TextBytes) : default);
+    }
+
     protected async Task AppendAsync_FencesOneWriter_WhenTwoAppendAtTheSameHead()
     {
         string shard = NewShard();
@@ -132,6 +158,9 @@ public sealed class SqliteStoreContractTests : StoreContractTests, IDisposable
     }
 
     [Fact]
+    public Task ListBanksAsync_ListsThePrefixsBanks_Sqlite() => ListBanksAsync_ListsThePrefixsBanks_WithTheirMemoriesAndTextBytes();
+
+    [Fact]
     public Task AppendAsync_FencesOneWriter_WhenTwoAppendAtTheSameHead_Sqlite() => AppendAsync_FencesOneWriter_WhenTwoAppendAtTheSameHead();
 
     [Fact]
@@ -178,6 +207,9 @@ public sealed class PostgreSqlStoreContractTests : StoreContractTests, IAsyncLif
             await _store.DisposeAsync();
         }
     }
+
+    [PostgreSqlFact]
+    public Task ListBanksAsync_ListsThePrefixsBanks_PostgreSql() => ListBanksAsync_ListsThePrefixsBanks_WithTheirMemoriesAndTextBytes();
 
     [PostgreSqlFact]
     public Task AppendAsync_FencesOneWriter_WhenTwoAppendAtTheSameHead_PostgreSql() => AppendAsync_FencesOneWriter_WhenTwoAppendAtTheSameHead();

@@ -1,0 +1,95 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using MemRL.Client;
+using MemRL.GrainInterfaces;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Options;
+
+namespace MemRL.Api;
+
+/// <summary>
+/// Each tenant's banks, memories and text bytes, for the quotas. Read from the store in one query (no shard is asked)
+/// at most every <see cref="QuotaOptions.UsageMaxAge"/> per tenant; between reads this silo adds what it accepted
+/// itself, and a delete makes the next check read again. A tenant writing through several silos at once can therefore
+/// go over a quota by what the other silos accept within one <see cref="QuotaOptions.UsageMaxAge"/>.
+/// </summary>
+internal sealed class TenantUsage(MemoryClient memory, IOptions<ApiOptions> options, TimeProvider time)
+{
+    private readonly ConcurrentDictionary<string, Usage> _byTenant = new(StringComparer.Ordinal);
+    private readonly QuotaOptions _quotas = options.Value.Quotas;
+
+    /// <summary>The tenant's banks (tenant's names) with what each stores, read now; refreshes the cached usage too.</summary>
+    public async Task<IReadOnlyList<BankUsage>> ListAsync(string tenant)
+    {
+        string prefix = tenant + ".";
+        var banks = await memory.ListBanksAsync(prefix);
+        _byTenant[tenant] = new Usage(banks.Count, banks.Sum(b => b.Memories), banks.Sum(b => b.TextBytes), time.GetUtcNow());
+        return banks.Select(b => b with { Name = b.Name[prefix.Length..] }).ToList();
+    }
+
+    /// <summary>Refuses a new bank over <see cref="QuotaOptions.MaxBanks"/>.</summary>
+    public async Task CheckNewBankAsync(string tenant)
+    {
+        var usage = await GetAsync(tenant);
+        if (usage.Banks >= _quotas.MaxBanks)
+        {
+            throw new QuotaExceededException("banks", "MaxBanks", _quotas.MaxBanks, usage.Banks);
+        }
+    }
+
+    /// <summary>Refuses a write of <paramref name="textBytes"/> over <see cref="QuotaOptions.MaxMemories"/> or <see cref="QuotaOptions.MaxTextBytes"/>.</summary>
+    public async Task CheckWriteAsync(string tenant, long textBytes)
+    {
+        var usage = await GetAsync(tenant);
+        if (usage.Memories >= _quotas.MaxMemories)
+        {
+            throw new QuotaExceededException("memories", "MaxMemories", _quotas.MaxMemories, usage.Memories);
+        }
+
+        if (usage.TextBytes + textBytes > _quotas.MaxTextBytes)
+        {
+            throw new QuotaExceededException("textBytes", "MaxTextBytes", _quotas.MaxTextBytes, usage.TextBytes, textBytes);
+        }
+    }
+
+    /// <summary>Counts a bank this silo created.</summary>
+    public void AddBank(string tenant) => _byTenant.AddOrUpdate(tenant, _ => Usage.Unknown, (_, u) => u with { Banks = u.Banks + 1 });
+
+    /// <summary>Counts a memory this silo wrote.</summary>
+    public void AddWrite(string tenant, long textBytes) =>
+        _byTenant.AddOrUpdate(tenant, _ => Usage.Unknown, (_, u) => u with { Memories = u.Memories + 1, TextBytes = u.TextBytes + textBytes });
+
+    /// <summary>After a delete: the next check reads the store (what a delete frees is not known here).</summary>
+    public void Forget(string tenant) => _byTenant.TryRemove(tenant, out _);
+
+    private async ValueTask<Usage> GetAsync(string tenant)
+    {
+        if (_byTenant.TryGetValue(tenant, out var usage) && usage != Usage.Unknown && time.GetUtcNow() - usage.ReadAt <= _quotas.UsageMaxAge)
+        {
+            return usage;
+        }
+
+        await ListAsync(tenant);
+        return _byTenant[tenant];
+    }
+
+    private sealed record Usage(long Banks, long Memories, long TextBytes, DateTimeOffset ReadAt)
+    {
+        public static readonly Usage Unknown = new(0, 0, 0, DateTimeOffset.MinValue);
+    }
+}
+
+/// <summary>A call that would take the tenant over a quota: 403, reason <c>quota</c>, naming the quota, limit and current value.</summary>
+internal sealed class QuotaExceededException(string quota, string key, long limit, long current, long? adding = null)
+    : Exception($"The tenant's {quota} quota is {limit.ToString(CultureInfo.InvariantCulture)} and it has {current.ToString(CultureInfo.InvariantCulture)}"
+        + (adding is { } a ? $"; this call adds {a.ToString(CultureInfo.InvariantCulture)}." : ".")
+        + $" Delete some, or raise MemRL:Api:Quotas:{key}.")
+{
+    // 403, not 429: waiting does not bring a tenant under a quota, so a client must not retry with backoff; only a
+    // delete or a new limit does.
+    public Task WriteAsync(HttpContext context) =>
+        Problems.WriteWithReasonAsync(context, StatusCodes.Status403Forbidden, "Quota exceeded", Message, null,
+            adding is null ? $"fewer than {limit.ToString(CultureInfo.InvariantCulture)} {quota} (MemRL:Api:Quotas:{key})" : $"at most {limit.ToString(CultureInfo.InvariantCulture)} {quota} in all (MemRL:Api:Quotas:{key})",
+            current.ToString(CultureInfo.InvariantCulture), "quota",
+            new Dictionary<string, object?> { ["quota"] = quota, ["limit"] = limit, ["current"] = current });
+}
