@@ -267,12 +267,24 @@ internal static class BindingProblems
                 }
             }
 
-            return element.GetRawText();
+            // A string as the caller meant it (without its JSON quotes); anything else as written.
+            return element.ValueKind == JsonValueKind.String ? element.GetString() : element.GetRawText();
         }
         catch (JsonException)
         {
             return null;
         }
+    }
+
+    /// <summary>
+    /// The value the caller sent at <paramref name="field"/> (a JSON path such as <c>query[3]</c>) in the request's body, or
+    /// null when the body holds none there: an error about a number that overflowed to infinity while being read can then
+    /// repeat what was sent ("1e39"), not what it became.
+    /// </summary>
+    public static async Task<string?> SentValueAsync(HttpContext context, string field)
+    {
+        string? body = await ReadBodyAsync(context.Request);
+        return body is null ? null : ValueAt(body, Segments("$." + field));
     }
 
     private static bool TryGetMember(JsonElement element, string name, out JsonElement member)
@@ -297,10 +309,17 @@ internal static class BindingProblems
         int line = (int)Math.Min(json.LineNumber ?? 0, lines.Length - 1);
         string text = lines[line];
         int position = (int)Math.Min(json.BytePositionInLine ?? 0, text.Length);
-        // The reader stops inside a bad literal ("nope" at 'o'): back to the literal's start.
-        while (position > 0 && char.IsAsciiLetter(text[position - 1]))
+        // The reader stops inside a bad literal ("nope" at 'o', "-Infinity" at 'I'): back to the literal's start, sign included.
+        while (position > 0 && (char.IsAsciiLetter(text[position - 1]) || (text[position - 1] is '-' or '+' && (position == 1 || !char.IsAsciiLetterOrDigit(text[position - 2])))))
         {
             position--;
+        }
+
+        // A bare literal (NaN, Infinity) ends at the next separator: the rest of the body is not part of it.
+        int literalEnd = text.IndexOfAny([',', '}', ']', ' ', '\t', '\r'], position);
+        if (literalEnd > position && text.AsSpan(position, literalEnd - position).ContainsAnyExcept("+-.0123456789eEabcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") is false)
+        {
+            return text[position..literalEnd];
         }
 
         string rest = string.Join('\n', lines.Skip(line + 1));

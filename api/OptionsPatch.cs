@@ -23,18 +23,47 @@ internal static class OptionsPatch
             throw new BadHttpRequestException($"Content-Type is '{request.ContentType}'; expected application/json.", StatusCodes.Status415UnsupportedMediaType);
         }
 
+        using var buffer = new MemoryStream();
+        await request.Body.CopyToAsync(buffer, request.HttpContext.RequestAborted);
         JsonNode? node;
         try
         {
-            node = await JsonNode.ParseAsync(request.Body, cancellationToken: request.HttpContext.RequestAborted);
+            node = JsonNode.Parse(buffer.ToArray());
         }
         catch (JsonException json)
         {
-            throw new BadHttpRequestException("The body is not JSON.", StatusCodes.Status400BadRequest, json);
+            // The document parser knows where it stopped but not in which member: find it, so the answer names the option.
+            var located = MemberAt(buffer.ToArray()) is { } member
+                ? new JsonException(json.Message, "$." + member, json.LineNumber, json.BytePositionInLine, json)
+                : json;
+            throw new BadHttpRequestException("The body is not JSON.", StatusCodes.Status400BadRequest, located);
         }
 
         return node as JsonObject
             ?? throw FieldError.Invalid("body", "a JSON object of options (see /openapi/v1.json)", node?.ToJsonString() ?? "null");
+    }
+
+    // The top-level member whose value the reader was in when the JSON stopped being JSON, or null.
+    private static string? MemberAt(byte[] body)
+    {
+        var reader = new Utf8JsonReader(body);
+        string? member = null;
+        try
+        {
+            while (reader.Read())
+            {
+                if (reader.TokenType == JsonTokenType.PropertyName && reader.CurrentDepth == 1)
+                {
+                    member = reader.GetString();
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            return member;
+        }
+
+        return null;
     }
 
     /// <summary>The options <paramref name="given"/> spells in full; 400 naming the first member missing or unknown.</summary>

@@ -115,6 +115,12 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
                     "A route, query or header value could not be read as its type (see /openapi/v1.json).");
                 return true;
             case ArgumentException argument when FieldError.TryRead(argument, out var parts):
+                // A number too large for its type was read as infinity: repeat what the caller sent, not what it became.
+                if (parts.Actual is "Infinity" or "-Infinity" or "∞" or "-∞" && await BindingProblems.SentValueAsync(context, parts.Field) is { } sent)
+                {
+                    parts = parts with { Actual = sent };
+                }
+
                 await Problems.WriteAsync(context, StatusCodes.Status400BadRequest, "Invalid argument", Scrub(Problems.Sentence(parts))!,
                     parts.Field, Scrub(parts.Expected), Scrub(parts.Actual), parts.Reason);
                 return true;

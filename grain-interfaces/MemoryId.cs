@@ -42,8 +42,11 @@ public readonly record struct MemoryId([property: Id(0)] uint Incarnation, [prop
     /// <summary>Parses the string form or throws an <see cref="ArgumentException"/> naming <paramref name="field"/>.</summary>
     /// <param name="text">The string form.</param>
     /// <param name="field">The field as the caller spells it (<c>memoryId</c>, <c>memoryIds[2]</c>).</param>
-    public static MemoryId Parse(string? text, string field) =>
-        TryParse(text, out var id)
-            ? id
-            : throw FieldError.Invalid(field, "a memory id of the form 'xxxxxxxx-xxxx-x…' (hex) as returned by recall or write", FieldError.Quote(text));
+    public static MemoryId Parse(string? text, string field)
+    {
+        const string expected = "a memory id of the form 'xxxxxxxx-xxxx-x…' (hex) as returned by recall or write";
+        return TryParse(text, out var id) ? id
+            : text is null ? throw FieldError.Missing(field, expected)
+            : throw FieldError.Invalid(field, expected, FieldError.Quote(text));
+    }
 }

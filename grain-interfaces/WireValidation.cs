@@ -14,9 +14,15 @@ public static class WireValidation
     /// <param name="field">The field as the caller spells it: the path parameter <c>bank</c>, or <c>name</c> in a create body.</param>
     public static void BankName(string? bank, string field = "bank")
     {
-        if (string.IsNullOrEmpty(bank) || bank.Length > BankLimits.MaxBankNameLength || bank.AsSpan().ContainsAnyExcept(BankNameChars))
+        string expected = $"1 to {BankLimits.MaxBankNameLength} letters, digits, '-', '_' or '.'";
+        if (bank is null)
         {
-            throw FieldError.Invalid(field, $"1 to {BankLimits.MaxBankNameLength} letters, digits, '-', '_' or '.'", FieldError.Quote(bank));
+            throw FieldError.Missing(field, expected);
+        }
+
+        if (bank.Length == 0 || bank.Length > BankLimits.MaxBankNameLength || bank.AsSpan().ContainsAnyExcept(BankNameChars))
+        {
+            throw FieldError.Invalid(field, expected, FieldError.Quote(bank));
         }
     }
 

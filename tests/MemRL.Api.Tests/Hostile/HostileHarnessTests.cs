@@ -27,7 +27,7 @@ public sealed class HostileHarnessTests(HostileFixture fixture)
 
         await ChangedAsync("a write", () => alpha.PostJsonAsync($"/v1/banks/{scene.Bank}/memories", new { intent = Http.Vector(Dimension, 9), experience = "x", success = true }));
         await ChangedAsync("a reward", () => alpha.PostJsonAsync($"/v1/banks/{scene.Bank}/reward", new { token = scene.Token, reward = 1.0, memoryIds = new[] { scene.Returned[0] } }));
-        await ChangedAsync("an options change", () => alpha.SendJsonAsync(HttpMethod.Put, $"/v1/banks/{scene.Bank}/options", new { alpha = 0.25, mergeThreshold = 2.0, delta = -1.0 }));
+        await ChangedAsync("an options change", () => alpha.SendJsonAsync(HttpMethod.Patch, $"/v1/banks/{scene.Bank}/options", new { alpha = 0.25, mergeThreshold = 2.0, delta = -1.0 }));
         await ChangedAsync("a memory deleted", () => alpha.SendJsonAsync(HttpMethod.Delete, $"/v1/banks/{scene.Bank}/memories/{scene.NotReturned}"));
         await ChangedAsync("the canary deleted", () => alpha.SendJsonAsync(HttpMethod.Delete, $"/v1/banks/{scene.Bank}/memories/{scene.Ids[0]}"));
         await ChangedAsync("another bank's write", () => alpha.PostJsonAsync($"/v1/banks/{scene.OtherBank}/memories", new { intent = Http.Vector(Dimension, 2), experience = "y", success = false }));

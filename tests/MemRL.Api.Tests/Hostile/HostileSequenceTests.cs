@@ -207,7 +207,7 @@ public sealed class HostileSequenceTests(HostileFixture fixture)
             (await _alpha.SendJsonAsync(HttpMethod.Delete, $"/v1/banks/{bank}/memories/{id}")).Ok(HttpStatusCode.NoContent);
         }
 
-        (await _alpha.SendJsonAsync(HttpMethod.Put, $"/v1/banks/{bank}/options", new { delta = -1.0, mergeThreshold = 0.9 })).Ok();
+        (await _alpha.SendJsonAsync(HttpMethod.Patch, $"/v1/banks/{bank}/options", new { delta = -1.0, mergeThreshold = 0.9 })).Ok();
         var w = await _alpha.PostJsonAsync($"/v1/banks/{bank}/memories", new { intent = Http.Vector(Dimension, 0, seed: 3), experience = "again", success = true, recallToken = token });
         Assert.True(w.Status == HttpStatusCode.Created, $"expected 201, got {(int)w.Status}: {w.Body}");
         Assert.Equal("again", (await _alpha.GetJsonAsync($"/v1/banks/{bank}/memories/{w.Str("memoryId")}")).Ok().Str("experience"));
