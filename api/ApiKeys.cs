@@ -158,7 +158,9 @@ internal sealed class ApiKeyAuthenticationHandler(
             : header!.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? "a Bearer key this server does not know"
             : $"the scheme '{header.Split(' ')[0]}'";
         await Problems.WriteAsync(Context, StatusCodes.Status401Unauthorized, "Unauthorized",
-            result.Failure?.Message is { } why ? $"{why} Send 'Authorization: Bearer <key>' with an API key of this server." : "Send 'Authorization: Bearer <key>' with an API key of this server.",
+            !sent ? "Send 'Authorization: Bearer <key>' with an API key of this server."
+                : header!.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? "The API key is not known. Send 'Authorization: Bearer <key>' with an API key of this server."
+                : "Authorization is not 'Bearer <key>'. Send 'Authorization: Bearer <key>' with an API key of this server.",
             field: "Authorization", expected: "Bearer <an API key of this server>", actual: actual);
     }
 

@@ -33,7 +33,7 @@ internal static class BindingProblems
         if (exception is ArgumentException argument && FieldError.TryRead(argument, out var read) && read.Reason is Reasons.UnknownMember or Reasons.Missing)
         {
             string? tenant = context.User.FindFirst(Tenants.TenantClaim)?.Value;
-            string message = argument.Message.Replace($" (Parameter '{argument.ParamName}')", "", StringComparison.Ordinal);
+            string message = Problems.Sentence(read);
             await Problems.WriteWithReasonAsync(context, StatusCodes.Status400BadRequest, read.Reason == Reasons.Missing ? "Member missing" : "Unknown member",
                 Problems.Scrub(message, tenant), read.Field, read.Expected, read.Actual is null ? null : Problems.Scrub(read.Actual, tenant), read.Reason);
             return true;

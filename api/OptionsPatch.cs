@@ -34,7 +34,7 @@ internal static class OptionsPatch
         {
             // The document parser knows where it stopped but not in which member: find it, so the answer names the option.
             var located = MemberAt(buffer.ToArray()) is { } member
-                ? new JsonException(json.Message, "$." + member, json.LineNumber, json.BytePositionInLine, json)
+                ? new JsonException($"The body stopped being JSON in member '{member}'.", "$." + member, json.LineNumber, json.BytePositionInLine, json)
                 : json;
             throw new BadHttpRequestException("The body is not JSON.", StatusCodes.Status400BadRequest, located);
         }

@@ -52,9 +52,9 @@ public static class Tenants
     /// <param name="field">Where the caller gave the name: the path parameter <c>bank</c>, or <c>name</c> in a create body.</param>
     public static string ClusterBankName(string tenant, string? bank, string field = "bank")
     {
-        if (string.IsNullOrEmpty(bank) || bank.Length > MaxBankNameLength || bank.AsSpan().ContainsAnyExcept(BankChars))
+        if (!IsValidBankName(bank))
         {
-            throw FieldError.Invalid(field, $"1 to {MaxBankNameLength} letters, digits, '-', '_' or '.'", FieldError.Quote(bank));
+            throw bank is null ? FieldError.Missing(field, BankNameRule) : FieldError.Invalid(field, BankNameRule, FieldError.Quote(bank));
         }
 
         return $"{tenant}.{bank}";
