@@ -63,7 +63,7 @@ public sealed class AgentLoopTests(ClusterFixture fixture)
 
         var error = await Assert.ThrowsAsync<ArgumentException>(() => loop.RunEpisodeAsync("task", Judge(true)));
 
-        var parts = FieldAssert.Parts(error, "embedderId", "'memrl-hashing/v1/64'");
+        var parts = FieldAssert.Parts(error, "embedderId", "memrl-hashing/v1/64");
         Assert.Contains("'some-other-model/2/64'", parts.Expected, StringComparison.Ordinal);
     }
 

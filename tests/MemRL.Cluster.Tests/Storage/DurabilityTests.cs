@@ -178,4 +178,30 @@ public sealed class DurabilityTests(FaultFixture fixture) : IClassFixture<FaultF
         await bank.WriteAsync(_vectors.Gaussian(), "i1", "e1", true, operationId: "op-fenced");
         Assert.Equal(2, (await bank.GetStatsAsync()).Memories);
     }
+
+    // The first attempt's commit lands but its acknowledgement is lost; the bank then grows a key the retry (without the
+    // token) would join on another shard: the retry must return the memory stored once, on the first attempt's route.
+    [Fact]
+    public async Task WriteAsync_RetriedWithoutToken_AfterLostAcknowledgementAndBankGrowth_ReturnsTheMemoryStoredOnce()
+    {
+        string name = ClusterFixture.NewBankName("lost-ack");
+        FaultFixture.Store.Track(name);
+        await fixture.Memory.CreateBankAsync(name, new BankSpec(BankHelpers.Dimension, "test-embedder", RouteGeometry.Options, RouteGeometry.Shards, new IndexSettings(Exact: true)));
+        var bank = fixture.Memory.Bank(name);
+        var seed = await bank.WriteAsync(RouteGeometry.Intent.Select((x, i) => i == 1 ? 0.5f : x).ToArray(), "seed", "seed", true, operationId: "route-seed");
+        int seedShard = MemoryId.Parse(seed.MemoryId, "id").Slot % RouteGeometry.Shards;
+        string operationId = Enumerable.Range(0, 10_000).Select(i => $"lost-{i}").First(id => OperationIds.SlotOf(id) % RouteGeometry.Shards != seedShard);
+        var recall = await bank.RecallAsync(RouteGeometry.Intent);
+        FaultFixture.Store.ArmShard(BankNames.ShardKey(name, seedShard), AppendFault.FailAfterWrite);
+
+        await Assert.ThrowsAsync<ShardUnavailableException>(
+            () => bank.WriteAsync(RouteGeometry.Intent, "intent", "experience", true, recall.Token, operationId));
+        await RouteGeometry.WriteCloserKeyAsync(bank, (new WriteResponse(seed.MemoryId, false, 0), operationId, 0));
+        var retried = await bank.WriteAsync(RouteGeometry.Intent, "intent", "experience", true, operationId: operationId);
+
+        Assert.False(retried.CreatedKey);
+        Assert.Equal(seedShard, MemoryId.Parse(retried.MemoryId, "id").Slot % RouteGeometry.Shards);
+        Assert.Equal(3, (await bank.GetStatsAsync()).Memories);
+        Assert.Equal(retried, await bank.WriteAsync(RouteGeometry.Intent, "intent", "experience", true, operationId: operationId));
+    }
 }
