@@ -279,6 +279,8 @@ internal sealed class RecallTokenSigner
         public void Int64(long v) { BinaryPrimitives.WriteInt64LittleEndian(_buffer[_at..], v); _at += 8; }
     }
 
+    private delegate T FromBytes<T>(ReadOnlySpan<byte> bytes);
+
     private ref struct SpanReader(ReadOnlySpan<byte> buffer)
     {
         private readonly ReadOnlySpan<byte> _buffer = buffer;
@@ -295,31 +297,18 @@ internal sealed class RecallTokenSigner
 
         public bool TryBytes(int count, out ReadOnlySpan<byte> value) => TryTake(count, out value);
 
-        public bool TryUInt16(out ushort value)
-        {
-            bool ok = TryTake(2, out var bytes);
-            value = ok ? BinaryPrimitives.ReadUInt16LittleEndian(bytes) : default;
-            return ok;
-        }
+        public bool TryUInt16(out ushort value) => TryRead(2, BinaryPrimitives.ReadUInt16LittleEndian, out value);
 
-        public bool TryUInt32(out uint value)
-        {
-            bool ok = TryTake(4, out var bytes);
-            value = ok ? BinaryPrimitives.ReadUInt32LittleEndian(bytes) : default;
-            return ok;
-        }
+        public bool TryUInt32(out uint value) => TryRead(4, BinaryPrimitives.ReadUInt32LittleEndian, out value);
 
-        public bool TryInt32(out int value)
-        {
-            bool ok = TryTake(4, out var bytes);
-            value = ok ? BinaryPrimitives.ReadInt32LittleEndian(bytes) : default;
-            return ok;
-        }
+        public bool TryInt32(out int value) => TryRead(4, BinaryPrimitives.ReadInt32LittleEndian, out value);
 
-        public bool TryInt64(out long value)
+        public bool TryInt64(out long value) => TryRead(8, BinaryPrimitives.ReadInt64LittleEndian, out value);
+
+        private bool TryRead<T>(int size, FromBytes<T> read, out T value)
         {
-            bool ok = TryTake(8, out var bytes);
-            value = ok ? BinaryPrimitives.ReadInt64LittleEndian(bytes) : default;
+            bool ok = TryTake(size, out var bytes);
+            value = ok ? read(bytes) : default!;
             return ok;
         }
 

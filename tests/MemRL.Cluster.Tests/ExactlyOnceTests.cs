@@ -12,8 +12,6 @@ namespace MemRL.Cluster.Tests;
 [Collection(ClusterCollection.Name)]
 public sealed class ExactlyOnceTests(ClusterFixture fixture)
 {
-    private static readonly BankOptions SpreadOptions = new() { K1 = 12, K2 = 8, Delta = -1, MergeThreshold = 2, Lambda = 0.5 };
-
     [Fact]
     public async Task RewardAsync_SameRecallUnderFreshOperationId_ReturnsOriginal_AndAppliesOnce()
     {
@@ -125,7 +123,7 @@ public sealed class ExactlyOnceTests(ClusterFixture fixture)
     public async Task Retries_AfterTheShardCountGrew_AreStillRecognised()
     {
         // Two shards grow to five: most slots move, and with them the records that make retries exactly once.
-        var bank = await BankHelpers.NewBankAsync(fixture, "grow", SpreadOptions, shards: 2);
+        var bank = await BankHelpers.NewBankAsync(fixture, "grow", BankHelpers.SpreadOptions, shards: 2);
         var vectors = new Vectors(27, BankHelpers.Dimension);
         var writes = new List<(int I, float[] Intent, WriteResponse Response)>();
         for (int i = 0; i < 30; i++)
@@ -184,16 +182,5 @@ public sealed class ExactlyOnceTests(ClusterFixture fixture)
         Assert.Equal(1, (await bank.GetStatsAsync()).Memories);
     }
 
-    private async Task<(BankClient Bank, List<string> Ids)> SpreadBankAsync(string prefix)
-    {
-        var bank = await BankHelpers.NewBankAsync(fixture, prefix, SpreadOptions, shards: 8);
-        var vectors = new Vectors(prefix.Length * 37, BankHelpers.Dimension);
-        var ids = new List<string>();
-        for (int i = 0; i < 40; i++)
-        {
-            ids.Add((await bank.WriteAsync(vectors.Gaussian(), $"intent {i}", $"experience {i}", success: i % 2 == 0)).MemoryId);
-        }
-
-        return (bank, ids);
-    }
+    private Task<(BankClient Bank, List<string> Ids)> SpreadBankAsync(string prefix) => BankHelpers.SpreadBankAsync(fixture, prefix, 37);
 }

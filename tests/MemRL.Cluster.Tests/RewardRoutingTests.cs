@@ -8,8 +8,6 @@ namespace MemRL.Cluster.Tests;
 [Collection(ClusterCollection.Name)]
 public sealed class RewardRoutingTests(ClusterFixture fixture)
 {
-    private static readonly BankOptions SpreadOptions = new() { K1 = 12, K2 = 8, Delta = -1, MergeThreshold = 2, Lambda = 0.5 };
-
     [Fact]
     public async Task RewardAsync_UpdatesMemoriesOnSeveralShards_InOneCall()
     {
@@ -122,7 +120,7 @@ public sealed class RewardRoutingTests(ClusterFixture fixture)
     [Fact]
     public async Task WriteAsync_Retried_ReturnsSameMemory_AndStoresItOnce()
     {
-        var bank = await BankHelpers.NewBankAsync(fixture, "wretry", SpreadOptions, shards: 3);
+        var bank = await BankHelpers.NewBankAsync(fixture, "wretry", BankHelpers.SpreadOptions, shards: 3);
         var v = new Vectors(11, BankHelpers.Dimension).Gaussian();
 
         var first = await bank.WriteAsync(v, "intent", "experience", true, operationId: "write-1");
@@ -167,16 +165,5 @@ public sealed class RewardRoutingTests(ClusterFixture fixture)
     }
 
     // A bank of 8 shards where every memory is its own key (mergeThreshold > 1), so memories spread over the shards.
-    private async Task<(BankClient Bank, List<string> Ids)> SpreadBankAsync(string prefix)
-    {
-        var bank = await BankHelpers.NewBankAsync(fixture, prefix, SpreadOptions, shards: 8);
-        var vectors = new Vectors(prefix.Length * 31, BankHelpers.Dimension);
-        var ids = new List<string>();
-        for (int i = 0; i < 40; i++)
-        {
-            ids.Add((await bank.WriteAsync(vectors.Gaussian(), $"intent {i}", $"experience {i}", success: i % 2 == 0)).MemoryId);
-        }
-
-        return (bank, ids);
-    }
+    private Task<(BankClient Bank, List<string> Ids)> SpreadBankAsync(string prefix) => BankHelpers.SpreadBankAsync(fixture, prefix, 31);
 }

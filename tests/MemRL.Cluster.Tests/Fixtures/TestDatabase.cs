@@ -16,3 +16,15 @@ public static class TestDatabase
         }
     }
 }
+
+/// <summary>A throwaway SQLite file, deleted with its WAL when disposed (after the connection pools let go of it).</summary>
+public sealed class SqliteFile(string prefix) : IDisposable
+{
+    public string Path { get; } = TestDatabase.NewPath(prefix);
+
+    public void Dispose()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        TestDatabase.Delete(Path);
+    }
+}

@@ -19,53 +19,33 @@ public sealed class GoldenStoreTests
     [Fact]
     public async Task GoldenStoreOfNovember_OpensWithEveryMemory_AndItsOperationIds_BeforeAndAfterNewWrites()
     {
-        string path = TestDatabase.NewPath("golden");
-        File.Copy(Path.Combine(Golden, "store-v1.db"), path);
+        using var file = new SqliteFile("golden");
+        File.Copy(Path.Combine(Golden, "store-v1.db"), file.Path);
         using var expected = JsonDocument.Parse(File.ReadAllText(Path.Combine(Golden, "store-v1.json")));
-        var storage = StorageClusters.Sqlite(path, snapshotEvery: 20);
-        try
+        var banks = expected.RootElement.GetProperty("banks").EnumerateArray().ToList();
+        var storage = StorageClusters.Sqlite(file.Path, snapshotEvery: 20);
+        await StorageClusters.RunAsync(storage, async (memory, _) =>
         {
-            var cluster = await StorageClusters.StartAsync(storage, silos: 1);
-            try
+            foreach (var bank in banks)
             {
-                var memory = new MemoryClient(cluster.Client);
-                foreach (var bank in expected.RootElement.GetProperty("banks").EnumerateArray())
-                {
-                    await AssertBankAsync(memory, bank);
-                    // New changes on the old store: written in today's formats beside the old records.
-                    var client = memory.Bank(bank.GetProperty("name").GetString()!);
-                    var recall = await client.RecallAsync(Floats(bank.GetProperty("query")));
-                    await client.RewardAsync(recall.Token, 1.0, "golden-new-reward");
-                    await client.RewardAsync(recall.Token, 1.0, "golden-new-reward");
-                }
+                await AssertBankAsync(memory, bank);
+                // New changes on the old store: written in today's formats beside the old records.
+                var client = memory.Bank(bank.GetProperty("name").GetString()!);
+                var recall = await client.RecallAsync(Floats(bank.GetProperty("query")));
+                await client.RewardAsync(recall.Token, 1.0, "golden-new-reward");
+                await client.RewardAsync(recall.Token, 1.0, "golden-new-reward");
             }
-            finally
-            {
-                await cluster.DisposeAsync();
-            }
+        });
 
-            cluster = await StorageClusters.StartAsync(storage, silos: 1);
-            try
-            {
-                var memory = new MemoryClient(cluster.Client);
-                foreach (var bank in expected.RootElement.GetProperty("banks").EnumerateArray())
-                {
-                    var client = memory.Bank(bank.GetProperty("name").GetString()!);
-                    int listed = (await ListAllAsync(client)).Count;
-                    Assert.Equal(bank.GetProperty("memories").GetArrayLength(), listed);
-                    await AssertWritesRecognisedAsync(client, bank);
-                }
-            }
-            finally
-            {
-                await cluster.DisposeAsync();
-            }
-        }
-        finally
+        await StorageClusters.RunAsync(storage, async (memory, _) =>
         {
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            TestDatabase.Delete(path);
-        }
+            foreach (var bank in banks)
+            {
+                var client = memory.Bank(bank.GetProperty("name").GetString()!);
+                Assert.Equal(bank.GetProperty("memories").GetArrayLength(), (await ListAllAsync(client)).Count);
+                await AssertWritesRecognisedAsync(client, bank);
+            }
+        });
     }
 
     private static async Task AssertBankAsync(MemoryClient memory, JsonElement bank)

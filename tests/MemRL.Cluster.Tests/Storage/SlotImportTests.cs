@@ -12,73 +12,54 @@ public sealed class SlotImportTests
     [Fact]
     public async Task ImportAsync_RepeatedIntoOwnerAndIntoOtherShard_KeepsEveryPayload_AcrossRestart()
     {
-        string path = TestDatabase.NewPath("import-twice");
+        using var file = new SqliteFile("import-twice");
         string name = ClusterFixture.NewBankName("import-twice");
-        var storage = StorageClusters.Sqlite(path, snapshotEvery: 1000);
+        var storage = StorageClusters.Sqlite(file.Path, snapshotEvery: 1000);
         var vectors = new Vectors(31, BankHelpers.Dimension);
-        try
+        var before = new Dictionary<string, MemoryInfo>();
+        await StorageClusters.RunAsync(storage, async (memory, cluster) =>
         {
-            var before = new Dictionary<string, MemoryInfo>();
-            var cluster = await StorageClusters.StartAsync(storage, silos: 1);
-            try
+            await memory.CreateBankAsync(name, new BankSpec(BankHelpers.Dimension, "test-embedder", new BankOptions { Delta = -1, MergeThreshold = 0.5 }, 2, new IndexSettings(Exact: true)));
+            var bank = memory.Bank(name);
+            // Ten memories under a few keys of one slot (merging on, one operation-id slot for the new keys).
+            float[] intent = vectors.Gaussian();
+            for (int i = 0; i < 10; i++)
             {
-                var memory = new MemoryClient(cluster.Client);
-                await memory.CreateBankAsync(name, new BankSpec(BankHelpers.Dimension, "test-embedder", new BankOptions { Delta = -1, MergeThreshold = 0.5 }, 2, new IndexSettings(Exact: true)));
-                var bank = memory.Bank(name);
-                // Ten memories under a few keys of one slot (merging on, one operation-id slot for the new keys).
-                float[] intent = vectors.Gaussian();
-                for (int i = 0; i < 10; i++)
-                {
-                    var w = await bank.WriteAsync(intent.Select(x => x + (0.01f * i)).ToArray(), $"intent {i}", $"experience {i}", i % 2 == 0, operationId: $"import-{i}");
-                    before[w.MemoryId] = await bank.GetAsync(w.MemoryId);
-                }
-
-                var recall = await bank.RecallAsync(intent, new RecallSettings(K1: 5, K2: 3));
-                await bank.RewardAsync(recall.Token, 1.0);
-                foreach (var m in recall.Memories)
-                {
-                    before[m.Id] = await bank.GetAsync(m.Id);
-                }
-
-                var info = await memory.GetBankAsync(name);
-                int slot = MemoryId.Parse(before.Keys.First(), "id").Slot;
-                int owner = info!.ShardOf(slot);
-                var source = cluster.Client.GetGrain<IMemoryShardGrain>(BankNames.ShardKey(name, owner));
-                var other = cluster.Client.GetGrain<IMemoryShardGrain>(BankNames.ShardKey(name, 1 - owner));
-                var export = await source.ExportSlotsAsync(info.Version, [slot]);
-                Assert.Equal(10, export.Sum(k => k.Memories.Count));
-
-                // Twice into the shard that would take the slot in a move, and twice into the owner itself.
-                await other.ImportAsync(info.Version, export);
-                await other.ImportAsync(info.Version, export);
-                await source.ImportAsync(info.Version, export);
-                await source.ImportAsync(info.Version, export);
-
-                await AssertUnchangedAsync(bank, before);
-            }
-            finally
-            {
-                await cluster.DisposeAsync();
+                var w = await bank.WriteAsync(intent.Select(x => x + (0.01f * i)).ToArray(), $"intent {i}", $"experience {i}", i % 2 == 0, operationId: $"import-{i}");
+                before[w.MemoryId] = await bank.GetAsync(w.MemoryId);
             }
 
-            cluster = await StorageClusters.StartAsync(storage, silos: 1);
-            try
+            var recall = await bank.RecallAsync(intent, new RecallSettings(K1: 5, K2: 3));
+            await bank.RewardAsync(recall.Token, 1.0);
+            foreach (var m in recall.Memories)
             {
-                var bank = new MemoryClient(cluster.Client).Bank(name);
-                var stats = await bank.GetStatsAsync();
-                Assert.Equal((2, 2), (stats.Coverage.ShardsAnswered, stats.Coverage.ShardsTotal));
-                await AssertUnchangedAsync(bank, before);
+                before[m.Id] = await bank.GetAsync(m.Id);
             }
-            finally
-            {
-                await cluster.DisposeAsync();
-            }
-        }
-        finally
+
+            var info = await memory.GetBankAsync(name);
+            int slot = MemoryId.Parse(before.Keys.First(), "id").Slot;
+            int owner = info!.ShardOf(slot);
+            var source = cluster.Client.GetGrain<IMemoryShardGrain>(BankNames.ShardKey(name, owner));
+            var other = cluster.Client.GetGrain<IMemoryShardGrain>(BankNames.ShardKey(name, 1 - owner));
+            var export = await source.ExportSlotsAsync(info.Version, [slot]);
+            Assert.Equal(10, export.Sum(k => k.Memories.Count));
+
+            // Twice into the shard that would take the slot in a move, and twice into the owner itself.
+            await other.ImportAsync(info.Version, export);
+            await other.ImportAsync(info.Version, export);
+            await source.ImportAsync(info.Version, export);
+            await source.ImportAsync(info.Version, export);
+
+            await AssertUnchangedAsync(bank, before);
+        });
+
+        await StorageClusters.RunAsync(storage, async (memory, _) =>
         {
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            TestDatabase.Delete(path);
-        }
+            var bank = memory.Bank(name);
+            var stats = await bank.GetStatsAsync();
+            Assert.Equal((2, 2), (stats.Coverage.ShardsAnswered, stats.Coverage.ShardsTotal));
+            await AssertUnchangedAsync(bank, before);
+        });
     }
 
     private static async Task AssertUnchangedAsync(BankClient bank, Dictionary<string, MemoryInfo> before)

@@ -28,6 +28,21 @@ public static class StorageClusters
         return cluster;
     }
 
+    /// <summary>Starts a cluster on <paramref name="options"/>, runs <paramref name="body"/> against it and stops it: one
+    /// life of a cluster, so a test can start another on the same storage and see only what storage kept.</summary>
+    public static async Task RunAsync(StorageOptions options, Func<MemRL.Client.MemoryClient, TestCluster, Task> body, int silos = 1)
+    {
+        var cluster = await StartAsync(options, silos);
+        try
+        {
+            await body(new MemRL.Client.MemoryClient(cluster.Client), cluster);
+        }
+        finally
+        {
+            await cluster.DisposeAsync();
+        }
+    }
+
     private sealed class SiloConfigurator : ISiloConfigurator
     {
         public void Configure(ISiloBuilder builder)

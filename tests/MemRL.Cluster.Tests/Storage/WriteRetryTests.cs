@@ -1,13 +1,12 @@
-using MemRL.Client;
 using MemRL.Cluster.Tests.Fixtures;
 using MemRL.GrainInterfaces;
-using MemRL.Grains;
 
 namespace MemRL.Cluster.Tests.Storage;
 
 /// <summary>
 /// A write retried with its operation id returns the original memory, without the token, after the bank grew a key the
-/// retry would now join on another shard: when the first acknowledgement was lost, and across a whole-cluster restart.
+/// retry would now join on another shard, across a whole-cluster restart (the lost-acknowledgement case is in
+/// <see cref="DurabilityTests"/>).
 /// </summary>
 [Collection(StorageClusterCollection.Name)]
 public sealed class WriteRetryTests
@@ -15,47 +14,27 @@ public sealed class WriteRetryTests
     [Fact]
     public async Task WriteAsync_RetriedWithoutToken_AfterRestartAndBankGrowth_ReturnsOriginalMemory()
     {
-        string path = TestDatabase.NewPath("write-retry");
+        using var file = new SqliteFile("write-retry");
         string name = ClusterFixture.NewBankName("write-retry");
-        var storage = StorageClusters.Sqlite(path, snapshotEvery: 3);
-        var spec = new BankSpec(BankHelpers.Dimension, "test-embedder", RouteGeometry.Options, RouteGeometry.Shards, new IndexSettings(Exact: true));
-        try
+        var storage = StorageClusters.Sqlite(file.Path, snapshotEvery: 3);
+        (WriteResponse Response, string OperationId, int MemoriesAfter) written = default;
+        await StorageClusters.RunAsync(storage, async (memory, _) =>
         {
-            (WriteResponse Response, string OperationId, int MemoriesAfter) written;
-            var cluster = await StorageClusters.StartAsync(storage, silos: 1);
-            try
-            {
-                var memory = new MemoryClient(cluster.Client);
-                await memory.CreateBankAsync(name, spec);
-                written = await RouteGeometry.WriteJoinAwayFromHomeAsync(memory.Bank(name));
-            }
-            finally
-            {
-                await cluster.DisposeAsync();
-            }
+            await memory.CreateBankAsync(name, new BankSpec(BankHelpers.Dimension, "test-embedder", RouteGeometry.Options, RouteGeometry.Shards, new IndexSettings(Exact: true)));
+            written = await RouteGeometry.WriteJoinAwayFromHomeAsync(memory.Bank(name));
+        });
 
-            cluster = await StorageClusters.StartAsync(storage, silos: 1);
-            try
-            {
-                var bank = new MemoryClient(cluster.Client).Bank(name);
-                await RouteGeometry.WriteCloserKeyAsync(bank, written);
-
-                var retried = await bank.WriteAsync(RouteGeometry.Intent, "intent", "experience", true, operationId: written.OperationId);
-
-                Assert.Equal(written.Response, retried);
-                Assert.Equal(written.MemoriesAfter + 1, (await bank.GetStatsAsync()).Memories);
-                await Assert.ThrowsAsync<OperationConflictException>(
-                    () => bank.WriteAsync(RouteGeometry.Intent, "intent", "another experience", true, operationId: written.OperationId));
-            }
-            finally
-            {
-                await cluster.DisposeAsync();
-            }
-        }
-        finally
+        await StorageClusters.RunAsync(storage, async (memory, _) =>
         {
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            TestDatabase.Delete(path);
-        }
+            var bank = memory.Bank(name);
+            await RouteGeometry.WriteCloserKeyAsync(bank, written);
+
+            var retried = await bank.WriteAsync(RouteGeometry.Intent, "intent", "experience", true, operationId: written.OperationId);
+
+            Assert.Equal(written.Response, retried);
+            Assert.Equal(written.MemoriesAfter + 1, (await bank.GetStatsAsync()).Memories);
+            await Assert.ThrowsAsync<OperationConflictException>(
+                () => bank.WriteAsync(RouteGeometry.Intent, "intent", "another experience", true, operationId: written.OperationId));
+        });
     }
 }
