@@ -13,10 +13,10 @@ namespace MemRL.Index;
 public static class VectorMath
 {
     /// <summary>Inner product of two equally long vectors.</summary>
-    /// <remarks>Four independent FMA accumulators of the widest vector the CPU has (AVX-512, else AVX2/NEON, else
-    /// scalar), then a scalar tail. The summation order differs from a scalar loop, so results agree with one to
-    /// rounding, not bit for bit; every caller in this solution goes through this method, which is what makes them
-    /// agree with each other exactly.</remarks>
+    /// <remarks>Four independent FMA accumulators of the widest vector the CPU has (AVX-512, else AVX2, else
+    /// SSE/NEON, else scalar), then a scalar tail. The summation order depends on the width, so results agree across
+    /// widths (and with a scalar loop) to rounding, not bit for bit: machines with the same width reproduce each other
+    /// exactly, and every caller on one machine goes through this method, which is what makes them agree there.</remarks>
     public static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         if (a.Length != b.Length)
@@ -28,65 +28,114 @@ public static class VectorMath
     }
 
     // The HNSW hot path: this is most of a search's time. A hand-unrolled kernel beats TensorPrimitives.Dot on the short
-    // (128..1536) vectors of embeddings because it skips the generic dispatch and keeps four FMA chains in flight.
+    // (128..1536) vectors of embeddings because it skips the generic dispatch and keeps four FMA chains in flight. The
+    // width is chosen once per process (IsHardwareAccelerated is a JIT-time constant, so the other branches vanish):
+    // 512-bit on AVX-512, 256-bit on AVX2, 128-bit on SSE/NEON (Arm64 nodes), else the scalar loop.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static float DotCore(ref float a, ref float b, int n)
     {
-        int i = 0;
-        float result;
         if (Vector512.IsHardwareAccelerated && n >= Vector512<float>.Count)
         {
-            var s0 = Vector512<float>.Zero;
-            var s1 = Vector512<float>.Zero;
-            var s2 = Vector512<float>.Zero;
-            var s3 = Vector512<float>.Zero;
-            for (; i <= n - (4 * Vector512<float>.Count); i += 4 * Vector512<float>.Count)
-            {
-                s0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref a, (nuint)i), Vector512.LoadUnsafe(ref b, (nuint)i), s0);
-                s1 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref a, (nuint)(i + 16)), Vector512.LoadUnsafe(ref b, (nuint)(i + 16)), s1);
-                s2 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref a, (nuint)(i + 32)), Vector512.LoadUnsafe(ref b, (nuint)(i + 32)), s2);
-                s3 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref a, (nuint)(i + 48)), Vector512.LoadUnsafe(ref b, (nuint)(i + 48)), s3);
-            }
-
-            for (; i <= n - Vector512<float>.Count; i += Vector512<float>.Count)
-            {
-                s0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref a, (nuint)i), Vector512.LoadUnsafe(ref b, (nuint)i), s0);
-            }
-
-            result = Vector512.Sum((s0 + s1) + (s2 + s3));
+            return Dot512(ref a, ref b, n);
         }
-        else if (Vector256.IsHardwareAccelerated && n >= Vector256<float>.Count)
+
+        if (Vector256.IsHardwareAccelerated && n >= Vector256<float>.Count)
         {
-            var s0 = Vector256<float>.Zero;
-            var s1 = Vector256<float>.Zero;
-            var s2 = Vector256<float>.Zero;
-            var s3 = Vector256<float>.Zero;
-            for (; i <= n - (4 * Vector256<float>.Count); i += 4 * Vector256<float>.Count)
-            {
-                s0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref a, (nuint)i), Vector256.LoadUnsafe(ref b, (nuint)i), s0);
-                s1 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref a, (nuint)(i + 8)), Vector256.LoadUnsafe(ref b, (nuint)(i + 8)), s1);
-                s2 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref a, (nuint)(i + 16)), Vector256.LoadUnsafe(ref b, (nuint)(i + 16)), s2);
-                s3 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref a, (nuint)(i + 24)), Vector256.LoadUnsafe(ref b, (nuint)(i + 24)), s3);
-            }
-
-            for (; i <= n - Vector256<float>.Count; i += Vector256<float>.Count)
-            {
-                s0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref a, (nuint)i), Vector256.LoadUnsafe(ref b, (nuint)i), s0);
-            }
-
-            result = Vector256.Sum((s0 + s1) + (s2 + s3));
+            return Dot256(ref a, ref b, n);
         }
-        else
+
+        if (Vector128.IsHardwareAccelerated && n >= Vector128<float>.Count)
         {
-            result = 0f;
+            return Dot128(ref a, ref b, n);
         }
 
-        for (; i < n; i++)
+        return DotTail(ref a, ref b, 0, n, 0f);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float Dot512(ref float a, ref float b, int n)
+    {
+        int i = 0;
+        var s0 = Vector512<float>.Zero;
+        var s1 = Vector512<float>.Zero;
+        var s2 = Vector512<float>.Zero;
+        var s3 = Vector512<float>.Zero;
+        for (; i <= n - (4 * Vector512<float>.Count); i += 4 * Vector512<float>.Count)
         {
-            result = MathF.FusedMultiplyAdd(Unsafe.Add(ref a, i), Unsafe.Add(ref b, i), result);
+            s0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref a, (nuint)i), Vector512.LoadUnsafe(ref b, (nuint)i), s0);
+            s1 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref a, (nuint)(i + 16)), Vector512.LoadUnsafe(ref b, (nuint)(i + 16)), s1);
+            s2 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref a, (nuint)(i + 32)), Vector512.LoadUnsafe(ref b, (nuint)(i + 32)), s2);
+            s3 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref a, (nuint)(i + 48)), Vector512.LoadUnsafe(ref b, (nuint)(i + 48)), s3);
         }
 
-        return result;
+        for (; i <= n - Vector512<float>.Count; i += Vector512<float>.Count)
+        {
+            s0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref a, (nuint)i), Vector512.LoadUnsafe(ref b, (nuint)i), s0);
+        }
+
+        return DotTail(ref a, ref b, i, n, Vector512.Sum((s0 + s1) + (s2 + s3)));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float Dot256(ref float a, ref float b, int n)
+    {
+        int i = 0;
+        var s0 = Vector256<float>.Zero;
+        var s1 = Vector256<float>.Zero;
+        var s2 = Vector256<float>.Zero;
+        var s3 = Vector256<float>.Zero;
+        for (; i <= n - (4 * Vector256<float>.Count); i += 4 * Vector256<float>.Count)
+        {
+            s0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref a, (nuint)i), Vector256.LoadUnsafe(ref b, (nuint)i), s0);
+            s1 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref a, (nuint)(i + 8)), Vector256.LoadUnsafe(ref b, (nuint)(i + 8)), s1);
+            s2 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref a, (nuint)(i + 16)), Vector256.LoadUnsafe(ref b, (nuint)(i + 16)), s2);
+            s3 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref a, (nuint)(i + 24)), Vector256.LoadUnsafe(ref b, (nuint)(i + 24)), s3);
+        }
+
+        for (; i <= n - Vector256<float>.Count; i += Vector256<float>.Count)
+        {
+            s0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref a, (nuint)i), Vector256.LoadUnsafe(ref b, (nuint)i), s0);
+        }
+
+        return DotTail(ref a, ref b, i, n, Vector256.Sum((s0 + s1) + (s2 + s3)));
+    }
+
+    // Arm64 (NEON) and x64 without AVX2. Vector128.FusedMultiplyAdd is one instruction on Arm64 and on x64 with FMA3; on
+    // older x64 the JIT emulates it, which is still correct, only slower.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float Dot128(ref float a, ref float b, int n)
+    {
+        int i = 0;
+        var s0 = Vector128<float>.Zero;
+        var s1 = Vector128<float>.Zero;
+        var s2 = Vector128<float>.Zero;
+        var s3 = Vector128<float>.Zero;
+        for (; i <= n - (4 * Vector128<float>.Count); i += 4 * Vector128<float>.Count)
+        {
+            s0 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref a, (nuint)i), Vector128.LoadUnsafe(ref b, (nuint)i), s0);
+            s1 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref a, (nuint)(i + 4)), Vector128.LoadUnsafe(ref b, (nuint)(i + 4)), s1);
+            s2 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref a, (nuint)(i + 8)), Vector128.LoadUnsafe(ref b, (nuint)(i + 8)), s2);
+            s3 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref a, (nuint)(i + 12)), Vector128.LoadUnsafe(ref b, (nuint)(i + 12)), s3);
+        }
+
+        for (; i <= n - Vector128<float>.Count; i += Vector128<float>.Count)
+        {
+            s0 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref a, (nuint)i), Vector128.LoadUnsafe(ref b, (nuint)i), s0);
+        }
+
+        return DotTail(ref a, ref b, i, n, Vector128.Sum((s0 + s1) + (s2 + s3)));
+    }
+
+    // The scalar loop: the whole product below the narrowest vector width, otherwise the elements past the last full one.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float DotTail(ref float a, ref float b, int from, int n, float sum)
+    {
+        for (int i = from; i < n; i++)
+        {
+            sum = MathF.FusedMultiplyAdd(Unsafe.Add(ref a, i), Unsafe.Add(ref b, i), sum);
+        }
+
+        return sum;
     }
 
     /// <summary>Euclidean norm.</summary>

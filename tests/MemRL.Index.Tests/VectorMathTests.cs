@@ -29,6 +29,47 @@ public sealed class VectorMathTests
         }
     }
 
+    // Every width's kernel runs on every machine: where the hardware lacks a width, .NET executes its vector operations in
+    // software, slower but with the same arithmetic. So an x64 CI machine checks the 128-bit path an Arm64 node uses.
+    [Fact]
+    public void DotKernels_OfEveryWidth_AgreeWithEachOtherAndWithDoubleSums_ForEveryLengthUpTo256()
+    {
+        var random = new Random(20261201);
+        for (int length = 1; length <= 256; length++)
+        {
+            float[] a = RandomVector(random, length);
+            float[] b = RandomVector(random, length);
+            double exact = 0;
+            double magnitude = 0;
+            for (int i = 0; i < length; i++)
+            {
+                exact += (double)a[i] * b[i];
+                magnitude += Math.Abs((double)a[i] * b[i]);
+            }
+
+            var results = new (string Width, float Value)[]
+            {
+                ("scalar", VectorMath.DotTail(ref a[0], ref b[0], 0, length, 0f)),
+                ("128", VectorMath.Dot128(ref a[0], ref b[0], length)),
+                ("256", VectorMath.Dot256(ref a[0], ref b[0], length)),
+                ("512", VectorMath.Dot512(ref a[0], ref b[0], length)),
+                ("dispatched", VectorMath.Dot(a, b)),
+            };
+            // Each width sums in its own order: rounding proportional to the summed magnitude, and nothing more.
+            double tolerance = (1e-6 * magnitude) + 1e-7;
+            foreach (var (width, value) in results)
+            {
+                Assert.True(Math.Abs(value - exact) <= tolerance, $"length {length}: the {width} kernel gives {value}, the exact sum is {exact} (tolerance {tolerance}).");
+            }
+
+            // Below the narrowest vector the kernels are the scalar loop itself: equal to the bit.
+            if (length < 4)
+            {
+                Assert.All(results, r => Assert.Equal(results[0].Value, r.Value));
+            }
+        }
+    }
+
     [Fact]
     public void TryNormalize_GivesUnitLength_AndCosineEqualsDot()
     {
