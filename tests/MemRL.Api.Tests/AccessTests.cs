@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Net;
 
 namespace MemRL.Api.Tests;
@@ -78,15 +79,15 @@ public sealed class RateLimitTests : IAsyncLifetime
     }
 }
 
-/// <summary>A silo of its own whose recall tokens live one second: an expired token is refused and nothing changes.</summary>
+/// <summary>A silo of its own on a clock the test moves: an expired token is refused and nothing changes.</summary>
 public sealed class ExpiredTokenTests : IAsyncLifetime
 {
+    private readonly TestClock _clock = new(DateTimeOffset.UtcNow);
     private ApiSilo _silo = null!;
 
-    public async Task InitializeAsync() => _silo = await ApiSilo.StartAsync(new Dictionary<string, string?>
-    {
-        ["MemRL:RecallTokenLifetime"] = "00:00:01",
-    });
+    public async Task InitializeAsync() => _silo = await ApiSilo.StartAsync(
+        new Dictionary<string, string?> { ["MemRL:RecallTokenLifetime"] = "00:00:30" },
+        services: s => s.AddSingleton<TimeProvider>(_clock));
 
     public async Task DisposeAsync() => await _silo.DisposeAsync();
 
@@ -99,7 +100,7 @@ public sealed class ExpiredTokenTests : IAsyncLifetime
             .Ok(HttpStatusCode.Created).Str("memoryId");
         string token = (await alpha.PostJsonAsync("/v1/banks/expiry/recall", new { query = Http.Vector(Dimension, 1) })).Ok().Str("token");
         string before = await BadInputTests.SnapshotAsync(alpha, "expiry", [id]);
-        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        _clock.Advance(TimeSpan.FromSeconds(31));
 
         var problem = (await alpha.PostJsonAsync("/v1/banks/expiry/reward", new { token, reward = 1.0 })).Problem(HttpStatusCode.BadRequest, "token");
         // Told apart from a forged token by the reason code RecallTokens attaches, never by message text.
@@ -107,4 +108,14 @@ public sealed class ExpiredTokenTests : IAsyncLifetime
         Assert.Contains("expired", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
         Assert.Equal(before, await BadInputTests.SnapshotAsync(alpha, "expiry", [id]));
     }
+}
+
+/// <summary>A clock that moves only when told to.</summary>
+internal sealed class TestClock(DateTimeOffset start) : TimeProvider
+{
+    private long _ticks = start.UtcTicks;
+
+    public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
+
+    public override DateTimeOffset GetUtcNow() => new(Interlocked.Read(ref _ticks), TimeSpan.Zero);
 }

@@ -47,8 +47,10 @@ public sealed class ApiSilo : IAsyncDisposable
     public static string KeyOf(string tenant, bool readOnly = false) => Keys.First(k => k.Value == (tenant, readOnly)).Key;
 
     /// <summary>Starts a silo; <paramref name="testKeys"/> false configures no key, as the embedded default (local keys).</summary>
+    /// <param name="services">Registrations made before the silo's own (a test clock, say), which the silo then keeps.</param>
     public static async Task<ApiSilo> StartAsync(
-        IDictionary<string, string?>? settings = null, Func<string, MemRL.Grains.Storage.IMemoryStore>? store = null, bool testKeys = true)
+        IDictionary<string, string?>? settings = null, Func<string, MemRL.Grains.Storage.IMemoryStore>? store = null, bool testKeys = true,
+        Action<IServiceCollection>? services = null)
     {
         string database = Path.Combine(Path.GetTempPath(), $"memrl-api-{Guid.NewGuid():N}.db");
         var builder = WebApplication.CreateBuilder();
@@ -73,6 +75,7 @@ public sealed class ApiSilo : IAsyncDisposable
         }
 
         builder.Configuration.AddInMemoryCollection(config);
+        services?.Invoke(builder.Services);
         if (store is not null)
         {
             builder.Services.AddSingleton(store(database));

@@ -117,9 +117,11 @@ public sealed class EndpointTests(ApiSiloFixture fixture)
     {
         string bank = await NewVectorBankAsync("calibrate");
         (await _alpha.PostJsonAsync($"/v1/banks/{bank}/calibrate", new { })).Problem(HttpStatusCode.BadRequest, "bank");
+        var intents = new List<float[]>();
         for (int i = 0; i < 12; i++)
         {
-            (await _alpha.PostJsonAsync($"/v1/banks/{bank}/memories", new { intent = Http.Vector(Dimension, i % 4, noise: 0.5f, seed: i), experience = $"e{i}", success = true }))
+            intents.Add(Http.Vector(Dimension, i % 4, noise: 0.5f, seed: i));
+            (await _alpha.PostJsonAsync($"/v1/banks/{bank}/memories", new { intent = intents[^1], experience = $"e{i}", success = true }))
                 .Ok(HttpStatusCode.Created);
         }
 
@@ -127,8 +129,11 @@ public sealed class EndpointTests(ApiSiloFixture fixture)
         Assert.Equal(12, measured.Body.GetProperty("sampleSize").GetInt32());
         Assert.Equal(66, measured.Body.GetProperty("pairCount").GetInt64());
         Assert.False(measured.Body.GetProperty("applied").GetBoolean());
+        // The whole bank is the sample (12 keys < 100): the HTTP answer is MemRL's calibration of exactly these intents.
+        var oracle = MemRL.Core.Calibration.FromSample(intents);
         double delta = measured.Body.GetProperty("delta").GetDouble();
-        Assert.InRange(delta, -1, 1);
+        Assert.Equal(oracle.Delta, delta, 6);
+        Assert.Equal(oracle.SimilarityMean, measured.Body.GetProperty("similarityMean").GetDouble(), 6);
         Assert.Equal(-1.0, measured.Body.GetProperty("bank").GetProperty("options").GetProperty("delta").GetDouble());
 
         using var reader = fixture.Silo.Client(ApiSilo.KeyOf("alpha", readOnly: true));

@@ -27,12 +27,14 @@ public sealed class HostileFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        // No rate limit in reach: the fingerprints and the fuzzer send thousands of requests, and a 429 on a fingerprint
-        // read would look like a state change. (The rate limit has its own tests.)
+        // No rate limit or bank quota in reach: the fingerprints and the fuzzer send thousands of requests and make a
+        // fresh scene (new banks) whenever one got dirty, and a 429 on a fingerprint read or a 403 on a scene's bank
+        // would look like a state change or a broken harness. (Rate limit and quotas have their own tests.)
         Silo = await ApiSilo.StartAsync(new Dictionary<string, string?>
         {
             ["MemRL:Api:RatePerSecond"] = "1000000",
             ["MemRL:Api:RateBurst"] = "1000000",
+            ["MemRL:Api:Quotas:MaxBanks"] = "1000000",
         });
         Alpha = Silo.Client(ApiSilo.KeyOf("alpha"));
         Beta = Silo.Client(ApiSilo.KeyOf("beta"));
