@@ -86,9 +86,10 @@ internal sealed class RequestEdge(RequestDelegate next, IOptions<ApiOptions> opt
         }
 
         expected = "a path of this API: no '.' or '..' segment, no encoded '/' or '\\', no '\\', no control characters";
-        if (FindBadCharacter(raw) is { } bad)
+        // The path only: a query value is data, never a route (a cursor may be anything; the handler judges it).
+        if (FindBadCharacter(path) is { } bad)
         {
-            detail = $"The request target contains {bad}; no route of this API has one.";
+            detail = $"The path contains {bad}; no route of this API has one.";
             return false;
         }
 

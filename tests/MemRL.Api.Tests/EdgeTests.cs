@@ -102,6 +102,15 @@ public sealed class EdgeTests(ApiSiloFixture fixture)
     }
 
     [Fact]
+    public async Task EncodedSlashInTheQuery_IsData_NotARoute()
+    {
+        var (bank, _) = await BankWithMemoriesAsync();
+        var reply = await RawHttp.SendAsync(fixture.Silo.Address, $"GET /v1/banks/{bank}/memories?cursor=a%2F..%5Cb HTTP/1.1", [$"Authorization: Bearer {AlphaKey}"]);
+        // The cursor is judged by the listing (not a cursor of this bank), not refused as a path.
+        reply.Problem(400, "cursor");
+    }
+
+    [Fact]
     public async Task AsteriskFormTarget_IsRefusedByTheApplication()
     {
         var reply = await RawHttp.SendAsync(fixture.Silo.Address, "OPTIONS * HTTP/1.1", [$"Authorization: Bearer {AlphaKey}"]);
