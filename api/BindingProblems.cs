@@ -12,10 +12,11 @@ using Microsoft.Extensions.Options;
 namespace MemRL.Api;
 
 /// <summary>
-/// Problems for requests the framework could not bind: a body that is not JSON, not the endpoint's shape, or of
-/// another media type. The framework's own messages name .NET types ("System.Nullable`1[System.Int32]",
+/// Problems for requests the framework could not bind: a body that is not JSON, not the endpoint's shape, too large
+/// or of another media type. The framework's own messages name .NET types ("System.Nullable`1[System.Int32]",
 /// "MemRL.Api.RewardBody"); these speak the caller's JSON instead: the member's path as the field, what the
-/// endpoint's schema wants there as expected, and the value or token sent as actual.
+/// endpoint's schema wants there as expected, and the value or token sent as actual. Also the API layer's own
+/// answers that carry a reason code (unknown or missing member, quota), ahead of the general exception mapping.
 /// </summary>
 internal static class BindingProblems
 {
