@@ -319,9 +319,10 @@ public static class HostileCatalogue
         L("cursor forged (shard 99)", "cursor={forgedCursor}", "cursor", "{forgedCursor}", "cursor-invalid");
         L("cursor of another bank of the tenant", "cursor={otherCursor}", "cursor", "{otherCursor}", "cursor-invalid");
         L("cursor of another tenant's bank of the same name", "cursor={betaCursor}", "cursor", "{betaCursor}", "cursor-invalid");
-        // Over the API's query-string limit, and an encoded control character: refused on the raw target before routing.
+        // Over the API's query-string limit: refused on the raw target before routing. A query value is data, though:
+        // a NUL in a cursor is the listing's bad cursor.
         L("cursor of 5000 characters", $"cursor={new string('A', 5000)}", "path", "*");
-        all.Add(Bad("list: cursor with a NUL", "GET", $"{Write}?cursor=%00", null, "path", null) with { TransportRejection = true });
+        all.Add(Bad("list: cursor with a NUL", "GET", $"{Write}?cursor=%00", null, "cursor", null, "cursor-invalid") with { TransportRejection = true });
         L("cursor given twice", "cursor={cursor}&cursor={cursor}", "cursor", null, "cursor-invalid");
         all.Add(Bad("list: beta lists its bank with alpha's cursor", "GET", $"{Write}?cursor={{cursor}}", null, "cursor", "{cursor}", "cursor-invalid") with { Key = "beta" });
     }
