@@ -35,7 +35,7 @@ internal static class BindingProblems
         {
             string? tenant = context.User.FindFirst(Tenants.TenantClaim)?.Value;
             string message = Problems.Sentence(read);
-            await Problems.WriteWithReasonAsync(context, StatusCodes.Status400BadRequest, read.Reason == Reasons.Missing ? "Member missing" : "Unknown member",
+            await Problems.WriteAsync(context, StatusCodes.Status400BadRequest, read.Reason == Reasons.Missing ? "Member missing" : "Unknown member",
                 Problems.Scrub(message, tenant), read.Field, read.Expected, read.Actual is null ? null : Problems.Scrub(read.Actual, tenant), read.Reason);
             return true;
         }
@@ -67,7 +67,7 @@ internal static class BindingProblems
                 await WriteAsync(context, parts);
                 return true;
             case { StatusCode: StatusCodes.Status400BadRequest } when context.Request.ContentLength is 0 or null && !context.Request.Headers.ContainsKey("Transfer-Encoding"):
-                await Problems.WriteWithReasonAsync(context, StatusCodes.Status400BadRequest, "Body missing",
+                await Problems.WriteAsync(context, StatusCodes.Status400BadRequest, "Body missing",
                     "The request has no body; expected a JSON object (see /openapi/v1.json).", "body", "a JSON object", null, Reasons.Missing);
                 return true;
             default:
@@ -165,7 +165,7 @@ internal static class BindingProblems
         string detail = parts.Reason == Reasons.UnknownMember
             ? $"{parts.Field} is not a member of this request; expected {parts.Expected}."
             : $"{parts.Field} is {parts.Actual ?? "invalid"}; expected {parts.Expected}.";
-        return Problems.WriteWithReasonAsync(context, StatusCodes.Status400BadRequest, parts.Reason == Reasons.UnknownMember ? "Unknown member" : "Malformed JSON",
+        return Problems.WriteAsync(context, StatusCodes.Status400BadRequest, parts.Reason == Reasons.UnknownMember ? "Unknown member" : "Malformed JSON",
             detail, parts.Field, parts.Expected, parts.Actual, parts.Reason);
     }
 

@@ -19,40 +19,14 @@ internal static class Problems
     public const string BankItem = "memrl:bank";
     public const string MemoryIdItem = "memrl:memoryId";
 
-    public static Task WriteAsync(HttpContext context, int status, string title, string detail,
-        string? field = null, string? expected = null, string? actual = null, string? reason = null)
-    {
-        var problem = new ProblemDetails { Status = status, Title = title, Detail = detail, Type = $"https://httpstatuses.io/{status}" };
-        if (field is not null)
-        {
-            problem.Extensions["field"] = field;
-        }
-
-        if (expected is not null)
-        {
-            problem.Extensions["expected"] = expected;
-        }
-
-        if (actual is not null)
-        {
-            problem.Extensions["actual"] = actual;
-        }
-
-        if (reason is not null)
-        {
-            problem.Extensions["reason"] = reason;
-        }
-
-        context.Response.StatusCode = status;
-        return context.Response.WriteAsJsonAsync(problem, JsonSerializerOptions.Web, "application/problem+json");
-    }
-
     /// <summary>
-    /// As <see cref="WriteAsync"/>, with a reason code a client may branch on (<see cref="MemRL.Errors.Reasons"/>) and any
-    /// further members (a quota's name, limit and current value).
+    /// Writes a problem: the parts of bad input (<paramref name="field"/>, <paramref name="expected"/>,
+    /// <paramref name="actual"/>), a reason code a client may branch on (<see cref="MemRL.Errors.Reasons"/>), and any
+    /// further members (a quota's name, limit and current value); absent parts are left out.
     /// </summary>
-    public static Task WriteWithReasonAsync(HttpContext context, int status, string title, string detail,
-        string? field, string? expected, string? actual, string? reason, IReadOnlyDictionary<string, object?>? extensions = null)
+    public static Task WriteAsync(HttpContext context, int status, string title, string detail,
+        string? field = null, string? expected = null, string? actual = null, string? reason = null,
+        IReadOnlyDictionary<string, object?>? extensions = null)
     {
         var problem = new ProblemDetails { Status = status, Title = title, Detail = detail, Type = $"https://httpstatuses.io/{status}" };
         foreach (var (name, value) in new (string, object?)[] { ("field", field), ("expected", expected), ("actual", actual), ("reason", reason) })
@@ -101,15 +75,8 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
 
         switch (exception)
         {
-            case BadHttpRequestException bad when bad.InnerException is JsonException json:
-                string? path = json.Path is { Length: > 2 } p ? p[2..] : null;
-                await Problems.WriteAsync(context, StatusCodes.Status400BadRequest, "Malformed JSON",
-                    path is null ? "The body is not JSON this endpoint accepts." : $"The body is not JSON this endpoint accepts at {path}.",
-                    field: path, expected: "JSON matching the endpoint's schema (see /openapi/v1.json)");
-                return true;
-            case BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge }:
-                await Problems.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, "Request too large", "The request body is larger than the server accepts.");
-                return true;
+            // Bodies that are not JSON, not the endpoint's shape, too large or of another media type were answered by
+            // BindingProblems above; what is left is a route, query or header value of the wrong type.
             case BadHttpRequestException bad:
                 await Problems.WriteAsync(context, bad.StatusCode, "Bad request",
                     "A route, query or header value could not be read as its type (see /openapi/v1.json).");
@@ -143,7 +110,8 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
                 // bank): a token from another tenant must look exactly like one that never existed. Only the reason
                 // code tells an expired token apart.
                 bool expired = FieldError.ReasonOf(invalid) == Reasons.TokenExpired;
-                string tokenField = context.Request.Path.Value?.EndsWith("/memories", StringComparison.Ordinal) == true ? "recallToken" : "token";
+                // The signer names the field the token came in (token on reward, recallToken on write).
+                string tokenField = FieldError.TryRead(invalid, out var tokenParts) ? tokenParts.Field : "token";
                 await Problems.WriteAsync(context, StatusCodes.Status400BadRequest, "Invalid recall token",
                     expired ? $"{tokenField} has expired; recall again for a fresh token."
                         : $"{tokenField} is not a recall token of bank '{bank}'; pass the token a recall on this bank returned.",

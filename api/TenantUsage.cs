@@ -88,7 +88,7 @@ internal sealed class QuotaExceededException(string quota, string key, long limi
     // 403, not 429: waiting does not bring a tenant under a quota, so a client must not retry with backoff; only a
     // delete or a new limit does.
     public Task WriteAsync(HttpContext context) =>
-        Problems.WriteWithReasonAsync(context, StatusCodes.Status403Forbidden, "Quota exceeded", Message, null,
+        Problems.WriteAsync(context, StatusCodes.Status403Forbidden, "Quota exceeded", Message, null,
             adding is null ? $"fewer than {limit.ToString(CultureInfo.InvariantCulture)} {quota} (MemRL:Api:Quotas:{key})" : $"at most {limit.ToString(CultureInfo.InvariantCulture)} {quota} in all (MemRL:Api:Quotas:{key})",
             current.ToString(CultureInfo.InvariantCulture), "quota",
             new Dictionary<string, object?> { ["quota"] = quota, ["limit"] = limit, ["current"] = current });

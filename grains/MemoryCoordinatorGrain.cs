@@ -402,7 +402,9 @@ internal sealed partial class MemoryCoordinatorGrain(
         // Exactly once whatever the routing: the first attempt fixes the route at the id's home shard, and every retry
         // (with or without the token, after the bank changed, after a crash) takes that route, where the shard's own log
         // returns the original result. New keys go to the slot of the id, which is on the home shard itself.
-        byte[] hash = OperationHashes.Write(request.Intent, request.IntentText, request.Experience, request.Success);
+        // The payload hash (SHA-256 over the vector and both texts) is needed only for a claim: most writes make a new key
+        // on their id's home shard and make none, and the shard hashes the payload for its own log anyway.
+        byte[]? hash = null;
         int home = info.ShardOf(OperationIds.SlotOf(request.OperationId));
         var route = Route(candidates, bank.Options.MergeThreshold, request.OperationId);
         // claimed: the home shard holds this id with `route`; replacing: the claimed route whose key vanished.
@@ -415,6 +417,7 @@ internal sealed partial class MemoryCoordinatorGrain(
         {
             if ((info.ShardOf(route.Slot) != home && !claimed) || replacing is not null)
             {
+                hash ??= OperationHashes.Write(request.Intent, request.IntentText, request.Experience, request.Success);
                 var claim = await ClaimAsync(bank, request.OperationId, hash, route, replacing);
                 if (claim.Applied is { } applied)
                 {

@@ -33,7 +33,7 @@ public static class PhaseA
             }
         }
 
-        passing.Sort(CompareKeys);
+        passing.Sort(CanonicalOrder.CompareKeys);
         int count = Math.Min(k1, passing.Count);
         var keys = new KeyMatch[count];
         var pool = new List<PoolEntry>();
@@ -49,9 +49,6 @@ public static class PhaseA
 
         return (keys, pool);
     }
-
-    /// <summary>Phase-A key order: higher similarity first, then the older key (see <see cref="CanonicalOrder"/>).</summary>
-    public static int CompareKeys(KeyCandidate a, KeyCandidate b) => CanonicalOrder.CompareKeys(a, b);
 
     private static IEnumerable<MemoryCandidate> OldestFirst(IReadOnlyList<MemoryCandidate> memories)
     {

@@ -69,7 +69,9 @@ public sealed class ProblemMappingTests
     [Fact]
     public async Task RecallToken_OfAWrite_IsNamedRecallToken()
     {
-        var problem = await MapAsync(new InvalidRecallTokenException("x"), bank: "support", path: "/v1/banks/support/memories");
+        // As the signer raises it for a write: naming the field the token came in.
+        var refused = FieldError.Attach(new InvalidRecallTokenException("x"), "recallToken", "a recall token of this bank, unexpired", null, Reasons.TokenInvalid);
+        var problem = await MapAsync(refused, bank: "support", path: "/v1/banks/support/memories");
         Assert.Equal("recallToken", problem.GetProperty("field").GetString());
     }
 
