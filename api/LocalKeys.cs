@@ -96,10 +96,18 @@ public static class LocalKeys
         string full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
         string temp = full + ".tmp";
-        File.WriteAllText(temp, text);
+        // Created owner-only rather than restricted after writing: the key is never readable by others, not even for the
+        // moment between the write and a chmod. A stale temporary from a crash is removed so the mode applies.
+        File.Delete(temp);
+        var create = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
         if (!OperatingSystem.IsWindows())
         {
-            File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            create.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        using (var writer = new StreamWriter(temp, create))
+        {
+            writer.Write(text);
         }
 
         File.Move(temp, full, overwrite: true);

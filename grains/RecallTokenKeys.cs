@@ -108,10 +108,18 @@ internal sealed partial class RecallTokenKeys
         string full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
         string temporary = full + ".tmp";
-        File.WriteAllText(temporary, JsonSerializer.Serialize(new RingFile(keys.Select(Convert.ToBase64String).ToList())));
+        // Created owner-only rather than restricted after writing: the keys are never readable by others, not even for
+        // the moment between the write and a chmod. A stale temporary from a crash is removed so the mode applies.
+        File.Delete(temporary);
+        var create = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
         if (!OperatingSystem.IsWindows())
         {
-            File.SetUnixFileMode(temporary, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            create.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        using (var writer = new StreamWriter(temporary, create))
+        {
+            writer.Write(JsonSerializer.Serialize(new RingFile(keys.Select(Convert.ToBase64String).ToList())));
         }
 
         File.Move(temporary, full, overwrite: true);
