@@ -92,13 +92,28 @@ public interface IMemoryShardGrain : IGrainWithStringKey
     [Alias("ApplyBank")]
     Task ApplyBankAsync(BankInfo bank);
 
-    /// <summary>Everything this shard holds in <paramref name="slots"/>: the input of a slot move.</summary>
-    [Alias("ExportSlots")]
-    Task<IReadOnlyList<KeyExport>> ExportSlotsAsync(long bankVersion, int[] slots);
+    /// <summary>
+    /// One page of what this shard holds in <paramref name="slots"/> (the input of a slot move): keys in sequence order
+    /// after <paramref name="afterKey"/>, at most <paramref name="maxKeys"/> of them and about
+    /// <paramref name="maxBytes"/> of text and vectors, so no message grows with the bank.
+    /// </summary>
+    [Alias("ExportSlotPage")]
+    Task<SlotExportPage> ExportSlotsAsync(long bankVersion, int[] slots, long afterKey, int maxKeys, int maxBytes);
 
-    /// <summary>Takes keys moved from another shard; keys already present are skipped, so a repeated import is harmless.</summary>
-    [Alias("Import")]
+    /// <summary>
+    /// Takes keys moved from another shard. What is applied is the difference between the keys sent and the copies
+    /// already here, so a repeated or resumed import changes nothing it already holds.
+    /// </summary>
+    [Alias("ImportKeys")]
     Task ImportAsync(long bankVersion, IReadOnlyList<KeyExport> keys);
+
+    /// <summary>
+    /// Deletes this shard's copies of <paramref name="slots"/> (which it must not own): what an earlier move that did not
+    /// complete left here. A move calls it on each target before copying, so a memory deleted at the source since cannot
+    /// come back with the new map.
+    /// </summary>
+    [Alias("DropCopies")]
+    Task DropCopiesAsync(long bankVersion, int[] slots);
 
     /// <summary>
     /// The exactly-once records that belong to <paramref name="slots"/> (operation ids homed there or whose results name

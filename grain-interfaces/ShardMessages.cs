@@ -123,6 +123,10 @@ public sealed record KeyExport(
     [property: Id(3)] float[] Vector,
     [property: Id(4)] IReadOnlyList<MemoryExport> Memories);
 
+/// <summary>One page of a slot move's export; <see cref="NextAfterKey"/> is where the next page starts, null after the last.</summary>
+[GenerateSerializer, Immutable, Alias("memrl.SlotExportPage")]
+public sealed record SlotExportPage([property: Id(0)] KeyExport[] Keys, [property: Id(1)] long? NextAfterKey);
+
 /// <summary>A page of one shard's memories, by sequence; <see cref="More"/> when memories past the page remain.</summary>
 [GenerateSerializer, Immutable, Alias("memrl.ShardMemoryPage")]
 public sealed record ShardMemoryPage([property: Id(0)] MemoryInfo[] Memories, [property: Id(1)] bool More);

@@ -243,56 +243,10 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
         }
     }
 
-    // Three steps, each persisted and pushed to every shard before the next: (1) freeze the moving slots (writes, rewards
-    // and deletes on them are refused as retryable; recall keeps reading the old owners); (2) copy their keys and
-    // memories to the new owners, which log them durably but keep them hidden from search until they own the slots;
-    // (3) switch the map: callers with the old version are refused by the shards and refresh, and the old owners log the
-    // deletion of what they gave away. A bank that stopped during a move finds MovingSlots on activation and undoes the
-    // freeze (nothing moved yet counts; copies stay hidden and are replaced by the next move's import).
-    private async Task<BankInfo> GrowCoreAsync(BankInfo bank, int shardCount)
-    {
-        var newMap = new int[BankLimits.VirtualSlots];
-        var moving = new List<int>();
-        for (int slot = 0; slot < newMap.Length; slot++)
-        {
-            newMap[slot] = slot % shardCount;
-            if (newMap[slot] != bank.SlotMap[slot])
-            {
-                moving.Add(slot);
-            }
-        }
-
-        var frozen = await SaveAsync(bank with { MovingSlots = moving, Version = bank.Version + 1 });
-        if (!await NotifyShardsAsync(frozen))
-        {
-            await NotifyShardsAsync(await SaveAsync(bank with { Version = frozen.Version + 1 }));
-            throw new ShardUnavailableException($"Bank '{bank.Name}' could not freeze every shard for the move; nothing was moved.");
-        }
-
-        foreach (var group in moving.GroupBy(slot => bank.SlotMap[slot]))
-        {
-            var source = GrainFactory.GetGrain<IMemoryShardGrain>(BankNames.ShardKey(bank.Name, group.Key));
-            var keys = await source.ExportSlotsAsync(frozen.Version, group.ToArray());
-            foreach (var target in keys.GroupBy(k => newMap[k.Slot]))
-            {
-                await GrainFactory.GetGrain<IMemoryShardGrain>(BankNames.ShardKey(bank.Name, target.Key)).ImportAsync(frozen.Version, target.ToArray());
-            }
-
-            // The exactly-once records follow their slots, so a retry or a second reward after the move is still known.
-            foreach (var target in group.GroupBy(slot => newMap[slot]))
-            {
-                var records = await source.ExportSlotRecordsAsync(frozen.Version, target.ToArray());
-                if (records.Count > 0)
-                {
-                    await GrainFactory.GetGrain<IMemoryShardGrain>(BankNames.ShardKey(bank.Name, target.Key)).ImportSlotRecordsAsync(frozen.Version, records);
-                }
-            }
-        }
-
-        var switched = await SaveAsync(frozen with { SlotMap = newMap, ShardCount = shardCount, MovingSlots = null, Version = frozen.Version + 1 });
-        await NotifyShardsAsync(switched);
-        return switched;
-    }
+    // The move itself (freeze, paged copy, switch) is SlotMove's; this grain persists and announces each step.
+    private Task<BankInfo> GrowCoreAsync(BankInfo bank, int shardCount) =>
+        new SlotMove(shard => GrainFactory.GetGrain<IMemoryShardGrain>(BankNames.ShardKey(bank.Name, shard)), SaveAsync, NotifyShardsAsync)
+            .RunAsync(bank, shardCount);
 
     private async Task<BankInfo> SaveAsync(BankInfo bank)
     {

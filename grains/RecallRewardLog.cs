@@ -5,7 +5,7 @@ namespace MemRL.Grains;
 /// (recall, memory)). An entry lives until its recall token expires: after that the token is refused anyway, so the
 /// shard can forget it, which bounds the table by (rewarded memories per second × token lifetime). Rebuilt on
 /// activation from the log (<see cref="Storage.RecallRewarded"/> events) and snapshots; not thread-safe, owned by one
-/// shard activation like the rest of <see cref="ShardState"/>.
+/// shard activation like the rest of <see cref="Shard.ShardState"/>.
 /// </summary>
 internal sealed class RecallRewardLog
 {

@@ -1,6 +1,7 @@
 using MemRL.Cluster.Tests.Fixtures;
 using MemRL.GrainInterfaces;
 using MemRL.Grains;
+using MemRL.Grains.Shard;
 using MemRL.Grains.Storage;
 using MemRL.Index;
 
@@ -40,8 +41,8 @@ public sealed class ShardStateTests
             }
         }
 
-        var chunks = state.Snapshot(99, chunkSize);
-        var restored = ShardState.Restore(chunks.Select(c => c.ToArray()).ToList(), payloads, 1000, "test/0", out long position);
+        var chunks = SnapshotCodec.Write(state, 99, chunkSize);
+        var restored = SnapshotCodec.Read(chunks.Select(c => c.ToArray()).ToList(), payloads, 1000, "test/0", out long position);
 
         Assert.Equal(99, position);
         Assert.Equal(Describe(state), Describe(restored));
@@ -63,13 +64,13 @@ public sealed class ShardStateTests
         state.Apply(new KeyCreated(1, 0), payloads);
         state.Apply(new MemoryAdded(2, 1, true, 0, now), payloads);
         state.Apply(new MemoryAdded(3, 1, true, 0, now), payloads);
-        var chunks = state.Snapshot(3, 4096).Select(c => c.ToArray()).ToList();
+        var chunks = SnapshotCodec.Write(state, 3, 4096).Select(c => c.ToArray()).ToList();
         payloads.Remove(3);
 
-        var deletedInTail = ShardState.Restore(chunks, payloads, 10, "t/0", out _);
+        var deletedInTail = SnapshotCodec.Read(chunks, payloads, 10, "t/0", out _);
         deletedInTail.Apply(new MemoryDeleted(3), payloads);
         deletedInTail.VerifyPayloads("t/0");
-        var lost = ShardState.Restore(chunks, payloads, 10, "t/0", out _);
+        var lost = SnapshotCodec.Read(chunks, payloads, 10, "t/0", out _);
 
         var error = Assert.Throws<InvalidDataException>(() => lost.VerifyPayloads("t/0"));
         Assert.Contains("memory 3", error.Message);

@@ -41,7 +41,7 @@ public sealed class SlotImportTests
             int owner = info!.ShardOf(slot);
             var source = cluster.Client.GetGrain<IMemoryShardGrain>(BankNames.ShardKey(name, owner));
             var other = cluster.Client.GetGrain<IMemoryShardGrain>(BankNames.ShardKey(name, 1 - owner));
-            var export = await source.ExportSlotsAsync(info.Version, [slot]);
+            var export = (await source.ExportSlotsAsync(info.Version, [slot], long.MinValue, 1000, 1 << 20)).Keys;
             Assert.Equal(10, export.Sum(k => k.Memories.Count));
 
             // Twice into the shard that would take the slot in a move, and twice into the owner itself.

@@ -4,7 +4,7 @@ using MemRL.Errors;
 using MemRL.GrainInterfaces;
 using MemRL.Grains.Storage;
 
-namespace MemRL.Grains;
+namespace MemRL.Grains.Shard;
 
 // Exactly-once across shards (docs/exactly-once.md): operation ids registered at their home shard, and rewards counted
 // per (recall, memory). Same turn rule as the rest of the grain: await first, then check and change in one stretch.
@@ -19,7 +19,7 @@ internal sealed partial class MemoryShardGrain
     public async Task PrepareRewardAsync(ShardReward request)
     {
         await EnsureVersionAsync(request.BankVersion);
-        ThrowIfBroken();
+        BeginStretch();
         if (_state.Operations.TryGetResult<ShardQ[]>(request.OperationId, request.PayloadHash, out _))
         {
             return;
@@ -48,7 +48,7 @@ internal sealed partial class MemoryShardGrain
     public async Task<ShardClaimResult> ClaimAsync(ShardClaim request)
     {
         await EnsureVersionAsync(request.BankVersion);
-        ThrowIfBroken();
+        BeginStretch();
         int home = OperationIds.SlotOf(request.OperationId);
         if (!Owns(home))
         {
@@ -85,84 +85,6 @@ internal sealed partial class MemoryShardGrain
         return new ShardClaimResult(request.Route, null);
     }
 
-    public async Task<IReadOnlyList<byte[]>> ExportSlotRecordsAsync(long bankVersion, int[] slots)
-    {
-        await EnsureVersionAsync(bankVersion);
-        ThrowIfBroken();
-        var wanted = slots.ToHashSet();
-        var bySlot = new Dictionary<int, List<ShardEvent>>();
-        void Add(int slot, ShardEvent change)
-        {
-            if (wanted.Contains(slot))
-            {
-                (bySlot.TryGetValue(slot, out var list) ? list : bySlot[slot] = []).Add(change);
-            }
-        }
-
-        foreach (var (id, hash, result) in _state.Operations.Entries)
-        {
-            var change = new OperationApplied(id, hash, result);
-            int home = OperationIds.SlotOf(id);
-            Add(home, change);
-            foreach (int slot in ResultSlots(result).Where(s => s != home).Distinct())
-            {
-                Add(slot, change);
-            }
-        }
-
-        foreach (var (recall, memory, reward) in _state.RecallRewards.Entries)
-        {
-            if (_table.TryGetMemory(memory, out var record) && _keySlots.TryGetValue(record.KeySequence, out int slot))
-            {
-                Add(slot, new RecallRewarded(recall, memory, reward.Reward, reward.Q, reward.Visits, reward.ExpiresTicks));
-            }
-        }
-
-        return bySlot.Values.Select(EventCodec.Encode).ToList();
-    }
-
-    public async Task ImportSlotRecordsAsync(long bankVersion, IReadOnlyList<byte[]> records)
-    {
-        await EnsureVersionAsync(bankVersion);
-        ThrowIfBroken();
-        // From here to the commit await: one synchronous stretch. What is already here wins: it is this shard's own.
-        bool changed = false;
-        foreach (byte[] record in records)
-        {
-            if (!EventCodec.TryDecode(record, out var events))
-            {
-                throw new InvalidDataException($"Shard '{_key}' was sent a slot record that does not decode; expected one made by ExportSlotRecordsAsync.");
-            }
-
-            foreach (var change in events)
-            {
-                bool known = change switch
-                {
-                    OperationApplied op => _state.Operations.Contains(op.OperationId),
-                    RecallRewarded reward => _state.RecallRewards.TryGet(reward.Recall, reward.Memory, out _),
-                    _ => throw new InvalidDataException($"Shard '{_key}' was sent a slot record holding {change.GetType().Name}; expected operations and recall rewards only."),
-                };
-                if (!known)
-                {
-                    Change(change);
-                    changed = true;
-                }
-            }
-        }
-
-        if (changed)
-        {
-            await CommitAsync();
-        }
-    }
-
-    private static IEnumerable<int> ResultSlots(object result) => result switch
-    {
-        ShardWriteResult write => [write.Id.Slot],
-        ShardQ[] rewards => rewards.Select(q => q.Id.Slot),
-        _ => [],
-    };
-
     // Checks a reward as a whole without changing anything; per memory: the memory, the earlier reward of the same recall
     // when it gave the same value (nothing to apply), and the new Q otherwise.
     private (MemoryId Id, MemoryRecord Memory, RecallReward? Earlier, double Q)[] PlanReward(ShardReward request)
@@ -176,7 +98,7 @@ internal sealed partial class MemoryShardGrain
             var id = request.Memories[i];
             RequireOwnedMemory(id);
             RequireNotMoving(id.Slot);
-            _table.TryGetMemory(id.Sequence, out var memory);
+            Table.TryGetMemory(id.Sequence, out var memory);
             if (_state.RecallRewards.TryGet(request.RecallId, id.Sequence, out var earlier))
             {
                 if (BitConverter.DoubleToInt64Bits(earlier.Reward) != BitConverter.DoubleToInt64Bits(request.Reward))

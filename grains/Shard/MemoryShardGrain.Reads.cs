@@ -1,0 +1,201 @@
+using MemRL.Core.Bank;
+using MemRL.Errors;
+using MemRL.GrainInterfaces;
+using MemRL.Index;
+
+namespace MemRL.Grains.Shard;
+
+// Reads: recall's search, the write path's nearest key, texts, single memories, samples, listing and stats. They change
+// nothing, so they run between any two stretches of other turns.
+internal sealed partial class MemoryShardGrain
+{
+    public async Task<ShardCandidates> SearchAsync(ShardSearch request, CancellationToken cancellationToken = default)
+    {
+        // The call may have waited in the queue past the coordinator's deadline: do no work for an answer nobody reads.
+        cancellationToken.ThrowIfCancellationRequested();
+        using var span = Telemetry.Source.StartActivity("memrl.shard.search");
+        span?.SetTag("memrl.shard", _key);
+        await EnsureVersionAsync(request.BankVersion);
+        ThrowIfBroken();
+        // Keys copied in for slots this shard does not own yet (a move in progress) are skipped, so search deeper by
+        // their number to still return k1 owned keys.
+        int found = FindKeys(request.Query, request.K1 + _unownedKeys);
+        var keys = new List<ShardKeyCandidate>(Math.Min(found, request.K1));
+        for (int i = 0; i < found && keys.Count < request.K1; i++)
+        {
+            var neighbor = _neighbors[i];
+            if (neighbor.Similarity < request.Delta)
+            {
+                break;
+            }
+
+            int slot = KeySlots[neighbor.Id];
+            if (!Owns(slot))
+            {
+                continue;
+            }
+
+            Table.TryGetKey(neighbor.Id, out var key);
+            var candidate = MemoryTable.ToCandidate(key!, neighbor.Similarity, _options.MaxMemoriesPerKey);
+            var memories = new ShardMemoryCandidate[candidate.Memories.Count];
+            for (int m = 0; m < memories.Length; m++)
+            {
+                var c = candidate.Memories[m];
+                memories[m] = new ShardMemoryCandidate(c.Sequence, c.Q, c.Success);
+            }
+
+            keys.Add(new ShardKeyCandidate(neighbor.Id, slot, neighbor.Similarity, memories));
+        }
+
+        return new ShardCandidates(_shard, [.. keys]);
+    }
+
+    public async Task<ShardKeyMatch?> NearestKeyAsync(ShardNearest request, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        await EnsureVersionAsync(request.BankVersion);
+        ThrowIfBroken();
+        int found = FindKeys(request.Intent, 1 + _unownedKeys);
+        for (int i = 0; i < found; i++)
+        {
+            var best = _neighbors[i];
+            if (Owns(KeySlots[best.Id]))
+            {
+                return new ShardKeyMatch(best.Id, KeySlots[best.Id], best.Similarity);
+            }
+        }
+
+        return null;
+    }
+
+    public async Task<ShardMemoryText[]> FetchAsync(long bankVersion, long[] sequences)
+    {
+        await EnsureVersionAsync(bankVersion);
+        ThrowIfBroken();
+        var texts = new List<ShardMemoryText>(sequences.Length);
+        foreach (long sequence in sequences)
+        {
+            if (Table.TryGetMemory(sequence, out var memory))
+            {
+                texts.Add(new ShardMemoryText(sequence, memory.Experience, memory.IntentText));
+            }
+        }
+
+        return [.. texts];
+    }
+
+
+    public async Task<MemoryInfo?> GetAsync(long bankVersion, MemoryId id)
+    {
+        await EnsureVersionAsync(bankVersion);
+        ThrowIfBroken();
+        RequireRoutedHere(id);
+        if (!Table.TryGetMemory(id.Sequence, out var m))
+        {
+            return null;
+        }
+
+        return Info(id, m);
+    }
+
+    public async Task<float[][]> SampleKeysAsync(long bankVersion, int count, int seed)
+    {
+        await EnsureVersionAsync(bankVersion);
+        ThrowIfBroken();
+        if (count < 1)
+        {
+            throw FieldError.OutOfRange("sample", "at least 1", FieldError.Format(count));
+        }
+
+        var owned = Table.Keys.Where(k => Owns(KeySlots[k.Sequence])).Select(k => k.Sequence).ToArray();
+        // Partial Fisher-Yates: the first `take` entries become a uniform sample without replacement.
+        var random = new Random(seed);
+        int take = Math.Min(count, owned.Length);
+        var vectors = new float[take][];
+        for (int i = 0; i < take; i++)
+        {
+            int j = random.Next(i, owned.Length);
+            (owned[i], owned[j]) = (owned[j], owned[i]);
+            vectors[i] = new float[_bank.Dimension];
+            Index.TryGetVector(owned[i], vectors[i]);
+        }
+
+        return vectors;
+    }
+
+
+    public async Task<ShardMemoryPage> ListAsync(long bankVersion, long afterSequence, int limit)
+    {
+        await EnsureVersionAsync(bankVersion);
+        ThrowIfBroken();
+        if (limit < 1)
+        {
+            throw FieldError.OutOfRange("limit", "at least 1", FieldError.Format(limit));
+        }
+
+        // One pass keeping the `limit` lowest sequences above the cursor: no index by sequence to maintain for a rare call.
+        var page = new PriorityQueue<MemoryRecord, long>(limit + 1, Comparer<long>.Create(static (a, b) => b.CompareTo(a)));
+        int above = 0;
+        foreach (var memory in Table.Memories)
+        {
+            if (memory.Sequence <= afterSequence || !Owns(KeySlots[memory.KeySequence]))
+            {
+                continue;
+            }
+
+            above++;
+            page.Enqueue(memory, memory.Sequence);
+            if (page.Count > limit)
+            {
+                page.Dequeue();
+            }
+        }
+
+        var memories = new MemoryInfo[page.Count];
+        for (int i = memories.Length - 1; i >= 0; i--)
+        {
+            var m = page.Dequeue();
+            memories[i] = Info(new MemoryId(_bank.Incarnation, KeySlots[m.KeySequence], m.Sequence), m);
+        }
+
+        return new ShardMemoryPage(memories, above > limit);
+    }
+
+    private static MemoryInfo Info(MemoryId id, MemoryRecord m) =>
+        new(id.ToString(), m.IntentText, m.Experience, m.Success, m.Q, m.Visits, m.LastReward, m.CreatedAt, m.UpdatedAt);
+
+    public async Task<ShardStats> GetStatsAsync(long bankVersion)
+    {
+        await EnsureVersionAsync(bankVersion);
+        ThrowIfBroken();
+        var qs = new List<double>(Table.MemoryCount);
+        int keys = 0;
+        foreach (var key in Table.Keys)
+        {
+            if (Owns(KeySlots[key.Sequence]))
+            {
+                keys++;
+                qs.AddRange(key.Memories.Select(m => m.Q));
+            }
+        }
+
+        return new ShardStats(_shard, keys, qs.Count, qs);
+    }
+
+
+    private int FindKeys(float[] query, int k)
+    {
+        if (Index.Count == 0)
+        {
+            return 0;
+        }
+
+        if (_neighbors.Length < k)
+        {
+            _neighbors = new Neighbor[k];
+        }
+
+        var mode = _bank.Index.Exact ? SearchMode.Exact : SearchMode.Auto;
+        return Index.Search(query, k, Math.Max(_bank.Index.EfSearch, k), _searchContext, _neighbors.AsSpan(0, k), mode);
+    }
+}

@@ -1,0 +1,206 @@
+using MemRL.Errors;
+using MemRL.GrainInterfaces;
+using MemRL.Grains.Storage;
+
+namespace MemRL.Grains.Shard;
+
+// Slot moves (docs/slot-moves.md): a source's keys exported in pages, imported on the target as a difference (hidden from
+// search until the target owns the slot), the exactly-once records carried along, and the old owner's copies dropped
+// once the new map takes effect.
+internal sealed partial class MemoryShardGrain
+{
+    public async Task<SlotExportPage> ExportSlotsAsync(long bankVersion, int[] slots, long afterKey, int maxKeys, int maxBytes)
+    {
+        await EnsureVersionAsync(bankVersion);
+        ThrowIfBroken();
+        if (maxKeys < 1)
+        {
+            throw FieldError.OutOfRange("maxKeys", "at least 1", FieldError.Format(maxKeys));
+        }
+
+        var wanted = slots.ToHashSet();
+        // The keys of the wanted slots after the cursor, lowest sequence first: a page is a prefix of what remains, so a
+        // retried or resumed page starts where the last one that landed ended.
+        var keys = Table.Keys
+            .Where(k => k.Sequence > afterKey && wanted.Contains(KeySlots[k.Sequence]))
+            .OrderBy(k => k.Sequence);
+        var page = new List<KeyExport>();
+        long bytes = 0;
+        bool more = false;
+        foreach (var key in keys)
+        {
+            if (page.Count == maxKeys || (page.Count > 0 && bytes >= maxBytes))
+            {
+                more = true;
+                break;
+            }
+
+            var vector = new float[_bank.Dimension];
+            Index.TryGetVector(key.Sequence, vector);
+            var memories = key.Memories.Select(m => new MemoryExport(
+                m.Sequence, m.IntentText, m.Experience, m.Success, m.Q, m.Visits, m.LastReward, m.CreatedAt, m.UpdatedAt)).ToArray();
+            bytes += (vector.Length * sizeof(float)) + (2 * key.IntentText.Length)
+                + memories.Sum(m => 64L + (2L * (m.IntentText.Length + m.Experience.Length)));
+            page.Add(new KeyExport(key.Sequence, KeySlots[key.Sequence], key.IntentText, vector, memories));
+        }
+
+        return new SlotExportPage([.. page], more ? page[^1].KeySequence : null);
+    }
+
+    public async Task ImportAsync(long bankVersion, IReadOnlyList<KeyExport> keys)
+    {
+        await EnsureVersionAsync(bankVersion);
+        await IndexWritableAsync();
+        BeginStretch();
+        var plan = SlotImportPlan.For(_state, keys);
+        foreach (var (change, row) in plan.Changes)
+        {
+            Change(change, row);
+        }
+
+        foreach (long row in plan.RowDeletes)
+        {
+            DeleteRow(row);
+        }
+
+        CountUnowned();
+        if (plan.Changes.Count > 0)
+        {
+            await CommitAsync();
+        }
+        else
+        {
+            await DurableAsync();
+        }
+    }
+
+    public async Task DropCopiesAsync(long bankVersion, int[] slots)
+    {
+        await EnsureVersionAsync(bankVersion);
+        await IndexWritableAsync();
+        BeginStretch();
+        if (slots.Where(Owns).Select(static s => (int?)s).FirstOrDefault() is { } owned)
+        {
+            throw FieldError.Invalid("slots", $"slots shard {_shard} does not own", $"slot {owned} (owned here)");
+        }
+
+        var drop = slots.ToHashSet();
+        if (DropKeys(k => drop.Contains(k.Value)))
+        {
+            await CommitAsync();
+        }
+    }
+
+    // After a move takes effect (or is undone) a shard logs the deletion of the keys of slots it does not own: the old
+    // owner's given-away keys, or a target's copies from a move that did not complete.
+    private async Task DropGivenAwayAsync()
+    {
+        await IndexWritableAsync();
+        BeginStretch();
+        if (_bank.MovingSlots is { Count: > 0 } || !DropKeys(k => !Owns(k.Value)))
+        {
+            CountUnowned();
+            return;
+        }
+
+        await CommitAsync();
+    }
+
+    // Deletes every key (its memories' events, all their rows) whose (key, slot) entry matches; true if any.
+    private bool DropKeys(Func<KeyValuePair<long, int>, bool> which)
+    {
+        var keys = KeySlots.Where(which).Select(k => k.Key).ToList();
+        foreach (long key in keys)
+        {
+            Table.TryGetKey(key, out var dropped);
+            foreach (long memory in dropped!.Memories.Select(m => m.Sequence).ToList())
+            {
+                Change(new MemoryDeleted(memory));
+                DeleteRow(memory);
+            }
+
+            DeleteRow(key);
+        }
+
+        CountUnowned();
+        return keys.Count > 0;
+    }
+
+    public async Task<IReadOnlyList<byte[]>> ExportSlotRecordsAsync(long bankVersion, int[] slots)
+    {
+        await EnsureVersionAsync(bankVersion);
+        ThrowIfBroken();
+        var wanted = slots.ToHashSet();
+        var bySlot = new Dictionary<int, List<ShardEvent>>();
+        void Add(int slot, ShardEvent change)
+        {
+            if (wanted.Contains(slot))
+            {
+                (bySlot.TryGetValue(slot, out var list) ? list : bySlot[slot] = []).Add(change);
+            }
+        }
+
+        foreach (var (id, hash, result) in _state.Operations.Entries)
+        {
+            var change = new OperationApplied(id, hash, result);
+            int home = OperationIds.SlotOf(id);
+            Add(home, change);
+            foreach (int slot in ResultSlots(result).Where(s => s != home).Distinct())
+            {
+                Add(slot, change);
+            }
+        }
+
+        foreach (var (recall, memory, reward) in _state.RecallRewards.Entries)
+        {
+            if (Table.TryGetMemory(memory, out var record) && KeySlots.TryGetValue(record.KeySequence, out int slot))
+            {
+                Add(slot, new RecallRewarded(recall, memory, reward.Reward, reward.Q, reward.Visits, reward.ExpiresTicks));
+            }
+        }
+
+        return bySlot.Values.Select(EventCodec.Encode).ToList();
+    }
+
+    public async Task ImportSlotRecordsAsync(long bankVersion, IReadOnlyList<byte[]> records)
+    {
+        await EnsureVersionAsync(bankVersion);
+        BeginStretch();
+        // What is already here wins: it is this shard's own.
+        bool changed = false;
+        foreach (byte[] record in records)
+        {
+            if (!EventCodec.TryDecode(record, out var events))
+            {
+                throw new InvalidDataException($"Shard '{_key}' was sent a slot record that does not decode; expected one made by ExportSlotRecordsAsync.");
+            }
+
+            foreach (var change in events)
+            {
+                bool known = change switch
+                {
+                    OperationApplied op => _state.Operations.Contains(op.OperationId),
+                    RecallRewarded reward => _state.RecallRewards.TryGet(reward.Recall, reward.Memory, out _),
+                    _ => throw new InvalidDataException($"Shard '{_key}' was sent a slot record holding {change.GetType().Name}; expected operations and recall rewards only."),
+                };
+                if (!known)
+                {
+                    Change(change);
+                    changed = true;
+                }
+            }
+        }
+
+        if (changed)
+        {
+            await CommitAsync();
+        }
+    }
+
+    private static IEnumerable<int> ResultSlots(object result) => result switch
+    {
+        ShardWriteResult write => [write.Id.Slot],
+        ShardQ[] rewards => rewards.Select(q => q.Id.Slot),
+        _ => [],
+    };
+}

@@ -1,0 +1,199 @@
+using MemRL.Index;
+using MemRL.Core.Bank;
+using MemRL.Errors;
+using MemRL.GrainInterfaces;
+using MemRL.Grains.Storage;
+
+namespace MemRL.Grains.Shard;
+
+// Mutations: rewards, writes, deletes, and forgetting the whole shard when its bank is deleted. Each awaits first, then
+// opens its synchronous stretch, checks, changes and queues, and awaits only its commit (see the class remarks).
+internal sealed partial class MemoryShardGrain
+{
+    public async Task<ShardQ[]> RewardAsync(ShardReward request)
+    {
+        await EnsureVersionAsync(request.BankVersion);
+        BeginStretch();
+        if (_state.Operations.TryGetResult<ShardQ[]>(request.OperationId, request.PayloadHash, out var previous))
+        {
+            // The original may still be waiting for its commit: a retry is acknowledged no earlier than it.
+            await DurableAsync();
+            return previous;
+        }
+
+        // Every memory is checked before any Q changes: nothing is half-applied.
+        var plan = PlanReward(request);
+        var now = time.GetUtcNow();
+        var result = new ShardQ[plan.Length];
+        int applied = 0;
+        for (int i = 0; i < result.Length; i++)
+        {
+            var (id, memory, earlier, q) = plan[i];
+            if (earlier is { } first)
+            {
+                // This recall rewarded this memory already with the same value: its result, not a second update.
+                result[i] = new ShardQ(id, first.Q, first.Visits);
+                continue;
+            }
+
+            Change(new QUpdated(id.Sequence, request.Reward, q, memory.Visits + 1, now));
+            Change(new RecallRewarded(request.RecallId, id.Sequence, request.Reward, q, memory.Visits, request.RecallExpiresAt.UtcTicks));
+            _rewardLeases.Remove((request.RecallId, id.Sequence));
+            result[i] = new ShardQ(id, q, memory.Visits);
+            applied++;
+        }
+
+        Change(new OperationApplied(request.OperationId, request.PayloadHash, result));
+        await CommitAsync();
+        // Counted once acknowledged, and only for callers' operations (a slot move's copies are not rewards or writes).
+        Telemetry.Rewards.Add(applied);
+        foreach (var updated in result)
+        {
+            Telemetry.QValues.Record(updated.Q);
+        }
+
+        return result;
+    }
+
+    public async Task<ShardWriteResult> WriteAsync(ShardWrite request)
+    {
+        await EnsureVersionAsync(request.BankVersion);
+        await EnsureSequencesAsync(2, changesIndex: request.JoinKey is null);
+        BeginStretch();
+        // The operation is what the caller sent, not where the coordinator routed it (DESIGN §7).
+        byte[] payload = OperationHashes.Write(request.Intent, request.IntentText, request.Experience, request.Success);
+        if (_state.Operations.TryGet(request.OperationId, payload, out var prior))
+        {
+            if (prior is ShardWriteResult previous)
+            {
+                await DurableAsync();
+                return previous;
+            }
+
+            // This shard is the id's home and holds its claim: the write applies here only on the route claimed, so an
+            // attempt that decided differently (the bank changed in between) cannot apply it a second time elsewhere.
+            if (prior is OperationClaim { Route: { } claimed } && claimed != new WriteRoute(request.Slot, request.JoinKey))
+            {
+                throw new WriteRoutedElsewhereException(claimed);
+            }
+        }
+
+        if (_bank.ShardOf(request.Slot) != _shard)
+        {
+            throw FieldError.Invalid("slot", $"a slot of shard {_shard}", $"{request.Slot} (a slot of shard {_bank.ShardOf(request.Slot)})");
+        }
+
+        if (request.JoinKey is { } join && !KeySlots.ContainsKey(join))
+        {
+            throw new IntentKeyGoneException(join);
+        }
+
+        RequireNotMoving(request.JoinKey is { } joined ? KeySlots[joined] : request.Slot);
+        VectorValidation.ThrowIfInvalid(request.Intent, _bank.Dimension, "intent");
+        var now = time.GetUtcNow();
+        long keySequence;
+        int slot;
+        if (request.JoinKey is { } existing)
+        {
+            keySequence = existing;
+            slot = KeySlots[existing];
+        }
+        else
+        {
+            keySequence = _sequences.Take();
+            slot = request.Slot;
+            Change(new KeyCreated(keySequence, slot), new StoredPayload(keySequence, request.IntentText, null, request.Intent));
+        }
+
+        long memorySequence = _sequences.Take();
+        double q = request.Success ? _options.QInitSuccess : _options.QInitFailure;
+        Change(new MemoryAdded(memorySequence, keySequence, request.Success, q, now),
+            new StoredPayload(memorySequence, request.IntentText, request.Experience, null));
+        var result = new ShardWriteResult(new MemoryId(_bank.Incarnation, slot, memorySequence), request.JoinKey is null, q);
+        Change(new OperationApplied(request.OperationId, payload, result));
+        await CommitAsync();
+        Telemetry.Writes.Add(1, new KeyValuePair<string, object?>("created_key", result.CreatedKey));
+        return result;
+    }
+
+    public async Task<bool> DeleteAsync(ShardDelete request)
+    {
+        await EnsureVersionAsync(request.BankVersion);
+        await IndexWritableAsync();
+        BeginStretch();
+        byte[] payload = OperationHashes.Delete(request.Id);
+        if (_state.Operations.TryGetResult<bool>(request.OperationId, payload, out bool previous))
+        {
+            await DurableAsync();
+            return previous;
+        }
+
+        RequireRoutedHere(request.Id);
+        RequireNotMoving(request.Id.Slot);
+        bool deleted = Table.TryGetMemory(request.Id.Sequence, out var memory);
+        if (deleted)
+        {
+            long key = memory!.KeySequence;
+            bool lastOfKey = Table.TryGetKey(key, out var owner) && owner.Memories.Count == 1;
+            Change(new MemoryDeleted(request.Id.Sequence));
+            // Deletes are physical: the payload rows go in the same commit as the event.
+            DeleteRow(request.Id.Sequence);
+            if (lastOfKey)
+            {
+                DeleteRow(key);
+            }
+        }
+
+        Change(new OperationApplied(request.OperationId, payload, deleted));
+        await CommitAsync();
+        if (deleted)
+        {
+            Telemetry.Deletes.Add(1);
+        }
+
+        return deleted;
+    }
+
+    public async Task ForgetAsync(uint incarnation)
+    {
+        if (incarnation != _bank.Incarnation || _log.Stopped is BankNotFoundException)
+        {
+            return;
+        }
+
+        // Gone from this turn on: later calls answer "no such bank", the log appends nothing more (so no snapshot
+        // starts), and writes waiting for a commit are refused ...
+        _log.Stop(new BankNotFoundException(_bankName));
+        DeactivateOnIdle();
+
+        // ... and a commit or snapshot already on its way to the store lands before the bank purges the shard's rows.
+        await _log.InFlightSettledAsync();
+        await _snapshots.Writing;
+    }
+
+    private void RequireNotMoving(int slot)
+    {
+        if (_bank.IsMoving(slot))
+        {
+            throw new ShardUnavailableException(
+                $"Slot {slot} of bank '{_bankName}' is moving to another shard; its memories are read-only for a moment. Retry shortly.");
+        }
+    }
+
+    private void RequireRoutedHere(MemoryId id)
+    {
+        if (id.Incarnation != _bank.Incarnation || _bank.ShardOf(id.Slot) != _shard)
+        {
+            throw new MemoryNotFoundException($"Memory '{id}' does not exist in bank '{_bankName}'.");
+        }
+    }
+
+    private void RequireOwnedMemory(MemoryId id)
+    {
+        RequireRoutedHere(id);
+        if (!Table.TryGetMemory(id.Sequence, out var memory) || KeySlots[memory.KeySequence] != id.Slot)
+        {
+            throw new MemoryNotFoundException($"Memory '{id}' does not exist in bank '{_bankName}'.");
+        }
+    }
+}

@@ -1,0 +1,82 @@
+using MemRL.GrainInterfaces;
+using MemRL.Grains.Storage;
+
+namespace MemRL.Grains.Shard;
+
+/// <summary>
+/// What importing moved keys changes on the receiving shard: the difference between the keys sent and the copies already
+/// here (from an earlier, cut-short or repeated move), so an import is idempotent by construction — importing the same
+/// keys twice plans nothing the second time. New memories are added before stale ones are deleted, so a key that keeps
+/// any memory is never removed and re-added on the way.
+/// </summary>
+internal sealed class SlotImportPlan
+{
+    private SlotImportPlan()
+    {
+    }
+
+    /// <summary>The changes, in order, each with the payload row it writes.</summary>
+    public List<(ShardEvent Change, StoredPayload? Row)> Changes { get; } = [];
+
+    /// <summary>Payload rows to delete physically: memories the source no longer has.</summary>
+    public List<long> RowDeletes { get; } = [];
+
+    public static SlotImportPlan For(ShardState state, IReadOnlyList<KeyExport> keys)
+    {
+        var plan = new SlotImportPlan();
+        foreach (var key in keys)
+        {
+            if (!state.Table.TryGetKey(key.KeySequence, out var here))
+            {
+                // The exported vector is the stored unit vector; the key's payload row keeps it for replay.
+                plan.Changes.Add((new KeyImported(key.KeySequence, key.Slot), new StoredPayload(key.KeySequence, key.IntentText, null, key.Vector)));
+                foreach (var m in key.Memories)
+                {
+                    plan.Add(key.KeySequence, m);
+                }
+
+                continue;
+            }
+
+            if (state.KeySlots[key.KeySequence] != key.Slot)
+            {
+                throw new InvalidDataException(
+                    $"Imported key {key.KeySequence} is in slot {key.Slot}; the copy here is in slot {state.KeySlots[key.KeySequence]}. A key never changes slot.");
+            }
+
+            var sent = new HashSet<long>();
+            foreach (var m in key.Memories)
+            {
+                sent.Add(m.Sequence);
+                if (!state.Table.TryGetMemory(m.Sequence, out var copy))
+                {
+                    plan.Add(key.KeySequence, m);
+                }
+                else if (m.LastReward is { } reward && (copy.Visits != m.Visits || !BitEquals(copy.Q, m.Q) || copy.UpdatedAt != m.UpdatedAt))
+                {
+                    // Q moves only with rewards, and a memory's other fields never change: the copy is behind by rewards.
+                    plan.Changes.Add((new QUpdated(m.Sequence, reward, m.Q, m.Visits, m.UpdatedAt), null));
+                }
+            }
+
+            foreach (long stale in here.Memories.Select(m => m.Sequence).Where(s => !sent.Contains(s)).ToList())
+            {
+                plan.Changes.Add((new MemoryDeleted(stale), null));
+                plan.RowDeletes.Add(stale);
+            }
+        }
+
+        return plan;
+    }
+
+    private void Add(long key, MemoryExport m)
+    {
+        Changes.Add((new MemoryAdded(m.Sequence, key, m.Success, m.Q, m.CreatedAt), new StoredPayload(m.Sequence, m.IntentText, m.Experience, null)));
+        if (m.LastReward is { } reward)
+        {
+            Changes.Add((new QUpdated(m.Sequence, reward, m.Q, m.Visits, m.UpdatedAt), null));
+        }
+    }
+
+    private static bool BitEquals(double a, double b) => BitConverter.DoubleToInt64Bits(a) == BitConverter.DoubleToInt64Bits(b);
+}

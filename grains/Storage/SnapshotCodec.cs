@@ -1,0 +1,158 @@
+using MemRL.Grains.Shard;
+using MemRL.Index;
+
+namespace MemRL.Grains.Storage;
+
+/// <summary>
+/// The shard snapshot format: magic "MRLS", a version byte, the log position the snapshot equals, the records (keys with
+/// their slot and memories with Q, visits and times), the operation ids, the recall rewards (from version 2), then the
+/// HNSW graph. Texts and vectors are not included: they stay in their payload rows. Every version ever written is read;
+/// a change to the layout is a new version here, never an edit of an old one.
+/// </summary>
+internal static class SnapshotCodec
+{
+    public const uint Magic = 0x534C524D; // "MRLS"
+
+    /// <summary>The version written. Version 2 added the recall-reward table after the operations.</summary>
+    public const byte Version = 2;
+
+    /// <summary>The oldest version still read.</summary>
+    public const byte FirstVersion = 1;
+
+    /// <summary>
+    /// Serialises the records, operation ids and recall rewards into chunks of at most <paramref name="chunkSize"/>
+    /// bytes, so no single stored value approaches a backend's value limit. Call only when the state equals the log up to
+    /// <paramref name="position"/>; then, before anything changes the index, append the graph with
+    /// <see cref="AppendIndex"/> (it may run on another thread while searches and Q updates go on: neither changes the
+    /// graph).
+    /// </summary>
+    public static ChunkWriteStream WriteRecords(ShardState state, long position, int chunkSize)
+    {
+        var chunks = new ChunkWriteStream(chunkSize);
+        using var w = new BinaryWriter(chunks, System.Text.Encoding.UTF8, leaveOpen: true);
+        w.Write(Magic);
+        w.Write(Version);
+        w.Write(position);
+        w.Write(state.Table.KeyCount);
+        foreach (var key in state.Table.Keys.OrderBy(k => k.Sequence))
+        {
+            w.Write(key.Sequence);
+            w.Write(state.KeySlots[key.Sequence]);
+            w.Write(key.Memories.Count);
+            foreach (var m in key.Memories)
+            {
+                w.Write(m.Sequence);
+                w.Write(m.Success);
+                w.Write(m.Q);
+                w.Write(m.Visits);
+                w.Write(m.LastReward.HasValue);
+                w.Write(m.LastReward ?? 0);
+                w.Write(m.CreatedAt.UtcTicks);
+                w.Write(m.UpdatedAt.UtcTicks);
+            }
+        }
+
+        var operations = state.Operations.Entries.ToList();
+        w.Write(operations.Count);
+        foreach (var (id, hash, result) in operations)
+        {
+            EventCodec.WriteOperation(w, new OperationApplied(id, hash, result));
+        }
+
+        var rewards = state.RecallRewards.Entries.ToList();
+        w.Write(rewards.Count);
+        foreach (var (recall, memory, reward) in rewards)
+        {
+            EventCodec.WriteRecallRewarded(w, new RecallRewarded(recall, memory, reward.Reward, reward.Q, reward.Visits, reward.ExpiresTicks));
+        }
+
+        return chunks;
+    }
+
+    /// <summary>Completes a snapshot begun by <see cref="WriteRecords"/> with the index graph and vectors.</summary>
+    public static List<ReadOnlyMemory<byte>> AppendIndex(ShardState state, ChunkWriteStream records)
+    {
+        state.Index.Save(records);
+        return records.Chunks;
+    }
+
+    /// <summary>The whole snapshot in one call (records, then graph): for callers with nothing to keep serving.</summary>
+    public static List<ReadOnlyMemory<byte>> Write(ShardState state, long position, int chunkSize) =>
+        AppendIndex(state, WriteRecords(state, position, chunkSize));
+
+    /// <summary>Rebuilds a shard's state from a snapshot's chunks and the shard's payload rows.</summary>
+    public static ShardState Read(
+        IReadOnlyList<byte[]> chunks, IReadOnlyDictionary<long, StoredPayload> payloads, int operationCapacity, string shard, out long position)
+    {
+        using var stream = new ChunkReadStream(chunks);
+        using var r = new BinaryReader(stream, System.Text.Encoding.UTF8, leaveOpen: true);
+        uint magic = r.ReadUInt32();
+        byte version = r.ReadByte();
+        if (magic != Magic || version is < FirstVersion or > Version)
+        {
+            throw new InvalidDataException(
+                $"Snapshot of shard '{shard}' has magic {magic:x8} version {version}; expected {Magic:x8} version {FirstVersion} to {Version}.");
+        }
+
+        position = r.ReadInt64();
+        var keys = new List<SnapshotKey>();
+        int keyCount = r.ReadInt32();
+        for (int k = 0; k < keyCount; k++)
+        {
+            long key = r.ReadInt64();
+            int slot = r.ReadInt32();
+            int count = r.ReadInt32();
+            var memories = new SnapshotMemory[count];
+            for (int m = 0; m < count; m++)
+            {
+                long sequence = r.ReadInt64();
+                bool success = r.ReadBoolean();
+                double q = r.ReadDouble();
+                int visits = r.ReadInt32();
+                bool hasLast = r.ReadBoolean();
+                double last = r.ReadDouble();
+                memories[m] = new SnapshotMemory(sequence, success, q, visits, hasLast ? last : null, r.ReadInt64(), r.ReadInt64());
+            }
+
+            keys.Add(new SnapshotKey(key, slot, memories));
+        }
+
+        var operations = new List<OperationApplied>();
+        int operationCount = r.ReadInt32();
+        for (int i = 0; i < operationCount; i++)
+        {
+            operations.Add(EventCodec.ReadOperation(r));
+        }
+
+        var rewards = new List<RecallRewarded>();
+        int rewardCount = version >= 2 ? r.ReadInt32() : 0;
+        for (int i = 0; i < rewardCount; i++)
+        {
+            rewards.Add(EventCodec.ReadRecallRewarded(r));
+        }
+
+        var state = new ShardState(HnswIndex.Load(stream), operationCapacity);
+        foreach (var key in keys)
+        {
+            state.RestoreKey(key, payloads);
+        }
+
+        foreach (var op in operations)
+        {
+            state.Apply(op, payloads);
+        }
+
+        foreach (var reward in rewards)
+        {
+            state.Apply(reward, payloads);
+        }
+
+        return state;
+    }
+}
+
+/// <summary>One key of a snapshot, with its memories.</summary>
+internal sealed record SnapshotKey(long Key, int Slot, SnapshotMemory[] Memories);
+
+/// <summary>One memory of a snapshot: everything but its texts, which stay in the payload row.</summary>
+internal sealed record SnapshotMemory(long Sequence, bool Success, double Q, int Visits, double? LastReward, long CreatedTicks, long UpdatedTicks);
