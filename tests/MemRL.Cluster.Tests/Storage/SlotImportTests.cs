@@ -62,6 +62,45 @@ public sealed class SlotImportTests
         });
     }
 
+    [Fact]
+    public async Task GrowShards_AfterAnUnfinishedMoveLeftCopies_DoesNotBringBackMemoriesDeletedSince()
+    {
+        using var file = new SqliteFile("stale-copies");
+        string name = ClusterFixture.NewBankName("stale-copies");
+        var vectors = new Vectors(37, BankHelpers.Dimension);
+        await StorageClusters.RunAsync(StorageClusters.Sqlite(file.Path, snapshotEvery: 1000), async (memory, cluster) =>
+        {
+            await memory.CreateBankAsync(name, new BankSpec(BankHelpers.Dimension, "test-embedder", new BankOptions { Delta = -1, MergeThreshold = 2 }, 1));
+            var bank = memory.Bank(name);
+            var ids = new List<MemoryId>();
+            for (int i = 0; i < 40; i++)
+            {
+                ids.Add(MemoryId.Parse((await bank.WriteAsync(vectors.Gaussian(), $"intent {i}", $"experience {i}", true, operationId: $"stale-{i}")).MemoryId, "id"));
+            }
+
+            // What a move to two shards that stopped after its copy step leaves: shard 1 holds hidden copies of every key.
+            var info = await memory.GetBankAsync(name);
+            var source = cluster.Client.GetGrain<IMemoryShardGrain>(BankNames.ShardKey(name, 0));
+            var target = cluster.Client.GetGrain<IMemoryShardGrain>(BankNames.ShardKey(name, 1));
+            var all = Enumerable.Range(0, BankLimits.VirtualSlots).ToArray();
+            await target.ImportAsync(info!.Version, (await source.ExportSlotsAsync(info.Version, all, long.MinValue, 1000, 1 << 24)).Keys);
+
+            // Deleted at the source since: the memories of slots that move to shard 1 when the bank grows to two.
+            var deleted = ids.Where(id => id.Slot % 2 == 1).ToList();
+            Assert.NotEmpty(deleted);
+            foreach (var id in deleted)
+            {
+                Assert.True(await bank.DeleteAsync(id.ToString()));
+            }
+
+            await memory.GrowShardsAsync(name, 2);
+
+            var listed = (await bank.ListAsync(null, 100)).Memories.Select(m => m.Id).Order().ToList();
+            Assert.Equal(ids.Except(deleted).Select(id => id.ToString()).Order(), listed);
+            Assert.Equal(ids.Count - deleted.Count, (await bank.GetStatsAsync()).Memories);
+        });
+    }
+
     private static async Task AssertUnchangedAsync(BankClient bank, Dictionary<string, MemoryInfo> before)
     {
         Assert.Equal(before.Count, (await bank.GetStatsAsync()).Memories);

@@ -1,0 +1,165 @@
+using System.Collections.Concurrent;
+using MemRL.Client;
+using MemRL.Cluster.Tests.Fixtures;
+using MemRL.GrainInterfaces;
+using MemRL.LocalCluster;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace MemRL.Cluster.Tests.Storage;
+
+/// <summary>
+/// A slot move under load with a silo process SIGKILLed in the middle of it (Redis membership, PostgreSQL data): the
+/// move is retried until it takes effect, and afterwards every acknowledged write is there exactly once, nothing is
+/// there twice, and every acknowledged reward, retried, changes nothing.
+/// </summary>
+[Collection(StorageClusterCollection.Name)]
+public sealed class SlotMoveCrashTests
+{
+    [ProcessClusterFact]
+    public async Task SigkillDuringASlotMove_UnderLoad_LosesAndDuplicatesNothing()
+    {
+        string clusterId = $"move-{Guid.NewGuid():N}";
+        string redis = Environment.GetEnvironmentVariable("MEMRL_TEST_REDIS")!;
+        string postgres = PostgreSqlFactAttribute.ConnectionString!;
+        string root = LocalSilo.FindRoot(AppContext.BaseDirectory);
+        string state = Directory.CreateTempSubdirectory("memrl-move-").FullName;
+        var env = LocalSilo.Environment(root, state, clusterId, postgres, redis, 2, portBase: 3579); // clear of the other process tests
+        var silos = new LocalSilo?[2];
+        try
+        {
+            for (int i = 0; i < silos.Length; i++)
+            {
+                silos[i] = await LocalSilo.StartAsync(root, env[i], TimeSpan.FromSeconds(60));
+            }
+
+            using var host = await LocalClusterClient.ConnectAsync(clusterId, redis);
+            var memory = new MemoryClient(host.Services.GetRequiredService<IClusterClient>());
+            string name = ClusterFixture.NewBankName("move-kill");
+            await memory.CreateBankAsync(name, new BankSpec(BankHelpers.Dimension, "test-embedder", new BankOptions { Delta = -1, MergeThreshold = 2 }, 2));
+            var bank = memory.Bank(name);
+
+            var acked = new ConcurrentDictionary<string, string>();
+            var inFlight = new ConcurrentDictionary<string, CrashTests.WriteOp>();
+            var rewards = new ConcurrentDictionary<string, (string Token, RewardResponse Response)>();
+            int progress = 0;
+            using var stop = new CancellationTokenSource();
+            var agents = Enumerable.Range(0, 4).Select(agent => Task.Run(async () =>
+            {
+                var v = new Vectors(700 + agent, BankHelpers.Dimension);
+                for (int step = 0; !stop.IsCancellationRequested; step++)
+                {
+                    string op = $"w-{agent}-{step}";
+                    var intent = v.Gaussian();
+                    string text = $"experience {agent}/{step}";
+                    try
+                    {
+                        acked[op] = (await bank.WriteAsync(intent, "intent", text, true, operationId: op)).MemoryId;
+                        var recall = await bank.RecallAsync(v.Gaussian());
+                        if (recall.Memories.Count > 0)
+                        {
+                            string rewardOp = $"r-{agent}-{step}";
+                            rewards[rewardOp] = (recall.Token, await bank.RewardAsync(recall.Token, 1.0, operationId: rewardOp));
+                        }
+                    }
+                    catch (Exception)
+                    {
+                        // Refusals while slots are frozen and failures while a silo dies are expected; the ledger decides.
+                        if (!acked.ContainsKey(op))
+                        {
+                            inFlight[op] = new CrashTests.WriteOp(op, intent, text);
+                        }
+                    }
+
+                    Interlocked.Increment(ref progress);
+                }
+            })).ToArray();
+
+            // A bank large enough that the move takes several pages per source shard.
+            await Wait.UntilAsync(() => acked.Count >= 1500, "agents to write 1500 memories", seconds: 300);
+
+            // The kill lands while the slots are frozen and being copied: the bank says so until the map switches.
+            var move = memory.GrowShardsAsync(name, 4);
+            bool frozen = false;
+            while (!frozen && !move.IsCompleted)
+            {
+                frozen = (await memory.GetBankAsync(name))!.MovingSlots is { Count: > 0 };
+            }
+
+            bool killedMidMove = frozen && !move.IsCompleted;
+            silos[1]!.Kill();
+            silos[1] = await LocalSilo.StartAsync(root, env[1], TimeSpan.FromSeconds(60));
+            BankInfo? grown = null;
+            for (int attempt = 0; grown is null; attempt++)
+            {
+                try
+                {
+                    grown = await move;
+                }
+                catch (Exception) when (attempt < 20)
+                {
+                    // Cut short by the kill (the move is undone) or refused while it still runs: run it again.
+                    await Task.Delay(TimeSpan.FromSeconds(1));
+                    var current = await memory.GetBankAsync(name);
+                    move = current!.ShardCount == 4 ? Task.FromResult(current) : memory.GrowShardsAsync(name, 4);
+                }
+            }
+
+            Assert.Equal(4, grown.ShardCount);
+            int before = Volatile.Read(ref progress);
+            await Wait.UntilAsync(() => Volatile.Read(ref progress) > before + 20, "agents to make progress after the move", seconds: 120);
+            stop.Cancel();
+            await Task.WhenAll(agents);
+
+            // Every in-flight write, retried with its id, applies at most once more; then each id has one memory.
+            foreach (var op in inFlight.Values)
+            {
+                acked[op.OperationId] = (await bank.WriteAsync(op.Intent, "intent", op.Text, true, operationId: op.OperationId)).MemoryId;
+            }
+
+            Assert.True(killedMidMove, "the kill came after the move had finished; the test checked an ordinary restart only.");
+            Assert.Equal(acked.Count, acked.Values.Distinct().Count());
+            var listed = new List<MemoryInfo>();
+            string? cursor = null;
+            do
+            {
+                var page = await bank.ListAsync(cursor, 500);
+                listed.AddRange(page.Memories);
+                cursor = page.NextCursor;
+            }
+            while (cursor is not null);
+
+            Assert.Equal(acked.Count, listed.Count);
+            Assert.Equal(listed.Count, listed.Select(m => m.Experience).Distinct().Count());
+            Assert.Equal(acked.Values.Order(), listed.Select(m => m.Id).Order());
+            Assert.Equal(acked.Count, (await bank.GetStatsAsync()).Memories);
+
+            // The exactly-once records moved with their slots: each acknowledged reward, retried, returns its result and
+            // changes no Q.
+            Assert.True(rewards.Count > 0, "no reward was acknowledged; the reward ledger checks nothing.");
+            var qBefore = listed.ToDictionary(m => m.Id, m => (m.Q, m.Visits));
+            foreach (var (op, (token, response)) in rewards)
+            {
+                var again = await bank.RewardAsync(token, 1.0, operationId: op);
+                Assert.Equal(response.Updated.Select(u => (u.Id, u.Q)), again.Updated.Select(u => (u.Id, u.Q)));
+            }
+
+            foreach (var (id, (q, visits)) in qBefore)
+            {
+                var now = await bank.GetAsync(id);
+                Assert.Equal((q, visits), (now.Q, now.Visits));
+            }
+
+            await host.StopAsync();
+        }
+        finally
+        {
+            foreach (var silo in silos)
+            {
+                silo?.Kill();
+            }
+
+            Directory.Delete(state, recursive: true);
+        }
+    }
+}
