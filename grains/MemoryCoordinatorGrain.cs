@@ -441,28 +441,7 @@ internal sealed class MemoryCoordinatorGrain(
     {
         var info = bank.Info;
         var fan = await FanOutAsync(FanOutPolicy.Stats, bank, Enumerable.Range(0, info.ShardCount), (s, _) => bank.Shard(s).GetStatsAsync(info.Version));
-        var answered = fan.Answers;
-        var qs = answered.SelectMany(s => s.QValues).ToArray();
-        double min = qs.Length == 0 ? 0 : qs.Min();
-        double max = qs.Length == 0 ? 0 : qs.Max();
-        const int bins = 10;
-        var edges = new double[bins + 1];
-        var histogram = new int[bins];
-        double width = max > min ? (max - min) / bins : 1;
-        for (int i = 0; i <= bins; i++)
-        {
-            edges[i] = min + (i * width);
-        }
-
-        foreach (double q in qs)
-        {
-            histogram[Math.Min(bins - 1, (int)((q - min) / width))]++;
-        }
-
-        return new BankStats(
-            answered.Sum(s => s.Keys), answered.Sum(s => s.Memories),
-            answered.Select(s => new ShardSize(s.Shard, s.Keys, s.Memories)).OrderBy(s => s.Shard).ToArray(),
-            qs.Length == 0 ? 0 : qs.Average(), min, max, edges, histogram, fan.Coverage);
+        return ShardStatistics.Merge(fan.Answers, fan.Coverage);
     }
 
     // Every fan-out of the coordinator goes through here: the policy names what a failing or late shard does to the call.

@@ -496,18 +496,9 @@ internal sealed partial class MemoryShardGrain(
     {
         await EnsureVersionAsync(bankVersion);
         ThrowIfBroken();
-        var qs = new List<double>(_table.MemoryCount);
-        int keys = 0;
-        foreach (var key in _table.Keys)
-        {
-            if (Owns(_keySlots[key.Sequence]))
-            {
-                keys++;
-                qs.AddRange(key.Memories.Select(m => m.Q));
-            }
-        }
-
-        return new ShardStats(_shard, keys, qs.Count, qs);
+        // Summarised here, so the answer is the same size whatever the shard holds (ShardStatistics).
+        var owned = _table.Keys.Where(key => Owns(_keySlots[key.Sequence])).ToList();
+        return ShardStatistics.Of(_shard, owned, time.GetUtcNow());
     }
 
     public async Task<IReadOnlyList<KeyExport>> ExportSlotsAsync(long bankVersion, int[] slots)
