@@ -127,7 +127,7 @@ public interface IMemoryShardGrain : IGrainWithStringKey
     [Alias("ImportSlotRecords")]
     Task ImportSlotRecordsAsync(long bankVersion, IReadOnlyList<byte[]> records);
 
-    /// <summary>Counts and Q values.</summary>
+    /// <summary>Counts and fixed-size histograms of Q, visits and age (computed here; the coordinator merges them).</summary>
     [Alias("Stats")]
     Task<ShardStats> GetStatsAsync(long bankVersion);
 

@@ -109,12 +109,30 @@ public sealed record MemoryInfo(
     [property: Id(7)] DateTimeOffset CreatedAt,
     [property: Id(8)] DateTimeOffset UpdatedAt);
 
-/// <summary>Counts of one shard.</summary>
+/// <summary>
+/// Counts and distributions of one shard, computed on the shard: its size does not grow with the bank (id 3, the list of
+/// every Q, is retired).
+/// </summary>
+/// <param name="Q">The memories' Q values (linear scale).</param>
+/// <param name="Visits">The memories' visit counts (log2 scale).</param>
+/// <param name="AgeSeconds">Seconds since each memory was created, by the shard's clock (log2 scale).</param>
 [GenerateSerializer, Immutable, Alias("memrl.ShardStats")]
-public sealed record ShardStats([property: Id(0)] int Shard, [property: Id(1)] int Keys, [property: Id(2)] int Memories, [property: Id(3)] IReadOnlyList<double> QValues);
+public sealed record ShardStats(
+    [property: Id(0)] int Shard,
+    [property: Id(1)] int Keys,
+    [property: Id(2)] int Memories,
+    [property: Id(4)] StatsHistogram Q,
+    [property: Id(5)] StatsHistogram Visits,
+    [property: Id(6)] StatsHistogram AgeSeconds);
 
 /// <summary>Bank statistics: keys, memories, per-shard sizes and the Q distribution.</summary>
-/// <param name="QHistogramEdges">Bin edges of <see cref="QHistogram"/> (count + 1 values).</param>
+/// <param name="QMean">Mean Q, exact.</param>
+/// <param name="QMin">Smallest Q, exact.</param>
+/// <param name="QMax">Largest Q, exact.</param>
+/// <param name="QHistogramEdges">Bin edges of <see cref="QHistogram"/> (count + 1 values): the bins of <see cref="QDistribution"/>.</param>
+/// <param name="QDistribution">Q: exact count, mean and extremes, estimated quantiles, at most 64 bins.</param>
+/// <param name="VisitsDistribution">Visits per memory, on log2 bins.</param>
+/// <param name="AgeSecondsDistribution">Seconds since each memory was created, on log2 bins.</param>
 [GenerateSerializer, Immutable, Alias("memrl.BankStats")]
 public sealed record BankStats(
     [property: Id(0)] int Keys,
@@ -125,7 +143,36 @@ public sealed record BankStats(
     [property: Id(5)] double QMax,
     [property: Id(6)] IReadOnlyList<double> QHistogramEdges,
     [property: Id(7)] IReadOnlyList<int> QHistogram,
-    [property: Id(8)] Coverage Coverage);
+    [property: Id(8)] Coverage Coverage,
+    [property: Id(9)] ValueDistribution QDistribution,
+    [property: Id(10)] ValueDistribution VisitsDistribution,
+    [property: Id(11)] ValueDistribution AgeSecondsDistribution);
+
+/// <summary>
+/// A distribution summarised from a <see cref="StatsHistogram"/>: count, mean, minimum and maximum are exact; the
+/// quantiles are estimates within one bin width of the exact value (docs/http-api.md).
+/// </summary>
+/// <param name="Edges">Bin edges (<see cref="Counts"/> + 1 values); bin i covers [edges[i], edges[i + 1]).</param>
+[GenerateSerializer, Immutable, Alias("memrl.ValueDistribution")]
+public sealed record ValueDistribution(
+    [property: Id(0)] long Count,
+    [property: Id(1)] double Mean,
+    [property: Id(2)] double Min,
+    [property: Id(3)] double Max,
+    [property: Id(4)] double P50,
+    [property: Id(5)] double P90,
+    [property: Id(6)] double P99,
+    [property: Id(7)] IReadOnlyList<double> Edges,
+    [property: Id(8)] IReadOnlyList<long> Counts)
+{
+    /// <summary>The summary of <paramref name="histogram"/>.</summary>
+    public static ValueDistribution Of(StatsHistogram histogram)
+    {
+        ArgumentNullException.ThrowIfNull(histogram);
+        return new ValueDistribution(histogram.Count, histogram.Mean, histogram.Min, histogram.Max,
+            histogram.Quantile(0.5), histogram.Quantile(0.9), histogram.Quantile(0.99), histogram.Edges(), histogram.Counts);
+    }
+}
 
 /// <summary>Sizes of one shard.</summary>
 [GenerateSerializer, Immutable, Alias("memrl.ShardSize")]

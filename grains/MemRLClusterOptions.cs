@@ -31,7 +31,8 @@ public sealed class MemRLClusterOptions
     /// </summary>
     public TimeSpan RecallTokenLifetime { get; set; } = TimeSpan.FromMinutes(15);
 
-    /// <summary>Deadline of one shard's Phase-A answer; shards slower than this count as not answered. Default 2 s.</summary>
+    /// <summary>Deadline of one shard's Phase-A answer (shards slower than this count as not answered), and again of the
+    /// winners' texts (a shard slower than this fails the recall: docs/fan-out.md). Default 2 s.</summary>
     public TimeSpan ShardTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Calls this silo may have waiting on one shard before it answers "overloaded". Default 1024.</summary>

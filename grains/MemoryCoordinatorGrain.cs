@@ -18,7 +18,7 @@ namespace MemRL.Grains;
 /// </summary>
 [StatelessWorker(1)]
 [Reentrant]
-internal sealed partial class MemoryCoordinatorGrain(
+internal sealed class MemoryCoordinatorGrain(
     BankDirectory banks,
     RecallTokenSigner tokens,
     ShardCallGuard guard,
@@ -27,6 +27,7 @@ internal sealed partial class MemoryCoordinatorGrain(
 {
     private const int MaxAttempts = 3;
     private readonly MemRLClusterOptions _options = options.Value;
+    private readonly ShardFanOut _fanOut = new(logger);
 
     public Task<RecallResponse> RecallAsync(string bank, RecallRequest request, CancellationToken cancellationToken = default)
     {
@@ -113,9 +114,9 @@ internal sealed partial class MemoryCoordinatorGrain(
             var (shard, after) = start;
             while (shard < b.Info.ShardCount)
             {
-                int s = shard;
                 long from = after;
-                var page = await guard.CallAsync(b.ShardKey(s), () => b.Shard(s).ListAsync(b.Info.Version, from, limit - memories.Count));
+                int wanted = limit - memories.Count;
+                var page = (await FanOutAsync(FanOutPolicy.Listing, b, [shard], (s, _) => b.Shard(s).ListAsync(b.Info.Version, from, wanted))).Answers[0];
                 memories.AddRange(page.Memories);
                 if (page.More)
                 {
@@ -142,16 +143,10 @@ internal sealed partial class MemoryCoordinatorGrain(
         {
             // Each shard draws its share; a fixed seed per bank version makes the same bank calibrate the same way twice.
             int shards = b.Info.ShardCount;
-            var calls = new Task<float[][]>[shards];
-            for (int s = 0; s < shards; s++)
-            {
-                int shard = s;
-                int share = (sampleSize / shards) + (s < sampleSize % shards ? 1 : 0);
-                calls[s] = share == 0 ? Task.FromResult(Array.Empty<float[]>())
-                    : guard.CallAsync(b.ShardKey(shard), () => b.Shard(shard).SampleKeysAsync(b.Info.Version, share, unchecked((int)b.Info.Version * 31 + shard)));
-            }
-
-            var sample = (await Task.WhenAll(calls)).SelectMany(v => v).ToList();
+            int ShareOf(int s) => (sampleSize / shards) + (s < sampleSize % shards ? 1 : 0);
+            var drawn = await FanOutAsync(FanOutPolicy.Calibration, b, Enumerable.Range(0, shards).Where(s => ShareOf(s) > 0),
+                (s, _) => b.Shard(s).SampleKeysAsync(b.Info.Version, ShareOf(s), unchecked((int)b.Info.Version * 31 + s)));
+            var sample = drawn.Answers.SelectMany(v => v).ToList();
             if (sample.Count < 2)
             {
                 throw FieldError.Invalid("bank", "a bank with at least 2 intent keys (write memories first)", $"a bank with {sample.Count} intent keys");
@@ -181,36 +176,17 @@ internal sealed partial class MemoryCoordinatorGrain(
         VectorValidation.ThrowIfInvalid(request.Query, info.Dimension, "query");
 
         // Phase A on every shard in parallel, under one deadline; a shard that misses it counts as not answered.
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(_options.ShardTimeout);
         var search = new ShardSearch(info.Version, request.Query, parameters.K1, parameters.Delta);
-        var calls = new Task<ShardCandidates>[info.ShardCount];
-        for (int s = 0; s < calls.Length; s++)
-        {
-            var shard = bank.Shard(s);
-            calls[s] = guard.CallAsync(bank.ShardKey(s), () => shard.SearchAsync(search, deadline.Token));
-        }
-
-        await Task.WhenAll(calls).ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Current);
-        var perShard = new List<IReadOnlyList<KeyCandidate>>(calls.Length);
+        var phaseA = await FanOutAsync(FanOutPolicy.Recall(_options.ShardTimeout), bank, Enumerable.Range(0, info.ShardCount),
+            (s, ct) => bank.Shard(s).SearchAsync(search, ct), request.RequireFullCoverage,
+            static c => Telemetry.ShardsAnswered.Record(c.ShardsAnswered, new KeyValuePair<string, object?>("shards_total", c.ShardsTotal)),
+            cancellationToken);
+        var perShard = new List<IReadOnlyList<KeyCandidate>>(phaseA.Answers.Count);
         var slots = new Dictionary<long, int>();
-        Exception? firstFailure = null;
-        foreach (var call in calls)
+        foreach (var answer in phaseA.Answers)
         {
-            if (!call.IsCompletedSuccessfully)
-            {
-                var error = call.Exception?.InnerException ?? new TimeoutException("shard did not answer before the deadline");
-                if (error is StaleBankVersionException or BankNotFoundException)
-                {
-                    throw error;
-                }
-
-                firstFailure ??= error;
-                continue;
-            }
-
-            var keys = new List<KeyCandidate>(call.Result.Keys.Length);
-            foreach (var k in call.Result.Keys)
+            var keys = new List<KeyCandidate>(answer.Keys.Length);
+            foreach (var k in answer.Keys)
             {
                 slots[k.KeySequence] = k.Slot;
                 var memories = new MemoryCandidate[k.Memories.Length];
@@ -226,23 +202,7 @@ internal sealed partial class MemoryCoordinatorGrain(
         }
 
         long answered = Stopwatch.GetTimestamp();
-        var coverage = new Coverage(perShard.Count, info.ShardCount);
-        Telemetry.ShardsAnswered.Record(coverage.ShardsAnswered, new KeyValuePair<string, object?>("shards_total", coverage.ShardsTotal));
-        if (!coverage.IsFull)
-        {
-            LogPartialCoverage(logger, info.Name, coverage.ShardsAnswered, coverage.ShardsTotal, firstFailure?.Message);
-            // No shard at all is not "no memory": answering empty would tell the agent to run without context.
-            if (coverage.ShardsAnswered == 0 && firstFailure is OverloadedException overloaded)
-            {
-                throw overloaded;
-            }
-
-            if (request.RequireFullCoverage || coverage.ShardsAnswered == 0)
-            {
-                throw new IncompleteCoverageException(coverage.ShardsAnswered, coverage.ShardsTotal, firstFailure?.Message ?? "");
-            }
-        }
-
+        var coverage = phaseA.Coverage;
         IRandomSource random = SharedRandom.Instance;
         var outcome = RecallPipeline.Run(perShard, parameters, bank.Options, random);
         var selected = outcome.Selection.Selected;
@@ -253,7 +213,7 @@ internal sealed partial class MemoryCoordinatorGrain(
         }
 
         long selectedAt = Stopwatch.GetTimestamp();
-        var texts = await FetchTextsAsync(bank, ids);
+        var texts = await FetchTextsAsync(bank, ids, cancellationToken);
         var memoriesOut = new RecalledMemory[ids.Length];
         for (int i = 0; i < ids.Length; i++)
         {
@@ -283,21 +243,13 @@ internal sealed partial class MemoryCoordinatorGrain(
     }
 
     // The second hop: experience text travels only for the k2 winners, one call per shard that owns any of them.
-    private async Task<Dictionary<long, ShardMemoryText>> FetchTextsAsync(CachedBank bank, MemoryId[] ids)
+    private async Task<Dictionary<long, ShardMemoryText>> FetchTextsAsync(CachedBank bank, MemoryId[] ids, CancellationToken cancellationToken)
     {
         var result = new Dictionary<long, ShardMemoryText>(ids.Length);
-        if (ids.Length == 0)
-        {
-            return result;
-        }
-
-        var fetches = ids.GroupBy(id => bank.Info.ShardOf(id.Slot)).Select(group =>
-        {
-            var shard = bank.Shard(group.Key);
-            long[] sequences = group.Select(id => id.Sequence).ToArray();
-            return guard.CallAsync(bank.ShardKey(group.Key), () => shard.FetchAsync(bank.Info.Version, sequences));
-        }).ToArray();
-        foreach (var texts in await Task.WhenAll(fetches))
+        var owners = ids.GroupBy(id => bank.Info.ShardOf(id.Slot)).ToDictionary(g => g.Key, g => g.Select(id => id.Sequence).ToArray());
+        var fetched = await FanOutAsync(FanOutPolicy.RecallTexts(_options.ShardTimeout), bank, owners.Keys,
+            (s, _) => bank.Shard(s).FetchAsync(bank.Info.Version, owners[s]), cancellationToken: cancellationToken);
+        foreach (var texts in fetched.Answers)
         {
             foreach (var text in texts)
             {
@@ -346,13 +298,16 @@ internal sealed partial class MemoryCoordinatorGrain(
 
         byte[] hash = OperationHashes.Reward(request.Reward, targets);
         var parts = targets.GroupBy(id => bank.Info.ShardOf(id.Slot))
-            .Select(group => (Shard: group.Key, Part: new ShardReward(info.Version, request.OperationId, group.ToArray(), request.Reward, hash, content.RecallId, content.ExpiresAt)))
-            .ToArray();
+            .ToDictionary(group => group.Key, group => new ShardReward(info.Version, request.OperationId, group.ToArray(), request.Reward, hash, content.RecallId, content.ExpiresAt));
         // A reward spanning shards is checked on every shard before any part applies (each holds its check briefly
         // against a conflicting reward), so a refusal on one shard leaves every other untouched.
-        if (parts.Length > 1)
+        if (parts.Count > 1)
         {
-            await Task.WhenAll(parts.Select(p => guard.CallAsync(bank.ShardKey(p.Shard), () => bank.Shard(p.Shard).PrepareRewardAsync(p.Part))));
+            await FanOutAsync(FanOutPolicy.RewardPrepare, bank, parts.Keys, async (s, _) =>
+            {
+                await bank.Shard(s).PrepareRewardAsync(parts[s]);
+                return true;
+            });
         }
 
         // The id's home shard keeps its bank-wide record: registered there first, or applied there first when the home
@@ -360,19 +315,17 @@ internal sealed partial class MemoryCoordinatorGrain(
         // the missing parts and returns the original result for the applied ones.
         int home = bank.Info.ShardOf(OperationIds.SlotOf(request.OperationId));
         var updated = new Dictionary<MemoryId, ShardQ>();
-        var homePart = parts.FirstOrDefault(p => p.Shard == home);
-        if (homePart.Part is null)
+        if (parts.TryGetValue(home, out var homePart))
         {
-            await ClaimAsync(bank, request.OperationId, hash, route: null, replacing: null);
+            Collect(await guard.CallAsync(bank.ShardKey(home), () => bank.Shard(home).RewardAsync(homePart)));
         }
         else
         {
-            Collect(await guard.CallAsync(bank.ShardKey(home), () => bank.Shard(home).RewardAsync(homePart.Part)));
+            await ClaimAsync(bank, request.OperationId, hash, route: null, replacing: null);
         }
 
-        var rest = parts.Where(p => p.Shard != home)
-            .Select(p => guard.CallAsync(bank.ShardKey(p.Shard), () => bank.Shard(p.Shard).RewardAsync(p.Part))).ToArray();
-        foreach (var part in await Task.WhenAll(rest))
+        var rest = await FanOutAsync(FanOutPolicy.RewardApply, bank, parts.Keys.Where(s => s != home), (s, _) => bank.Shard(s).RewardAsync(parts[s]));
+        foreach (var part in rest.Answers)
         {
             Collect(part);
         }
@@ -480,59 +433,30 @@ internal sealed partial class MemoryCoordinatorGrain(
     private async Task<List<ShardKeyMatch>> NearestKeysAsync(CachedBank bank, float[] intent)
     {
         var request = new ShardNearest(bank.Info.Version, intent);
-        var calls = new Task<ShardKeyMatch?>[bank.Info.ShardCount];
-        for (int s = 0; s < calls.Length; s++)
-        {
-            var shard = bank.Shard(s);
-            calls[s] = guard.CallAsync(bank.ShardKey(s), () => shard.NearestKeyAsync(request));
-        }
-
-        // Every shard must answer: a write that missed a shard's near-duplicate key would split that key in two.
-        var nearest = await Task.WhenAll(calls);
-        return [.. nearest.Where(n => n.HasValue).Select(n => n!.Value)];
+        var nearest = await FanOutAsync(FanOutPolicy.WriteNearestKey, bank, Enumerable.Range(0, bank.Info.ShardCount), (s, ct) => bank.Shard(s).NearestKeyAsync(request, ct));
+        return [.. nearest.Answers.Where(n => n.HasValue).Select(n => n!.Value)];
     }
 
     private async Task<BankStats> StatsCoreAsync(CachedBank bank)
     {
         var info = bank.Info;
-        var calls = new Task<ShardStats>[info.ShardCount];
-        for (int s = 0; s < calls.Length; s++)
+        var fan = await FanOutAsync(FanOutPolicy.Stats, bank, Enumerable.Range(0, info.ShardCount), (s, _) => bank.Shard(s).GetStatsAsync(info.Version));
+        return ShardStatistics.Merge(fan.Answers, fan.Coverage);
+    }
+
+    // Every fan-out of the coordinator goes through here: the policy names what a failing or late shard does to the call.
+    private Task<FanOutResult<T>> FanOutAsync<T>(
+        FanOutPolicy policy, CachedBank bank, IEnumerable<int> shards, Func<int, CancellationToken, Task<T>> call,
+        bool requireFull = false, Action<Coverage>? settled = null, CancellationToken cancellationToken = default)
+    {
+        var calls = new List<ShardCall<T>>(bank.Info.ShardCount);
+        foreach (int s in shards)
         {
-            var shard = bank.Shard(s);
-            calls[s] = guard.CallAsync(bank.ShardKey(s), () => shard.GetStatsAsync(info.Version));
+            string key = bank.ShardKey(s);
+            calls.Add(new ShardCall<T>(key, ct => guard.CallAsync(key, () => call(s, ct))));
         }
 
-        await Task.WhenAll(calls).ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Current);
-        var answered = calls.Where(c => c.IsCompletedSuccessfully).Select(c => c.Result).ToList();
-        foreach (var failed in calls.Where(c => !c.IsCompletedSuccessfully))
-        {
-            if (failed.Exception?.InnerException is StaleBankVersionException stale)
-            {
-                throw stale;
-            }
-        }
-
-        var qs = answered.SelectMany(s => s.QValues).ToArray();
-        double min = qs.Length == 0 ? 0 : qs.Min();
-        double max = qs.Length == 0 ? 0 : qs.Max();
-        const int bins = 10;
-        var edges = new double[bins + 1];
-        var histogram = new int[bins];
-        double width = max > min ? (max - min) / bins : 1;
-        for (int i = 0; i <= bins; i++)
-        {
-            edges[i] = min + (i * width);
-        }
-
-        foreach (double q in qs)
-        {
-            histogram[Math.Min(bins - 1, (int)((q - min) / width))]++;
-        }
-
-        return new BankStats(
-            answered.Sum(s => s.Keys), answered.Sum(s => s.Memories),
-            answered.Select(s => new ShardSize(s.Shard, s.Keys, s.Memories)).OrderBy(s => s.Shard).ToArray(),
-            qs.Length == 0 ? 0 : qs.Average(), min, max, edges, histogram, new Coverage(answered.Count, info.ShardCount));
+        return _fanOut.RunAsync(policy, bank.Info.Name, calls, requireFull, settled, cancellationToken);
     }
 
     // A shard that has seen a newer bank version refuses the call; refresh the cached description and try again.
@@ -578,7 +502,4 @@ internal sealed partial class MemoryCoordinatorGrain(
 
     private static MemoryNotFoundException NotFound(CachedBank bank, MemoryId id) =>
         new($"Memory '{id}' does not exist in bank '{bank.Info.Name}'.");
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Recall on bank {Bank} answered by {Answered} of {Total} shards: {Failure}")]
-    private static partial void LogPartialCoverage(ILogger logger, string bank, int answered, int total, string? failure);
 }

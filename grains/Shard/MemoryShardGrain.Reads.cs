@@ -168,18 +168,9 @@ internal sealed partial class MemoryShardGrain
     {
         await EnsureVersionAsync(bankVersion);
         ThrowIfBroken();
-        var qs = new List<double>(Table.MemoryCount);
-        int keys = 0;
-        foreach (var key in Table.Keys)
-        {
-            if (Owns(KeySlots[key.Sequence]))
-            {
-                keys++;
-                qs.AddRange(key.Memories.Select(m => m.Q));
-            }
-        }
-
-        return new ShardStats(_shard, keys, qs.Count, qs);
+        // Summarised here, so the answer is the same size whatever the shard holds (ShardStatistics).
+        var owned = Table.Keys.Where(key => Owns(KeySlots[key.Sequence])).ToList();
+        return ShardStatistics.Of(_shard, owned, time.GetUtcNow());
     }
 
 

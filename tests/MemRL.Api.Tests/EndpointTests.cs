@@ -79,6 +79,51 @@ public sealed class EndpointTests(ApiSiloFixture fixture)
     }
 
     [Fact]
+    public async Task Stats_SummariseQVisitsAndAge_ExactlyWhereTheyCanAndWithinABinWhereTheyEstimate()
+    {
+        string bank = await NewVectorBankAsync("stats");
+        for (int i = 0; i < 4; i++)
+        {
+            (await _alpha.PostJsonAsync($"/v1/banks/{bank}/memories", new { intent = Http.Vector(Dimension, i), experience = $"do {i}", success = true })).Ok(HttpStatusCode.Created);
+        }
+
+        var recall = (await _alpha.PostJsonAsync($"/v1/banks/{bank}/recall", new { query = Http.Vector(Dimension, 2), k1 = 3, k2 = 1 })).Ok();
+        string rewarded = recall.Body.GetProperty("memories")[0].GetProperty("id").GetString()!;
+        (await _alpha.PostJsonAsync($"/v1/banks/{bank}/reward", new { token = recall.Str("token"), reward = 1.0, memoryIds = new[] { rewarded } })).Ok();
+
+        // Q is 0, 0, 0 and 0.3 (alpha 0.3 from qInit 0); one memory was visited once.
+        var stats = (await _alpha.GetJsonAsync($"/v1/banks/{bank}/stats")).Ok().Body;
+        Assert.Equal(4, stats.GetProperty("memories").GetInt32());
+        Assert.Equal(0.0, stats.GetProperty("qMin").GetDouble());
+        Assert.Equal(0.3, stats.GetProperty("qMax").GetDouble(), 12);
+        Assert.Equal(0.075, stats.GetProperty("qMean").GetDouble(), 12);
+        int[] counts = [.. stats.GetProperty("qHistogram").EnumerateArray().Select(c => c.GetInt32())];
+        double[] edges = [.. stats.GetProperty("qHistogramEdges").EnumerateArray().Select(e => e.GetDouble())];
+        Assert.InRange(counts.Length, 2, 64);
+        Assert.Equal(counts.Length + 1, edges.Length);
+        Assert.Equal((3, 1, 4), (counts[0], counts[^1], counts.Sum()));
+        double width = edges[1] - edges[0];
+        Assert.True(width <= 0.3 / 31.5, $"bin width {width} is coarser than the layout promises for a spread of 0.3.");
+
+        var q = stats.GetProperty("qDistribution");
+        Assert.Equal(4, q.GetProperty("count").GetInt64());
+        Assert.Equal(0.075, q.GetProperty("mean").GetDouble(), 12);
+        // Exact quantiles (linear between order statistics): p50 = 0, p99 = 0 + 0.97 × 0.3.
+        Assert.InRange(q.GetProperty("p50").GetDouble(), 0, width);
+        Assert.InRange(q.GetProperty("p99").GetDouble(), 0.291 - width, 0.291 + width);
+
+        var visits = stats.GetProperty("visitsDistribution");
+        Assert.Equal((4L, 0.0, 1.0, 0.25), (visits.GetProperty("count").GetInt64(), visits.GetProperty("min").GetDouble(),
+            visits.GetProperty("max").GetDouble(), visits.GetProperty("mean").GetDouble()));
+        var age = stats.GetProperty("ageSecondsDistribution");
+        Assert.Equal(4, age.GetProperty("count").GetInt64());
+        Assert.InRange(age.GetProperty("min").GetDouble(), 0, age.GetProperty("max").GetDouble());
+        Assert.InRange(age.GetProperty("max").GetDouble(), 0, 3600);
+        var coverage = stats.GetProperty("coverage");
+        Assert.Equal(coverage.GetProperty("shardsTotal").GetInt32(), coverage.GetProperty("shardsAnswered").GetInt32());
+    }
+
+    [Fact]
     public async Task DeletedBank_IsGone_AndANewBankOfTheSameNameStartsEmpty()
     {
         string bank = await NewVectorBankAsync("deleted");

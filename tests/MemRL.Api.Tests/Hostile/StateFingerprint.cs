@@ -11,8 +11,9 @@ public sealed record Watched(string Tenant, HttpClient Http, string Bank, string
 
 /// <summary>
 /// Everything a refused request must leave as it was, as one comparable string: per watched bank its description
-/// (version, options, index), its stats (counts, per-shard sizes, the Q distribution), every listed memory with its q,
-/// visits and last reward, and the canary memory's Q and visits read through the .NET client, behind the API's back.
+/// (version, options, index), its stats (counts, per-shard sizes, the Q and visits distributions; not the ages, which move
+/// with the clock), every listed memory with its q, visits and last reward, and the canary memory's Q and visits read
+/// through the .NET client, behind the API's back.
 /// A bank that cannot be read is part of the state too ("unreadable after a reward" is one of the defects).
 /// </summary>
 public static class StateFingerprint
@@ -24,7 +25,7 @@ public static class StateFingerprint
         {
             text.Append('[').Append(w.Tenant).Append('/').Append(w.Bank).Append("]\n");
             text.Append("bank ").Append(await ReadAsync(w.Http, $"/v1/banks/{w.Bank}")).Append('\n');
-            text.Append("stats ").Append(await ReadAsync(w.Http, $"/v1/banks/{w.Bank}/stats")).Append('\n');
+            text.Append("stats ").Append(WithoutAges(await ReadAsync(w.Http, $"/v1/banks/{w.Bank}/stats"))).Append('\n');
             text.Append("list ").Append(await ListAsync(w.Http, w.Bank)).Append('\n');
             if (w.CanaryId is not null)
             {
@@ -61,6 +62,19 @@ public static class StateFingerprint
         using var response = await http.GetAsync(path);
         string body = await response.Content.ReadAsStringAsync();
         return response.StatusCode == HttpStatusCode.OK ? body : $"{(int)response.StatusCode} {body}";
+    }
+
+    // The memories' ages move with the clock, not with anything a request did.
+    private static string WithoutAges(string stats)
+    {
+        if (!stats.StartsWith('{'))
+        {
+            return stats;
+        }
+
+        var json = System.Text.Json.Nodes.JsonNode.Parse(stats)!.AsObject();
+        json.Remove("ageSecondsDistribution");
+        return json.ToJsonString();
     }
 
     // Every page, oldest first per shard: the ids and the values a reward or a write would move.
