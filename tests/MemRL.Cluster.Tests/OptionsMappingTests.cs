@@ -1,4 +1,6 @@
 using System.Reflection;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Serialization;
 using MemRL.Core;
 using MemRL.GrainInterfaces;
 
@@ -59,6 +61,30 @@ public sealed class OptionsMappingTests
         Assert.Equal(
             Enum.GetValues<SimilarityNormalization>().Select(v => $"{v}={(int)v}"),
             Enum.GetValues<SimilarityNormalizationMode>().Select(v => $"{v}={(int)v}"));
+    }
+
+    // The wire bytes of the options (and so of every message carrying them): these are exactly what the wire record of
+    // bdfab11 (defaults declared on it) produced; taking the defaults from core changed nothing on the wire.
+    [Theory]
+    [InlineData(false, "20E880333333333333D33F81000000000000E03F0115010D81000000000000E03F810000000000000000810000000000000000C101C10181000000000000000081CDCCCCCCCCCCEC3F01810903018129ED0DBE3099E03F81EB73B515FBCBBE3FE0")]
+    [InlineData(true, "20E880000000000000D03F81000000000000E83F0119010981000000000000E0BF81000000000000F03F81000000000000F0BF81000000000000F0BF81000000000000E0BF81000000000000C03F810000000000000040014109030581000000000000E03F81000000000000D03FE0")]
+    public void BankOptions_SerializeToTheSameOrleansBytes(bool set, string expectedHex)
+    {
+        var options = set
+            ? new BankOptions
+            {
+                Alpha = 0.25, Lambda = 0.75, K1 = 6, K2 = 2, Delta = -0.5, QInitSuccess = 1, QInitFailure = -1, QFloor = -1, QMin = -0.5,
+                Epsilon = 0.125, MergeThreshold = 2, MaxMemoriesPerKey = 16, SimilarityNormalization = SimilarityNormalizationMode.Fixed,
+                SimilarityMean = 0.5, SimilarityStdDev = 0.25,
+            }
+            : new BankOptions();
+        using var services = new ServiceCollection().AddSerializer().BuildServiceProvider();
+        var serializer = services.GetRequiredService<Serializer>();
+
+        byte[] bytes = serializer.SerializeToArray(options);
+
+        Assert.Equal(expectedHex, Convert.ToHexString(bytes));
+        Assert.Equal(options, serializer.Deserialize<BankOptions>(bytes));
     }
 
     private static PropertyInfo Member(Type type, string name) =>
