@@ -50,17 +50,7 @@ internal sealed class MemoryCoordinatorGrain(
         BankNames.Validate(bank);
         _ = request ?? throw FieldError.Missing(nameof(request), "a request body");
         OperationIds.Validate(request.OperationId);
-        _ = request.IntentText ?? throw FieldError.Missing("intentText", "the intent's text (may be empty)");
-        _ = request.Experience ?? throw FieldError.Missing("experience", "the experience text");
-        if (request.IntentText.Length > BankLimits.MaxIntentTextLength)
-        {
-            throw FieldError.Invalid("intentText", $"at most {BankLimits.MaxIntentTextLength} characters", $"{request.IntentText.Length} characters");
-        }
-
-        if (request.Experience.Length > BankLimits.MaxExperienceLength)
-        {
-            throw FieldError.Invalid("experience", $"at most {BankLimits.MaxExperienceLength} characters", $"{request.Experience.Length} characters");
-        }
+        WireValidation.WriteTexts(request.IntentText, request.Experience);
 
         return WithFreshBankAsync(bank, b => WriteCoreAsync(b, request));
     }
@@ -102,7 +92,7 @@ internal sealed class MemoryCoordinatorGrain(
     public Task<MemoryPage> ListAsync(string bank, string? cursor, int limit)
     {
         BankNames.Validate(bank);
-        ListCursor.ValidateLimit(limit);
+        WireValidation.PageLimit(limit);
         var position = ListCursor.Decode(cursor);
         return WithFreshBankAsync(bank, async b =>
         {
