@@ -20,6 +20,7 @@ sealed class PoolSampler : IDisposable
     private long _completed;
     private double _machineBusy;
     private double _selfCpu;
+    private TimeSpan _gcPause;
     private string _load = "";
 
     public PoolSampler()
@@ -42,6 +43,7 @@ sealed class PoolSampler : IDisposable
             _completed = ThreadPool.CompletedWorkItemCount;
             _machineBusy = MachineBusySeconds();
             _selfCpu = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
+            _gcPause = GC.GetTotalPauseDuration();
             _load = LoadAverage();
         }
     }
@@ -61,7 +63,7 @@ sealed class PoolSampler : IDisposable
             double machine = (MachineBusySeconds() - _machineBusy) / wall;
             return string.Create(CultureInfo.InvariantCulture,
                 $"pool: queue delay max {max:F0} ms median {median:F1} ms ({sorted.Length} probes), threads max {_maxThreads}, queued max {_maxPending}, " +
-                $"{(ThreadPool.CompletedWorkItemCount - _completed) / wall:F0} items/s; cores busy: this process {self:F2}, machine {machine:F2} " +
+                $"{(ThreadPool.CompletedWorkItemCount - _completed) / wall:F0} items/s, GC pauses {(GC.GetTotalPauseDuration() - _gcPause).TotalMilliseconds:F0} ms; cores busy: this process {self:F2}, machine {machine:F2} " +
                 $"of {Environment.ProcessorCount}; load {_load} -> {LoadAverage()}");
         }
     }
