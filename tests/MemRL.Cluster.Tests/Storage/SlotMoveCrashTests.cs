@@ -74,6 +74,15 @@ public sealed class SlotMoveCrashTests
             bool killedMidMove = frozen && !move.IsCompleted;
             silos[1]!.Kill();
             silos[1] = await LocalSilo.StartAsync(root, env[1], TimeSpan.FromSeconds(60));
+            // Cut short by the kill (the move is undone) or refused while the dead silo is still a member: run it again
+            // (a failure of the retry itself, such as a call to the dead silo timing out, surfaces at the next await).
+            async Task<BankInfo> GrowAgainAsync()
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1));
+                var current = await memory.GetBankAsync(name);
+                return current!.ShardCount == 4 ? current : await memory.GrowShardsAsync(name, 4);
+            }
+
             BankInfo? grown = null;
             for (int attempt = 0; grown is null; attempt++)
             {
@@ -81,12 +90,9 @@ public sealed class SlotMoveCrashTests
                 {
                     grown = await move;
                 }
-                catch (Exception) when (attempt < 20)
+                catch (Exception) when (attempt < 60)
                 {
-                    // Cut short by the kill (the move is undone) or refused while it still runs: run it again.
-                    await Task.Delay(TimeSpan.FromSeconds(1));
-                    var current = await memory.GetBankAsync(name);
-                    move = current!.ShardCount == 4 ? Task.FromResult(current) : memory.GrowShardsAsync(name, 4);
+                    move = GrowAgainAsync();
                 }
             }
 
