@@ -8,7 +8,7 @@ import unittest
 import uuid
 
 import memrl
-from fakes import DROP, KEY, FakeMemRL, FakeServer, problem, scripted
+from fakes import KEY, FakeMemRL, FakeServer, problem, scripted
 from memrl import (Conflict, ConnectionFailed, InvalidRequest, MemRL, MemRLError, NotFound, QuotaExceeded,
                    RateLimited, RetryPolicy, RewardConflict, Unauthorized, Unavailable)
 

@@ -9,7 +9,7 @@ does not know (400, ``reason: "unknown-member"``), so a typo in ``extra`` is nev
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, TypedDict, Union
+from typing import List, Optional, TypedDict, Union
 
 __all__ = [
     "Problem", "Coverage", "BankOptions", "IndexSettings", "Bank", "BankSummary", "BankList", "RecalledMemory",
@@ -219,5 +219,3 @@ class WriteRequest(TypedDict, total=False):
     success: bool
     recallToken: str
 
-
-JsonObject = dict[str, Any]
