@@ -75,6 +75,10 @@ class BackendTests(unittest.TestCase):
         with zipfile.ZipFile(Path(self.out.name) / self.backend.build_editable(self.out.name)) as wheel:
             self.assertEqual(wheel.read("memrl.pth").decode().strip(), str(ROOT / "src"))
 
+    def test_Version_IsThePackagesVersion(self):
+        import memrl
+        self.assertEqual(self.backend._project()["version"], memrl.__version__)
+
     def test_BuildRequirements_AreNone(self):
         self.assertEqual(self.backend.get_requires_for_build_wheel(), [])
         self.assertEqual(self.backend.get_requires_for_build_sdist(), [])

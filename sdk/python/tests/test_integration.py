@@ -3,12 +3,15 @@ process and does). Skipped, saying so, when they are not set. Each test makes it
 
 from __future__ import annotations
 
+import http.client
 import os
 import unittest
+import urllib.parse
 import uuid
 
+from fakes import DROP, FakeServer
 from memrl import (AgentLoop, AsyncAgentLoop, AsyncMemRL, Conflict, InvalidRequest, MemRL, NotFound, Outcome,
-                   RewardConflict, Unauthorized)
+                   RetryPolicy, RewardConflict, Unauthorized)
 
 URL = os.environ.get("MEMRL_URL", "").strip()
 KEY = os.environ.get("MEMRL_API_KEY", "").strip() or os.environ.get("MEMRL_KEY", "").strip()
@@ -19,6 +22,33 @@ OPTIONS = {"delta": 0.0, "qInitSuccess": 1.0}
 
 def fresh(prefix: str = "sdk") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+class LosingProxy:
+    """Forwards every request to the silo; the answers to the next ``lose`` mutations are dropped after the silo
+    applied them (the connection closes with no response), as when a response is lost on the way back."""
+
+    FORWARDED = ("authorization", "content-type", "accept", "idempotency-key")
+
+    def __init__(self) -> None:
+        self.lose = 0
+        self.target = urllib.parse.urlsplit(URL)
+
+    def __call__(self, request: dict):
+        connection = http.client.HTTPConnection(self.target.hostname, self.target.port, timeout=30)
+        try:
+            query = urllib.parse.urlencode(request["query"])
+            connection.request(request["method"], request["raw_path"] + ("?" + query if query else ""),
+                               body=request["raw_body"] or None,
+                               headers={k: v for k, v in request["headers"].items() if k in self.FORWARDED})
+            answer = connection.getresponse()
+            payload = answer.read()
+        finally:
+            connection.close()
+        if "idempotency-key" in request["headers"] and self.lose > 0:
+            self.lose -= 1
+            return DROP
+        return answer.status, {k: v for k, v in answer.getheaders() if k.lower() == "retry-after"}, payload or None
 
 
 @NEEDS_SILO
@@ -86,6 +116,27 @@ class SiloTests(unittest.TestCase):
         self.client.delete_memory(self.bank, first["memoryId"])
         with self.assertRaises(NotFound):
             self.client.get_memory(self.bank, first["memoryId"])
+
+    def test_LostResponses_RetriedWriteRewardAndDelete_ApplyOnce(self):
+        proxy = LosingProxy()
+        with FakeServer(proxy) as server:
+            lossy = MemRL(server.url, KEY, timeout=30, retry=RetryPolicy(backoff_base=0.01))
+            proxy.lose = 2
+            written = lossy.write(self.bank, "Sent a reset link.", True, intent_text="I forgot my password")
+            self.assertEqual(proxy.lose, 0, "two answers were lost")
+            self.assertEqual(len(server.requests), 3)
+            self.assertEqual(self.client.stats(self.bank)["memories"], 1, "three attempts, one memory")
+            self.assertEqual([m["id"] for m in self.client.iter_memories(self.bank)], [written["memoryId"]])
+
+            recall = self.client.recall(self.bank, query_text="I forgot my password")
+            proxy.lose = 1
+            rewarded = lossy.reward(self.bank, recall["token"], 0.0)
+            self.assertEqual(rewarded["updated"][0]["visits"], 1)
+            self.assertEqual(self.client.get_memory(self.bank, written["memoryId"])["visits"], 1)
+
+            proxy.lose = 1
+            lossy.delete_memory(self.bank, written["memoryId"])
+            self.assertEqual(self.client.stats(self.bank)["memories"], 0)
 
     def test_Errors_NameTheField(self):
         with self.assertRaises(InvalidRequest) as raised:

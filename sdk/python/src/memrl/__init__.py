@@ -11,6 +11,7 @@
 """
 
 from ._http import DEFAULT_URL, RetryPolicy, default_api_key, default_url
+from ._version import __version__
 from .agent import AgentLoop, AsyncAgentLoop, Episode, Outcome
 from .aio import AsyncMemRL
 from .client import MemRL
@@ -18,9 +19,8 @@ from .errors import (Conflict, ConnectionFailed, Forbidden, HeadersTooLarge, Inv
                      MethodNotAllowed, NotFound, PayloadTooLarge, QuotaExceeded, RateLimited, RewardConflict,
                      ServerError, Unauthorized, Unavailable, UnsupportedMediaType)
 
-__version__ = "0.1.0"
-
 __all__ = [
+    "__version__",
     "MemRL", "AsyncMemRL", "RetryPolicy", "AgentLoop", "AsyncAgentLoop", "Outcome", "Episode",
     "MemRLError", "ConnectionFailed", "InvalidRequest", "Unauthorized", "Forbidden", "QuotaExceeded", "NotFound",
     "MethodNotAllowed", "Conflict", "RewardConflict", "PayloadTooLarge", "UnsupportedMediaType", "RateLimited",

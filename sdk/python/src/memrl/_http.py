@@ -18,11 +18,12 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from ._version import __version__
 from .errors import MemRLError, error_for
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 KEY_FILE = Path("data") / "api-key.local"
-USER_AGENT = "memrl-python/0.1.0"
+USER_AGENT = f"memrl-python/{__version__}"
 
 # The exchange did not complete (refused, reset, timed out, garbled). urllib's HTTPError is a URLError too; it is a
 # response, and the attempt handles it before these.
