@@ -2,9 +2,6 @@ using MemRL.Client;
 using MemRL.Cluster.Tests.Fixtures;
 using MemRL.GrainInterfaces;
 using MemRL.Grains.Storage;
-using MemRL.LocalCluster;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Orleans.Runtime;
 
 namespace MemRL.Cluster.Tests.Storage;
@@ -32,79 +29,53 @@ public sealed class ProcessCrashTests
     public async Task SigkilledSiloProcesses_LoseNothingAcknowledged_AndApplyEachOperationOnce()
     {
         int kills = int.TryParse(Environment.GetEnvironmentVariable("MEMRL_CRASH_KILLS"), out int k) ? k : 6;
-        string clusterId = $"crash-{Guid.NewGuid():N}";
-        string redis = Environment.GetEnvironmentVariable("MEMRL_TEST_REDIS")!;
-        string postgres = PostgreSqlFactAttribute.ConnectionString!;
-        string root = LocalSilo.FindRoot(AppContext.BaseDirectory);
-        string state = Directory.CreateTempSubdirectory("memrl-crash-").FullName;
         // Silos as deploy/local starts them; the ledger check replays each shard's whole log, so no snapshot may truncate it.
-        var env = LocalSilo.Environment(root, state, clusterId, postgres, redis, 2,
-            new Dictionary<string, string> { ["MemRL__Storage__SnapshotEveryEvents"] = int.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture) },
-            portBase: 2468); // clear of the chaos test's silos and of TestCluster silos in other collections
-        var silos = new LocalSilo?[2];
-        try
+        // Ports clear of the chaos test's silos and of TestCluster silos in other collections.
+        await using var cluster = await ProcessCluster.StartAsync("crash", 2, portBase: 2468,
+            new Dictionary<string, string> { ["MemRL__Storage__SnapshotEveryEvents"] = int.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        var memory = cluster.Memory;
+        string name = ClusterFixture.NewBankName("sigkill");
+        const int shards = 4;
+        await memory.CreateBankAsync(name, new BankSpec(BankHelpers.Dimension, "test-embedder", new BankOptions { Delta = -1, MergeThreshold = 2 }, shards));
+        var bank = memory.Bank(name);
+
+        using var stop = new CancellationTokenSource();
+        var load = new AgentLoad();
+        var agents = load.Start(bank, agents: 4, seed: 500, _ => true, async (v, agent, step) =>
         {
-            for (int i = 0; i < silos.Length; i++)
+            try
             {
-                silos[i] = await LocalSilo.StartAsync(root, env[i], TimeSpan.FromSeconds(60));
-            }
-
-            using var host = await LocalClusterClient.ConnectAsync(clusterId, redis);
-            var memory = new MemoryClient(host.Services.GetRequiredService<IClusterClient>());
-            string name = ClusterFixture.NewBankName("sigkill");
-            const int shards = 4;
-            await memory.CreateBankAsync(name, new BankSpec(BankHelpers.Dimension, "test-embedder", new BankOptions { Delta = -1, MergeThreshold = 2 }, shards));
-            var bank = memory.Bank(name);
-
-            using var stop = new CancellationTokenSource();
-            var load = new AgentLoad();
-            var agents = load.Start(bank, agents: 4, seed: 500, _ => true, async (v, agent, step) =>
-            {
-                try
+                var recall = await bank.RecallAsync(v.Gaussian());
+                if (recall.Memories.Count > 0)
                 {
-                    var recall = await bank.RecallAsync(v.Gaussian());
-                    if (recall.Memories.Count > 0)
-                    {
-                        await bank.RewardAsync(recall.Token, 1.0, operationId: $"r-{agent}-{step}");
-                    }
+                    await bank.RewardAsync(recall.Token, 1.0, operationId: $"r-{agent}-{step}");
                 }
-                catch (Exception)
-                {
-                    // Any failure while silos die is fine; only the ledger's invariants matter.
-                }
-            }, stop.Token);
-
-            var random = new Random(23);
-            for (int kill = 0; kill < kills; kill++)
-            {
-                int victim = random.Next(silos.Length);
-                int before = load.Steps;
-                silos[victim]!.Kill();
-                silos[victim] = await LocalSilo.StartAsync(root, env[victim], TimeSpan.FromSeconds(60));
-                await Wait.UntilAsync(() => load.Steps > before + 5, $"agents to make progress after SIGKILL {kill + 1}", seconds: 120);
             }
-
-            stop.Cancel();
-            await Task.WhenAll(agents);
-            await using var store = new PostgreSqlMemoryStore(postgres);
-            var log = await CrashTests.SettleWritesAsync(bank, load.Acked, load.InFlight.Values, store, name, shards);
-            foreach (string id in load.Acked.Values)
+            catch (Exception)
             {
-                var m = await bank.GetAsync(id);
-                MemoryId.TryParse(id, out var parsed);
-                Assert.Equal(log.ReplayedQ[parsed.Sequence], m.Q);
+                // Any failure while silos die is fine; only the ledger's invariants matter.
             }
+        }, stop.Token);
 
-            await host.StopAsync();
-        }
-        finally
+        var random = new Random(23);
+        for (int kill = 0; kill < kills; kill++)
         {
-            foreach (var silo in silos)
-            {
-                silo?.Kill();
-            }
-
-            Directory.Delete(state, recursive: true);
+            int victim = random.Next(cluster.Count);
+            int before = load.Steps;
+            await cluster.KillAndRestartAsync(victim);
+            await Wait.UntilAsync(() => load.Steps > before + 5, $"agents to make progress after SIGKILL {kill + 1}", seconds: 120);
         }
+
+        stop.Cancel();
+        await Task.WhenAll(agents);
+        await using var store = new PostgreSqlMemoryStore(PostgreSqlFactAttribute.ConnectionString!);
+        var log = await CrashTests.SettleWritesAsync(bank, load.Acked, load.InFlight.Values, store, name, shards);
+        foreach (string id in load.Acked.Values)
+        {
+            var m = await bank.GetAsync(id);
+            MemoryId.TryParse(id, out var parsed);
+            Assert.Equal(log.ReplayedQ[parsed.Sequence], m.Q);
+        }
+
     }
 }
