@@ -60,7 +60,7 @@ public sealed class HostedEmbedder
 public sealed class TextEmbedders : IDisposable
 {
     /// <summary>The similarity gate for new MiniLM text banks (docs/benchmarks.md, "Text embedders").</summary>
-    public const double MiniLmDelta = 0.5;
+    public const double MiniLmDelta = 0.35;
 
     private const string HashingPrefix = "memrl-hashing/v1/";
     private readonly Lazy<HostedEmbedder> _miniLm;
