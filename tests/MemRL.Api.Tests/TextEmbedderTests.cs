@@ -102,4 +102,20 @@ public sealed class TextEmbedderTests
         var shortWrite = (await http.PostJsonAsync("/v1/banks/long/memories", new { intentText = "short", experience = "e", success = true })).Ok(HttpStatusCode.Created);
         Assert.False(shortWrite.Response.Headers.Contains(Endpoints.TruncatedHeader));
     }
+
+    [Theory]
+    [InlineData("MiniLm", 256, 20, "MemRL:Api:Embedder:Dimension is 256")]
+    [InlineData("Bert", 384, 20, "MemRL:Api:Embedder:Kind is 'Bert'")]
+    [InlineData("MiniLm", 384, 0, "MemRL:Api:Embedder:MaxBatchSize is 0")]
+    public void EmbedderSettings_ThatDisagree_AreRefusedNamingTheKey(string kind, int dimension, int batch, string failure)
+    {
+        var options = new ApiOptions { Embedder = new EmbedderOptions { Kind = kind, Dimension = dimension, MaxBatchSize = batch } };
+        var result = new ApiOptionsValidator().Validate(null, options);
+        Assert.True(result.Failed);
+        Assert.Contains(failure, result.FailureMessage, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void EmbedderSettings_HashingAtAnotherDimension_AreAccepted() =>
+        Assert.True(new ApiOptionsValidator().Validate(null, new ApiOptions { Embedder = new EmbedderOptions { Kind = "Hashing", Dimension = 256 } }).Succeeded);
 }
