@@ -216,7 +216,9 @@ internal sealed class ApiOptionsValidator : IValidateOptions<ApiOptions>
             failures.Add($"MemRL:Api:Embedder:Dimension is {options.Embedder.Dimension}; expected an integer in [8, {GrainInterfaces.BankLimits.MaxDimension}].");
         }
 
-        if (options.Embedder.Kind == EmbedderOptions.OpenAICompatibleKind)
+        // A remote endpoint is hosted whenever it is configured (banks of it may exist with another default), so it is
+        // checked whenever it is given, not only when it is the default.
+        if (options.Embedder.Kind == EmbedderOptions.OpenAICompatibleKind || options.Embedder.Endpoint is not null || options.Embedder.Model is not null)
         {
             if (!Uri.TryCreate(options.Embedder.Endpoint, UriKind.Absolute, out _))
             {

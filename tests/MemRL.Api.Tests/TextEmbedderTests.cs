@@ -116,6 +116,13 @@ public sealed class TextEmbedderTests
     }
 
     [Fact]
+    public void EmbedderSettings_ABadEndpoint_IsRefused_EvenWhenItIsNotTheDefault()
+    {
+        var options = new ApiOptions { Embedder = new EmbedderOptions { Endpoint = "not a url", Model = "m" } };
+        Assert.Contains("MemRL:Api:Embedder:Endpoint is 'not a url'", new ApiOptionsValidator().Validate(null, options).FailureMessage, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void EmbedderSettings_HashingAtAnotherDimension_AreAccepted() =>
         Assert.True(new ApiOptionsValidator().Validate(null, new ApiOptions { Embedder = new EmbedderOptions { Kind = "Hashing", Dimension = 256 } }).Succeeded);
 }
