@@ -208,10 +208,10 @@ internal static class Endpoints
     private static int PageLimit(string? limit)
     {
         const int defaultLimit = 100;
-        string expected = $"an integer in [1, {BankLimits.MaxPageSize}]";
+        // The actual value is the text as sent (it may not be a number); the expectation is the one every layer states.
         return limit is null ? defaultLimit
             : int.TryParse(limit, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) && n is >= 1 and <= BankLimits.MaxPageSize ? n
-            : throw MemRL.Errors.FieldError.OutOfRange("limit", expected, limit);
+            : throw MemRL.Errors.FieldError.OutOfRange("limit", WireValidation.PageLimitExpected, limit);
     }
 
     private static async Task<Ok<MemoryInfo>> GetMemoryAsync(string bank, string memoryId, ClaimsPrincipal user, MemoryClient memory) =>
@@ -254,10 +254,7 @@ internal static class Endpoints
                 throw FieldError.Missing(VectorField, $"a vector in {VectorField} or text in {TextField}");
             }
 
-            if (Text.Length > BankLimits.MaxIntentTextLength)
-            {
-                throw FieldError.Invalid(TextField, $"at most {BankLimits.MaxIntentTextLength} characters", $"{Text.Length} characters");
-            }
+            WireValidation.TextLength(Text, TextField, BankLimits.MaxIntentTextLength);
         }
     }
 

@@ -61,7 +61,7 @@ public static class LocalKeys
         var next = new LocalKeyRingFile([new LocalKey(ApiKeyRing.Hash(key), now, null), .. kept]);
         // The ring first: a key in the plaintext file is always one the ring accepts.
         Write(options.LocalKeyRingPath, next);
-        WriteOwnerOnly(options.LocalKeyPath, key + Environment.NewLine);
+        OwnerOnlyFile.Write(options.LocalKeyPath, key + Environment.NewLine);
         return key;
     }
 
@@ -88,30 +88,7 @@ public static class LocalKeys
         return ring with { Keys = [.. ring.Keys] };
     }
 
-    private static void Write(string path, LocalKeyRingFile ring) => WriteOwnerOnly(path, JsonSerializer.Serialize(ring, Json));
-
-    // Written beside the target and moved over it: a crash leaves the old file or the new one, never half of one.
-    private static void WriteOwnerOnly(string path, string text)
-    {
-        string full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string temp = full + ".tmp";
-        // Created owner-only rather than restricted after writing: the key is never readable by others, not even for the
-        // moment between the write and a chmod. A stale temporary from a crash is removed so the mode applies.
-        File.Delete(temp);
-        var create = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-        {
-            create.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-
-        using (var writer = new StreamWriter(temp, create))
-        {
-            writer.Write(text);
-        }
-
-        File.Move(temp, full, overwrite: true);
-    }
+    private static void Write(string path, LocalKeyRingFile ring) => OwnerOnlyFile.Write(path, JsonSerializer.Serialize(ring, Json));
 }
 
 /// <summary>The ring file: newest key first. Hashes only; the plaintext of the current key lives in its own file.</summary>

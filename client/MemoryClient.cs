@@ -1,3 +1,5 @@
+using MemRL.Core;
+using MemRL.Core.Recall;
 using MemRL.Errors;
 using MemRL.GrainInterfaces;
 
@@ -91,32 +93,8 @@ public sealed class BankClient
     {
         WireValidation.Vector(query, nameof(query));
         settings ??= new RecallSettings();
-        // Fields are the recall body's members, as the coordinator names them for the same mistakes.
-        if (settings.K1 is { } small1 && small1 < 1)
-        {
-            throw FieldError.OutOfRange("k1", "at least 1", FieldError.Format(small1));
-        }
-
-        if (settings.K2 is { } small2 && small2 < 1)
-        {
-            throw FieldError.OutOfRange("k2", "at least 1", FieldError.Format(small2));
-        }
-
-        if (settings.K1 is { } k1 && settings.K2 is { } k2 && k2 > k1)
-        {
-            throw FieldError.OutOfRange("k2", $"at most k1 ({k1})", FieldError.Format(k2));
-        }
-
-        if (settings.Lambda is { } lambda && !(lambda >= 0 && lambda <= 1))
-        {
-            throw FieldError.OutOfRange("lambda", "a number in [0, 1]", FieldError.Format(lambda));
-        }
-
-        if (settings.Delta is { } delta && !(delta >= -1 && delta <= 1))
-        {
-            throw FieldError.OutOfRange("delta", "a number in [-1, 1]", FieldError.Format(delta));
-        }
-
+        // MemRL.Core's ranges, as the coordinator applies them; the bank's k1 bounds k2 there, when only k2 is set.
+        new RecallOverrides(settings.K1, settings.K2, settings.Lambda, settings.Delta).Validate();
         var request = new RecallRequest(query, settings.K1, settings.K2, settings.Lambda, settings.Delta, settings.RequireFullCoverage, settings.EmbedderId);
         return Coordinator.RecallAsync(Name, request, cancellationToken);
     }
@@ -135,7 +113,7 @@ public sealed class BankClient
                 : FieldError.Invalid("token", "the token a recall returned", FieldError.Quote(recallToken), Reasons.TokenInvalid);
         }
 
-        WireValidation.Finite(reward, nameof(reward));
+        QRule.ValidateReward(reward, nameof(reward));
         // Derived from the token and the memories named, so a retry of the same call applies once and rewarding one subset
         // of a recall, then another, are two operations (the shards take one reward per recall and memory either way).
         operationId ??= "reward:" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
@@ -160,12 +138,7 @@ public sealed class BankClient
         string? recallToken = null, string? operationId = null, string? embedderId = null)
     {
         WireValidation.Vector(intent, nameof(intent));
-        _ = intentText ?? throw FieldError.Missing(nameof(intentText), "the intent's text (may be empty)");
-        _ = experience ?? throw FieldError.Missing(nameof(experience), "the experience text");
-        if (experience.Length > BankLimits.MaxExperienceLength)
-        {
-            throw FieldError.Invalid(nameof(experience), $"at most {BankLimits.MaxExperienceLength} characters", $"{experience.Length} characters");
-        }
+        WireValidation.WriteTexts(intentText, experience);
 
         operationId ??= Guid.NewGuid().ToString("N");
         WireValidation.OperationId(operationId);
@@ -194,11 +167,7 @@ public sealed class BankClient
     /// </summary>
     public Task<MemoryPage> ListAsync(string? cursor = null, int limit = 100)
     {
-        if (limit is < 1 or > BankLimits.MaxPageSize)
-        {
-            throw FieldError.OutOfRange(nameof(limit), $"an integer in [1, {BankLimits.MaxPageSize}]", FieldError.Format(limit));
-        }
-
+        WireValidation.PageLimit(limit);
         return Coordinator.ListAsync(Name, cursor, limit);
     }
 

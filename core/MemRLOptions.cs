@@ -87,15 +87,7 @@ public sealed record MemRLOptions
         string F(string member) => RangeCheck.Field(fieldPrefix, member);
         var errors = new List<FieldErrorParts>();
         RangeCheck.Closed(errors, F(nameof(Alpha)), Alpha, 0, 1);
-        RangeCheck.Closed(errors, F(nameof(Lambda)), Lambda, 0, 1);
-        RangeCheck.Closed(errors, F(nameof(K1)), K1, 1, 1000);
-        RangeCheck.Closed(errors, F(nameof(K2)), K2, 1, 1000);
-        if (K2 > K1)
-        {
-            errors.Add(new FieldErrorParts(F(nameof(K2)), $"at most {F(nameof(K1))} ({K1})", FieldError.Format(K2), null));
-        }
-
-        RangeCheck.Closed(errors, F(nameof(Delta)), Delta, -1, 1);
+        AddRecallErrors(errors, fieldPrefix, K1, K2, Lambda, Delta);
         RangeCheck.Finite(errors, F(nameof(QInitSuccess)), QInitSuccess);
         RangeCheck.Finite(errors, F(nameof(QInitFailure)), QInitFailure);
         if (QFloor is { } floor)
@@ -125,5 +117,38 @@ public sealed record MemRLOptions
         }
 
         return errors;
+    }
+
+    /// <summary>
+    /// The ranges of the four options a recall may override (DESIGN §1), for the bank's options and for a request's
+    /// overrides alike, so the two cannot disagree. Unset (null) values are not checked; k2 ≤ k1 only when both are set.
+    /// Adds in declaration order (lambda, k1, k2, delta), as <see cref="FindErrors"/> lists them.
+    /// </summary>
+    internal static void AddRecallErrors(List<FieldErrorParts> errors, string fieldPrefix, int? k1, int? k2, double? lambda, double? delta)
+    {
+        string F(string member) => RangeCheck.Field(fieldPrefix, member);
+        if (lambda is { } l)
+        {
+            RangeCheck.Closed(errors, F(nameof(Lambda)), l, 0, 1);
+        }
+
+        if (k1 is { } first)
+        {
+            RangeCheck.Closed(errors, F(nameof(K1)), first, 1, 1000);
+        }
+
+        if (k2 is { } second)
+        {
+            RangeCheck.Closed(errors, F(nameof(K2)), second, 1, 1000);
+            if (k1 is { } bound && second > bound)
+            {
+                errors.Add(new FieldErrorParts(F(nameof(K2)), $"at most {F(nameof(K1))} ({bound})", FieldError.Format(second), null));
+            }
+        }
+
+        if (delta is { } d)
+        {
+            RangeCheck.Closed(errors, F(nameof(Delta)), d, -1, 1);
+        }
     }
 }

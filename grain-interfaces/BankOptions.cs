@@ -1,3 +1,4 @@
+using MemRL.Core;
 using MemRL.Errors;
 
 namespace MemRL.GrainInterfaces;
@@ -13,27 +14,30 @@ public enum SimilarityNormalizationMode
 }
 
 /// <summary>
-/// A bank's MemRL options on the wire. Meanings, ranges and defaults are those of MemRL.Core's <c>MemRLOptions</c>
-/// (paper Table 8: alpha 0.3, lambda 0.5, k1 5, k2 3, delta 0.5, qInit 0/0, mergeThreshold 0.90); the silo validates.
+/// A bank's MemRL options on the wire. Meanings and ranges are those of MemRL.Core's <see cref="MemRLOptions"/>, and so
+/// are the defaults: each is read from <see cref="MemRLOptions.Default"/>, so the two cannot drift (paper Table 8:
+/// alpha 0.3, lambda 0.5, k1 5, k2 3, delta 0.5, qInit 0/0, mergeThreshold 0.90). The silo validates.
 /// </summary>
+/// <remarks>The ids and the alias are the wire contract: never renumber them. <see cref="BankOptionsMapping"/> is the
+/// one conversion to and from the core options.</remarks>
 [GenerateSerializer, Immutable, Alias("memrl.BankOptions")]
 public sealed record BankOptions
 {
-    [Id(0)] public double Alpha { get; init; } = 0.3;
-    [Id(1)] public double Lambda { get; init; } = 0.5;
-    [Id(2)] public int K1 { get; init; } = 5;
-    [Id(3)] public int K2 { get; init; } = 3;
-    [Id(4)] public double Delta { get; init; } = 0.5;
-    [Id(5)] public double QInitSuccess { get; init; }
-    [Id(6)] public double QInitFailure { get; init; }
-    [Id(7)] public double? QFloor { get; init; }
-    [Id(8)] public double? QMin { get; init; }
-    [Id(9)] public double Epsilon { get; init; }
-    [Id(10)] public double MergeThreshold { get; init; } = 0.90;
-    [Id(11)] public int MaxMemoriesPerKey { get; init; } = 32;
-    [Id(12)] public SimilarityNormalizationMode SimilarityNormalization { get; init; } = SimilarityNormalizationMode.Pool;
-    [Id(13)] public double SimilarityMean { get; init; } = 0.5187;
-    [Id(14)] public double SimilarityStdDev { get; init; } = 0.1203;
+    [Id(0)] public double Alpha { get; init; } = MemRLOptions.Default.Alpha;
+    [Id(1)] public double Lambda { get; init; } = MemRLOptions.Default.Lambda;
+    [Id(2)] public int K1 { get; init; } = MemRLOptions.Default.K1;
+    [Id(3)] public int K2 { get; init; } = MemRLOptions.Default.K2;
+    [Id(4)] public double Delta { get; init; } = MemRLOptions.Default.Delta;
+    [Id(5)] public double QInitSuccess { get; init; } = MemRLOptions.Default.QInitSuccess;
+    [Id(6)] public double QInitFailure { get; init; } = MemRLOptions.Default.QInitFailure;
+    [Id(7)] public double? QFloor { get; init; } = MemRLOptions.Default.QFloor;
+    [Id(8)] public double? QMin { get; init; } = MemRLOptions.Default.QMin;
+    [Id(9)] public double Epsilon { get; init; } = MemRLOptions.Default.Epsilon;
+    [Id(10)] public double MergeThreshold { get; init; } = MemRLOptions.Default.MergeThreshold;
+    [Id(11)] public int MaxMemoriesPerKey { get; init; } = MemRLOptions.Default.MaxMemoriesPerKey;
+    [Id(12)] public SimilarityNormalizationMode SimilarityNormalization { get; init; } = (SimilarityNormalizationMode)MemRLOptions.Default.SimilarityNormalization;
+    [Id(13)] public double SimilarityMean { get; init; } = MemRLOptions.Default.SimilarityMean;
+    [Id(14)] public double SimilarityStdDev { get; init; } = MemRLOptions.Default.SimilarityStdDev;
 }
 
 /// <summary>How each shard indexes its intent keys.</summary>

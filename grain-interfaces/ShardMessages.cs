@@ -101,19 +101,6 @@ public sealed record ShardWriteResult([property: Id(0)] MemoryId Id, [property: 
 [GenerateSerializer, Immutable, Alias("memrl.ShardDelete")]
 public sealed record ShardDelete([property: Id(0)] long BankVersion, [property: Id(1)] string OperationId, [property: Id(2)] MemoryId Id);
 
-/// <summary>One memory as it moves between shards.</summary>
-[GenerateSerializer, Immutable, Alias("memrl.MemoryExport")]
-public sealed record MemoryExport(
-    [property: Id(0)] long Sequence,
-    [property: Id(1)] string IntentText,
-    [property: Id(2)] string Experience,
-    [property: Id(3)] bool Success,
-    [property: Id(4)] double Q,
-    [property: Id(5)] int Visits,
-    [property: Id(6)] double? LastReward,
-    [property: Id(7)] DateTimeOffset CreatedAt,
-    [property: Id(8)] DateTimeOffset UpdatedAt);
-
 /// <summary>One intent key with its vector and memories, as it moves between shards.</summary>
 [GenerateSerializer, Immutable, Alias("memrl.KeyExport")]
 public sealed record KeyExport(
@@ -121,7 +108,7 @@ public sealed record KeyExport(
     [property: Id(1)] int Slot,
     [property: Id(2)] string IntentText,
     [property: Id(3)] float[] Vector,
-    [property: Id(4)] IReadOnlyList<MemoryExport> Memories);
+    [property: Id(5)] IReadOnlyList<MemoryInfo> Memories); // Id(4) held the retired MemoryExport list: never reuse it
 
 /// <summary>One page of a slot move's export; <see cref="NextAfterKey"/> is where the next page starts, null after the last.</summary>
 [GenerateSerializer, Immutable, Alias("memrl.SlotExportPage")]

@@ -1,9 +1,14 @@
 using System.Buffers;
 using MemRL.Errors;
+using MemRL.Index;
 
 namespace MemRL.GrainInterfaces;
 
-/// <summary>Checks shared by the client (before the network hop) and the grains (at the boundary).</summary>
+/// <summary>
+/// Checks of requests shared by the client (before the network hop), the HTTP API and the grains (at the boundary): one
+/// copy of each rule, so a mistake is named the same wherever it is found. Option ranges are MemRL.Core's
+/// (<see cref="MemRL.Core.MemRLOptions"/>, <see cref="MemRL.Core.Recall.RecallOverrides"/>), rewards its <see cref="MemRL.Core.QRule"/>.
+/// </summary>
 public static class WireValidation
 {
     private static readonly SearchValues<char> BankNameChars =
@@ -53,29 +58,37 @@ public static class WireValidation
             throw FieldError.Invalid(field, "an embedding vector", "an empty vector");
         }
 
-        bool nonZero = false;
-        for (int i = 0; i < vector.Length; i++)
-        {
-            if (!float.IsFinite(vector[i]))
-            {
-                throw FieldError.Invalid($"{field}[{i}]", "a finite number", FieldError.Format(vector[i]));
-            }
+        // The bank's own check, less the dimension: one rule for a vector, whichever side of the hop finds it bad.
+        VectorValidation.ThrowIfInvalidElements(vector, field);
+    }
 
-            nonZero |= vector[i] != 0;
-        }
+    /// <summary>What a page limit must be, as every layer's error says it.</summary>
+    public static readonly string PageLimitExpected = $"an integer in [1, {BankLimits.MaxPageSize}]";
 
-        if (!nonZero)
+    /// <summary>Throws unless <paramref name="limit"/> is in [1, <see cref="BankLimits.MaxPageSize"/>].</summary>
+    public static void PageLimit(int limit)
+    {
+        if (limit is < 1 or > BankLimits.MaxPageSize)
         {
-            throw FieldError.Invalid(field, "a vector with at least one non-zero element (cosine similarity needs a direction)", "the zero vector");
+            throw FieldError.OutOfRange("limit", PageLimitExpected, FieldError.Format(limit));
         }
     }
 
-    /// <summary>Throws unless <paramref name="value"/> is finite.</summary>
-    public static void Finite(double value, string field)
+    /// <summary>Throws unless a write's texts are present and within <see cref="BankLimits"/> (the intent's may be empty).</summary>
+    public static void WriteTexts(string? intentText, string? experience)
     {
-        if (!double.IsFinite(value))
+        _ = intentText ?? throw FieldError.Missing("intentText", "the intent's text (may be empty)");
+        _ = experience ?? throw FieldError.Missing("experience", "the experience text");
+        TextLength(intentText, "intentText", BankLimits.MaxIntentTextLength);
+        TextLength(experience, "experience", BankLimits.MaxExperienceLength);
+    }
+
+    /// <summary>Throws unless <paramref name="text"/> has at most <paramref name="max"/> characters.</summary>
+    public static void TextLength(string text, string field, int max)
+    {
+        if (text.Length > max)
         {
-            throw FieldError.OutOfRange(field, "a finite number", FieldError.Format(value));
+            throw FieldError.Invalid(field, $"at most {max} characters", $"{text.Length} characters");
         }
     }
 }

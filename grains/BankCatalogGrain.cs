@@ -15,6 +15,6 @@ internal sealed class BankCatalogGrain(IMemoryStore store) : Grain, IBankCatalog
     {
         ArgumentNullException.ThrowIfNull(prefix);
         var rows = await store.ListBanksAsync(prefix);
-        return rows.Where(r => BankTombstone.TryRead(r.Description) is null).Select(r => new BankUsage(r.Bank, r.Memories, r.TextBytes)).ToList();
+        return rows.Where(r => BankRowCodec.Read(r.Bank, r.Description).Tombstone is null).Select(r => new BankUsage(r.Bank, r.Memories, r.TextBytes)).ToList();
     }
 }

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using MemRL.Errors;
 using MemRL.GrainInterfaces;
 using MemRL.Grains.Storage;
@@ -36,14 +35,12 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
             _revision = stored.Revision;
             // Everything below the stored end may have been handed out before a crash: start past it.
             _nextSequence = _reservedEnd = stored.SequenceEnd;
-            _tombstone = BankTombstone.TryRead(stored.Description);
-            if (_tombstone is not null)
+            (_bank, _tombstone) = BankRowCodec.Read(this.GetPrimaryKeyString(), stored.Description);
+            if (_bank is null)
             {
                 return;
             }
 
-            _bank = JsonSerializer.Deserialize<BankInfo>(stored.Description)
-                ?? throw new InvalidDataException($"Bank '{this.GetPrimaryKeyString()}' has an empty stored description; expected a BankInfo document.");
             if (_bank.MovingSlots is { Count: > 0 })
             {
                 // A move was cut short: undo the freeze; the old owners still hold every moved memory.
@@ -297,9 +294,9 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
         }
     }
 
-    private Task PersistAsync(BankInfo bank, long sequenceEnd) => WriteRowAsync(JsonSerializer.Serialize(bank), sequenceEnd);
+    private Task PersistAsync(BankInfo bank, long sequenceEnd) => WriteRowAsync(BankRowCodec.Write(bank), sequenceEnd);
 
-    private Task PersistTombstoneAsync(BankTombstone tombstone) => WriteRowAsync(tombstone.Write(), _reservedEnd);
+    private Task PersistTombstoneAsync(BankTombstone tombstone) => WriteRowAsync(BankRowCodec.Write(tombstone), _reservedEnd);
 
     private async Task WriteRowAsync(string description, long sequenceEnd)
     {
@@ -358,24 +355,5 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
         {
             throw FieldError.OutOfRange("index.efSearch", "an integer in [1, 4096]", FieldError.Format(index.EfSearch));
         }
-    }
-}
-
-/// <summary>
-/// What a deleted bank leaves in its row: the last version (a bank created again under the name continues past it),
-/// the shard count and incarnation its shards need to forget, and whether their rows are purged yet.
-/// </summary>
-internal sealed record BankTombstone(long Version, int ShardCount, uint Incarnation, bool Purged)
-{
-    private const string Property = "tombstone";
-
-    public string Write() => JsonSerializer.Serialize(new Dictionary<string, BankTombstone> { [Property] = this });
-
-    public static BankTombstone? TryRead(string description)
-    {
-        using var document = JsonDocument.Parse(description);
-        return document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty(Property, out var value)
-            ? value.Deserialize<BankTombstone>()
-            : null;
     }
 }

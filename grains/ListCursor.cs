@@ -25,14 +25,6 @@ internal static class ListCursor
     // "c2:" + 8 + ":" + 16 + ":" + shard (≤ 10) + ":" + sequence (≤ 20) is at most 60 bytes, 80 characters encoded.
     private const int MaxEncodedLength = 96;
 
-    public static void ValidateLimit(int limit)
-    {
-        if (limit is < 1 or > BankLimits.MaxPageSize)
-        {
-            throw FieldError.OutOfRange("limit", $"an integer in [1, {BankLimits.MaxPageSize}]", FieldError.Format(limit));
-        }
-    }
-
     /// <summary>The cursor continuing after <paramref name="afterSequence"/> in <paramref name="shard"/> of <paramref name="bank"/>.</summary>
     public static string Format(BankInfo bank, int shard, long afterSequence) =>
         Base64Url.EncodeToString(Encoding.ASCII.GetBytes(string.Create(CultureInfo.InvariantCulture,

@@ -102,28 +102,8 @@ internal sealed partial class RecallTokenKeys
         return ring.Keys.Select(k => Convert.FromBase64String(k)).ToList();
     }
 
-    // Written to a temporary file and renamed, so a crash leaves the old ring or the new one, never half of one.
-    private static void WriteRing(string path, List<byte[]> keys)
-    {
-        string full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string temporary = full + ".tmp";
-        // Created owner-only rather than restricted after writing: the keys are never readable by others, not even for
-        // the moment between the write and a chmod. A stale temporary from a crash is removed so the mode applies.
-        File.Delete(temporary);
-        var create = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-        {
-            create.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-
-        using (var writer = new StreamWriter(temporary, create))
-        {
-            writer.Write(JsonSerializer.Serialize(new RingFile(keys.Select(Convert.ToBase64String).ToList())));
-        }
-
-        File.Move(temporary, full, overwrite: true);
-    }
+    private static void WriteRing(string path, List<byte[]> keys) =>
+        OwnerOnlyFile.Write(path, JsonSerializer.Serialize(new RingFile(keys.Select(Convert.ToBase64String).ToList())));
 
     private sealed record RingFile(List<string> Keys);
 

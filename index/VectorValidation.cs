@@ -19,6 +19,15 @@ public static class VectorValidation
             throw FieldError.Invalid(field, $"a vector of {expectedDimension} elements", $"a vector of {vector.Length} elements");
         }
 
+        ThrowIfInvalidElements(vector, field, requireNonZero);
+    }
+
+    /// <summary>
+    /// The element checks of <see cref="ThrowIfInvalid"/> alone, for a caller that does not know the dimension (the .NET
+    /// client, before the network hop): every element finite and, when <paramref name="requireNonZero"/>, one non-zero.
+    /// </summary>
+    public static void ThrowIfInvalidElements(ReadOnlySpan<float> vector, string field, bool requireNonZero = true)
+    {
         bool nonZero = false;
         for (int i = 0; i < vector.Length; i++)
         {

@@ -38,22 +38,21 @@ internal sealed class Report(BenchSettings settings)
     public void Print(TextWriter o)
     {
         o.WriteLine($"Keys {settings.Keys} × {settings.Dimension}, k1 {settings.K1}, k2 {settings.K2}, ef {settings.Ef}, {settings.Duration.TotalSeconds:F0} s per closed-loop run, {settings.OpenDuration.TotalSeconds:F0} s open loop, seed {settings.Seed}");
+        Table(o, _load, "shards", "load writes/s", "cluster recall@k1", "ceiling recall@k1");
+        Table(o, _closed, "shards", "agents (closed loop)", "cluster recalls/s", "ceiling searches/s", "cluster ÷ ceiling", "p50 ms", "p99 ms",
+            "cluster CPU cores", "ceiling CPU cores", "failed");
+        Table(o, _open, "shards", "system", "open-loop rate /s", "achieved /s", "p50 ms", "p99 ms", "p99.9 ms", "generator lag p99 ms", "GC pauses ms",
+            "GCs gen0/1/2", "KB allocated per request", "CPU cores", "failed");
+        Table(o, _mutations, "shards", "recall+reward /s (64 agents)", "p99 ms", "writes/s (64 agents)", "p99 ms", "failed");
+    }
+
+    // Numbers right-aligned; the one text column (system) left.
+    private static void Table(TextWriter o, List<string> rows, params string[] columns)
+    {
         o.WriteLine();
-        o.WriteLine("| shards | load writes/s | cluster recall@k1 | ceiling recall@k1 |");
-        o.WriteLine("|---:|---:|---:|---:|");
-        _load.ForEach(o.WriteLine);
-        o.WriteLine();
-        o.WriteLine("| shards | agents (closed loop) | cluster recalls/s | ceiling searches/s | cluster ÷ ceiling | p50 ms | p99 ms | cluster CPU cores | ceiling CPU cores | failed |");
-        o.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-        _closed.ForEach(o.WriteLine);
-        o.WriteLine();
-        o.WriteLine("| shards | system | open-loop rate /s | achieved /s | p50 ms | p99 ms | p99.9 ms | generator lag p99 ms | GC pauses ms | GCs gen0/1/2 | KB allocated per request | CPU cores | failed |");
-        o.WriteLine("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-        _open.ForEach(o.WriteLine);
-        o.WriteLine();
-        o.WriteLine("| shards | recall+reward /s (64 agents) | p99 ms | writes/s (64 agents) | p99 ms | failed |");
-        o.WriteLine("|---:|---:|---:|---:|---:|---:|");
-        _mutations.ForEach(o.WriteLine);
+        o.WriteLine(Row(columns));
+        o.WriteLine("|" + string.Concat(columns.Select(c => c == "system" ? "---|" : "---:|")));
+        rows.ForEach(o.WriteLine);
     }
 
     private static string F(double v, int digits) => v.ToString("F" + digits, CultureInfo.InvariantCulture);

@@ -37,16 +37,19 @@ var random = new Random(42);
 // embeddings cluster, and uniform random vectors in 384 dimensions are a worst case no embedding model produces.
 var intents = MemRL.Bench.Cluster.Dataset.Clustered(keys + 4096, Dimension, seed: 42);
 string bankName = $"bench-{Guid.NewGuid():N}";
+using var pool = new PoolSampler();
 Console.WriteLine($"backend {backend}, keys {keys}, {seconds} s per point, dimension {Dimension}, {shards} shard(s), {(hnsw ? "HNSW" : "exact")} search, {Environment.ProcessorCount} cores");
 
 await using (var silo = await StartAsync(snapshotEvery: int.MaxValue))
 {
     var bank = silo.Memory.Bank(bankName);
     await silo.Memory.CreateBankAsync(bankName, new BankSpec(Dimension, "bench", new BankOptions { Delta = -1, MergeThreshold = 2, K1 = 5, K2 = 3 }, shards, new IndexSettings(Exact: !hnsw)));
+    pool.Begin();
     var load = Stopwatch.StartNew();
     await Parallel.ForAsync(0, keys, new ParallelOptions { MaxDegreeOfParallelism = 64 }, async (i, _) =>
         await bank.WriteAsync(intents[i], $"intent {i}", $"experience {i}", true, operationId: $"load-{i}"));
     Console.WriteLine($"load: {keys} new-key writes in {load.Elapsed.TotalSeconds:F1} s with 64 writers = {keys / load.Elapsed.TotalSeconds:F0}/s");
+    Console.WriteLine($"  {pool.Report()}");
     long sizeAfterLoad = DatabaseBytes();
 
     // Each memory takes one reward per recall, so every reward needs a recall of its own; a recall per step would
@@ -64,11 +67,13 @@ await using (var silo = await StartAsync(snapshotEvery: int.MaxValue))
     foreach (int agents in agentCounts)
     {
         var cpu = CpuClock.Start();
+        pool.Begin();
         var (ops, p50, p99) = await ClosedLoopAsync(agents, seconds, async n =>
             await bank.RewardAsync(signer.Sign(bankName, info.Incarnation, new Coverage(shards, shards), recalled[n % recalled.Count], []),
                 (n & 1) == 0 ? 1.0 : 0.0, operationId: $"r-{agents}-{n}"));
         rewards += ops;
         Console.WriteLine($"reward  agents {agents,2}: {ops / (double)seconds,8:F0} rewards/s = {3 * ops / (double)seconds,8:F0} Q updates/s, p50 {p50:F2} ms, p99 {p99:F2} ms, {cpu.Report()}");
+        Console.WriteLine($"  {pool.Report()}");
     }
 
     long sizeAfterRewards = DatabaseBytes();
@@ -77,10 +82,12 @@ await using (var silo = await StartAsync(snapshotEvery: int.MaxValue))
     {
         int offset = keys + written;
         var cpu = CpuClock.Start();
+        pool.Begin();
         var (ops, p50, p99) = await ClosedLoopAsync(agents, seconds, async n =>
             await bank.WriteAsync(intents[(offset + n) % intents.Length], "w", $"experience w{agents}-{n}", true, operationId: $"w-{agents}-{n}"));
         written += (int)ops;
         Console.WriteLine($"write   agents {agents,2}: {ops / (double)seconds,8:F0} new-key writes/s, p50 {p50:F2} ms, p99 {p99:F2} ms, {cpu.Report()}");
+        Console.WriteLine($"  {pool.Report()}");
     }
 
     // Joins: the same bank with a merge threshold, writing intents equal to stored keys, so each write adds a memory to
@@ -91,6 +98,7 @@ await using (var silo = await StartAsync(snapshotEvery: int.MaxValue))
     {
         long joined = 0;
         var cpu = CpuClock.Start();
+        pool.Begin();
         var (ops, p50, p99) = await ClosedLoopAsync(agents, seconds, async n =>
         {
             var r = await bank.WriteAsync(intents[n % keys], "j", $"experience j{agents}-{n}", true, operationId: $"j-{agents}-{n}");
@@ -100,6 +108,7 @@ await using (var silo = await StartAsync(snapshotEvery: int.MaxValue))
             }
         });
         Console.WriteLine($"join    agents {agents,2}: {ops / (double)seconds,8:F0} joining writes/s ({100.0 * joined / ops:F0} % joined), p50 {p50:F2} ms, p99 {p99:F2} ms, {cpu.Report()}");
+        Console.WriteLine($"  {pool.Report()}");
     }
 
     if (backend == "sqlite")
@@ -130,9 +139,11 @@ async Task<double> ActivationAsync(int snapshotEvery)
     await using var silo = await StartAsync(snapshotEvery);
     var info = await silo.Memory.GetBankAsync(bankName);
     var shard = silo.Factory.GetGrain<IMemoryShardGrain>(BankNames.ShardKey(bankName, 0));
+    pool.Begin();
     var watch = Stopwatch.StartNew();
     var stats = await shard.GetStatsAsync(info!.Version);
     watch.Stop();
+    Console.WriteLine($"  activation {(snapshotEvery == 1 ? "(takes a snapshot) " : "")}{watch.Elapsed.TotalMilliseconds:F0} ms; {pool.Report()}");
     if (snapshotEvery == 1)
     {
         // A commit makes the activation take its snapshot (in the background): write until one lands on shard 0 (writes

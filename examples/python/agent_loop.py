@@ -11,11 +11,13 @@ Each episode, the agent:
   3. gets reward 1 if the tactic is the family's right one, else 0,
   4. rewards the memories the recall returned (via the recall token), which moves their Q toward the reward,
   5. writes the episode: intent = the task text, experience = the tactic, success flag, recall token.
+Steps 1, 4 and 5 are the SDK's ``memrl.AgentLoop`` (sdk/python); this script is the world, the policy and the checks.
 
 At first it guesses. As memories accumulate, their Q values separate the helpful ones from the misleading ones (a
 success of another family that a look-alike phrasing such as "how do I ..." pulls to the top), and the agent mostly
 picks the right tactic. With ``--lam 0`` (similarity only, Q ignored) the same agent keeps following look-alikes.
 
+    pip install ./sdk/python      # once (or PYTHONPATH=sdk/python/src)
     python3 examples/python/agent_loop.py [--episodes 120] [--seed 7] [--bank NAME] [--url URL] [--key KEY]
 
 Exits non-zero with a message if a check fails or the last third of episodes does not beat the first third.
@@ -23,14 +25,15 @@ Exits non-zero with a message if a check fails or the last third of episodes doe
 
 import argparse
 import json
-import os
 import random
 import sys
 import uuid
+from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from memrl import AgentLoop, MemRL, MemRLError, NotFound, Outcome, default_api_key
 
-from memrl_client import MemRLClient, MemRLError, default_api_key, default_base_url  # noqa: E402
+# The silo writes data/api-key.local where it was started, usually the repository root.
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 # family -> (the one tactic that works, phrasings of the task)
 FAMILIES = {
@@ -96,26 +99,27 @@ def choose_tactic(memories, rng):
 
 
 def run_episodes(client, bank, episodes, rng, verbose=False):
-    """Runs the loop; returns one dict per episode."""
+    """Runs the loop on the SDK's AgentLoop (recall, act, reward the recalled memories, write); one dict per episode."""
+    loop = AgentLoop(client, bank)
     results = []
     tasks = [(family, text) for family, (_, texts) in FAMILIES.items() for text in texts]
     for number in range(1, episodes + 1):
         family, task = rng.choice(tasks)
-        recall = client.recall(bank, query_text=task)
-        memories = recall.get("memories") or []
-        tactic, how = choose_tactic(memories, rng)
-        success = tactic == FAMILIES[family][0]
-        reward = 1.0 if success else 0.0
-        if memories:
-            # Every recalled memory was in the agent's context, so each shares the episode's credit (as in MemRL).
-            client.reward(bank, recall["token"], reward)
-        written = client.write(bank, experience=tactic, success=success, intent_text=task,
-                               recall_token=recall["token"])
-        results.append({"family": family, "task": task, "tactic": tactic, "how": how, "success": success,
-                        "recalled": len(memories), "memoryId": written["memoryId"]})
+        chosen = {}
+
+        def act(memories):
+            tactic, chosen["how"] = choose_tactic(memories, rng)
+            # Reward 1 for the family's right tactic, else 0 (the Outcome's default for a success / a failure).
+            return Outcome(tactic, tactic == FAMILIES[family][0])
+
+        episode = loop.run_episode(task, act)
+        results.append({"family": family, "task": task, "tactic": episode.outcome.experience, "how": chosen["how"],
+                        "success": episode.outcome.success, "recalled": len(episode.memories),
+                        "memoryId": episode.written["memoryId"]})
         if verbose:
             print("{:4d} {:9s} {:8s} {:7s} recalled {} | {}".format(
-                number, family, how, "success" if success else "failure", len(memories), task))
+                number, family, chosen["how"], "success" if episode.outcome.success else "failure",
+                len(episode.memories), task))
     return results
 
 
@@ -196,14 +200,14 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        client = MemRLClient(args.url or default_base_url(), args.key or default_api_key())
-    except RuntimeError as error:
+        client = MemRL(args.url, args.key or default_api_key([REPOSITORY]))
+    except MemRLError as error:
         print("error: {}".format(error), file=sys.stderr)
         return 2
     rng = random.Random(args.seed)
 
     print("MemRL agent loop: {} episodes, seed {}, bank '{}' on {}".format(
-        args.episodes, args.seed, args.bank, client.base_url))
+        args.episodes, args.seed, args.bank, client.url))
     try:
         # No dimension or embedderId: the bank is made for the server's text embedder, so it takes query_text.
         #  - delta 0: every stored key passes Phase A's similarity gate. The default hashing embedder gives modest
@@ -222,8 +226,8 @@ def main(argv=None):
             print("error: bank '{}' already exists and holds {} memories; pick another --bank (nothing was "
                   "changed)".format(args.bank, existing), file=sys.stderr)
             return 2
-    except (MemRLError, OSError) as error:
-        print("error: could not create bank '{}' on {}: {}".format(args.bank, client.base_url, error),
+    except MemRLError as error:
+        print("error: could not create bank '{}' on {}: {}".format(args.bank, client.url, error),
               file=sys.stderr)
         return 2
     print("bank created: embedder {}, dimension {}, {} shards, options {}\n".format(
@@ -239,7 +243,7 @@ def main(argv=None):
         first, last = rate(results[:third]), rate(results[-third:])
         print("\nsuccess rate: first third {:.2f}, last third {:.2f}".format(first, last))
         check(last > first, "the last third ({:.2f}) is not better than the first third ({:.2f})".format(last, first))
-    except (CheckFailed, MemRLError, OSError) as error:
+    except (CheckFailed, MemRLError) as error:
         failure = error
     finally:
         if not args.keep:
@@ -248,11 +252,10 @@ def main(argv=None):
                 try:
                     client.get_bank(args.bank)
                     failure = failure or CheckFailed("bank '{}' still exists after delete_bank".format(args.bank))
-                except MemRLError as error:
-                    if error.status != 404:
-                        raise
+                except NotFound:
+                    pass
                 print("bank '{}' deleted".format(args.bank))
-            except (MemRLError, OSError) as error:
+            except MemRLError as error:
                 failure = failure or error
                 print("error: could not delete bank '{}': {}".format(args.bank, error), file=sys.stderr)
 

@@ -37,11 +37,11 @@ internal sealed partial class MemoryShardGrain
 
             var vector = new float[_bank.Dimension];
             Index.TryGetVector(key.Sequence, vector);
-            var memories = key.Memories.Select(m => new MemoryExport(
-                m.Sequence, m.IntentText, m.Experience, m.Success, m.Q, m.Visits, m.LastReward, m.CreatedAt, m.UpdatedAt)).ToArray();
+            int slot = KeySlots[key.Sequence];
+            var memories = key.Memories.Select(m => Info(new MemoryId(_bank.Incarnation, slot, m.Sequence), m)).ToArray();
             bytes += (vector.Length * sizeof(float)) + (2 * key.IntentText.Length)
                 + memories.Sum(m => 64L + (2L * (m.IntentText.Length + m.Experience.Length)));
-            page.Add(new KeyExport(key.Sequence, KeySlots[key.Sequence], key.IntentText, vector, memories));
+            page.Add(new KeyExport(key.Sequence, slot, key.IntentText, vector, memories));
         }
 
         return new SlotExportPage([.. page], more ? page[^1].KeySequence : null);

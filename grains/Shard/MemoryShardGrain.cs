@@ -71,8 +71,14 @@ internal sealed partial class MemoryShardGrain(
             throw Unavailable("could not load from storage", ex);
         }
 
-        var recovered = await ShardRecovery.LoadAsync(
-            store, _key, image, () => new ShardState(NewIndex(bank), clusterOptions.Value.OperationLogCapacity), clusterOptions.Value.OperationLogCapacity, logger);
+        // A dedicated thread, not the activation's pool thread: a replay rebuilds the graph insert by insert, tens of
+        // seconds of CPU for a large shard, and a pool thread held that long stalls every grain of the silo and its health
+        // checks (issue 14). Safe without a lock: the state is new and only this activation will own it, and Orleans
+        // delivers no call to an activation before OnActivateAsync completes.
+        int operationCapacity = clusterOptions.Value.OperationLogCapacity;
+        var recovered = await Task.Factory.StartNew(
+            () => ShardRecovery.LoadAsync(store, _key, image, () => new ShardState(NewIndex(bank), operationCapacity), operationCapacity, logger),
+            CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
         _state = recovered.State;
         _log = new GroupCommitLog(store, _key, recovered.DurableHead) { Failed = CommitFailed, Drained = CommitsDrained };
         _snapshots = new ShardSnapshotter(store, _key, storageOptions.Value, logger, recovered.SnapshotPosition) { EventsSince = recovered.EventsSinceSnapshot };

@@ -47,15 +47,16 @@ internal sealed class SlotImportPlan
             var sent = new HashSet<long>();
             foreach (var m in key.Memories)
             {
-                sent.Add(m.Sequence);
-                if (!state.Table.TryGetMemory(m.Sequence, out var copy))
+                long sequence = SequenceOf(m);
+                sent.Add(sequence);
+                if (!state.Table.TryGetMemory(sequence, out var copy))
                 {
                     plan.Add(key.KeySequence, m);
                 }
                 else if (m.LastReward is { } reward && (copy.Visits != m.Visits || !BitEquals(copy.Q, m.Q) || copy.UpdatedAt != m.UpdatedAt))
                 {
                     // Q moves only with rewards, and a memory's other fields never change: the copy is behind by rewards.
-                    plan.Changes.Add((new QUpdated(m.Sequence, reward, m.Q, m.Visits, m.UpdatedAt), null));
+                    plan.Changes.Add((new QUpdated(sequence, reward, m.Q, m.Visits, m.UpdatedAt), null));
                 }
             }
 
@@ -69,14 +70,18 @@ internal sealed class SlotImportPlan
         return plan;
     }
 
-    private void Add(long key, MemoryExport m)
+    private void Add(long key, MemoryInfo m)
     {
-        Changes.Add((new MemoryAdded(m.Sequence, key, m.Success, m.Q, m.CreatedAt), new StoredPayload(m.Sequence, m.IntentText, m.Experience, null)));
+        long sequence = SequenceOf(m);
+        Changes.Add((new MemoryAdded(sequence, key, m.Success, m.Q, m.CreatedAt), new StoredPayload(sequence, m.IntentText, m.Experience, null)));
         if (m.LastReward is { } reward)
         {
-            Changes.Add((new QUpdated(m.Sequence, reward, m.Q, m.Visits, m.UpdatedAt), null));
+            Changes.Add((new QUpdated(sequence, reward, m.Q, m.Visits, m.UpdatedAt), null));
         }
     }
+
+    // A moved memory keeps its id; the sequence is the part this shard keys it by.
+    private static long SequenceOf(MemoryInfo m) => MemoryId.Parse(m.Id, "memories.id").Sequence;
 
     private static bool BitEquals(double a, double b) => BitConverter.DoubleToInt64Bits(a) == BitConverter.DoubleToInt64Bits(b);
 }

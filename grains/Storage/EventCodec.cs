@@ -79,52 +79,18 @@ public static class EventCodec
         return record;
     }
 
-    private static void WriteEvent(BinaryWriter w, ShardEvent value)
+    // One line per kind, field for field the mirror of ReadEvent: the frozen layout of a kind is read in one place.
+    private static void WriteEvent(BinaryWriter w, ShardEvent value) => _ = value switch
     {
-        switch (value)
-        {
-            case KeyCreated e:
-                w.Write((byte)Kind.KeyCreated);
-                w.Write(e.Key);
-                w.Write(e.Slot);
-                break;
-            case KeyImported e:
-                w.Write((byte)Kind.KeyImported);
-                w.Write(e.Key);
-                w.Write(e.Slot);
-                break;
-            case MemoryAdded e:
-                w.Write((byte)Kind.MemoryAdded);
-                w.Write(e.Memory);
-                w.Write(e.Key);
-                w.Write(e.Success);
-                w.Write(e.Q);
-                w.Write(e.CreatedAt.UtcTicks);
-                break;
-            case QUpdated e:
-                w.Write((byte)Kind.QUpdated);
-                w.Write(e.Memory);
-                w.Write(e.Reward);
-                w.Write(e.Q);
-                w.Write(e.Visits);
-                w.Write(e.UpdatedAt.UtcTicks);
-                break;
-            case MemoryDeleted e:
-                w.Write((byte)Kind.MemoryDeleted);
-                w.Write(e.Memory);
-                break;
-            case OperationApplied e:
-                w.Write((byte)Kind.Operation);
-                WriteOperation(w, e);
-                break;
-            case RecallRewarded e:
-                w.Write((byte)Kind.RecallRewarded);
-                WriteRecallRewarded(w, e);
-                break;
-            default:
-                throw FieldError.Invalid(nameof(value), "one of the shard event records", value.GetType().Name);
-        }
-    }
+        KeyCreated e => w.Put(Kind.KeyCreated).Put(e.Key).Put(e.Slot),
+        KeyImported e => w.Put(Kind.KeyImported).Put(e.Key).Put(e.Slot),
+        MemoryAdded e => w.Put(Kind.MemoryAdded).Put(e.Memory).Put(e.Key).Put(e.Success).Put(e.Q).Put(e.CreatedAt),
+        QUpdated e => w.Put(Kind.QUpdated).Put(e.Memory).Put(e.Reward).Put(e.Q).Put(e.Visits).Put(e.UpdatedAt),
+        MemoryDeleted e => w.Put(Kind.MemoryDeleted).Put(e.Memory),
+        OperationApplied e => WriteOperation(w.Put(Kind.Operation), e),
+        RecallRewarded e => WriteRecallRewarded(w.Put(Kind.RecallRewarded), e),
+        _ => throw FieldError.Invalid(nameof(value), "one of the shard event records", value.GetType().Name),
+    };
 
     /// <summary>
     /// Decodes one record (one commit). Returns false for a torn or corrupt record (short, wrong length, CRC mismatch): such a record
@@ -181,8 +147,8 @@ public static class EventCodec
         {
             Kind.KeyCreated => new KeyCreated(r.ReadInt64(), r.ReadInt32()),
             Kind.KeyImported => new KeyImported(r.ReadInt64(), r.ReadInt32()),
-            Kind.MemoryAdded => new MemoryAdded(r.ReadInt64(), r.ReadInt64(), r.ReadBoolean(), r.ReadDouble(), new DateTimeOffset(r.ReadInt64(), TimeSpan.Zero)),
-            Kind.QUpdated => new QUpdated(r.ReadInt64(), r.ReadDouble(), r.ReadDouble(), r.ReadInt32(), new DateTimeOffset(r.ReadInt64(), TimeSpan.Zero)),
+            Kind.MemoryAdded => new MemoryAdded(r.ReadInt64(), r.ReadInt64(), r.ReadBoolean(), r.ReadDouble(), ReadTime(r)),
+            Kind.QUpdated => new QUpdated(r.ReadInt64(), r.ReadDouble(), r.ReadDouble(), r.ReadInt32(), ReadTime(r)),
             Kind.MemoryDeleted => new MemoryDeleted(r.ReadInt64()),
             Kind.Operation => ReadOperation(r),
             Kind.RecallRewarded => ReadRecallRewarded(r),
@@ -190,59 +156,27 @@ public static class EventCodec
         };
     }
 
-    internal static void WriteRecallRewarded(BinaryWriter w, RecallRewarded e)
-    {
-        Span<byte> recall = stackalloc byte[16];
-        e.Recall.TryWriteBytes(recall);
-        w.Write(recall);
-        w.Write(e.Memory);
-        w.Write(e.Reward);
-        w.Write(e.Q);
-        w.Write(e.Visits);
-        w.Write(e.ExpiresTicks);
-    }
+    // Also a shard snapshot's layout of its remembered rewards and operations (ShardState).
+    internal static BinaryWriter WriteRecallRewarded(BinaryWriter w, RecallRewarded e) =>
+        w.Put(e.Recall).Put(e.Memory).Put(e.Reward).Put(e.Q).Put(e.Visits).Put(e.ExpiresTicks);
 
     internal static RecallRewarded ReadRecallRewarded(BinaryReader r) =>
         new(new Guid(r.ReadBytes(16)), r.ReadInt64(), r.ReadDouble(), r.ReadDouble(), r.ReadInt32(), r.ReadInt64());
 
-    internal static void WriteOperation(BinaryWriter w, OperationApplied e)
+    internal static BinaryWriter WriteOperation(BinaryWriter w, OperationApplied e)
     {
-        w.Write(e.OperationId);
-        w.Write((byte)e.PayloadHash.Length);
-        w.Write(e.PayloadHash);
-        switch (e.Result)
+        w.Put(e.OperationId).Put((byte)e.PayloadHash.Length).Write(e.PayloadHash);
+        _ = e.Result switch
         {
-            case ShardQ[] qs:
-                w.Write((byte)ResultKind.Reward);
-                w.Write(qs.Length);
-                foreach (var q in qs)
-                {
-                    WriteId(w, q.Id);
-                    w.Write(q.Q);
-                    w.Write(q.Visits);
-                }
-
-                break;
-            case ShardWriteResult write:
-                w.Write((byte)ResultKind.Write);
-                WriteId(w, write.Id);
-                w.Write(write.CreatedKey);
-                w.Write(write.Q);
-                break;
-            case bool deleted:
-                w.Write((byte)ResultKind.Delete);
-                w.Write(deleted);
-                break;
-            case OperationClaim claim:
-                w.Write((byte)ResultKind.Claim);
-                w.Write(claim.Route.HasValue);
-                w.Write(claim.Route?.Slot ?? 0);
-                w.Write(claim.Route?.JoinKey.HasValue ?? false);
-                w.Write(claim.Route?.JoinKey ?? 0);
-                break;
-            default:
-                throw FieldError.Invalid(nameof(e), "an operation result of type ShardQ[], ShardWriteResult, bool or OperationClaim", e.Result.GetType().Name);
-        }
+            ShardQ[] qs => WriteRewardResult(w.Put(ResultKind.Reward), qs),
+            ShardWriteResult write => w.Put(ResultKind.Write).Put(write.Id).Put(write.CreatedKey).Put(write.Q),
+            bool deleted => w.Put(ResultKind.Delete).Put(deleted),
+            // A claim without a route, or a route without a join key, still writes the absent fields (as zero).
+            OperationClaim claim => w.Put(ResultKind.Claim)
+                .Put(claim.Route.HasValue).Put(claim.Route?.Slot ?? 0).Put(claim.Route?.JoinKey.HasValue ?? false).Put(claim.Route?.JoinKey ?? 0),
+            _ => throw FieldError.Invalid(nameof(e), "an operation result of type ShardQ[], ShardWriteResult, bool or OperationClaim", e.Result.GetType().Name),
+        };
+        return w;
     }
 
     internal static OperationApplied ReadOperation(BinaryReader r)
@@ -269,6 +203,17 @@ public static class EventCodec
         return new OperationClaim(hasRoute ? new WriteRoute(slot, joins ? join : null) : null);
     }
 
+    private static BinaryWriter WriteRewardResult(BinaryWriter w, ShardQ[] qs)
+    {
+        w.Put(qs.Length);
+        foreach (var q in qs)
+        {
+            w.Put(q.Id).Put(q.Q).Put(q.Visits);
+        }
+
+        return w;
+    }
+
     private static ShardQ[] ReadRewardResult(BinaryReader r)
     {
         var qs = new ShardQ[r.ReadInt32()];
@@ -280,14 +225,36 @@ public static class EventCodec
         return qs;
     }
 
-    private static void WriteId(BinaryWriter w, MemoryId id)
+    private static MemoryId ReadId(BinaryReader r) => new(r.ReadUInt32(), r.ReadInt32(), r.ReadInt64());
+
+    private static DateTimeOffset ReadTime(BinaryReader r) => new(r.ReadInt64(), TimeSpan.Zero);
+
+    // Field writers that return the writer, so a kind's layout is one chain. Each takes exactly one field type: an int
+    // must never widen to the long overload (that would move every later byte), so there is one overload per width.
+    private static BinaryWriter Put(this BinaryWriter w, Kind kind) => w.Put((byte)kind);
+
+    private static BinaryWriter Put(this BinaryWriter w, ResultKind kind) => w.Put((byte)kind);
+
+    private static BinaryWriter Put(this BinaryWriter w, byte value) { w.Write(value); return w; }
+    private static BinaryWriter Put(this BinaryWriter w, bool value) { w.Write(value); return w; }
+    private static BinaryWriter Put(this BinaryWriter w, int value) { w.Write(value); return w; }
+    private static BinaryWriter Put(this BinaryWriter w, uint value) { w.Write(value); return w; }
+    private static BinaryWriter Put(this BinaryWriter w, long value) { w.Write(value); return w; }
+    private static BinaryWriter Put(this BinaryWriter w, double value) { w.Write(value); return w; }
+    private static BinaryWriter Put(this BinaryWriter w, string value) { w.Write(value); return w; }
+
+    // UTC ticks: the offset is not kept (every time in the log is UTC).
+    private static BinaryWriter Put(this BinaryWriter w, DateTimeOffset value) => w.Put(value.UtcTicks);
+
+    private static BinaryWriter Put(this BinaryWriter w, Guid value)
     {
-        w.Write(id.Incarnation);
-        w.Write(id.Slot);
-        w.Write(id.Sequence);
+        Span<byte> bytes = stackalloc byte[16];
+        value.TryWriteBytes(bytes);
+        w.Write(bytes);
+        return w;
     }
 
-    private static MemoryId ReadId(BinaryReader r) => new(r.ReadUInt32(), r.ReadInt32(), r.ReadInt64());
+    private static BinaryWriter Put(this BinaryWriter w, MemoryId id) => w.Put(id.Incarnation).Put(id.Slot).Put(id.Sequence);
 }
 
 /// <summary>

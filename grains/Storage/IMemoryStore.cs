@@ -58,7 +58,7 @@ public interface IMemoryStore
     Task ProbeAsync(CancellationToken cancellationToken = default);
 }
 
-/// <summary>A bank row: its description (JSON of the wire record) and the end of the last sequence range handed out.</summary>
+/// <summary>A bank row: its description (a document of <see cref="BankRowCodec"/>, opaque to the stores) and the end of the last sequence range handed out.</summary>
 /// <param name="Revision">Write counter used to fence concurrent activations of the bank grain.</param>
 /// <param name="SequenceEnd">No sequence below this may be handed out again: it is persisted before a range is.</param>
 public sealed record StoredBank(long Revision, string Description, long SequenceEnd);

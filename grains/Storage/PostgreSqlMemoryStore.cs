@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -67,7 +66,7 @@ public sealed class PostgreSqlMemoryStore : IMemoryStore, IAsyncDisposable
             FROM memrl_bank b WHERE b.bank COLLATE "C" >= $1 AND b.bank COLLATE "C" < $2 ORDER BY b.bank COLLATE "C"
             """);
         command.Parameters.Add(new() { Value = prefix });
-        command.Parameters.Add(new() { Value = SqliteMemoryStore.PrefixEnd(prefix) });
+        command.Parameters.Add(new() { Value = StoreRows.PrefixEnd(prefix) });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         var banks = new List<StoredBankUsage>();
         while (await reader.ReadAsync(cancellationToken))
@@ -133,7 +132,7 @@ public sealed class PostgreSqlMemoryStore : IMemoryStore, IAsyncDisposable
             while (await r.ReadAsync(cancellationToken))
             {
                 payloads.Add(new StoredPayload(r.GetInt64(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2),
-                    r.IsDBNull(3) ? null : SqliteMemoryStore.ToFloats(r.GetFieldValue<byte[]>(3))));
+                    r.IsDBNull(3) ? null : StoreRows.ToFloats(r.GetFieldValue<byte[]>(3))));
             }
         }
 
@@ -164,7 +163,7 @@ public sealed class PostgreSqlMemoryStore : IMemoryStore, IAsyncDisposable
                     "INSERT INTO memrl_payload(shard, sequence, intent_text, experience, vector) VALUES($1, $2, $3, $4, $5) "
                     + "ON CONFLICT(shard, sequence) DO UPDATE SET intent_text = EXCLUDED.intent_text, experience = EXCLUDED.experience, vector = EXCLUDED.vector",
                     shard, p.Sequence, p.IntentText, (object?)p.Experience ?? DBNull.Value,
-                    p.Vector is null ? DBNull.Value : MemoryMarshal.AsBytes(p.Vector.AsSpan()).ToArray()));
+                    p.Vector is null ? DBNull.Value : StoreRows.ToBytes(p.Vector)));
             }
 
             foreach (long sequence in batch.Deletes)

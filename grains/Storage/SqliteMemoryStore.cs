@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Microsoft.Data.Sqlite;
 
 namespace MemRL.Grains.Storage;
@@ -66,7 +65,7 @@ public sealed class SqliteMemoryStore : IMemoryStore
                 (SELECT COALESCE(SUM(octet_length(p.intent_text) + octet_length(p.experience)), 0) FROM memrl_payload p
                     WHERE p.shard >= b.bank || '/' AND p.shard < b.bank || '0' AND p.experience IS NOT NULL)
             FROM memrl_bank b WHERE b.bank >= $from AND b.bank < $to ORDER BY b.bank
-            """, ("$from", prefix), ("$to", PrefixEnd(prefix)));
+            """, ("$from", prefix), ("$to", StoreRows.PrefixEnd(prefix)));
         using var reader = command.ExecuteReader();
         var banks = new List<StoredBankUsage>();
         while (reader.Read())
@@ -76,10 +75,6 @@ public sealed class SqliteMemoryStore : IMemoryStore
 
         return (IReadOnlyList<StoredBankUsage>)banks;
     }, cancellationToken);
-
-    /// <summary>The least string above every string that starts with <paramref name="prefix"/> (its last character plus one).</summary>
-    internal static string PrefixEnd(string prefix) =>
-        prefix.Length == 0 ? "\uffff" : string.Concat(prefix.AsSpan(0, prefix.Length - 1), ((char)(prefix[^1] + 1)).ToString());
 
     public Task<bool> TryWriteBankAsync(string bank, long expectedRevision, StoredBank value, CancellationToken cancellationToken = default) => WriteAsync(transaction =>
     {
@@ -134,7 +129,7 @@ public sealed class SqliteMemoryStore : IMemoryStore
         {
             while (r.Read())
             {
-                payloads.Add(new StoredPayload(r.GetInt64(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2), r.IsDBNull(3) ? null : ToFloats((byte[])r[3])));
+                payloads.Add(new StoredPayload(r.GetInt64(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2), r.IsDBNull(3) ? null : StoreRows.ToFloats((byte[])r[3])));
             }
         }
 
@@ -164,7 +159,7 @@ public sealed class SqliteMemoryStore : IMemoryStore
                 put.Parameters["$q"].Value = p.Sequence;
                 put.Parameters["$i"].Value = p.IntentText;
                 put.Parameters["$e"].Value = (object?)p.Experience ?? DBNull.Value;
-                put.Parameters["$v"].Value = p.Vector is null ? DBNull.Value : MemoryMarshal.AsBytes(p.Vector.AsSpan()).ToArray();
+                put.Parameters["$v"].Value = p.Vector is null ? DBNull.Value : StoreRows.ToBytes(p.Vector);
                 put.ExecuteNonQuery();
             }
         }
@@ -298,8 +293,6 @@ public sealed class SqliteMemoryStore : IMemoryStore
 
         return command;
     }
-
-    internal static float[] ToFloats(byte[] bytes) => MemoryMarshal.Cast<byte, float>(bytes).ToArray();
 }
 
 /// <summary>SQLite's <c>synchronous</c> setting, which decides the crash class the embedded store survives.</summary>

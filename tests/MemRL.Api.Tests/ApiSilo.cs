@@ -126,11 +126,10 @@ public sealed class ApiSilo : IAsyncDisposable
 /// <summary>One silo shared by the tests of a collection; each test uses fresh bank names.</summary>
 public sealed class ApiSiloFixture : IAsyncLifetime
 {
-    private static int s_counter;
-
     public ApiSilo Silo { get; private set; } = null!;
 
-    public static string NewBankName(string prefix) => $"{prefix}-{Interlocked.Increment(ref s_counter)}";
+    /// <summary>A bank name no other test uses.</summary>
+    public static string NewBankName(string prefix) => $"{prefix}-{Guid.NewGuid():N}";
 
     public async Task InitializeAsync() => Silo = await ApiSilo.StartAsync();
 

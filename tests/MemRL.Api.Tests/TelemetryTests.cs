@@ -62,11 +62,7 @@ public sealed class TelemetryTests(ApiSiloFixture fixture)
         (await http.PostJsonAsync($"/v1/banks/{bank}/reward", new { token, reward = 1.0 })).Ok();
 
         // Spans end as the calls return; the shards' may be reported a moment after the HTTP response.
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (spans.Count(s => s.TraceId == traceId && s.OperationName == "memrl.shard.search") < shards && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(20);
-        }
+        await Wait.UntilAsync(() => spans.Count(s => s.TraceId == traceId && s.OperationName == "memrl.shard.search") >= shards, "every shard's search span", seconds: 10);
 
         var trace = spans.Where(s => s.TraceId == traceId).ToList();
         var server = Assert.Single(trace, s => s.Kind == ActivityKind.Server && s.Source.Name == "Microsoft.AspNetCore");

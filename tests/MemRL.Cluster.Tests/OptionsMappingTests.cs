@@ -1,43 +1,107 @@
+using System.Reflection;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Serialization;
 using MemRL.Core;
 using MemRL.GrainInterfaces;
-using MemRL.Grains;
 
 namespace MemRL.Cluster.Tests;
 
-/// <summary>The wire options and MemRL.Core's are two declarations of one thing: same members, same defaults.</summary>
+/// <summary>
+/// The wire options and MemRL.Core's are two declarations of one thing: same members, same defaults, and the one mapping
+/// carries every member both ways. Each test walks every property by reflection, so a member added to one type and not
+/// the other (or left out of a mapping direction) fails here.
+/// </summary>
 public sealed class OptionsMappingTests
 {
+    private static readonly PropertyInfo[] CoreMembers = typeof(MemRLOptions).GetProperties(BindingFlags.Public | BindingFlags.Instance);
+    private static readonly PropertyInfo[] WireMembers = typeof(BankOptions).GetProperties(BindingFlags.Public | BindingFlags.Instance);
+
+    [Fact]
+    public void WireAndCoreOptions_HaveTheSameMembers_OfTheSameTypes()
+    {
+        Assert.Equal(CoreMembers.Select(p => $"{p.Name}: {TypeName(p.PropertyType)}").Order(), WireMembers.Select(p => $"{p.Name}: {TypeName(p.PropertyType)}").Order());
+    }
+
     [Fact]
     public void WireDefaults_EqualCoreDefaults_MemberByMember()
     {
-        var wire = new BankOptions().ToCore();
-        var core = new MemRLOptions();
-
-        foreach (var property in typeof(MemRLOptions).GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance))
+        var wire = new BankOptions();
+        foreach (var member in CoreMembers.Concat(WireMembers).Select(p => p.Name).Distinct())
         {
-            Assert.True(Equals(property.GetValue(core), property.GetValue(wire)),
-                $"{property.Name}: the wire default maps to {property.GetValue(wire)}, the core default is {property.GetValue(core)}.");
+            object? core = Comparable(Member(typeof(MemRLOptions), member).GetValue(MemRLOptions.Default));
+            object? onWire = Comparable(Member(typeof(BankOptions), member).GetValue(wire));
+            Assert.True(Equals(core, onWire), $"{member}: the wire default is {onWire}, the core default is {core}.");
         }
     }
 
     [Fact]
-    public void WireAndCoreOptions_HaveTheSameMembers_AndRoundTrip()
+    public void ToWireAndToCore_CarryEveryMember_AndOnlyIt()
     {
-        Assert.Equal(
-            typeof(MemRLOptions).GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance).Select(p => p.Name).Order(),
-            typeof(BankOptions).GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance).Select(p => p.Name).Order());
-        var changed = new MemRLOptions
+        foreach (var member in CoreMembers)
         {
-            Alpha = 0.7, Lambda = 0.25, K1 = 9, K2 = 4, Delta = 0.1, QInitSuccess = 0.5, QInitFailure = -0.5, QFloor = -2, QMin = -1,
-            Epsilon = 0.05, MergeThreshold = 0.8, MaxMemoriesPerKey = 7, SimilarityNormalization = SimilarityNormalization.Fixed,
-            SimilarityMean = 0.4, SimilarityStdDev = 0.2,
-        };
+            var changed = MemRLOptions.Default with { };
+            object value = OtherThan(member.GetValue(changed), member.PropertyType);
+            member.SetValue(changed, value);
 
-        var back = changed.ToWire().ToCore();
+            var wire = changed.ToWire();
+            var back = wire.ToCore();
 
-        foreach (var property in typeof(MemRLOptions).GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance))
-        {
-            Assert.True(Equals(property.GetValue(changed), property.GetValue(back)), $"{property.Name} does not survive the wire.");
+            Assert.True(Equals(Comparable(value), Comparable(Member(typeof(BankOptions), member.Name).GetValue(wire))), $"ToWire drops {member.Name}.");
+            foreach (var other in CoreMembers)
+            {
+                Assert.True(Equals(other.GetValue(changed), other.GetValue(back)),
+                    $"With {member.Name} changed, {other.Name} comes back as {other.GetValue(back)}, not {other.GetValue(changed)}.");
+            }
         }
     }
+
+    [Fact]
+    public void SimilarityNormalizationMode_MirrorsCoreEnum_NameForValue()
+    {
+        Assert.Equal(
+            Enum.GetValues<SimilarityNormalization>().Select(v => $"{v}={(int)v}"),
+            Enum.GetValues<SimilarityNormalizationMode>().Select(v => $"{v}={(int)v}"));
+    }
+
+    // The wire bytes of the options (and so of every message carrying them): these are exactly what the wire record of
+    // bdfab11 (defaults declared on it) produced; taking the defaults from core changed nothing on the wire.
+    [Theory]
+    [InlineData(false, "20E880333333333333D33F81000000000000E03F0115010D81000000000000E03F810000000000000000810000000000000000C101C10181000000000000000081CDCCCCCCCCCCEC3F01810903018129ED0DBE3099E03F81EB73B515FBCBBE3FE0")]
+    [InlineData(true, "20E880000000000000D03F81000000000000E83F0119010981000000000000E0BF81000000000000F03F81000000000000F0BF81000000000000F0BF81000000000000E0BF81000000000000C03F810000000000000040014109030581000000000000E03F81000000000000D03FE0")]
+    public void BankOptions_SerializeToTheSameOrleansBytes(bool set, string expectedHex)
+    {
+        var options = set
+            ? new BankOptions
+            {
+                Alpha = 0.25, Lambda = 0.75, K1 = 6, K2 = 2, Delta = -0.5, QInitSuccess = 1, QInitFailure = -1, QFloor = -1, QMin = -0.5,
+                Epsilon = 0.125, MergeThreshold = 2, MaxMemoriesPerKey = 16, SimilarityNormalization = SimilarityNormalizationMode.Fixed,
+                SimilarityMean = 0.5, SimilarityStdDev = 0.25,
+            }
+            : new BankOptions();
+        using var services = new ServiceCollection().AddSerializer().BuildServiceProvider();
+        var serializer = services.GetRequiredService<Serializer>();
+
+        byte[] bytes = serializer.SerializeToArray(options);
+
+        Assert.Equal(expectedHex, Convert.ToHexString(bytes));
+        Assert.Equal(options, serializer.Deserialize<BankOptions>(bytes));
+    }
+
+    private static PropertyInfo Member(Type type, string name) =>
+        type.GetProperty(name, BindingFlags.Public | BindingFlags.Instance) ?? throw new Xunit.Sdk.XunitException($"{type.Name} has no member {name}.");
+
+    // The two enums are one value space (checked above); compare them by value.
+    private static object? Comparable(object? value) => value is Enum e ? Convert.ToInt32(e, System.Globalization.CultureInfo.InvariantCulture) : value;
+
+    private static string TypeName(Type type) => type.IsEnum ? "enum" : Nullable.GetUnderlyingType(type) is { } inner ? inner.Name + "?" : type.Name;
+
+    // A valid-looking value different from the current one, of the member's type.
+    private static object OtherThan(object? current, Type type) => (Nullable.GetUnderlyingType(type) ?? type) switch
+    {
+        var t when t == typeof(double) => (current is double d ? d : 0) + 0.125,
+        var t when t == typeof(int) => (int)current! + 1,
+        var t when t == typeof(bool) => !(bool)current!,
+        var t when t.IsEnum => Enum.GetValues(t).Cast<object>().First(v => !v.Equals(current)),
+        var t => throw new Xunit.Sdk.XunitException($"OtherThan has no value for {t.Name}; teach it the new member's type."),
+    };
 }

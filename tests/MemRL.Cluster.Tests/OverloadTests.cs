@@ -7,44 +7,27 @@ using Orleans.TestingHost;
 namespace MemRL.Cluster.Tests;
 
 /// <summary>One silo whose coordinator lets at most two calls wait on a shard, and a gate that can hold shard calls.</summary>
-public sealed class TightQueueFixture : IAsyncLifetime
+public sealed class TightQueueFixture() : SqliteClusterFixture(silos: 1, "tight-queue")
 {
-    public TestCluster Cluster { get; } = new TestClusterBuilder(initialSilosCount: 1)
-        .AddSiloBuilderConfigurator<Configurator>()
-        .Build();
+    public ShardGate Gate { get; } = new();
 
-    public Task InitializeAsync() => Cluster.DeployAsync();
-
-    public async Task DisposeAsync() => await Cluster.DisposeAsync();
-
-    private sealed class Configurator : ISiloConfigurator
-    {
-        public void Configure(ISiloBuilder builder)
-        {
-            builder.AddMemRL(o =>
-            {
-                o.RecallTokenKey = ClusterFixture.TokenKey;
-                o.MaxPendingPerShard = 2;
-            });
-            builder.AddIncomingGrainCallFilter<ShardGate>();
-        }
-    }
+    protected override void Configure(ISiloBuilder silo) => silo.AddMemRL(o => o.MaxPendingPerShard = 2).AddIncomingGrainCallFilter(Gate);
 }
 
 /// <summary>Holds every shard call while closed, so a queue builds up deterministically (no timing involved).</summary>
 public sealed class ShardGate : IIncomingGrainCallFilter
 {
-    private static volatile TaskCompletionSource s_open = Opened();
+    private volatile TaskCompletionSource _open = Opened();
 
-    public static void Close() => s_open = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+    public void Close() => _open = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public static void Open() => s_open.TrySetResult();
+    public void Open() => _open.TrySetResult();
 
     public async Task Invoke(IIncomingGrainCallContext context)
     {
         if (context.InterfaceMethod?.DeclaringType == typeof(IMemoryShardGrain))
         {
-            await s_open.Task;
+            await _open.Task;
         }
 
         await context.Invoke();
@@ -69,7 +52,7 @@ public sealed class OverloadTests(TightQueueFixture fixture) : IClassFixture<Tig
         var bank = memory.Bank(name);
         var seeded = await bank.WriteAsync(new Vectors(1, BankHelpers.Dimension).Gaussian(), "seed", "seed", true);
 
-        ShardGate.Close();
+        fixture.Gate.Close();
         Task<RecallResponse>[] recalls;
         Task<WriteResponse>[] writes;
         try
@@ -81,7 +64,7 @@ public sealed class OverloadTests(TightQueueFixture fixture) : IClassFixture<Tig
         }
         finally
         {
-            ShardGate.Open();
+            fixture.Gate.Open();
         }
 
         var outcomes = new List<string>();

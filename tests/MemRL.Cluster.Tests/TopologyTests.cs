@@ -10,28 +10,7 @@ using Orleans.TestingHost;
 namespace MemRL.Cluster.Tests;
 
 /// <summary>A cluster of its own, on a database file of its own: these tests add and stop silos.</summary>
-public sealed class TopologyFixture : IAsyncLifetime
-{
-    private static readonly string s_path = TestDatabase.NewPath("topology");
-
-    public TestCluster Cluster { get; } = new TestClusterBuilder(initialSilosCount: 2)
-        .AddSiloBuilderConfigurator<SiloConfigurator>()
-        .Build();
-
-    public Task InitializeAsync() => Cluster.DeployAsync();
-
-    public async Task DisposeAsync()
-    {
-        await Cluster.DisposeAsync();
-        TestDatabase.Delete(s_path);
-    }
-
-    private sealed class SiloConfigurator : ISiloConfigurator
-    {
-        public void Configure(ISiloBuilder builder) => builder.AddMemRL(o => o.RecallTokenKey = ClusterFixture.TokenKey)
-            .Configure<StorageOptions>(o => o.SqlitePath = s_path);
-    }
-}
+public sealed class TopologyFixture() : SqliteClusterFixture(silos: 2, "topology");
 
 public sealed class TopologyTests(TopologyFixture fixture) : IClassFixture<TopologyFixture>
 {
@@ -85,7 +64,7 @@ public sealed class TopologyTests(TopologyFixture fixture) : IClassFixture<Topol
 
         var added = await fixture.Cluster.StartAdditionalSiloAsync();
         await fixture.Cluster.WaitForLivenessToStabilizeAsync();
-        var victim = await PickSiloHostingShardsAsync(name);
+        var victim = await PickSiloHostingShardsAsync(name, other: added);
         await fixture.Cluster.StopSiloAsync(victim);
         int beforeSettle = Volatile.Read(ref succeeded);
         await Wait.UntilAsync(() => Volatile.Read(ref succeeded) > beforeSettle + 20, "agents to make progress after the stop");
@@ -110,12 +89,12 @@ public sealed class TopologyTests(TopologyFixture fixture) : IClassFixture<Topol
         e is MemRLException or SiloUnavailableException or OrleansMessageRejectionException or TimeoutException
             or ClientNotAvailableException;
 
-    private async Task<SiloHandle> PickSiloHostingShardsAsync(string bank)
+    private async Task<InProcessSiloHandle> PickSiloHostingShardsAsync(string bank, InProcessSiloHandle other)
     {
         var management = fixture.Cluster.Client.GetGrain<IManagementGrain>(0);
         var stats = await management.GetDetailedGrainStatistics();
         var shardSilos = stats.Where(s => s.GrainId.Key.ToString()!.StartsWith(bank + "/", StringComparison.Ordinal)).Select(s => s.SiloAddress).ToHashSet();
-        return fixture.Cluster.GetActiveSilos().FirstOrDefault(s => s != fixture.Cluster.Primary && shardSilos.Contains(s.SiloAddress))
-            ?? throw new InvalidOperationException($"No non-primary silo hosts a shard of '{bank}'; shard silos: {string.Join(", ", shardSilos)}.");
+        return fixture.Cluster.GetActiveSilos().FirstOrDefault(s => s != other && shardSilos.Contains(s.SiloAddress))
+            ?? throw new InvalidOperationException($"No silo but {other.SiloAddress} hosts a shard of '{bank}'; shard silos: {string.Join(", ", shardSilos)}.");
     }
 }

@@ -69,4 +69,35 @@ public sealed class OptionsTests
         FieldAssert.Parts(Assert.Throws<ArgumentOutOfRangeException>(() => RecallParameters.Resolve(MemRLOptions.Default, new RecallOverrides(Lambda: -0.5))), "lambda", "-0.5");
         FieldAssert.Parts(Assert.Throws<ArgumentOutOfRangeException>(() => RecallParameters.Resolve(MemRLOptions.Default, new RecallOverrides(K1: 0))), "k1", "0");
     }
+
+    // The client checks a request's overrides before the hop, without the bank's options: the ranges are the options'
+    // own (the same errors as Resolve gives), and k2 is bounded by k1 only when the request sets both.
+    [Theory]
+    [InlineData(0, null, null, null, "k1", "0", "an integer in [1, 1000]")]
+    [InlineData(1001, null, null, null, "k1", "1001", "an integer in [1, 1000]")]
+    [InlineData(null, 0, null, null, "k2", "0", "an integer in [1, 1000]")]
+    [InlineData(2, 3, null, null, "k2", "3", "at most k1 (2)")]
+    [InlineData(null, null, 1.5, null, "lambda", "1.5", "a number in [0, 1]")]
+    [InlineData(null, null, double.NaN, null, "lambda", "NaN", "a number in [0, 1]")]
+    [InlineData(null, null, null, -2.0, "delta", "-2", "a number in [-1, 1]")]
+    [InlineData(0, null, 2.0, null, "lambda", "2", "a number in [0, 1]")]
+    [InlineData(null, null, 2.0, 5.0, "lambda", "2", "a number in [0, 1]")]
+    public void RecallOverridesValidate_NamesTheFirstBadOverride_AsResolveDoes(int? k1, int? k2, double? lambda, double? delta, string field, string actual, string expected)
+    {
+        var overrides = new RecallOverrides(k1, k2, lambda, delta);
+
+        var alone = Assert.Throws<ArgumentOutOfRangeException>(overrides.Validate);
+        var resolved = Assert.Throws<ArgumentOutOfRangeException>(() => RecallParameters.Resolve(MemRLOptions.Default with { K1 = 1000, K2 = 1 }, overrides));
+
+        Assert.Equal(expected, FieldAssert.Parts(alone, field, actual).Expected);
+        Assert.Equal(expected, FieldAssert.Parts(resolved, field, actual).Expected);
+    }
+
+    [Fact]
+    public void RecallOverridesValidate_AcceptsUnsetMembers_AndK2WithoutK1()
+    {
+        RecallOverrides.None.Validate();
+        new RecallOverrides(K2: 900).Validate();
+        new RecallOverrides(K1: 1000, K2: 1000, Lambda: 0, Delta: -1).Validate();
+    }
 }

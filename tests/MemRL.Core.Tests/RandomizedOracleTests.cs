@@ -42,7 +42,7 @@ public sealed class RandomizedOracleTests
         {
             var query = Near(random, centres[random.Next(centres.Length)]);
             var actual = bank.Recall(query);
-            var keys = bank.Table.Keys.Select(k => (k.Sequence, Sim: Oracle2.Cosine(query, k.Vector), k.Memories.Select(m => (m.Sequence, m.Q)).ToArray())).ToList();
+            var keys = bank.Table.Keys.Select(k => (k.Sequence, Sim: ScalarCosine.Of(query, k.Vector), k.Memories.Select(m => (m.Sequence, m.Q)).ToArray())).ToList();
             if (!NearTie(keys.Select(k => k.Sim).ToList(), delta, k1))
             {
                 var expected = oracle.Select(keys);

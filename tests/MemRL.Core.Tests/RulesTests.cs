@@ -140,7 +140,7 @@ public sealed class CalibrationTests
         {
             for (int j = i + 1; j < intents.Count; j++)
             {
-                sims.Add(Oracle2.Cosine(intents[i], intents[j]));
+                sims.Add(ScalarCosine.Of(intents[i], intents[j]));
             }
         }
 
@@ -164,21 +164,5 @@ public sealed class CalibrationTests
         FieldAssert.Parts(Assert.Throws<ArgumentException>(() => Calibration.FromSample([[1f, 0f]])), "intents", "1 vectors");
         FieldAssert.Parts(Assert.Throws<ArgumentException>(() => Calibration.FromSample([[1f, 0f], [0f, 0f]])), "intents[1]", "the zero vector");
         FieldAssert.Parts(Assert.Throws<ArgumentException>(() => Calibration.FromSample([[1f, 0f], [0f, 1f, 0f]])), "intents[1]", "a vector of 3 elements");
-    }
-}
-
-internal static class Oracle2
-{
-    public static double Cosine(float[] a, float[] b)
-    {
-        double dot = 0, na = 0, nb = 0;
-        for (int i = 0; i < a.Length; i++)
-        {
-            dot += (double)a[i] * b[i];
-            na += (double)a[i] * a[i];
-            nb += (double)b[i] * b[i];
-        }
-
-        return dot / Math.Sqrt(na * nb);
     }
 }

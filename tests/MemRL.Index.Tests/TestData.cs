@@ -30,21 +30,8 @@ internal static class TestData
 
     /// <summary>The exact top-k ids by cosine, computed independently in double precision.</summary>
     public static long[] BruteForce(IReadOnlyDictionary<long, float[]> items, float[] query, int k) =>
-        items.Select(p => (p.Key, Sim: Cosine(p.Value, query)))
+        items.Select(p => (p.Key, Sim: ScalarCosine.Of(p.Value, query)))
             .OrderByDescending(p => p.Sim).ThenBy(p => p.Key).Take(k).Select(p => p.Key).ToArray();
-
-    public static double Cosine(float[] a, float[] b)
-    {
-        double dot = 0, na = 0, nb = 0;
-        for (int i = 0; i < a.Length; i++)
-        {
-            dot += (double)a[i] * b[i];
-            na += (double)a[i] * a[i];
-            nb += (double)b[i] * b[i];
-        }
-
-        return dot / Math.Sqrt(na * nb);
-    }
 
     public static HnswIndex Build(float[][] vectors, int m = 16, int efConstruction = 100, ulong seed = 7)
     {

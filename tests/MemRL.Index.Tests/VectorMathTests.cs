@@ -59,7 +59,7 @@ public sealed class VectorMathTests
             Assert.True(VectorMath.TryNormalize(a, na));
             Assert.True(VectorMath.TryNormalize(b, nb));
             Assert.Equal(1.0, VectorMath.Norm(na), 5);
-            Assert.Equal(TestData.Cosine(a, b), VectorMath.Dot(na, nb), 5);
+            Assert.Equal(ScalarCosine.Of(a, b), VectorMath.Dot(na, nb), 5);
         }
     }
 

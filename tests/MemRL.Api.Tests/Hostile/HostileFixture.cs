@@ -11,7 +11,6 @@ namespace MemRL.Api.Tests.Hostile;
 /// </summary>
 public sealed class HostileFixture : IAsyncLifetime
 {
-    private static int s_counter;
     private Scene? _scene;
 
     public ApiSilo Silo { get; private set; } = null!;
@@ -23,7 +22,7 @@ public sealed class HostileFixture : IAsyncLifetime
     public HttpClient Reader { get; private set; } = null!;
 
     /// <summary>A bank name no other test uses.</summary>
-    public static string NewName(string prefix) => $"{prefix}-{Interlocked.Increment(ref s_counter)}-{Environment.ProcessId % 10000}";
+    public static string NewName(string prefix) => $"{prefix}-{Guid.NewGuid():N}";
 
     public async Task InitializeAsync()
     {

@@ -165,7 +165,7 @@ public sealed class ShardPartsTests
         var vector = new float[4];
         state.Index.TryGetVector(k.Sequence, vector);
         return new KeyExport(k.Sequence, state.KeySlots[k.Sequence], k.IntentText, vector,
-            k.Memories.Select(m => new MemoryExport(m.Sequence, m.IntentText, m.Experience, m.Success, m.Q, m.Visits, m.LastReward, m.CreatedAt, m.UpdatedAt)).ToArray());
+            k.Memories.Select(m => new MemoryInfo(new MemoryId(1, state.KeySlots[k.Sequence], m.Sequence).ToString(), m.IntentText, m.Experience, m.Success, m.Q, m.Visits, m.LastReward, m.CreatedAt, m.UpdatedAt)).ToArray());
     }).ToList();
 
     private static void Apply(ShardState state, SlotImportPlan plan)

@@ -50,8 +50,6 @@ public sealed class CrashTests
         int kills = int.TryParse(Environment.GetEnvironmentVariable("MEMRL_CRASH_KILLS"), out int k) ? k : 6;
         const int shards = 4;
         string name = ClusterFixture.NewBankName("crash");
-        var ackedWrites = new ConcurrentDictionary<string, string>();
-        var inFlightWrites = new ConcurrentDictionary<string, WriteOp>();
         var ackedRewards = new ConcurrentDictionary<string, byte>();
         var inFlightRewards = new ConcurrentDictionary<string, byte>();
         var cluster = await StorageClusters.StartAsync(storage, silos: 3);
@@ -62,58 +60,43 @@ public sealed class CrashTests
             // retry lands on the same shard whatever happened in between.
             await memory.CreateBankAsync(name, new BankSpec(BankHelpers.Dimension, "test-embedder", new BankOptions { Alpha = Alpha, Delta = -1, MergeThreshold = 2 }, shards));
             var bank = memory.Bank(name);
-            int progress = 0;
             using var stop = new CancellationTokenSource();
-            var agents = Enumerable.Range(0, 6).Select(agent => Task.Run(async () =>
+            var load = new AgentLoad();
+            var agents = load.Start(bank, agents: 6, seed: 1000, IsClearError, async (v, agent, step) =>
             {
-                var v = new Vectors(1000 + agent, BankHelpers.Dimension);
-                for (int step = 0; !stop.IsCancellationRequested; step++)
+                string rewardId = $"r-{agent}-{step}";
+                try
                 {
-                    var op = new WriteOp($"w-{agent}-{step}", v.Gaussian(), $"experience {agent}/{step}");
-                    try
+                    var recall = await bank.RecallAsync(v.Gaussian());
+                    if (recall.Memories.Count > 0)
                     {
-                        ackedWrites[op.OperationId] = (await bank.WriteAsync(op.Intent, "intent", op.Text, true, operationId: op.OperationId)).MemoryId;
+                        inFlightRewards[rewardId] = 0;
+                        await bank.RewardAsync(recall.Token, step % 3 == 0 ? 0.0 : 1.0, operationId: rewardId);
+                        inFlightRewards.TryRemove(rewardId, out _);
+                        ackedRewards[rewardId] = 0;
                     }
-                    catch (Exception e) when (IsClearError(e))
-                    {
-                        inFlightWrites[op.OperationId] = op;
-                    }
-
-                    string rewardId = $"r-{agent}-{step}";
-                    try
-                    {
-                        var recall = await bank.RecallAsync(v.Gaussian());
-                        if (recall.Memories.Count > 0)
-                        {
-                            inFlightRewards[rewardId] = 0;
-                            await bank.RewardAsync(recall.Token, step % 3 == 0 ? 0.0 : 1.0, operationId: rewardId);
-                            inFlightRewards.TryRemove(rewardId, out _);
-                            ackedRewards[rewardId] = 0;
-                        }
-                    }
-                    catch (Exception e) when (IsClearError(e))
-                    {
-                    }
-
-                    Interlocked.Increment(ref progress);
                 }
-            })).ToArray();
+                catch (Exception e) when (IsClearError(e))
+                {
+                }
+            }, stop.Token);
 
             var random = new Random(17);
             for (int kill = 0; kill < kills; kill++)
             {
-                var victims = cluster.GetActiveSilos().Where(s => s != cluster.Primary).ToList();
+                // Any silo may die: the in-process cluster keeps membership outside the silos.
+                var victims = cluster.GetActiveSilos().ToList();
                 var victim = victims[random.Next(victims.Count)];
-                int before = Volatile.Read(ref progress);
+                int before = load.Steps;
                 await cluster.KillSiloAsync(victim);
                 await cluster.StartAdditionalSiloAsync();
-                await Wait.UntilAsync(() => Volatile.Read(ref progress) > before + 10, $"agents to make progress after kill {kill + 1}");
+                await Wait.UntilAsync(() => load.Steps > before + 10, $"agents to make progress after kill {kill + 1}");
             }
 
             stop.Cancel();
             await Task.WhenAll(agents);
 
-            var log = await SettleWritesAsync(bank, ackedWrites, inFlightWrites.Values, openStore(), name, shards);
+            var log = await SettleWritesAsync(bank, load.Acked, load.InFlight.Values, openStore(), name, shards);
             Assert.True(ackedRewards.Count > 0, "no reward was acknowledged; the reward ledger checks nothing.");
             // A reward touching several shards is logged once per shard; within one shard each id appears once.
             Assert.All(log.RewardsPerShard, ids => Assert.Equal(ids.Count, ids.Distinct().Count()));
@@ -122,7 +105,7 @@ public sealed class CrashTests
             Assert.Empty(ackedRewards.Keys.Except(loggedRewards));
             Assert.Empty(loggedRewards.Except(ackedRewards.Keys.Concat(inFlightRewards.Keys)));
 
-            foreach (var (op, id) in ackedWrites)
+            foreach (var (op, id) in load.Acked)
             {
                 var m = await bank.GetAsync(id);
                 MemoryId.TryParse(id, out var parsed);

@@ -14,7 +14,7 @@ public sealed class DurabilityTests(FaultFixture fixture) : IClassFixture<FaultF
     private async Task<(string Name, Client.BankClient Bank)> NewBankAsync(string prefix)
     {
         string name = ClusterFixture.NewBankName(prefix);
-        FaultFixture.Store.Track(name);
+        fixture.Store.Track(name);
         await fixture.Memory.CreateBankAsync(name, new BankSpec(BankHelpers.Dimension, "test-embedder", new BankOptions { Delta = -1, MergeThreshold = 2 }, 1, new IndexSettings(Exact: true)));
         return (name, fixture.Memory.Bank(name));
     }
@@ -30,11 +30,11 @@ public sealed class DurabilityTests(FaultFixture fixture) : IClassFixture<FaultF
     {
         var (name, bank) = await NewBankAsync("stall");
         var first = await bank.WriteAsync(_vectors.Gaussian(), "i0", "e0", true);
-        int appendsBefore = FaultFixture.Store.AppendsStarted(name);
-        FaultFixture.Store.Stall(name);
+        int appendsBefore = fixture.Store.AppendsStarted(name);
+        fixture.Store.Stall(name);
 
         var stalled = bank.WriteAsync(_vectors.Gaussian(), "i1", "e1", true);
-        await Wait.UntilAsync(() => FaultFixture.Store.AppendsStarted(name) == appendsBefore + 1, "the stalled append to start");
+        await Wait.UntilAsync(() => fixture.Store.AppendsStarted(name) == appendsBefore + 1, "the stalled append to start");
         // The grain is not blocked by its commit: reads and further writes run while the append waits.
         var recall = await bank.RecallAsync(_vectors.Gaussian());
         Assert.Equal(1, recall.Coverage.ShardsAnswered);
@@ -43,14 +43,14 @@ public sealed class DurabilityTests(FaultFixture fixture) : IClassFixture<FaultF
 
         Assert.False(stalled.IsCompleted, "the write was acknowledged while its commit had not returned.");
         Assert.All(more, w => Assert.False(w.IsCompleted, "a write was acknowledged before its commit."));
-        Assert.Equal(appendsBefore + 1, FaultFixture.Store.AppendsStarted(name));
+        Assert.Equal(appendsBefore + 1, fixture.Store.AppendsStarted(name));
 
-        FaultFixture.Store.Release(name);
+        fixture.Store.Release(name);
         await stalled;
         await Task.WhenAll(more);
         // Group commit: the ten writes queued during the stall went to storage together, in one append.
-        Assert.Equal(appendsBefore + 2, FaultFixture.Store.AppendsStarted(name));
-        var image = await FaultFixture.Store.Inner.LoadShardAsync(BankNames.ShardKey(name, 0));
+        Assert.Equal(appendsBefore + 2, fixture.Store.AppendsStarted(name));
+        var image = await fixture.Store.Inner.LoadShardAsync(BankNames.ShardKey(name, 0));
         MemoryId.TryParse(first.MemoryId, out var firstId);
         Assert.Contains(image.Payloads, p => p.Sequence == firstId.Sequence && p.Experience == "e0");
         Assert.Equal(12, image.Payloads.Count(p => p.Experience is not null));
@@ -63,7 +63,7 @@ public sealed class DurabilityTests(FaultFixture fixture) : IClassFixture<FaultF
         var v = _vectors.Gaussian();
         var written = await bank.WriteAsync(v, "i", "e", true);
         var recall = await bank.RecallAsync(v);
-        FaultFixture.Store.Arm(name, AppendFault.FailBeforeWrite);
+        fixture.Store.Arm(name, AppendFault.FailBeforeWrite);
 
         var error = await Assert.ThrowsAsync<ShardUnavailableException>(() => bank.RewardAsync(recall.Token, 1.0));
         Assert.Contains("could not commit to storage", error.Message);
@@ -80,7 +80,7 @@ public sealed class DurabilityTests(FaultFixture fixture) : IClassFixture<FaultF
     {
         var (name, bank) = await NewBankAsync("afterwrite");
         var v = _vectors.Gaussian();
-        FaultFixture.Store.Arm(name, AppendFault.FailAfterWrite);
+        fixture.Store.Arm(name, AppendFault.FailAfterWrite);
 
         await Assert.ThrowsAsync<ShardUnavailableException>(() => bank.WriteAsync(v, "i", "e", true, operationId: "op-after-write"));
         var retry = await bank.WriteAsync(v, "i", "e", true, operationId: "op-after-write");
@@ -95,15 +95,15 @@ public sealed class DurabilityTests(FaultFixture fixture) : IClassFixture<FaultF
     {
         var (name, bank) = await NewBankAsync("torn");
         await bank.WriteAsync(_vectors.Gaussian(), "i0", "e0", true);
-        FaultFixture.Store.Arm(name, AppendFault.TearRecord);
+        fixture.Store.Arm(name, AppendFault.TearRecord);
 
         await Assert.ThrowsAsync<ShardUnavailableException>(() => bank.WriteAsync(_vectors.Gaussian(), "i1", "e1", true, operationId: "op-torn"));
         string shard = BankNames.ShardKey(name, 0);
-        var torn = await FaultFixture.Store.Inner.LoadShardAsync(shard);
+        var torn = await fixture.Store.Inner.LoadShardAsync(shard);
         Assert.False(EventCodec.TryDecode(torn.Tail[^1].Record, out _), "the injected torn record decoded as a good one.");
 
         Assert.Equal(1, (await bank.GetStatsAsync()).Memories);
-        var repaired = await FaultFixture.Store.Inner.LoadShardAsync(shard);
+        var repaired = await fixture.Store.Inner.LoadShardAsync(shard);
         Assert.All(repaired.Tail, r => Assert.True(EventCodec.TryDecode(r.Record, out _), $"record {r.Position} is still torn after activation."));
         await bank.WriteAsync(_vectors.Gaussian(), "i1", "e1", true, operationId: "op-torn");
         Assert.Equal(2, (await bank.GetStatsAsync()).Memories);
@@ -116,14 +116,14 @@ public sealed class DurabilityTests(FaultFixture fixture) : IClassFixture<FaultF
         var v = _vectors.Gaussian();
         var written = await bank.WriteAsync(v, "i0", "e0", true);
         var recall = await bank.RecallAsync(v);
-        FaultFixture.Store.SetDown(name, true);
+        fixture.Store.SetDown(name, true);
 
         var write = await Assert.ThrowsAnyAsync<Exception>(() => bank.WriteAsync(_vectors.Gaussian(), "i1", "e1", true));
         Assert.Contains("storage", write.Message);
         var reward = await Assert.ThrowsAnyAsync<Exception>(() => bank.RewardAsync(recall.Token, 1.0));
         Assert.Contains("storage", reward.Message);
 
-        FaultFixture.Store.SetDown(name, false);
+        fixture.Store.SetDown(name, false);
         var memory = await bank.GetAsync(written.MemoryId);
         Assert.Equal(0, memory.Visits);
         Assert.Equal(1, (await bank.GetStatsAsync()).Memories);
@@ -138,7 +138,7 @@ public sealed class DurabilityTests(FaultFixture fixture) : IClassFixture<FaultF
         await fixture.Memory.CreateBankAsync(name, new BankSpec(BankHelpers.Dimension, "test-embedder", new BankOptions { Delta = -1 }, 2, new IndexSettings(Exact: true)));
         var bank = fixture.Memory.Bank(name);
         string slow = BankNames.ShardKey(name, 0);
-        FaultFixture.Store.StallLoads(slow);
+        fixture.Store.StallLoads(slow);
         try
         {
             // The first recall activates both shards; shard 0's load is held back, as a large shard's would be.
@@ -149,7 +149,7 @@ public sealed class DurabilityTests(FaultFixture fixture) : IClassFixture<FaultF
         }
         finally
         {
-            FaultFixture.Store.ReleaseLoads(slow);
+            fixture.Store.ReleaseLoads(slow);
         }
 
         await Wait.UntilAsync(async () => (await bank.RecallAsync(_vectors.Gaussian())).Coverage.IsFull, "the loaded shard to answer");
@@ -165,9 +165,9 @@ public sealed class DurabilityTests(FaultFixture fixture) : IClassFixture<FaultF
         string shard = BankNames.ShardKey(name, 0);
 
         // A rival activation of the same shard: it read the same head and appends first.
-        var image = await FaultFixture.Store.Inner.LoadShardAsync(shard);
+        var image = await fixture.Store.Inner.LoadShardAsync(shard);
         var rivalChange = new QUpdated(id.Sequence, 1.0, 0.777, 1, DateTimeOffset.UtcNow);
-        await FaultFixture.Store.Inner.AppendAsync(shard, new ShardBatch(image.Head, EventCodec.Encode([rivalChange]), [], []));
+        await fixture.Store.Inner.AppendAsync(shard, new ShardBatch(image.Head, EventCodec.Encode([rivalChange]), [], []));
 
         var fenced = await Assert.ThrowsAsync<ShardUnavailableException>(() => bank.WriteAsync(_vectors.Gaussian(), "i1", "e1", true, operationId: "op-fenced"));
         Assert.Contains("fenced off", fenced.Message);
@@ -185,14 +185,14 @@ public sealed class DurabilityTests(FaultFixture fixture) : IClassFixture<FaultF
     public async Task WriteAsync_RetriedWithoutToken_AfterLostAcknowledgementAndBankGrowth_ReturnsTheMemoryStoredOnce()
     {
         string name = ClusterFixture.NewBankName("lost-ack");
-        FaultFixture.Store.Track(name);
+        fixture.Store.Track(name);
         await fixture.Memory.CreateBankAsync(name, new BankSpec(BankHelpers.Dimension, "test-embedder", RouteGeometry.Options, RouteGeometry.Shards, new IndexSettings(Exact: true)));
         var bank = fixture.Memory.Bank(name);
         var seed = await bank.WriteAsync(RouteGeometry.Intent.Select((x, i) => i == 1 ? 0.5f : x).ToArray(), "seed", "seed", true, operationId: "route-seed");
         int seedShard = MemoryId.Parse(seed.MemoryId, "id").Slot % RouteGeometry.Shards;
         string operationId = Enumerable.Range(0, 10_000).Select(i => $"lost-{i}").First(id => OperationIds.SlotOf(id) % RouteGeometry.Shards != seedShard);
         var recall = await bank.RecallAsync(RouteGeometry.Intent);
-        FaultFixture.Store.ArmShard(BankNames.ShardKey(name, seedShard), AppendFault.FailAfterWrite);
+        fixture.Store.ArmShard(BankNames.ShardKey(name, seedShard), AppendFault.FailAfterWrite);
 
         await Assert.ThrowsAsync<ShardUnavailableException>(
             () => bank.WriteAsync(RouteGeometry.Intent, "intent", "experience", true, recall.Token, operationId));

@@ -47,6 +47,34 @@ public sealed class EventCodecTests
         Assert.Equal(File.ReadAllBytes(GoldenPath), encoded);
     }
 
+    // The kinds and results the golden log predates, pinned byte for byte as this format version first wrote them.
+    private static readonly IReadOnlyList<ShardEvent> LaterKinds =
+    [
+        new KeyImported(3, 17),
+        new RecallRewarded(new Guid("00112233-4455-6677-8899-aabbccddeeff"), 2, 1.0, 0.55, 2, 638_000_000_000_000_000),
+        new OperationApplied("claim-1", [7, 7], new OperationClaim(new WriteRoute(5, 42))),
+        new OperationApplied("claim-2", [1], new OperationClaim(new WriteRoute(6, null))),
+        new OperationApplied("claim-3", [], new OperationClaim(null)),
+    ];
+
+    [Fact]
+    public void Encode_KeepsTheLayout_OfKindsNewerThanTheGoldenLog()
+    {
+        var record = EventCodec.Encode(LaterKinds);
+
+        string expected =
+            "950000002ED137F1" + "0105000000" + // length, CRC; version 1, 5 events
+            "06" + "0300000000000000" + "11000000" + // KeyImported: key, slot
+            // RecallRewarded: recall id, memory, reward, Q, visits, expiry ticks
+            "07" + "33221100554477668899AABBCCDDEEFF" + "0200000000000000" + "000000000000F03F" + "9A9999999999E13F" + "02000000" + "0000B3A69EA1DA08" +
+            "05" + "07636C61696D2D31" + "02" + "0707" + "04" + "01" + "05000000" + "01" + "2A00000000000000" + // claim: route, joins key 42
+            "05" + "07636C61696D2D32" + "01" + "01" + "04" + "01" + "06000000" + "00" + "0000000000000000" + // claim: route, new key
+            "05" + "07636C61696D2D33" + "00" + "04" + "00" + "00000000" + "00" + "0000000000000000"; // claim: no route
+        Assert.Equal(expected, Convert.ToHexString(record));
+        Assert.True(EventCodec.TryDecode(record, out var events));
+        Assert.Equal(Describe(LaterKinds), Describe(events));
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(3)]

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using MemRL.Client;
 using MemRL.Cluster.Tests.Fixtures;
@@ -50,45 +49,25 @@ public sealed class LocalClusterChaosTests(ITestOutputHelper output)
             await memory.CreateBankAsync(name, new BankSpec(BankHelpers.Dimension, "test-embedder", new BankOptions { Delta = -1, MergeThreshold = 2 }, shards));
             var bank = memory.Bank(name);
 
-            var acked = new ConcurrentDictionary<string, string>();
-            var inFlight = new ConcurrentDictionary<string, CrashTests.WriteOp>();
             long recalls = 0, recallErrors = 0, fullCoverage = 0;
             using var stop = new CancellationTokenSource();
-            var agents = Enumerable.Range(0, 6).Select(agent => Task.Run(async () =>
+            var load = new AgentLoad();
+            var agents = load.Start(bank, agents: 6, seed: 900, _ => true, async (v, _, _) =>
             {
-                var v = new Vectors(900 + agent, BankHelpers.Dimension);
-                for (int step = 0; !stop.IsCancellationRequested; step++)
+                Interlocked.Increment(ref recalls);
+                try
                 {
-                    string op = $"w-{agent}-{step}";
-                    var intent = v.Gaussian();
-                    string text = $"experience {agent}/{step}";
-                    try
+                    var recall = await bank.RecallAsync(v.Gaussian());
+                    if (recall.Coverage.IsFull)
                     {
-                        acked[op] = (await bank.WriteAsync(intent, "intent", text, true, operationId: op)).MemoryId;
-                    }
-                    catch (Exception)
-                    {
-                        if (!acked.ContainsKey(op))
-                        {
-                            inFlight[op] = new CrashTests.WriteOp(op, intent, text);
-                        }
-                    }
-
-                    Interlocked.Increment(ref recalls);
-                    try
-                    {
-                        var recall = await bank.RecallAsync(v.Gaussian());
-                        if (recall.Coverage.IsFull)
-                        {
-                            Interlocked.Increment(ref fullCoverage);
-                        }
-                    }
-                    catch (Exception)
-                    {
-                        Interlocked.Increment(ref recallErrors);
+                        Interlocked.Increment(ref fullCoverage);
                     }
                 }
-            })).ToArray();
+                catch (Exception)
+                {
+                    Interlocked.Increment(ref recallErrors);
+                }
+            }, stop.Token);
 
             // One disruption: the action, then until every silo is ready and a recall sees every shard again.
             async Task DisruptAsync(string what, Func<Task> action)
@@ -134,10 +113,10 @@ public sealed class LocalClusterChaosTests(ITestOutputHelper output)
 
             stop.Cancel();
             await Task.WhenAll(agents);
-            output.WriteLine($"in all: {recalls} recalls, {recallErrors} failed, {fullCoverage} with full coverage; {acked.Count} writes acknowledged, {inFlight.Count} in flight at a failure");
+            output.WriteLine($"in all: {recalls} recalls, {recallErrors} failed, {fullCoverage} with full coverage; {load.Acked.Count} writes acknowledged, {load.InFlight.Count} in flight at a failure");
             await using var store = new PostgreSqlMemoryStore(postgres);
-            await CrashTests.SettleWritesAsync(bank, acked, inFlight.Values, store, name, shards);
-            foreach (string id in acked.Values)
+            await CrashTests.SettleWritesAsync(bank, load.Acked, load.InFlight.Values, store, name, shards);
+            foreach (string id in load.Acked.Values)
             {
                 Assert.NotNull(await bank.GetAsync(id));
             }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using MemRL.Client;
 using MemRL.Cluster.Tests.Fixtures;
 using MemRL.GrainInterfaces;
@@ -57,55 +56,39 @@ public sealed class ProcessCrashTests
             await memory.CreateBankAsync(name, new BankSpec(BankHelpers.Dimension, "test-embedder", new BankOptions { Delta = -1, MergeThreshold = 2 }, shards));
             var bank = memory.Bank(name);
 
-            var acked = new ConcurrentDictionary<string, string>();
-            var inFlight = new ConcurrentDictionary<string, CrashTests.WriteOp>();
-            int progress = 0;
             using var stop = new CancellationTokenSource();
-            var agents = Enumerable.Range(0, 4).Select(agent => Task.Run(async () =>
+            var load = new AgentLoad();
+            var agents = load.Start(bank, agents: 4, seed: 500, _ => true, async (v, agent, step) =>
             {
-                var v = new Vectors(500 + agent, BankHelpers.Dimension);
-                for (int step = 0; !stop.IsCancellationRequested; step++)
+                try
                 {
-                    string op = $"w-{agent}-{step}";
-                    var intent = v.Gaussian();
-                    string text = $"experience {agent}/{step}";
-                    try
+                    var recall = await bank.RecallAsync(v.Gaussian());
+                    if (recall.Memories.Count > 0)
                     {
-                        acked[op] = (await bank.WriteAsync(intent, "intent", text, true, operationId: op)).MemoryId;
-                        var recall = await bank.RecallAsync(v.Gaussian());
-                        if (recall.Memories.Count > 0)
-                        {
-                            await bank.RewardAsync(recall.Token, 1.0, operationId: $"r-{agent}-{step}");
-                        }
+                        await bank.RewardAsync(recall.Token, 1.0, operationId: $"r-{agent}-{step}");
                     }
-                    catch (Exception)
-                    {
-                        // Any failure while silos die is fine; only the ledger's invariants matter.
-                        if (!acked.ContainsKey(op))
-                        {
-                            inFlight[op] = new CrashTests.WriteOp(op, intent, text);
-                        }
-                    }
-
-                    Interlocked.Increment(ref progress);
                 }
-            })).ToArray();
+                catch (Exception)
+                {
+                    // Any failure while silos die is fine; only the ledger's invariants matter.
+                }
+            }, stop.Token);
 
             var random = new Random(23);
             for (int kill = 0; kill < kills; kill++)
             {
                 int victim = random.Next(silos.Length);
-                int before = Volatile.Read(ref progress);
+                int before = load.Steps;
                 silos[victim]!.Kill();
                 silos[victim] = await LocalSilo.StartAsync(root, env[victim], TimeSpan.FromSeconds(60));
-                await Wait.UntilAsync(() => Volatile.Read(ref progress) > before + 5, $"agents to make progress after SIGKILL {kill + 1}", seconds: 120);
+                await Wait.UntilAsync(() => load.Steps > before + 5, $"agents to make progress after SIGKILL {kill + 1}", seconds: 120);
             }
 
             stop.Cancel();
             await Task.WhenAll(agents);
             await using var store = new PostgreSqlMemoryStore(postgres);
-            var log = await CrashTests.SettleWritesAsync(bank, acked, inFlight.Values, store, name, shards);
-            foreach (string id in acked.Values)
+            var log = await CrashTests.SettleWritesAsync(bank, load.Acked, load.InFlight.Values, store, name, shards);
+            foreach (string id in load.Acked.Values)
             {
                 var m = await bank.GetAsync(id);
                 MemoryId.TryParse(id, out var parsed);

@@ -39,44 +39,29 @@ public sealed class SlotMoveCrashTests
             await memory.CreateBankAsync(name, new BankSpec(BankHelpers.Dimension, "test-embedder", new BankOptions { Delta = -1, MergeThreshold = 2 }, 2));
             var bank = memory.Bank(name);
 
-            var acked = new ConcurrentDictionary<string, string>();
-            var inFlight = new ConcurrentDictionary<string, CrashTests.WriteOp>();
             var rewards = new ConcurrentDictionary<string, (string Token, RewardResponse Response)>();
-            int progress = 0;
             using var stop = new CancellationTokenSource();
-            var agents = Enumerable.Range(0, 4).Select(agent => Task.Run(async () =>
+            var load = new AgentLoad();
+            // Refusals while slots are frozen and failures while a silo dies are expected; the ledger decides.
+            var agents = load.Start(bank, agents: 4, seed: 700, _ => true, async (v, agent, step) =>
             {
-                var v = new Vectors(700 + agent, BankHelpers.Dimension);
-                for (int step = 0; !stop.IsCancellationRequested; step++)
+                try
                 {
-                    string op = $"w-{agent}-{step}";
-                    var intent = v.Gaussian();
-                    string text = $"experience {agent}/{step}";
-                    try
+                    var recall = await bank.RecallAsync(v.Gaussian());
+                    if (recall.Memories.Count > 0)
                     {
-                        acked[op] = (await bank.WriteAsync(intent, "intent", text, true, operationId: op)).MemoryId;
-                        var recall = await bank.RecallAsync(v.Gaussian());
-                        if (recall.Memories.Count > 0)
-                        {
-                            string rewardOp = $"r-{agent}-{step}";
-                            rewards[rewardOp] = (recall.Token, await bank.RewardAsync(recall.Token, 1.0, operationId: rewardOp));
-                        }
+                        string op = $"r-{agent}-{step}";
+                        rewards[op] = (recall.Token, await bank.RewardAsync(recall.Token, 1.0, operationId: op));
                     }
-                    catch (Exception)
-                    {
-                        // Refusals while slots are frozen and failures while a silo dies are expected; the ledger decides.
-                        if (!acked.ContainsKey(op))
-                        {
-                            inFlight[op] = new CrashTests.WriteOp(op, intent, text);
-                        }
-                    }
-
-                    Interlocked.Increment(ref progress);
                 }
-            })).ToArray();
+                catch (Exception)
+                {
+                    // Unacknowledged rewards are not in the ledger.
+                }
+            }, stop.Token);
 
             // A bank large enough that the move takes several pages per source shard.
-            await Wait.UntilAsync(() => acked.Count >= 1500, "agents to write 1500 memories", seconds: 300);
+            await Wait.UntilAsync(() => load.Acked.Count >= 1500, "agents to write 1500 memories", seconds: 300);
 
             // The kill lands while the slots are frozen and being copied: the bank says so until the map switches.
             var move = memory.GrowShardsAsync(name, 4);
@@ -89,6 +74,15 @@ public sealed class SlotMoveCrashTests
             bool killedMidMove = frozen && !move.IsCompleted;
             silos[1]!.Kill();
             silos[1] = await LocalSilo.StartAsync(root, env[1], TimeSpan.FromSeconds(60));
+            // Cut short by the kill (the move is undone) or refused while the dead silo is still a member: run it again
+            // (a failure of the retry itself, such as a call to the dead silo timing out, surfaces at the next await).
+            async Task<BankInfo> GrowAgainAsync()
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1));
+                var current = await memory.GetBankAsync(name);
+                return current!.ShardCount == 4 ? current : await memory.GrowShardsAsync(name, 4);
+            }
+
             BankInfo? grown = null;
             for (int attempt = 0; grown is null; attempt++)
             {
@@ -96,23 +90,21 @@ public sealed class SlotMoveCrashTests
                 {
                     grown = await move;
                 }
-                catch (Exception) when (attempt < 20)
+                catch (Exception) when (attempt < 60)
                 {
-                    // Cut short by the kill (the move is undone) or refused while it still runs: run it again.
-                    await Task.Delay(TimeSpan.FromSeconds(1));
-                    var current = await memory.GetBankAsync(name);
-                    move = current!.ShardCount == 4 ? Task.FromResult(current) : memory.GrowShardsAsync(name, 4);
+                    move = GrowAgainAsync();
                 }
             }
 
             Assert.Equal(4, grown.ShardCount);
-            int before = Volatile.Read(ref progress);
-            await Wait.UntilAsync(() => Volatile.Read(ref progress) > before + 20, "agents to make progress after the move", seconds: 120);
+            int before = load.Steps;
+            await Wait.UntilAsync(() => load.Steps > before + 20, "agents to make progress after the move", seconds: 120);
             stop.Cancel();
             await Task.WhenAll(agents);
 
             // Every in-flight write, retried with its id, applies at most once more; then each id has one memory.
-            foreach (var op in inFlight.Values)
+            var acked = load.Acked;
+            foreach (var op in load.InFlight.Values)
             {
                 acked[op.OperationId] = (await bank.WriteAsync(op.Intent, "intent", op.Text, true, operationId: op.OperationId)).MemoryId;
             }

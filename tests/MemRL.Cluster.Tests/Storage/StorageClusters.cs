@@ -7,30 +7,32 @@ namespace MemRL.Cluster.Tests.Storage;
 
 /// <summary>
 /// Clusters whose silos use a named, configured store (not a shared instance), so that a cluster started again on the
-/// same file or database sees only what storage kept. TestCluster configurators are types, so the settings are static.
+/// same file or database sees only what storage kept.
 /// </summary>
 public static class StorageClusters
 {
-
-    internal static StorageOptions Options { get; set; } = new();
-
     public static StorageOptions Sqlite(string path, int snapshotEvery) =>
         new() { Provider = StorageProvider.Sqlite, SqlitePath = path, SnapshotEveryEvents = snapshotEvery };
 
     public static StorageOptions PostgreSql(string connectionString, int snapshotEvery) =>
         new() { Provider = StorageProvider.PostgreSql, PostgreSqlConnectionString = connectionString, SnapshotEveryEvents = snapshotEvery };
 
-    public static async Task<TestCluster> StartAsync(StorageOptions options, int silos)
+    public static async Task<InProcessTestCluster> StartAsync(StorageOptions options, int silos)
     {
-        Options = options;
-        var cluster = new TestClusterBuilder((short)silos).AddSiloBuilderConfigurator<SiloConfigurator>().Build();
+        var cluster = TestClusters.Build(silos, silo => silo.Configure<StorageOptions>(o =>
+        {
+            o.Provider = options.Provider;
+            o.SqlitePath = options.SqlitePath;
+            o.PostgreSqlConnectionString = options.PostgreSqlConnectionString;
+            o.SnapshotEveryEvents = options.SnapshotEveryEvents;
+        }));
         await cluster.DeployAsync();
         return cluster;
     }
 
     /// <summary>Starts a cluster on <paramref name="options"/>, runs <paramref name="body"/> against it and stops it: one
     /// life of a cluster, so a test can start another on the same storage and see only what storage kept.</summary>
-    public static async Task RunAsync(StorageOptions options, Func<MemRL.Client.MemoryClient, TestCluster, Task> body, int silos = 1)
+    public static async Task RunAsync(StorageOptions options, Func<MemRL.Client.MemoryClient, InProcessTestCluster, Task> body, int silos = 1)
     {
         var cluster = await StartAsync(options, silos);
         try
@@ -40,21 +42,6 @@ public static class StorageClusters
         finally
         {
             await cluster.DisposeAsync();
-        }
-    }
-
-    private sealed class SiloConfigurator : ISiloConfigurator
-    {
-        public void Configure(ISiloBuilder builder)
-        {
-            var chosen = Options;
-            builder.AddMemRL(o => o.RecallTokenKey = ClusterFixture.TokenKey).Configure<StorageOptions>(o =>
-            {
-                o.Provider = chosen.Provider;
-                o.SqlitePath = chosen.SqlitePath;
-                o.PostgreSqlConnectionString = chosen.PostgreSqlConnectionString;
-                o.SnapshotEveryEvents = chosen.SnapshotEveryEvents;
-            });
         }
     }
 }

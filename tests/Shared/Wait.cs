@@ -1,7 +1,7 @@
-namespace MemRL.Cluster.Tests.Fixtures;
+namespace MemRL.Tests;
 
 /// <summary>Waits on a condition with a deadline (tests never sleep for a fixed time).</summary>
-public static class Wait
+internal static class Wait
 {
     public static async Task UntilAsync(Func<Task<bool>> condition, string what, int seconds = 60)
     {

@@ -1,0 +1,221 @@
+"""The API's JSON shapes (docs/http-api.md, "Shapes"), as TypedDicts with the wire's camelCase names.
+
+Responses are the decoded JSON itself, typed: nothing is copied, and a member a newer server adds is still there
+(``recall["memories"][0].get("newMember")``). Request bodies are built by the client methods; the ``*Request``
+types document them, and every method that sends a body takes ``extra`` — members merged into the body as given —
+so members the API grows (metadata, filters) can be sent before this SDK names them. The server refuses members it
+does not know (400, ``reason: "unknown-member"``), so a typo in ``extra`` is never silently dropped.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, TypedDict, Union
+
+__all__ = [
+    "Problem", "Coverage", "BankOptions", "IndexSettings", "Bank", "BankSummary", "BankList", "RecalledMemory",
+    "Recall", "MemoryQ", "RewardResult", "WriteResult", "Memory", "MemoryPage", "ShardStats", "Distribution",
+    "BankStats", "Calibration", "CreateBankRequest", "RecallRequest", "RewardRequest", "WriteRequest",
+]
+
+# `lambda` is a Python keyword, so the option types use the functional syntax.
+BankOptions = TypedDict("BankOptions", {
+    "alpha": float,
+    "lambda": float,
+    "k1": int,
+    "k2": int,
+    "delta": float,
+    "qInitSuccess": float,
+    "qInitFailure": float,
+    "qFloor": Optional[float],
+    "qMin": Optional[float],
+    "epsilon": float,
+    "mergeThreshold": float,
+    "maxMemoriesPerKey": int,
+    "similarityNormalization": Union[str, int],
+    "similarityMean": float,
+    "similarityStdDev": float,
+}, total=False)
+
+
+class Problem(TypedDict, total=False):
+    """An error's problem+json document (RFC 9457) with the API's members."""
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    field: str
+    expected: str
+    actual: str
+    reason: str
+    quota: str
+    limit: int
+    current: int
+
+
+class Coverage(TypedDict):
+    shardsAnswered: int
+    shardsTotal: int
+
+
+class IndexSettings(TypedDict, total=False):
+    m: int
+    efConstruction: int
+    efSearch: int
+    exact: bool
+
+
+class Bank(TypedDict):
+    name: str
+    dimension: int
+    embedderId: str
+    shardCount: int
+    version: int
+    createdAt: str
+    options: BankOptions
+    index: IndexSettings
+
+
+class BankSummary(TypedDict):
+    name: str
+    memories: int
+    textBytes: int
+
+
+class BankList(TypedDict):
+    banks: List[BankSummary]
+
+
+class RecalledMemory(TypedDict):
+    id: str
+    similarity: float
+    q: float
+    zSim: float
+    zQ: float
+    score: float
+    success: bool
+    experience: str
+    intentText: str
+
+
+class Recall(TypedDict):
+    token: str
+    coverage: Coverage
+    poolSize: int
+    explored: bool
+    memories: List[RecalledMemory]
+
+
+class MemoryQ(TypedDict):
+    id: str
+    q: float
+    visits: int
+
+
+class RewardResult(TypedDict):
+    updated: List[MemoryQ]
+
+
+class WriteResult(TypedDict):
+    memoryId: str
+    createdKey: bool
+    q: float
+
+
+class Memory(TypedDict):
+    id: str
+    intentText: str
+    experience: str
+    success: bool
+    q: float
+    visits: int
+    lastReward: Optional[float]
+    createdAt: str
+    updatedAt: str
+
+
+class MemoryPage(TypedDict):
+    memories: List[Memory]
+    nextCursor: Optional[str]
+
+
+class ShardStats(TypedDict):
+    shard: int
+    keys: int
+    memories: int
+
+
+class Distribution(TypedDict):
+    count: int
+    mean: float
+    min: float
+    max: float
+    p50: float
+    p90: float
+    p99: float
+    edges: List[float]
+    counts: List[int]
+
+
+class BankStats(TypedDict):
+    keys: int
+    memories: int
+    shards: List[ShardStats]
+    qMean: float
+    qMin: float
+    qMax: float
+    qHistogramEdges: List[float]
+    qHistogram: List[int]
+    coverage: Coverage
+    qDistribution: Distribution
+    visitsDistribution: Distribution
+    ageSecondsDistribution: Distribution
+
+
+class Calibration(TypedDict):
+    delta: float
+    similarityMean: float
+    similarityStdDev: float
+    sampleSize: int
+    pairCount: int
+    applied: bool
+    bank: Bank
+
+
+# ---- request bodies (what the client methods send) ----------------------------------------------------------------
+
+class CreateBankRequest(TypedDict, total=False):
+    name: str
+    dimension: int
+    embedderId: str
+    shardCount: int
+    options: BankOptions
+    index: IndexSettings
+
+
+RecallRequest = TypedDict("RecallRequest", {
+    "query": List[float],
+    "queryText": str,
+    "embedderId": str,
+    "k1": int,
+    "k2": int,
+    "lambda": float,
+    "delta": float,
+    "requireFullCoverage": bool,
+}, total=False)
+
+
+class RewardRequest(TypedDict, total=False):
+    token: str
+    reward: float
+    memoryIds: List[str]
+
+
+class WriteRequest(TypedDict, total=False):
+    intent: List[float]
+    intentText: str
+    embedderId: str
+    experience: str
+    success: bool
+    recallToken: str
+
