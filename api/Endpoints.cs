@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using MemRL.Client;
+using MemRL.Embeddings;
 using MemRL.Errors;
 using MemRL.GrainInterfaces;
 using Microsoft.AspNetCore.Builder;
@@ -60,18 +61,29 @@ internal static class Endpoints
         TypedResults.Ok(new BankListView((await usage.ListAsync(Tenants.TenantOf(user))).Select(b => new BankUsageView(b.Name, b.Memories, b.TextBytes)).ToList()));
 
     private static async Task<Results<Created<BankView>, Ok<BankView>>> CreateBankAsync(
-        CreateBankBody body, ClaimsPrincipal user, MemoryClient memory, TextEmbedder embedder, TenantUsage usage)
+        CreateBankBody body, ClaimsPrincipal user, MemoryClient memory, TextEmbedders embedders, BankEmbedders bankEmbedders, TenantUsage usage)
     {
         string name = Required(body.Name, "name", "a bank name");
         string bank = Tenants.ClusterBankName(Tenants.TenantOf(user), name, "name");
-        if (body.EmbedderId is null && body.Dimension is { } dimension && dimension != embedder.Dimension)
+        var standard = embedders.Default;
+        if (body.EmbedderId is null && body.Dimension is { } dimension && dimension != standard.Dimension)
         {
             // Without an embedder id the bank is the server embedder's, whose vectors have its dimension only.
             throw FieldError.Missing("embedderId",
-                $"the id of the model that makes your vectors of dimension {dimension}, or no dimension (the server's embedder '{embedder.EmbedderId}' makes {embedder.Dimension})");
+                $"the id of the model that makes your vectors of dimension {dimension}, or no dimension (the server's embedder '{standard.EmbedderId}' makes {standard.Dimension})");
         }
 
-        var spec = new BankSpec(body.Dimension ?? embedder.Dimension, body.EmbedderId ?? embedder.EmbedderId, body.Options, body.ShardCount ?? 2, body.Index);
+        // A text bank: no embedder id (the default's), or the id of an embedder this server hosts (a hashing bank, say).
+        HostedEmbedder? text = body.EmbedderId is null ? standard : embedders.TryGet(body.EmbedderId, out var hosted) ? hosted : null;
+        if (text is not null && body.Dimension is { } given && given != text.Dimension)
+        {
+            throw FieldError.Invalid("dimension", $"{text.Dimension}, the dimension of '{text.EmbedderId}', or no dimension", FieldError.Format(given));
+        }
+
+        // Options left out: a text bank gets the gate measured for its embedder (docs/benchmarks.md, "Text embedders").
+        var options = body.Options ?? (text?.RecommendedDelta is { } delta ? new BankOptions { Delta = delta } : null);
+        var spec = new BankSpec(body.Dimension ?? text?.Dimension ?? standard.Dimension, body.EmbedderId ?? standard.EmbedderId, options, body.ShardCount ?? 2, body.Index);
+        bankEmbedders.Forget(bank);
         bool existed = await memory.GetBankAsync(bank) is not null;
         string tenant = Tenants.TenantOf(user);
         if (!existed)
@@ -118,9 +130,11 @@ internal static class Endpoints
         return TypedResults.Ok(BankView.From(await memory.UpdateOptionsAsync(name, options), bank));
     }
 
-    private static async Task<NoContent> DeleteBankAsync(string bank, ClaimsPrincipal user, MemoryClient memory, TenantUsage usage)
+    private static async Task<NoContent> DeleteBankAsync(string bank, ClaimsPrincipal user, MemoryClient memory, TenantUsage usage, BankEmbedders bankEmbedders)
     {
-        bool deleted = await memory.DeleteBankAsync(Tenants.ClusterBankName(Tenants.TenantOf(user), bank));
+        string name = Tenants.ClusterBankName(Tenants.TenantOf(user), bank);
+        bool deleted = await memory.DeleteBankAsync(name);
+        bankEmbedders.Forget(name);
         usage.Forget(Tenants.TenantOf(user));
         return deleted ? TypedResults.NoContent() : throw new BankNotFoundException(bank);
     }
@@ -144,12 +158,13 @@ internal static class Endpoints
     }
 
     private static async Task<Ok<RecallView>> RecallAsync(
-        string bank, RecallBody body, ClaimsPrincipal user, MemoryClient memory, TextEmbedder embedder, CancellationToken cancellationToken)
+        string bank, RecallBody body, HttpResponse response, ClaimsPrincipal user, MemoryClient memory, TextEmbedders embedders, BankEmbedders bankEmbedders,
+        CancellationToken cancellationToken)
     {
         var client = BankOf(memory, user, bank);
-        var (query, embedderId) = await VectorOrTextAsync(body.Query, "query", body.QueryText, "queryText", body.EmbedderId, embedder, cancellationToken);
-        var settings = new RecallSettings(body.K1, body.K2, body.Lambda, body.Delta, body.RequireFullCoverage, embedderId);
-        var r = await client.RecallAsync(query, settings, cancellationToken);
+        var input = new VectorOrText(body.Query, "query", body.QueryText, "queryText", body.EmbedderId);
+        var r = await WithBankVectorAsync(input, bank, user, memory, embedders, bankEmbedders, response, cancellationToken, (query, embedderId) =>
+            client.RecallAsync(query, new RecallSettings(body.K1, body.K2, body.Lambda, body.Delta, body.RequireFullCoverage, embedderId), cancellationToken));
         return TypedResults.Ok(new RecallView(r.Token, r.Coverage, r.PoolSize, r.Explored, r.Memories));
     }
 
@@ -168,16 +183,20 @@ internal static class Endpoints
     }
 
     private static async Task<Created<WriteResponse>> WriteAsync(
-        string bank, WriteBody body, HttpRequest request, ClaimsPrincipal user, MemoryClient memory, TextEmbedder embedder, TenantUsage usage, CancellationToken cancellationToken)
+        string bank, WriteBody body, HttpRequest request, ClaimsPrincipal user, MemoryClient memory, TextEmbedders embedders, BankEmbedders bankEmbedders,
+        TenantUsage usage, CancellationToken cancellationToken)
     {
         var client = BankOf(memory, user, bank);
         string experience = Required(body.Experience, "experience", "the experience text");
         bool success = body.Success ?? throw Missing("success", "true or false");
-        var (intent, embedderId) = await VectorOrTextAsync(body.Intent, "intent", body.Intent is null ? body.IntentText : null, "intentText", body.EmbedderId, embedder, cancellationToken);
+        var input = new VectorOrText(body.Intent, "intent", body.Intent is null ? body.IntentText : null, "intentText", body.EmbedderId);
+        input.Validate();
         string tenant = Tenants.TenantOf(user);
         long textBytes = System.Text.Encoding.UTF8.GetByteCount(experience) + System.Text.Encoding.UTF8.GetByteCount(body.IntentText ?? "");
         await usage.CheckWriteAsync(tenant, textBytes);
-        var written = await client.WriteAsync(intent, body.IntentText ?? "", experience, success, body.RecallToken, IdempotencyKey(request), embedderId);
+        string? idempotencyKey = IdempotencyKey(request);
+        var written = await WithBankVectorAsync(input, bank, user, memory, embedders, bankEmbedders, request.HttpContext.Response, cancellationToken, (intent, embedderId) =>
+            client.WriteAsync(intent, body.IntentText ?? "", experience, success, body.RecallToken, idempotencyKey, embedderId));
         usage.AddWrite(tenant, textBytes);
         return TypedResults.Created($"/v1/banks/{bank}/memories/{written.MemoryId}", written);
     }
@@ -209,35 +228,80 @@ internal static class Endpoints
     private static BankClient BankOf(MemoryClient memory, ClaimsPrincipal user, string bank) =>
         memory.Bank(Tenants.ClusterBankName(Tenants.TenantOf(user), bank));
 
-    // A vector is taken as given (the bank checks its dimension and, when named, its embedder); text is embedded by the
-    // server's embedder, and its id goes with the call so a bank made for another embedder refuses it.
-    private static async Task<(float[] Vector, string? EmbedderId)> VectorOrTextAsync(
-        float[]? vector, string vectorField, string? text, string textField, string? vectorEmbedderId, TextEmbedder embedder, CancellationToken cancellationToken)
+    /// <summary>What a recall or write was given: a vector (with the id of the model that made it) or text.</summary>
+    private sealed record VectorOrText(float[]? Vector, string VectorField, string? Text, string TextField, string? VectorEmbedderId)
     {
-        if (vector is not null && text is not null)
+        public void Validate()
         {
-            throw FieldError.Invalid(vectorField, $"either {vectorField} or {textField}, not both", $"given with {textField}");
+            if (Vector is not null && Text is not null)
+            {
+                throw FieldError.Invalid(VectorField, $"either {VectorField} or {TextField}, not both", $"given with {TextField}");
+            }
+
+            if (Vector is not null)
+            {
+                return;
+            }
+
+            if (VectorEmbedderId is not null)
+            {
+                throw FieldError.Invalid("embedderId", "no embedderId with text (text is embedded by the embedder the bank records); it names the model of a vector",
+                    FieldError.Quote(VectorEmbedderId));
+            }
+
+            if (string.IsNullOrWhiteSpace(Text))
+            {
+                throw FieldError.Missing(VectorField, $"a vector in {VectorField} or text in {TextField}");
+            }
+
+            WireValidation.TextLength(Text, TextField, BankLimits.MaxIntentTextLength);
+        }
+    }
+
+    /// <summary>Header on a recall or write answer whose text was longer than the model reads: the tokens it kept.</summary>
+    public const string TruncatedHeader = "MemRL-Text-Truncated";
+
+    // A vector is taken as given (the bank checks its dimension and, when named, its embedder). Text is embedded by the
+    // embedder the bank records, so banks of an earlier default keep working; its id goes with the call, so a bank
+    // made again with another embedder since the id was cached refuses it, and the call is retried once with the new id.
+    private static async Task<T> WithBankVectorAsync<T>(
+        VectorOrText input, string bank, ClaimsPrincipal user, MemoryClient memory, TextEmbedders embedders, BankEmbedders bankEmbedders,
+        HttpResponse response, CancellationToken cancellationToken, Func<float[], string?, Task<T>> call)
+    {
+        input.Validate();
+        if (input.Vector is not null)
+        {
+            return await call(input.Vector, input.VectorEmbedderId);
         }
 
-        if (vector is not null)
+        string clusterBank = Tenants.ClusterBankName(Tenants.TenantOf(user), bank);
+        for (int attempt = 0; ; attempt++)
         {
-            return (vector, vectorEmbedderId);
+            string bankEmbedderId = await bankEmbedders.GetAsync(memory, clusterBank, bank);
+            if (!embedders.TryGet(bankEmbedderId, out var embedder))
+            {
+                throw FieldError.Invalid(input.TextField,
+                    $"text only for a bank of an embedder this server hosts ({string.Join(", ", embedders.HostedIds)}); bank '{bank}' records "
+                    + $"{FieldError.Quote(bankEmbedderId)}: send vectors made by that model in {input.VectorField}",
+                    bankEmbedderId);
+            }
+
+            var (vector, truncated) = await embedder.EmbedAsync(input.Text!, cancellationToken);
+            try
+            {
+                var result = await call(vector, embedder.EmbedderId);
+                if (truncated)
+                {
+                    response.Headers[TruncatedHeader] = MiniLmEmbedder.MaxTokens.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                }
+
+                return result;
+            }
+            catch (ArgumentException e) when (attempt == 0 && FieldError.TryRead(e, out var parts) && parts.Field == "embedderId")
+            {
+                bankEmbedders.Forget(clusterBank);
+            }
         }
-
-        if (vectorEmbedderId is not null)
-        {
-            throw FieldError.Invalid("embedderId", $"no embedderId with text (text is embedded by the server's '{embedder.EmbedderId}'); it names the model of a vector",
-                FieldError.Quote(vectorEmbedderId));
-        }
-
-        if (string.IsNullOrWhiteSpace(text))
-        {
-            throw FieldError.Missing(vectorField, $"a vector in {vectorField} or text in {textField}");
-        }
-
-        WireValidation.TextLength(text, textField, BankLimits.MaxIntentTextLength);
-
-        return (await embedder.EmbedAsync(text, cancellationToken), embedder.EmbedderId);
     }
 
     private static string? IdempotencyKey(HttpRequest request)

@@ -48,7 +48,8 @@ public static class MemRLApiExtensions
 
         services.TryAddSingleton(sp => new MemoryClient(sp.GetRequiredService<IGrainFactory>()));
         services.TryAddSingleton<ApiKeyRing>();
-        services.TryAddSingleton<TextEmbedder>();
+        services.TryAddSingleton<TextEmbedders>();
+        services.TryAddSingleton<BankEmbedders>();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<TenantUsage>();
         services.AddHostedService<LocalKeyBootstrap>();

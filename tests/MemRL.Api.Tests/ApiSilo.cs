@@ -59,6 +59,8 @@ public sealed class ApiSilo : IAsyncDisposable
         {
             ["MemRL:Api:Urls"] = "http://127.0.0.1:0",
             ["MemRL:Storage:SqlitePath"] = database,
+            // The hashing embedder keeps the API tests fast and small; TextEmbedderTests start MiniLM silos themselves.
+            ["MemRL:Api:Embedder:Kind"] = "Hashing",
         };
         int i = 0;
         foreach (var (key, (tenant, readOnly)) in testKeys ? Keys : new Dictionary<string, (string, bool)>())
