@@ -33,11 +33,10 @@ public sealed class PythonSdk : IAsyncLifetime
     internal static readonly string SdkPath = Path.Combine(Root, "sdk", "python");
 
     internal static string? Python { get; } =
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
-            .Select(dir => Path.Combine(dir, "python3")).FirstOrDefault(File.Exists);
+        SdkProcess.OnPath("python3");
 
     internal static readonly Lazy<bool> HasVenv = new(() =>
-        Python is not null && PythonSdkRun.RunAsync(Python, ["-c", "import venv, ensurepip"], Root, TimeSpan.FromSeconds(30)).GetAwaiter().GetResult().Code == 0);
+        Python is not null && SdkProcess.RunAsync(Python, ["-c", "import venv, ensurepip"], Root, TimeSpan.FromSeconds(30)).GetAwaiter().GetResult().Code == 0);
 
     private string? _work;
 
@@ -59,11 +58,11 @@ public sealed class PythonSdk : IAsyncLifetime
 
         _work = Directory.CreateTempSubdirectory("memrl-python-sdk-").FullName;
         string venv = Path.Combine(_work, "venv");
-        var made = await PythonSdkRun.RunAsync(Python, ["-m", "venv", venv], _work, TimeSpan.FromMinutes(2));
+        var made = await SdkProcess.RunAsync(Python, ["-m", "venv", venv], _work, TimeSpan.FromMinutes(2));
         VenvPython = Path.Combine(venv, "bin", "python");
         // --no-index: nothing may come from a package index; the build backend needs nothing but the standard library.
         var installed = made.Code == 0
-            ? await PythonSdkRun.RunAsync(VenvPython, ["-m", "pip", "install", "--no-index", "--disable-pip-version-check", SdkPath], _work, TimeSpan.FromMinutes(2))
+            ? await SdkProcess.RunAsync(VenvPython, ["-m", "pip", "install", "--no-index", "--disable-pip-version-check", SdkPath], _work, TimeSpan.FromMinutes(2))
             : made;
         InstallLog = made.Output + installed.Output;
         Installed = made.Code == 0 && installed.Code == 0;
@@ -94,16 +93,16 @@ public sealed class PythonExampleTests(PythonSdk sdk) : IClassFixture<PythonSdk>
     {
         Assert.True(sdk.Installed, $"pip install --no-index sdk/python into a fresh venv failed:\n{sdk.InstallLog}");
         string venv = Path.GetDirectoryName(Path.GetDirectoryName(sdk.VenvPython))!;
-        var (code, where) = await PythonSdkRun.RunAsync(sdk.VenvPython!, ["-c", "import memrl; print(memrl.__file__)"], Path.GetTempPath(), TimeSpan.FromMinutes(1));
+        var (code, where) = await SdkProcess.RunAsync(sdk.VenvPython!, ["-c", "import memrl; print(memrl.__file__)"], Path.GetTempPath(), TimeSpan.FromMinutes(1));
         Assert.True(code == 0, where);
         Assert.StartsWith(venv, where.Trim(), StringComparison.Ordinal);
 
-        (code, string output) = await PythonSdkRun.RunAsync(sdk.VenvPython!, ["-m", "unittest", "discover", "-s", Path.Combine(PythonSdk.SdkPath, "tests"), "-v"],
+        (code, string output) = await SdkProcess.RunAsync(sdk.VenvPython!, ["-m", "unittest", "discover", "-s", Path.Combine(PythonSdk.SdkPath, "tests"), "-v"],
             Path.GetTempPath(), TimeSpan.FromMinutes(3));
         Assert.True(code == 0, output);
         Assert.Matches(@"Ran [1-9]\d* tests", output);
 
-        (code, output) = await PythonSdkRun.RunAsync(sdk.VenvPython!, ["-m", "unittest", "-q"], Path.Combine(Root, "examples", "python"), TimeSpan.FromMinutes(3));
+        (code, output) = await SdkProcess.RunAsync(sdk.VenvPython!, ["-m", "unittest", "-q"], Path.Combine(Root, "examples", "python"), TimeSpan.FromMinutes(3));
         Assert.True(code == 0, output);
     }
 
@@ -127,14 +126,14 @@ public sealed class PythonExampleTests(PythonSdk sdk) : IClassFixture<PythonSdk>
         try
         {
             string key = (await File.ReadAllTextAsync(keyFile)).Trim();
-            var (code, output) = await PythonSdkRun.RunAsync(sdk.VenvPython!,
+            var (code, output) = await SdkProcess.RunAsync(sdk.VenvPython!,
                 ["-m", "unittest", "discover", "-s", Path.Combine(PythonSdk.SdkPath, "tests"), "-p", "test_integration.py", "-v"],
                 work, TimeSpan.FromMinutes(3), new() { ["MEMRL_URL"] = url, ["MEMRL_API_KEY"] = key });
             Assert.True(code == 0, $"{output}\nsilo output:\n{silo.Log}");
             Assert.DoesNotContain("skipped", output, StringComparison.Ordinal);
             Assert.Matches(@"Ran [1-9]\d* tests", output);
 
-            (code, output) = await PythonSdkRun.RunAsync(sdk.VenvPython!,
+            (code, output) = await SdkProcess.RunAsync(sdk.VenvPython!,
                 [Path.Combine(Root, "examples", "python", "agent_loop.py"), "--url", url, "--key", key, "--episodes", "120", "--seed", "7"],
                 work, TimeSpan.FromMinutes(3));
             Assert.True(code == 0, $"{output}\nsilo output:\n{silo.Log}");
@@ -145,40 +144,5 @@ public sealed class PythonExampleTests(PythonSdk sdk) : IClassFixture<PythonSdk>
             silo.Kill();
             Directory.Delete(work, recursive: true);
         }
-    }
-}
-
-internal static class PythonSdkRun
-{
-    /// <summary>Runs a process to its end; MEMRL_URL and MEMRL_API_KEY come only from <paramref name="env"/>, so the
-    /// SDK's integration tests skip unless a test points them at its own silo.</summary>
-    internal static async Task<(int Code, string Output)> RunAsync(
-        string file, string[] args, string directory, TimeSpan timeout, Dictionary<string, string>? env = null)
-    {
-        var start = new ProcessStartInfo(file, args) { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
-        start.Environment.Remove("MEMRL_URL");
-        start.Environment.Remove("MEMRL_API_KEY");
-        start.Environment.Remove("MEMRL_KEY");
-        start.Environment.Remove("PYTHONPATH");
-        foreach (var (name, value) in env ?? [])
-        {
-            start.Environment[name] = value;
-        }
-
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cancel = new CancellationTokenSource(timeout);
-        try
-        {
-            await process.WaitForExitAsync(cancel.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            return (-1, $"timed out after {timeout}: {await stdout}{await stderr}");
-        }
-
-        return (process.ExitCode, await stdout + await stderr);
     }
 }

@@ -30,8 +30,7 @@ public sealed class TypeScriptSdk : IAsyncLifetime
     internal static readonly string SdkPath = Path.Combine(Root, "sdk", "typescript");
 
     internal static string? Node { get; } =
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
-            .Select(dir => Path.Combine(dir, "node")).FirstOrDefault(File.Exists);
+        SdkProcess.OnPath("node");
 
     internal static string Tool(params string[] path) => Path.Combine([SdkPath, "node_modules", .. path]);
 
@@ -143,7 +142,7 @@ public sealed class TypeScriptSdkTests(TypeScriptSdk sdk) : IClassFixture<TypeSc
         try
         {
             string output = Path.Combine(work, "openapi.ts");
-            var (code, log) = await PythonSdkRun.RunAsync(TypeScriptSdk.Node!,
+            var (code, log) = await SdkProcess.RunAsync(TypeScriptSdk.Node!,
                 [TypeScriptSdk.Tool("openapi-typescript", "bin", "cli.js"), Path.Combine("openapi", "v1.json"), "--output", output],
                 TypeScriptSdk.SdkPath, TimeSpan.FromMinutes(1));
             Assert.True(code == 0, log);
@@ -163,16 +162,16 @@ public sealed class TypeScriptSdkTests(TypeScriptSdk sdk) : IClassFixture<TypeSc
         try
         {
             // The library alone first (no node types, as a browser build sees it), then with the tests into work/.
-            var (code, output) = await PythonSdkRun.RunAsync(TypeScriptSdk.Node!,
+            var (code, output) = await SdkProcess.RunAsync(TypeScriptSdk.Node!,
                 [TypeScriptSdk.Tool("typescript", "bin", "tsc"), "-p", "tsconfig.json", "--outDir", Path.Combine(work, "dist")],
                 TypeScriptSdk.SdkPath, TimeSpan.FromMinutes(2));
             Assert.True(code == 0, $"tsc -p tsconfig.json failed:\n{output}");
-            (code, output) = await PythonSdkRun.RunAsync(TypeScriptSdk.Node!,
+            (code, output) = await SdkProcess.RunAsync(TypeScriptSdk.Node!,
                 [TypeScriptSdk.Tool("typescript", "bin", "tsc"), "-p", "tsconfig.test.json", "--outDir", Path.Combine(work, "build")],
                 TypeScriptSdk.SdkPath, TimeSpan.FromMinutes(2));
             Assert.True(code == 0, $"tsc -p tsconfig.test.json failed:\n{output}");
 
-            (code, output) = await PythonSdkRun.RunAsync(TypeScriptSdk.Node!, ["--test", Path.Combine(work, "build", "tests")],
+            (code, output) = await SdkProcess.RunAsync(TypeScriptSdk.Node!, ["--test", Path.Combine(work, "build", "tests")],
                 work, TimeSpan.FromMinutes(3), new() { ["MEMRL_URL"] = sdk.Silo!.Url, ["MEMRL_API_KEY"] = sdk.Key });
             Assert.True(code == 0, $"node --test failed:\n{output}\nsilo output:\n{sdk.Silo.Log}");
             Assert.DoesNotContain("integration tests skipped", output, StringComparison.Ordinal);

@@ -1,0 +1,44 @@
+using System.Diagnostics;
+
+namespace MemRL.Api.Tests;
+
+/// <summary>The external tools the SDK tests drive (python3, node): found on the PATH, run to their end.</summary>
+internal static class SdkProcess
+{
+    /// <summary>The full path of <paramref name="name"/> in the first PATH folder that has it, or null.</summary>
+    internal static string? OnPath(string name) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
+            .Select(dir => Path.Combine(dir, name)).FirstOrDefault(File.Exists);
+
+    /// <summary>Runs a process to its end; MEMRL_URL and MEMRL_API_KEY come only from <paramref name="env"/>, so the
+    /// SDK's integration tests skip unless a test points them at its own silo.</summary>
+    internal static async Task<(int Code, string Output)> RunAsync(
+        string file, string[] args, string directory, TimeSpan timeout, Dictionary<string, string>? env = null)
+    {
+        var start = new ProcessStartInfo(file, args) { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
+        start.Environment.Remove("MEMRL_URL");
+        start.Environment.Remove("MEMRL_API_KEY");
+        start.Environment.Remove("MEMRL_KEY");
+        start.Environment.Remove("PYTHONPATH");
+        foreach (var (name, value) in env ?? [])
+        {
+            start.Environment[name] = value;
+        }
+
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cancel = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(cancel.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            return (-1, $"timed out after {timeout}: {await stdout}{await stderr}");
+        }
+
+        return (process.ExitCode, await stdout + await stderr);
+    }
+}
