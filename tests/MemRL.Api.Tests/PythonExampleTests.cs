@@ -32,8 +32,7 @@ public sealed class PythonSdk : IAsyncLifetime
     internal static readonly string Root = LocalSilo.FindRoot(AppContext.BaseDirectory);
     internal static readonly string SdkPath = Path.Combine(Root, "sdk", "python");
 
-    internal static string? Python { get; } =
-        SdkProcess.OnPath("python3");
+    internal static string? Python { get; } = SdkProcess.OnPath("python3");
 
     internal static readonly Lazy<bool> HasVenv = new(() =>
         Python is not null && SdkProcess.RunAsync(Python, ["-c", "import venv, ensurepip"], Root, TimeSpan.FromSeconds(30)).GetAwaiter().GetResult().Code == 0);

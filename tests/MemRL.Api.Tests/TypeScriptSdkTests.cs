@@ -29,8 +29,7 @@ public sealed class TypeScriptSdk : IAsyncLifetime
     internal static readonly string Root = LocalSilo.FindRoot(AppContext.BaseDirectory);
     internal static readonly string SdkPath = Path.Combine(Root, "sdk", "typescript");
 
-    internal static string? Node { get; } =
-        SdkProcess.OnPath("node");
+    internal static string? Node { get; } = SdkProcess.OnPath("node");
 
     internal static string Tool(params string[] path) => Path.Combine([SdkPath, "node_modules", .. path]);
 
