@@ -1,3 +1,4 @@
+using MemRL.Core.Bank;
 using MemRL.Errors;
 using MemRL.GrainInterfaces;
 using MemRL.Grains.Storage;
@@ -19,19 +20,36 @@ internal sealed partial class MemoryShardGrain
         }
 
         var wanted = slots.ToHashSet();
-        // The keys of the wanted slots after the cursor, lowest sequence first: a page is a prefix of what remains, so a
-        // retried or resumed page starts where the last one that landed ended.
-        var keys = Table.Keys
-            .Where(k => k.Sequence > afterKey && wanted.Contains(KeySlots[k.Sequence]))
-            .OrderBy(k => k.Sequence);
+        // The lowest sequences of the wanted slots after the cursor, in one pass keeping at most maxKeys (no sort of the
+        // shard per page): a page is a prefix of what remains, so a retried or resumed page starts where the last one
+        // that landed ended.
+        var lowest = new PriorityQueue<IntentKey, long>(maxKeys + 1, Comparer<long>.Create(static (a, b) => b.CompareTo(a)));
+        int remaining = 0;
+        foreach (var key in Table.Keys)
+        {
+            if (key.Sequence > afterKey && wanted.Contains(KeySlots[key.Sequence]))
+            {
+                remaining++;
+                lowest.Enqueue(key, key.Sequence);
+                if (lowest.Count > maxKeys)
+                {
+                    lowest.Dequeue();
+                }
+            }
+        }
+
+        var ordered = new IntentKey[lowest.Count];
+        for (int i = ordered.Length - 1; i >= 0; i--)
+        {
+            ordered[i] = lowest.Dequeue();
+        }
+
         var page = new List<KeyExport>();
         long bytes = 0;
-        bool more = false;
-        foreach (var key in keys)
+        foreach (var key in ordered)
         {
-            if (page.Count == maxKeys || (page.Count > 0 && bytes >= maxBytes))
+            if (page.Count > 0 && bytes >= maxBytes)
             {
-                more = true;
                 break;
             }
 
@@ -44,6 +62,7 @@ internal sealed partial class MemoryShardGrain
             page.Add(new KeyExport(key.Sequence, slot, key.IntentText, vector, memories));
         }
 
+        bool more = page.Count < remaining;
         return new SlotExportPage([.. page], more ? page[^1].KeySequence : null);
     }
 

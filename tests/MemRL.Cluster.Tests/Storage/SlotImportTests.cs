@@ -101,6 +101,47 @@ public sealed class SlotImportTests
         });
     }
 
+    [Theory]
+    [InlineData(7, 1 << 20)]
+    [InlineData(1000, 1)]
+    public async Task ExportSlotsAsync_InPages_ReturnsEveryKeyOnceInSequenceOrder(int maxKeys, int maxBytes)
+    {
+        using var file = new SqliteFile("export-pages");
+        string name = ClusterFixture.NewBankName("export-pages");
+        var vectors = new Vectors(41, BankHelpers.Dimension);
+        await StorageClusters.RunAsync(StorageClusters.Sqlite(file.Path, snapshotEvery: 1000), async (memory, cluster) =>
+        {
+            await memory.CreateBankAsync(name, new BankSpec(BankHelpers.Dimension, "test-embedder", new BankOptions { Delta = -1, MergeThreshold = 2 }, 1));
+            var bank = memory.Bank(name);
+            for (int i = 0; i < 30; i++)
+            {
+                await bank.WriteAsync(vectors.Gaussian(), $"intent {i}", $"experience {i}", true, operationId: $"page-{i}");
+            }
+
+            var info = await memory.GetBankAsync(name);
+            var shard = cluster.Client.GetGrain<IMemoryShardGrain>(BankNames.ShardKey(name, 0));
+            var all = Enumerable.Range(0, BankLimits.VirtualSlots).ToArray();
+            var whole = (await shard.ExportSlotsAsync(info!.Version, all, long.MinValue, 1000, 1 << 24)).Keys.Select(k => k.KeySequence).ToList();
+
+            var paged = new List<long>();
+            long? after = long.MinValue;
+            int pages = 0;
+            while (after is { } cursor)
+            {
+                var page = await shard.ExportSlotsAsync(info.Version, all, cursor, maxKeys, maxBytes);
+                Assert.InRange(page.Keys.Length, 1, maxKeys);
+                paged.AddRange(page.Keys.Select(k => k.KeySequence));
+                after = page.NextAfterKey;
+                pages++;
+            }
+
+            Assert.Equal(30, whole.Count);
+            Assert.Equal(whole.Order(), whole);
+            Assert.Equal(whole, paged);
+            Assert.Equal(maxBytes == 1 ? 30 : 5, pages); // a byte budget below one key still sends one key a page
+        });
+    }
+
     private static async Task AssertUnchangedAsync(BankClient bank, Dictionary<string, MemoryInfo> before)
     {
         Assert.Equal(before.Count, (await bank.GetStatsAsync()).Memories);
