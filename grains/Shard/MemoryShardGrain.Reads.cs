@@ -133,31 +133,10 @@ internal sealed partial class MemoryShardGrain
             throw FieldError.OutOfRange("limit", "at least 1", FieldError.Format(limit));
         }
 
-        // One pass keeping the `limit` lowest sequences above the cursor: no index by sequence to maintain for a rare call.
-        var page = new PriorityQueue<MemoryRecord, long>(limit + 1, Comparer<long>.Create(static (a, b) => b.CompareTo(a)));
-        int above = 0;
-        foreach (var memory in Table.Memories)
-        {
-            if (memory.Sequence <= afterSequence || !Owns(KeySlots[memory.KeySequence]))
-            {
-                continue;
-            }
-
-            above++;
-            page.Enqueue(memory, memory.Sequence);
-            if (page.Count > limit)
-            {
-                page.Dequeue();
-            }
-        }
-
-        var memories = new MemoryInfo[page.Count];
-        for (int i = memories.Length - 1; i >= 0; i--)
-        {
-            var m = page.Dequeue();
-            memories[i] = Info(new MemoryId(_bank.Incarnation, KeySlots[m.KeySequence], m.Sequence), m);
-        }
-
+        // No index by sequence to maintain for a rare call (SequencePage).
+        var (page, above) = SequencePage.Lowest(
+            Table.Memories, static m => m.Sequence, afterSequence, limit, m => Owns(KeySlots[m.KeySequence]));
+        var memories = Array.ConvertAll(page, m => Info(new MemoryId(_bank.Incarnation, KeySlots[m.KeySequence], m.Sequence), m));
         return new ShardMemoryPage(memories, above > limit);
     }
 

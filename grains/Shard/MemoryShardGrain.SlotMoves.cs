@@ -1,4 +1,3 @@
-using MemRL.Core.Bank;
 using MemRL.Errors;
 using MemRL.GrainInterfaces;
 using MemRL.Grains.Storage;
@@ -20,30 +19,10 @@ internal sealed partial class MemoryShardGrain
         }
 
         var wanted = slots.ToHashSet();
-        // The lowest sequences of the wanted slots after the cursor, in one pass keeping at most maxKeys (no sort of the
-        // shard per page): a page is a prefix of what remains, so a retried or resumed page starts where the last one
-        // that landed ended.
-        var lowest = new PriorityQueue<IntentKey, long>(maxKeys + 1, Comparer<long>.Create(static (a, b) => b.CompareTo(a)));
-        int remaining = 0;
-        foreach (var key in Table.Keys)
-        {
-            if (key.Sequence > afterKey && wanted.Contains(KeySlots[key.Sequence]))
-            {
-                remaining++;
-                lowest.Enqueue(key, key.Sequence);
-                if (lowest.Count > maxKeys)
-                {
-                    lowest.Dequeue();
-                }
-            }
-        }
-
-        var ordered = new IntentKey[lowest.Count];
-        for (int i = ordered.Length - 1; i >= 0; i--)
-        {
-            ordered[i] = lowest.Dequeue();
-        }
-
+        // The lowest sequences of the wanted slots after the cursor (SequencePage: no sort of the shard per page): a page
+        // is a prefix of what remains, so a retried or resumed page starts where the last one that landed ended.
+        var (ordered, remaining) = SequencePage.Lowest(
+            Table.Keys, static k => k.Sequence, afterKey, maxKeys, k => wanted.Contains(KeySlots[k.Sequence]));
         var page = new List<KeyExport>();
         long bytes = 0;
         foreach (var key in ordered)
