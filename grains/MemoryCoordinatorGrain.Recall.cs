@@ -4,9 +4,6 @@ using MemRL.Core.Recall;
 using MemRL.Errors;
 using MemRL.GrainInterfaces;
 using MemRL.Index;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
-using Orleans.Concurrency;
 
 namespace MemRL.Grains;
 

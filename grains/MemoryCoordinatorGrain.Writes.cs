@@ -1,12 +1,8 @@
-using System.Diagnostics;
 using MemRL.Core;
 using MemRL.Core.Recall;
 using MemRL.Errors;
 using MemRL.GrainInterfaces;
 using MemRL.Index;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
-using Orleans.Concurrency;
 
 namespace MemRL.Grains;
 
