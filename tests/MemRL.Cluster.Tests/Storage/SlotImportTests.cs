@@ -142,6 +142,32 @@ public sealed class SlotImportTests
         });
     }
 
+    [Fact]
+    public async Task SlotMoveCalls_WithBadArguments_AreRefusedNamingTheField_AndChangeNothing()
+    {
+        using var file = new SqliteFile("move-bad-input");
+        string name = ClusterFixture.NewBankName("move-bad-input");
+        var vectors = new Vectors(43, BankHelpers.Dimension);
+        await StorageClusters.RunAsync(StorageClusters.Sqlite(file.Path, snapshotEvery: 1000), async (memory, cluster) =>
+        {
+            await memory.CreateBankAsync(name, new BankSpec(BankHelpers.Dimension, "test-embedder", new BankOptions { Delta = -1, MergeThreshold = 2 }, 1));
+            var bank = memory.Bank(name);
+            var written = await bank.WriteAsync(vectors.Gaussian(), "intent", "experience", true, operationId: "bad-move-0");
+            var info = await memory.GetBankAsync(name);
+            var owner = cluster.Client.GetGrain<IMemoryShardGrain>(BankNames.ShardKey(name, 0));
+            int slot = MemoryId.Parse(written.MemoryId, "id").Slot;
+
+            var pageError = await Assert.ThrowsAnyAsync<Exception>(() => owner.ExportSlotsAsync(info!.Version, [slot], long.MinValue, 0, 1 << 20));
+            FieldAssert.Parts(pageError, "maxKeys", "0");
+            // A shard never drops the keys of a slot it owns: that would delete live memories.
+            var dropError = await Assert.ThrowsAnyAsync<Exception>(() => owner.DropCopiesAsync(info!.Version, [slot]));
+            FieldAssert.Parts(dropError, "slots", $"slot {slot} (owned here)");
+
+            Assert.Equal("experience", (await bank.GetAsync(written.MemoryId)).Experience);
+            Assert.Equal(1, (await bank.GetStatsAsync()).Memories);
+        });
+    }
+
     private static async Task AssertUnchangedAsync(BankClient bank, Dictionary<string, MemoryInfo> before)
     {
         Assert.Equal(before.Count, (await bank.GetStatsAsync()).Memories);
