@@ -255,6 +255,15 @@ public sealed class SqliteMemoryStore : IMemoryStore
     {
         var connection = new SqliteConnection(_connectionString);
         connection.Open();
+        // The pool hands back a connection as it was left, and Microsoft.Data.Sqlite ends only the transactions its own
+        // SqliteTransaction objects began: one left open by a failed commit or rollback would make every later use of
+        // this pooled connection fail ("cannot start a transaction within a transaction"; the PRAGMA below refuses
+        // "inside a transaction") and hold SQLite's lock. Nothing of it was acknowledged, so it is rolled back here.
+        if (SQLitePCL.raw.sqlite3_get_autocommit(connection.Handle) == 0)
+        {
+            Execute(connection, null, "ROLLBACK;");
+        }
+
         // Per-connection settings: synchronous decides the crash class (see the class comment); the busy timeout lets a
         // second connection wait for the file lock instead of failing at once.
         Execute(connection, null, $"PRAGMA synchronous={_synchronous}; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=OFF;");

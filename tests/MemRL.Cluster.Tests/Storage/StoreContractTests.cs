@@ -175,6 +175,32 @@ public sealed class SqliteStoreContractTests : StoreContractTests, IDisposable
     [Fact]
     public Task PurgeShardsAsync_RemovesEveryShardOfTheBank_AndNothingElse_Sqlite() => PurgeShardsAsync_RemovesEveryShardOfTheBank_AndNothingElse();
 
+    // Seen in CI: a shard load failed with "Safety level may not be changed inside a transaction" because a pooled
+    // connection came back with a transaction still open. Here one is left open on purpose (a BEGIN no SqliteTransaction
+    // owns, which the pool keeps as it is) holding the write lock and an unacknowledged bank row.
+    [Fact]
+    public async Task PooledConnectionLeftInATransaction_IsRolledBack_AndTheStoreKeepsWorking()
+    {
+        string connectionString = new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder
+        {
+            DataSource = _path, Mode = Microsoft.Data.Sqlite.SqliteOpenMode.ReadWriteCreate, Pooling = true,
+        }.ToString();
+        using (var leaked = new Microsoft.Data.Sqlite.SqliteConnection(connectionString))
+        {
+            leaked.Open();
+            using var command = leaked.CreateCommand();
+            command.CommandText = "BEGIN IMMEDIATE; INSERT INTO memrl_bank(bank, revision, description, sequence_end) VALUES('ghost', 1, '{}', 0);";
+            command.ExecuteNonQuery();
+        }
+
+        Assert.Null(await _store.ReadBankAsync("ghost"));
+        Assert.True(await _store.TryWriteBankAsync("real", 0, new StoredBank(1, "{}", 1)));
+        var image = await _store.LoadShardAsync("real/0");
+
+        Assert.Equal(new StoredBank(1, "{}", 1), await _store.ReadBankAsync("real"));
+        Assert.Empty(image.Payloads);
+    }
+
     [Fact]
     public void Constructor_MigratesIdempotently_WhenOpenedTwice()
     {
