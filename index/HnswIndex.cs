@@ -123,8 +123,15 @@ public sealed unsafe partial class HnswIndex
     /// The <paramref name="k"/> live items most similar to <paramref name="query"/>, by similarity (descending) then id
     /// (ascending), written to <paramref name="destination"/>. Allocates nothing after the context has warmed up.
     /// </summary>
-    /// <returns>The number written: min(k, live items, destination length).</returns>
-    public int Search(ReadOnlySpan<float> query, int k, int ef, HnswSearchContext context, Span<Neighbor> destination, SearchMode mode = SearchMode.Auto)
+    /// <param name="accept">
+    /// A filter: when given, only items whose id it accepts are returned. The graph is still traversed through the others
+    /// (as through deleted items), so a filtered search finds the k nearest accepted items instead of filtering the k
+    /// nearest afterwards; with a filter that accepts few items it may walk most of the graph, so callers scan the few
+    /// accepted items exactly instead (see docs/scopes.md).
+    /// </param>
+    /// <returns>The number written: min(k, live accepted items, destination length).</returns>
+    public int Search(ReadOnlySpan<float> query, int k, int ef, HnswSearchContext context, Span<Neighbor> destination, SearchMode mode = SearchMode.Auto,
+        Func<long, bool>? accept = null)
     {
         _ = context ?? throw FieldError.Missing(nameof(context), "a search context of this index (CreateSearchContext)");
         if (k < 1)
@@ -156,7 +163,7 @@ public sealed unsafe partial class HnswIndex
         }
 
         bool exact = mode == SearchMode.Exact || (mode == SearchMode.Auto && _live < _options.ExactSearchThreshold);
-        return exact ? SearchExact(q, k, destination) : SearchGraph(q, k, ef, context, destination);
+        return exact ? SearchExact(q, k, destination, accept) : SearchGraph(q, k, ef, context, destination, accept);
     }
 
     private void AddCore(long id, ReadOnlySpan<float> vector, bool normalized)
@@ -220,7 +227,7 @@ public sealed unsafe partial class HnswIndex
 
         for (int layer = Math.Min(level, _maxLevel); layer >= 0; layer--)
         {
-            var results = SearchLayer(q, current, _options.EfConstruction, layer, _writeContext, liveOnly: false);
+            var results = SearchLayer(q, current, _options.EfConstruction, layer, _writeContext, liveOnly: false, accept: null);
             int candidates = SortedDescending(results);
             int closest = _selectScratch[0].Node;
             int selected = SelectNeighbors(_selectScratch.AsSpan(0, candidates), _m, _selected);
@@ -328,9 +335,9 @@ public sealed unsafe partial class HnswIndex
         return (current, currentSim);
     }
 
-    // Algorithm 2 of the paper. With liveOnly, tombstones are traversed but never enter the results, and the search goes
-    // on until it holds ef live results or runs out of graph.
-    private SimilarityHeap SearchLayer(ReadOnlySpan<float> q, int entry, int ef, int layer, HnswSearchContext context, bool liveOnly)
+    // Algorithm 2 of the paper. With liveOnly, tombstones (and items the filter refuses) are traversed but never enter
+    // the results, and the search goes on until it holds ef such results or runs out of graph.
+    private SimilarityHeap SearchLayer(ReadOnlySpan<float> q, int entry, int ef, int layer, HnswSearchContext context, bool liveOnly, Func<long, bool>? accept)
     {
         context.BeginVisit(_count);
         var candidates = context.Candidates;
@@ -338,11 +345,10 @@ public sealed unsafe partial class HnswIndex
         candidates.Clear();
         results.Clear();
         ref float query = ref MemoryMarshal.GetReference(q);
-        var deleted = _deleted;
         float entrySim = Similarity(ref query, entry);
         context.TryVisit(entry);
         candidates.Push(entrySim, entry);
-        if (!liveOnly || !deleted[entry])
+        if (!liveOnly || Admits(entry, accept))
         {
             results.Push(entrySim, entry);
         }
@@ -379,7 +385,7 @@ public sealed unsafe partial class HnswIndex
                 if (results.Count < ef || neighborSim > worst)
                 {
                     candidates.Push(neighborSim, neighbor);
-                    if (!liveOnly || !deleted[neighbor])
+                    if (!liveOnly || Admits(neighbor, accept))
                     {
                         // Full: the newcomer beats the worst result (the condition above), so it takes its place.
                         if (results.Count < ef)
@@ -400,7 +406,9 @@ public sealed unsafe partial class HnswIndex
         return results;
     }
 
-    private int SearchGraph(ReadOnlySpan<float> q, int k, int ef, HnswSearchContext context, Span<Neighbor> destination)
+    private bool Admits(int node, Func<long, bool>? accept) => !_deleted[node] && (accept is null || accept(_ids[node]));
+
+    private int SearchGraph(ReadOnlySpan<float> q, int k, int ef, HnswSearchContext context, Span<Neighbor> destination, Func<long, bool>? accept)
     {
         int current = _entry;
         float currentSim = VectorMath.Dot(q, Vector(current));
@@ -409,7 +417,7 @@ public sealed unsafe partial class HnswIndex
             (current, currentSim) = Greedy(q, current, currentSim, layer);
         }
 
-        var results = SearchLayer(q, current, ef, 0, context, liveOnly: true);
+        var results = SearchLayer(q, current, ef, 0, context, liveOnly: true, accept);
         while (results.Count > k)
         {
             results.Pop();
@@ -427,12 +435,12 @@ public sealed unsafe partial class HnswIndex
 
     // Brute force over live nodes with a k-sized heap whose ties break on the caller's id, so exact answers match any
     // other exact search over the same ids to the last place.
-    private int SearchExact(ReadOnlySpan<float> q, int k, Span<Neighbor> destination)
+    private int SearchExact(ReadOnlySpan<float> q, int k, Span<Neighbor> destination, Func<long, bool>? accept)
     {
         int n = 0;
         for (int node = 0; node < _count; node++)
         {
-            if (_deleted[node])
+            if (!Admits(node, accept))
             {
                 continue;
             }

@@ -59,6 +59,46 @@ public sealed class HnswIndexTests
         Assert.Empty(index.FindInvariantViolations());
     }
 
+    // A filter applies inside the traversal: the k nearest accepted items are found even when the unfiltered k nearest
+    // are all refused (a post-filter would return fewer than k, or nothing).
+    [Theory]
+    [InlineData(2)]
+    [InlineData(10)]
+    [InlineData(50)]
+    public void Search_WithAFilter_FindsTheNearestAcceptedItems_NotAPostFilteredFew(int percentAccepted)
+    {
+        var vectors = TestData.Clustered(3000, 32, 31);
+        var index = TestData.Build(vectors);
+        bool Accept(long id) => id * 7919 % 100 < percentAccepted;
+        var accepted = Enumerable.Range(0, vectors.Length).Where(i => Accept(i)).ToDictionary(i => (long)i, i => vectors[i]);
+        var random = new Random(32);
+        double hits = 0;
+        for (int q = 0; q < 40; q++)
+        {
+            var query = TestData.Clustered(1, 32, random.Next())[0];
+            var found = TestData.Search(index, query, 10, 64, accept: Accept);
+            Assert.All(found, n => Assert.True(Accept(n.Id), $"refused id {n.Id} was returned."));
+            Assert.Equal(10, found.Length);
+            var truth = TestData.BruteForce(accepted, query, 10);
+            hits += found.Count(n => truth.Contains(n.Id));
+            Assert.Equal(truth, TestData.Search(index, query, 10, 64, SearchMode.Exact, Accept).Select(n => n.Id));
+        }
+
+        Assert.True(hits / 400 >= 0.9, $"filtered recall@10 is {hits / 400:F3} at {percentAccepted} % accepted; expected at least 0.9.");
+    }
+
+    [Theory]
+    [InlineData(SearchMode.Exact)]
+    [InlineData(SearchMode.Approximate)]
+    public void Search_WithAFilterThatRefusesEverything_ReturnsNothing(SearchMode mode)
+    {
+        var vectors = TestData.Clustered(500, 8, 33);
+        var index = TestData.Build(vectors);
+
+        Assert.Empty(TestData.Search(index, vectors[0], 5, 16, mode, static _ => false));
+        Assert.Single(TestData.Search(index, vectors[0], 5, 16, mode, static id => id == 123));
+    }
+
     [Fact]
     public void Remove_PastCompactionThreshold_RebuildsFromLiveNodes_AndKeepsAnswering()
     {

@@ -44,10 +44,10 @@ internal static class TestData
         return index;
     }
 
-    public static Neighbor[] Search(HnswIndex index, float[] query, int k, int ef, SearchMode mode = SearchMode.Approximate)
+    public static Neighbor[] Search(HnswIndex index, float[] query, int k, int ef, SearchMode mode = SearchMode.Approximate, Func<long, bool>? accept = null)
     {
         var results = new Neighbor[k];
-        int n = index.Search(query, k, ef, index.CreateSearchContext(), results, mode);
+        int n = index.Search(query, k, ef, index.CreateSearchContext(), results, mode, accept);
         return results[..n];
     }
 }
