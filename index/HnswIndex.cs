@@ -144,6 +144,55 @@ public sealed unsafe partial class HnswIndex
             throw FieldError.OutOfRange(nameof(ef), $"at least k ({k})", FieldError.Format(ef));
         }
 
+        var q = PrepareQuery(query, context);
+        k = Math.Min(k, destination.Length);
+        if (_live == 0 || k == 0)
+        {
+            return 0;
+        }
+
+        bool exact = mode == SearchMode.Exact || (mode == SearchMode.Auto && _live < _options.ExactSearchThreshold);
+        return exact ? SearchExact(q, k, destination, accept) : SearchGraph(q, k, ef, context, destination, accept);
+    }
+
+    /// <summary>
+    /// The <paramref name="k"/> items among <paramref name="ids"/> most similar to <paramref name="query"/>, exactly (same
+    /// similarities and order as <see cref="SearchMode.Exact"/>): for a filter that leaves few items, scanning them beats a
+    /// graph walk that refuses almost every node. Ids not in the index, deleted or refused by <paramref name="accept"/>
+    /// are skipped.
+    /// </summary>
+    public int SearchAmong(ReadOnlySpan<float> query, IEnumerable<long> ids, int k, HnswSearchContext context, Span<Neighbor> destination,
+        Func<long, bool>? accept = null)
+    {
+        _ = context ?? throw FieldError.Missing(nameof(context), "a search context of this index (CreateSearchContext)");
+        _ = ids ?? throw FieldError.Missing(nameof(ids), "the ids to search among");
+        if (k < 1)
+        {
+            throw FieldError.OutOfRange(nameof(k), "at least 1", FieldError.Format(k));
+        }
+
+        var q = PrepareQuery(query, context);
+        k = Math.Min(k, destination.Length);
+        if (k == 0)
+        {
+            return 0;
+        }
+
+        int n = 0;
+        foreach (long id in ids)
+        {
+            if (_nodeOf.TryGetValue(id, out int node) && Admits(node, accept))
+            {
+                n = Offer(new Neighbor(id, VectorMath.Dot(q, Vector(node))), destination, n, k);
+            }
+        }
+
+        return Finish(destination, n, k);
+    }
+
+    // The query as the stored vectors are: validated, and normalised for cosine, in the context's reused buffer.
+    private Span<float> PrepareQuery(ReadOnlySpan<float> query, HnswSearchContext context)
+    {
         VectorValidation.ThrowIfInvalid(query, _dimension, nameof(query), requireNonZero: _options.Metric == SimilarityMetric.Cosine);
         var q = context.QueryBuffer(_dimension);
         if (_options.Metric == SimilarityMetric.Cosine)
@@ -156,14 +205,7 @@ public sealed unsafe partial class HnswIndex
             query.CopyTo(q);
         }
 
-        k = Math.Min(k, destination.Length);
-        if (_live == 0 || k == 0)
-        {
-            return 0;
-        }
-
-        bool exact = mode == SearchMode.Exact || (mode == SearchMode.Auto && _live < _options.ExactSearchThreshold);
-        return exact ? SearchExact(q, k, destination, accept) : SearchGraph(q, k, ef, context, destination, accept);
+        return q;
     }
 
     private void AddCore(long id, ReadOnlySpan<float> vector, bool normalized)
@@ -440,34 +482,44 @@ public sealed unsafe partial class HnswIndex
         int n = 0;
         for (int node = 0; node < _count; node++)
         {
-            if (!Admits(node, accept))
+            if (Admits(node, accept))
             {
-                continue;
-            }
-
-            var candidate = new Neighbor(_ids[node], VectorMath.Dot(q, Vector(node)));
-            if (n < k)
-            {
-                destination[n++] = candidate;
-                if (n == k)
-                {
-                    SortResults(destination[..n]);
-                }
-            }
-            else if (Better(candidate, destination[k - 1]))
-            {
-                // Insertion into the sorted top-k: k is small (k1), so shifting beats a heap's bookkeeping.
-                int i = k - 1;
-                while (i > 0 && Better(candidate, destination[i - 1]))
-                {
-                    destination[i] = destination[i - 1];
-                    i--;
-                }
-
-                destination[i] = candidate;
+                n = Offer(new Neighbor(_ids[node], VectorMath.Dot(q, Vector(node))), destination, n, k);
             }
         }
 
+        return Finish(destination, n, k);
+    }
+
+    // Keeps the best k seen so far in destination[..n], sorted once it is full; returns the new n.
+    private static int Offer(Neighbor candidate, Span<Neighbor> destination, int n, int k)
+    {
+        if (n < k)
+        {
+            destination[n++] = candidate;
+            if (n == k)
+            {
+                SortResults(destination[..n]);
+            }
+        }
+        else if (Better(candidate, destination[k - 1]))
+        {
+            // Insertion into the sorted top-k: k is small (k1), so shifting beats a heap's bookkeeping.
+            int i = k - 1;
+            while (i > 0 && Better(candidate, destination[i - 1]))
+            {
+                destination[i] = destination[i - 1];
+                i--;
+            }
+
+            destination[i] = candidate;
+        }
+
+        return n;
+    }
+
+    private static int Finish(Span<Neighbor> destination, int n, int k)
+    {
         if (n < k)
         {
             SortResults(destination[..n]);

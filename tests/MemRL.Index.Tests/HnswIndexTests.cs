@@ -87,6 +87,24 @@ public sealed class HnswIndexTests
         Assert.True(hits / 400 >= 0.9, $"filtered recall@10 is {hits / 400:F3} at {percentAccepted} % accepted; expected at least 0.9.");
     }
 
+    [Fact]
+    public void SearchAmong_EqualsTheExactSearchOfThoseIds_BitForBit()
+    {
+        var vectors = TestData.Clustered(1000, 24, 34);
+        var index = TestData.Build(vectors);
+        Assert.True(index.Remove(5));
+        var among = new long[] { 5, 7, 11, 300, 301, 302, 999, 12345 };
+        var context = index.CreateSearchContext();
+        var destination = new Neighbor[4];
+
+        int n = index.SearchAmong(vectors[300], among, 4, context, destination, accept: static id => id != 301);
+
+        var expected = TestData.Search(index, vectors[300], 4, 4, SearchMode.Exact, accept: id => id != 301 && among.Contains(id));
+        Assert.Equal(expected, destination[..n]);
+        Assert.Equal(300, destination[0].Id);
+        Assert.Equal(0, index.SearchAmong(vectors[0], [], 4, context, destination));
+    }
+
     [Theory]
     [InlineData(SearchMode.Exact)]
     [InlineData(SearchMode.Approximate)]
