@@ -21,9 +21,11 @@ public sealed record BankView(
 
 /// <summary>Recall by vector (<see cref="Query"/>) or by text (<see cref="QueryText"/>, embedded by the server).</summary>
 /// <param name="EmbedderId">With a vector: the model that made it; a bank made for another model refuses the call.</param>
+/// <param name="Filter">Fields combined with AND, each a string (equality) or an array of strings (set membership):
+/// <c>userId</c>, <c>agentId</c>, <c>sessionId</c>, <c>runId</c>, <c>metadata.&lt;key&gt;</c>. OR across fields is not supported.</param>
 public sealed record RecallBody(
     float[]? Query = null, string? QueryText = null, int? K1 = null, int? K2 = null, double? Lambda = null, double? Delta = null,
-    bool RequireFullCoverage = false, string? EmbedderId = null);
+    bool RequireFullCoverage = false, string? EmbedderId = null, Dictionary<string, System.Text.Json.JsonElement>? Filter = null);
 
 /// <summary>A recall's answer: the memories best first, the coverage, and the token that rewards them.</summary>
 public sealed record RecallView(string Token, Coverage Coverage, int PoolSize, bool Explored, IReadOnlyList<RecalledMemory> Memories);
@@ -33,8 +35,15 @@ public sealed record RewardBody(string? Token, double? Reward, IReadOnlyList<str
 
 /// <summary>Write an experience; the intent by vector, or by text alone (then the server embeds it).</summary>
 /// <param name="EmbedderId">With a vector: the model that made it; a bank made for another model refuses the call.</param>
+/// <param name="Scope">Who the memory belongs to (userId, agentId, sessionId, runId; each optional).</param>
+/// <param name="Metadata">Free string key–values stored with the memory: at most 16, keys of [A-Za-z0-9_.-] up to 64
+/// characters, values up to 256, 4 KiB in all.</param>
 public sealed record WriteBody(
-    string? Experience, bool? Success, float[]? Intent = null, string? IntentText = null, string? RecallToken = null, string? EmbedderId = null);
+    string? Experience, bool? Success, float[]? Intent = null, string? IntentText = null, string? RecallToken = null, string? EmbedderId = null,
+    ScopeFields? Scope = null, Dictionary<string, string>? Metadata = null);
+
+/// <summary>How many memories a delete by scope erased.</summary>
+public sealed record DeletedView(int Deleted);
 
 /// <summary>Calibrate a bank from a sample of its keys; <see cref="Apply"/> writes the result into its options.</summary>
 public sealed record CalibrateBody(int? Sample = null, bool Apply = false);

@@ -53,6 +53,8 @@ internal static class Endpoints
         banks.MapPost("/{bank}/reward", RewardAsync).RequireAuthorization(WriterPolicy).WithName("Reward").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
         banks.MapPost("/{bank}/memories", WriteAsync).RequireAuthorization(WriterPolicy).WithName("Write").ProducesProblem(400).ProducesProblem(403).ProducesProblem(404).ProducesProblem(409);
         banks.MapGet("/{bank}/memories", ListMemoriesAsync).WithName("ListMemories").ProducesProblem(400).ProducesProblem(404);
+        banks.MapDelete("/{bank}/memories", DeleteMatchingAsync).RequireAuthorization(WriterPolicy).WithName("DeleteMemoriesByScope")
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
         banks.MapGet("/{bank}/memories/{memoryId}", GetMemoryAsync).WithName("GetMemory").ProducesProblem(400).ProducesProblem(404);
         banks.MapDelete("/{bank}/memories/{memoryId}", DeleteMemoryAsync).RequireAuthorization(WriterPolicy).WithName("DeleteMemory").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
     }
@@ -163,8 +165,9 @@ internal static class Endpoints
     {
         var client = BankOf(memory, user, bank);
         var input = new VectorOrText(body.Query, "query", body.QueryText, "queryText", body.EmbedderId);
+        var filter = ScopeBinding.FromJson(body.Filter);
         var r = await WithBankVectorAsync(input, bank, user, memory, embedders, bankEmbedders, response, cancellationToken, (query, embedderId) =>
-            client.RecallAsync(query, new RecallSettings(body.K1, body.K2, body.Lambda, body.Delta, body.RequireFullCoverage, embedderId), cancellationToken));
+            client.RecallAsync(query, new RecallSettings(body.K1, body.K2, body.Lambda, body.Delta, body.RequireFullCoverage, embedderId, filter), cancellationToken));
         return TypedResults.Ok(new RecallView(r.Token, r.Coverage, r.PoolSize, r.Explored, r.Memories));
     }
 
@@ -191,19 +194,33 @@ internal static class Endpoints
         bool success = body.Success ?? throw Missing("success", "true or false");
         var input = new VectorOrText(body.Intent, "intent", body.Intent is null ? body.IntentText : null, "intentText", body.EmbedderId);
         input.Validate();
+        // Scope and metadata are checked before the text is embedded or any quota is counted.
+        _ = body.Scope?.ToScope();
+        _ = ScopeWire.ToMetadata(body.Metadata);
         string tenant = Tenants.TenantOf(user);
         long textBytes = System.Text.Encoding.UTF8.GetByteCount(experience) + System.Text.Encoding.UTF8.GetByteCount(body.IntentText ?? "");
         await usage.CheckWriteAsync(tenant, textBytes);
         string? idempotencyKey = IdempotencyKey(request);
         var written = await WithBankVectorAsync(input, bank, user, memory, embedders, bankEmbedders, request.HttpContext.Response, cancellationToken, (intent, embedderId) =>
-            client.WriteAsync(intent, body.IntentText ?? "", experience, success, body.RecallToken, idempotencyKey, embedderId));
+            client.WriteAsync(intent, body.IntentText ?? "", experience, success, body.RecallToken, idempotencyKey, embedderId, body.Scope, body.Metadata));
         usage.AddWrite(tenant, textBytes);
         return TypedResults.Created($"/v1/banks/{bank}/memories/{written.MemoryId}", written);
     }
 
-    // limit is read as text: the framework's own binding error names the .NET type ("Nullable<int> limit").
-    private static async Task<Ok<MemoryPage>> ListMemoriesAsync(string bank, string? limit, string? cursor, ClaimsPrincipal user, MemoryClient memory) =>
-        TypedResults.Ok(await BankOf(memory, user, bank).ListAsync(cursor, PageLimit(limit)));
+    // limit is read as text: the framework's own binding error names the .NET type ("Nullable<int> limit"). Every other
+    // query parameter is a filter field (userId=…, metadata.topic=…; repeated for a set).
+    private static async Task<Ok<MemoryPage>> ListMemoriesAsync(string bank, string? limit, string? cursor, HttpRequest request, ClaimsPrincipal user, MemoryClient memory) =>
+        TypedResults.Ok(await BankOf(memory, user, bank).ListAsync(cursor, PageLimit(limit), ScopeBinding.FromQuery(request.Query, "limit", "cursor")));
+
+    // Erases everything of one scope (?userId=…; at least one scope field), exactly once under its Idempotency-Key.
+    private static async Task<Ok<DeletedView>> DeleteMatchingAsync(string bank, HttpRequest request, ClaimsPrincipal user, MemoryClient memory, TenantUsage usage)
+    {
+        var filter = ScopeBinding.FromQuery(request.Query);
+        MemRL.Core.Bank.ReferenceBank.RequireScopeField(ScopeWire.ToFilter(filter));
+        int deleted = await BankOf(memory, user, bank).DeleteMatchingAsync(filter!, IdempotencyKey(request));
+        usage.Forget(Tenants.TenantOf(user));
+        return TypedResults.Ok(new DeletedView(deleted));
+    }
 
     private static int PageLimit(string? limit)
     {

@@ -70,8 +70,10 @@ public sealed class MemoryClient(IGrainFactory grains)
 }
 
 /// <summary>Per-request recall settings; null members use the bank's options.</summary>
+/// <param name="Filter">Only memories that pass every clause take part (equality or set membership per field, AND across
+/// fields; docs/scopes.md). <see cref="ScopeWire.FilterOf"/> makes the filter of one scope.</param>
 public sealed record RecallSettings(int? K1 = null, int? K2 = null, double? Lambda = null, double? Delta = null,
-    bool RequireFullCoverage = false, string? EmbedderId = null);
+    bool RequireFullCoverage = false, string? EmbedderId = null, FilterClause[]? Filter = null);
 
 /// <summary>Recall, reward, write, get, delete and stats on one bank.</summary>
 public sealed class BankClient
@@ -95,7 +97,8 @@ public sealed class BankClient
         settings ??= new RecallSettings();
         // MemRL.Core's ranges, as the coordinator applies them; the bank's k1 bounds k2 there, when only k2 is set.
         new RecallOverrides(settings.K1, settings.K2, settings.Lambda, settings.Delta).Validate();
-        var request = new RecallRequest(query, settings.K1, settings.K2, settings.Lambda, settings.Delta, settings.RequireFullCoverage, settings.EmbedderId);
+        var filter = ScopeWire.ToClauses(ScopeWire.ToFilter(settings.Filter));
+        var request = new RecallRequest(query, settings.K1, settings.K2, settings.Lambda, settings.Delta, settings.RequireFullCoverage, settings.EmbedderId, filter);
         return Coordinator.RecallAsync(Name, request, cancellationToken);
     }
 
@@ -134,15 +137,20 @@ public sealed class BankClient
     }
 
     /// <summary>Stores a new experience. Pass the episode's recall token so its Phase-A keys decide the merge.</summary>
+    /// <param name="scope">Who the memory belongs to; it joins only keys of its own scope unless the bank merges across scopes.</param>
+    /// <param name="metadata">Free key–values stored with the memory (at most 16; docs/scopes.md has the limits).</param>
     public Task<WriteResponse> WriteAsync(float[] intent, string intentText, string experience, bool success,
-        string? recallToken = null, string? operationId = null, string? embedderId = null)
+        string? recallToken = null, string? operationId = null, string? embedderId = null,
+        ScopeFields? scope = null, IReadOnlyDictionary<string, string>? metadata = null)
     {
         WireValidation.Vector(intent, nameof(intent));
         WireValidation.WriteTexts(intentText, experience);
+        _ = scope?.ToScope();
+        var tags = ScopeWire.From(ScopeWire.ToMetadata(metadata));
 
         operationId ??= Guid.NewGuid().ToString("N");
         WireValidation.OperationId(operationId);
-        return Coordinator.WriteAsync(Name, new WriteRequest(intent, intentText, experience, success, operationId, recallToken, embedderId));
+        return Coordinator.WriteAsync(Name, new WriteRequest(intent, intentText, experience, success, operationId, recallToken, embedderId, scope, tags));
     }
 
     /// <summary>One memory; throws <see cref="MemoryNotFoundException"/> when it does not exist.</summary>
@@ -162,13 +170,29 @@ public sealed class BankClient
     }
 
     /// <summary>
+    /// Deletes every memory that passes <paramref name="filter"/>, which must name a scope field (erase everything of
+    /// one <c>userId</c>, say); returns how many. A retry with the same <paramref name="operationId"/> returns the first
+    /// count and deletes nothing written since.
+    /// </summary>
+    public Task<int> DeleteMatchingAsync(FilterClause[] filter, string? operationId = null)
+    {
+        Core.Bank.ReferenceBank.RequireScopeField(ScopeWire.ToFilter(filter));
+        operationId ??= Guid.NewGuid().ToString("N");
+        WireValidation.OperationId(operationId);
+        return Coordinator.DeleteMatchingAsync(Name, filter, operationId);
+    }
+
+    /// <summary>
     /// One page of the bank's memories (at most <paramref name="limit"/>, up to <see cref="BankLimits.MaxPageSize"/>);
     /// pass the page's <see cref="MemoryPage.NextCursor"/> for the next one, until it is null.
     /// </summary>
-    public Task<MemoryPage> ListAsync(string? cursor = null, int limit = 100)
+    /// <param name="cursor">The previous page's <see cref="MemoryPage.NextCursor"/>, or null for the first page.</param>
+    /// <param name="limit">Most memories in the page.</param>
+    /// <param name="filter">Only memories that pass it (pass the same filter with every page of one listing).</param>
+    public Task<MemoryPage> ListAsync(string? cursor = null, int limit = 100, FilterClause[]? filter = null)
     {
         WireValidation.PageLimit(limit);
-        return Coordinator.ListAsync(Name, cursor, limit);
+        return Coordinator.ListAsync(Name, cursor, limit, ScopeWire.ToClauses(ScopeWire.ToFilter(filter)));
     }
 
     /// <summary>

@@ -53,6 +53,10 @@ public sealed record MemRLOptions
     /// memory is its own key. Range [-1, 2]. Default 0.90.</summary>
     public double MergeThreshold { get; init; } = 0.90;
 
+    /// <summary>Whether a new memory may join a key of another scope (userId, agentId, sessionId, runId). Default false:
+    /// keys hold one scope each, so one user's write is never found through another user's key (docs/scopes.md).</summary>
+    public bool MergeAcrossScopes { get; init; }
+
     /// <summary>At most this many memories of one key enter a pool: the newest quarter plus the best by Q
     /// (a documented departure from the authors' unbounded buckets). Range [1, 10000]. Default 32.</summary>
     public int MaxMemoriesPerKey { get; init; } = 32;

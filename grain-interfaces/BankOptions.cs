@@ -38,6 +38,7 @@ public sealed record BankOptions
     [Id(12)] public SimilarityNormalizationMode SimilarityNormalization { get; init; } = (SimilarityNormalizationMode)MemRLOptions.Default.SimilarityNormalization;
     [Id(13)] public double SimilarityMean { get; init; } = MemRLOptions.Default.SimilarityMean;
     [Id(14)] public double SimilarityStdDev { get; init; } = MemRLOptions.Default.SimilarityStdDev;
+    [Id(15)] public bool MergeAcrossScopes { get; init; } = MemRLOptions.Default.MergeAcrossScopes;
 }
 
 /// <summary>How each shard indexes its intent keys.</summary>

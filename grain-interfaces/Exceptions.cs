@@ -68,6 +68,16 @@ public sealed class IntentKeyGoneException(long keySequence) : MemRLException($"
 }
 
 /// <summary>
+/// A write was routed to join a key whose memories are of another scope (a recall token's key, say): the coordinator
+/// decides again without that key. Never reaches a caller.
+/// </summary>
+[GenerateSerializer, Alias("memrl.IntentKeyOtherScopeException")]
+public sealed class IntentKeyOtherScopeException(long keySequence) : MemRLException($"Intent key {keySequence} holds memories of another scope.")
+{
+    [Id(0)] public long KeySequence { get; } = keySequence;
+}
+
+/// <summary>
 /// The recall already rewarded this memory with another value (409): each memory takes at most one reward per recall.
 /// The same value again is not an error (it returns the first reward's result).
 /// </summary>

@@ -84,6 +84,10 @@ public interface IMemoryShardGrain : IGrainWithStringKey
     [Alias("Delete")]
     Task<bool> DeleteAsync(ShardDelete request);
 
+    /// <summary>Deletes every memory this shard owns that passes the request's filter; returns how many.</summary>
+    [Alias("DeleteMatching")]
+    Task<int> DeleteMatchingAsync(ShardDeleteMatching request);
+
     /// <summary>One memory, or null.</summary>
     [Alias("Get")]
     Task<MemoryInfo?> GetAsync(long bankVersion, MemoryId id);
@@ -131,9 +135,12 @@ public interface IMemoryShardGrain : IGrainWithStringKey
     [Alias("Stats")]
     Task<ShardStats> GetStatsAsync(long bankVersion);
 
-    /// <summary>Up to <paramref name="limit"/> memories this shard owns with a sequence above <paramref name="afterSequence"/>, by sequence.</summary>
+    /// <summary>
+    /// Up to <paramref name="limit"/> memories this shard owns with a sequence above <paramref name="afterSequence"/>, by
+    /// sequence; with <paramref name="filter"/>, only those that pass it.
+    /// </summary>
     [Alias("List")]
-    Task<ShardMemoryPage> ListAsync(long bankVersion, long afterSequence, int limit);
+    Task<ShardMemoryPage> ListAsync(long bankVersion, long afterSequence, int limit, FilterClause[]? filter = null);
 
     /// <summary>Up to <paramref name="count"/> of this shard's key vectors, drawn uniformly with <paramref name="seed"/>.</summary>
     [Alias("SampleKeys")]
@@ -167,11 +174,15 @@ public interface IMemoryCoordinatorGrain : IGrainWithIntegerKey
     [Alias("Delete")]
     Task<bool> DeleteAsync(string bank, string memoryId, string operationId);
 
+    /// <summary>Deletes every memory that passes <paramref name="filter"/> (which must name a scope field); returns how many.</summary>
+    [Alias("DeleteMatching")]
+    Task<int> DeleteMatchingAsync(string bank, FilterClause[] filter, string operationId);
+
     [Alias("Stats")]
     Task<BankStats> GetStatsAsync(string bank);
 
     [Alias("List")]
-    Task<MemoryPage> ListAsync(string bank, string? cursor, int limit);
+    Task<MemoryPage> ListAsync(string bank, string? cursor, int limit, FilterClause[]? filter = null);
 
     /// <summary>
     /// Calibrates the bank from a sample of its intent keys (DESIGN §1): delta at the top-20 % quantile of pairwise

@@ -9,6 +9,7 @@ namespace MemRL.GrainInterfaces;
 /// <param name="Delta">Override of the bank's delta, or null.</param>
 /// <param name="RequireFullCoverage">Fail rather than answer from the shards that replied in time.</param>
 /// <param name="EmbedderId">When given, must equal the bank's embedder id.</param>
+/// <param name="Filter">When given, Phase A sees only the memories that pass every clause (docs/scopes.md).</param>
 [GenerateSerializer, Immutable, Alias("memrl.RecallRequest")]
 public sealed record RecallRequest(
     [property: Id(0)] float[] Query,
@@ -17,7 +18,8 @@ public sealed record RecallRequest(
     [property: Id(3)] double? Lambda = null,
     [property: Id(4)] double? Delta = null,
     [property: Id(5)] bool RequireFullCoverage = false,
-    [property: Id(6)] string? EmbedderId = null);
+    [property: Id(6)] string? EmbedderId = null,
+    [property: Id(7)] FilterClause[]? Filter = null);
 
 /// <summary>How many shards contributed to an answer.</summary>
 [GenerateSerializer, Immutable, Alias("memrl.Coverage")]
@@ -38,7 +40,9 @@ public sealed record RecalledMemory(
     [property: Id(5)] double Score,
     [property: Id(6)] bool Success,
     [property: Id(7)] string Experience,
-    [property: Id(8)] string IntentText);
+    [property: Id(8)] string IntentText,
+    [property: Id(9)] ScopeFields? Scope = null,
+    [property: Id(10)] Dictionary<string, string>? Metadata = null);
 
 /// <summary>The answer to a recall. An empty <see cref="Memories"/> list means "run without memory".</summary>
 /// <param name="Memories">The k2 (or fewer) memories, best first.</param>
@@ -82,6 +86,8 @@ public sealed record RewardResponse([property: Id(0)] IReadOnlyList<MemoryQ> Upd
 /// <param name="OperationId">Idempotency key.</param>
 /// <param name="RecallToken">The episode's recall token: its Phase-A keys decide the merge; null to ask every shard.</param>
 /// <param name="EmbedderId">When given, must equal the bank's embedder id.</param>
+/// <param name="Scope">Who the memory belongs to; it joins only keys of its own scope unless the bank merges across scopes.</param>
+/// <param name="Metadata">Free key–values stored with the memory (limits: docs/scopes.md).</param>
 [GenerateSerializer, Immutable, Alias("memrl.WriteRequest")]
 public sealed record WriteRequest(
     [property: Id(0)] float[] Intent,
@@ -90,7 +96,9 @@ public sealed record WriteRequest(
     [property: Id(3)] bool Success,
     [property: Id(4)] string OperationId,
     [property: Id(5)] string? RecallToken = null,
-    [property: Id(6)] string? EmbedderId = null);
+    [property: Id(6)] string? EmbedderId = null,
+    [property: Id(7)] ScopeFields? Scope = null,
+    [property: Id(8)] Dictionary<string, string>? Metadata = null);
 
 /// <summary>The answer to a write.</summary>
 [GenerateSerializer, Immutable, Alias("memrl.WriteResponse")]
@@ -107,7 +115,9 @@ public sealed record MemoryInfo(
     [property: Id(5)] int Visits,
     [property: Id(6)] double? LastReward,
     [property: Id(7)] DateTimeOffset CreatedAt,
-    [property: Id(8)] DateTimeOffset UpdatedAt);
+    [property: Id(8)] DateTimeOffset UpdatedAt,
+    [property: Id(9)] ScopeFields? Scope = null,
+    [property: Id(10)] Dictionary<string, string>? Metadata = null);
 
 /// <summary>
 /// Counts and distributions of one shard, computed on the shard: its size does not grow with the bank (id 3, the list of

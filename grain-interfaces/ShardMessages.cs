@@ -6,7 +6,8 @@ public sealed record ShardSearch(
     [property: Id(0)] long BankVersion,
     [property: Id(1)] float[] Query,
     [property: Id(2)] int K1,
-    [property: Id(3)] double Delta);
+    [property: Id(3)] double Delta,
+    [property: Id(4)] FilterClause[]? Filter = null);
 
 /// <summary>Compact memory candidate: no text travels in Phase A.</summary>
 [GenerateSerializer, Immutable, Alias("memrl.ShardMemoryCandidate")]
@@ -24,9 +25,9 @@ public sealed record ShardKeyCandidate(
 [GenerateSerializer, Immutable, Alias("memrl.ShardCandidates")]
 public sealed record ShardCandidates([property: Id(0)] int Shard, [property: Id(1)] ShardKeyCandidate[] Keys);
 
-/// <summary>Nearest-key request.</summary>
+/// <summary>Nearest-key request: the nearest key a write of <see cref="Scope"/> may join.</summary>
 [GenerateSerializer, Immutable, Alias("memrl.ShardNearest")]
-public sealed record ShardNearest([property: Id(0)] long BankVersion, [property: Id(1)] float[] Intent);
+public sealed record ShardNearest([property: Id(0)] long BankVersion, [property: Id(1)] float[] Intent, [property: Id(2)] ScopeFields? Scope = null);
 
 /// <summary>A key and its similarity to some intent; the slot routes writes that join it.</summary>
 [GenerateSerializer, Immutable, Alias("memrl.ShardKeyMatch")]
@@ -34,7 +35,12 @@ public readonly record struct ShardKeyMatch([property: Id(0)] long KeySequence, 
 
 /// <summary>A memory's texts (the second hop).</summary>
 [GenerateSerializer, Immutable, Alias("memrl.ShardMemoryText")]
-public sealed record ShardMemoryText([property: Id(0)] long Sequence, [property: Id(1)] string Experience, [property: Id(2)] string IntentText);
+public sealed record ShardMemoryText(
+    [property: Id(0)] long Sequence,
+    [property: Id(1)] string Experience,
+    [property: Id(2)] string IntentText,
+    [property: Id(3)] ScopeFields? Scope = null,
+    [property: Id(4)] Dictionary<string, string>? Metadata = null);
 
 /// <summary>
 /// Reward for some memories of one shard, from one recall. <see cref="PayloadHash"/> is the whole reward's (every
@@ -91,11 +97,20 @@ public sealed record ShardWrite(
     [property: Id(4)] float[] Intent,
     [property: Id(5)] string IntentText,
     [property: Id(6)] string Experience,
-    [property: Id(7)] bool Success);
+    [property: Id(7)] bool Success,
+    [property: Id(8)] ScopeFields? Scope = null,
+    [property: Id(9)] Dictionary<string, string>? Metadata = null);
 
 /// <summary>The outcome of a shard write.</summary>
 [GenerateSerializer, Immutable, Alias("memrl.ShardWriteResult")]
 public sealed record ShardWriteResult([property: Id(0)] MemoryId Id, [property: Id(1)] bool CreatedKey, [property: Id(2)] double Q);
+
+/// <summary>
+/// A delete by scope, sent to every shard: each erases the memories it owns that pass <see cref="Filter"/> (which names a
+/// scope field) and records the count under the operation id, so a retry returns the same count.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("memrl.ShardDeleteMatching")]
+public sealed record ShardDeleteMatching([property: Id(0)] long BankVersion, [property: Id(1)] string OperationId, [property: Id(2)] FilterClause[] Filter);
 
 /// <summary>A delete routed by memory id.</summary>
 [GenerateSerializer, Immutable, Alias("memrl.ShardDelete")]

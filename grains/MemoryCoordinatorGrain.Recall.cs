@@ -21,7 +21,7 @@ internal sealed partial class MemoryCoordinatorGrain
         VectorValidation.ThrowIfInvalid(request.Query, info.Dimension, "query");
 
         // Phase A on every shard in parallel, under one deadline; a shard that misses it counts as not answered.
-        var search = new ShardSearch(info.Version, request.Query, parameters.K1, parameters.Delta);
+        var search = new ShardSearch(info.Version, request.Query, parameters.K1, parameters.Delta, request.Filter);
         var phaseA = await FanOutAsync(FanOutPolicy.Recall(_options.ShardTimeout), bank, Enumerable.Range(0, info.ShardCount),
             (s, ct) => bank.Shard(s).SearchAsync(search, ct), request.RequireFullCoverage,
             static c => Telemetry.ShardsAnswered.Record(c.ShardsAnswered, new KeyValuePair<string, object?>("shards_total", c.ShardsTotal)),
@@ -65,7 +65,7 @@ internal sealed partial class MemoryCoordinatorGrain
             var s = selected[i];
             var text = texts.GetValueOrDefault(ids[i].Sequence);
             memoriesOut[i] = new RecalledMemory(ids[i].ToString(), s.Entry.Similarity, s.Entry.Memory.Q, s.ZSim, s.ZQ, s.Score,
-                s.Entry.Memory.Success, text?.Experience ?? "", text?.IntentText ?? "");
+                s.Entry.Memory.Success, text?.Experience ?? "", text?.IntentText ?? "", text?.Scope, text?.Metadata);
         }
 
         var keyMatches = new ShardKeyMatch[outcome.Keys.Count];

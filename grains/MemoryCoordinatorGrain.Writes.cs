@@ -1,3 +1,4 @@
+using MemRL.Core.Bank;
 using MemRL.Core;
 using MemRL.Core.Recall;
 using MemRL.Errors;
@@ -96,10 +97,11 @@ internal sealed partial class MemoryCoordinatorGrain
         RequireEmbedder(info, request.EmbedderId);
         _ = request.Intent ?? throw FieldError.Missing("intent", "an embedding vector");
         VectorValidation.ThrowIfInvalid(request.Intent, info.Dimension, "intent");
+        var scope = request.Scope?.ToScope() ?? MemoryScope.None;
         // Above 1 no key can be joined (every memory is its own key), so asking the shards would be wasted work.
         List<ShardKeyMatch> candidates = request.RecallToken is { } token
             ? [.. tokens.Verify(token, info.Name, info.Incarnation, "recallToken").Keys]
-            : bank.Options.MergeThreshold > 1 ? [] : await NearestKeysAsync(bank, request.Intent);
+            : bank.Options.MergeThreshold > 1 ? [] : await NearestKeysAsync(bank, request.Intent, request.Scope);
 
         // Exactly once whatever the routing: the first attempt fixes the route at the id's home shard, and every retry
         // (with or without the token, after the bank changed, after a crash) takes that route, where the shard's own log
@@ -119,7 +121,7 @@ internal sealed partial class MemoryCoordinatorGrain
         {
             if ((info.ShardOf(route.Slot) != home && !claimed) || replacing is not null)
             {
-                hash ??= OperationHashes.Write(request.Intent, request.IntentText, request.Experience, request.Success);
+                hash ??= OperationHashes.Write(request.Intent, request.IntentText, request.Experience, request.Success, scope, ScopeWire.ToMetadata(request.Metadata));
                 var claim = await ClaimAsync(bank, request.OperationId, hash, route, replacing);
                 if (claim.Applied is { } applied)
                 {
@@ -131,7 +133,8 @@ internal sealed partial class MemoryCoordinatorGrain
             }
 
             int shard = info.ShardOf(route.Slot);
-            var write = new ShardWrite(info.Version, request.OperationId, route.Slot, route.JoinKey, request.Intent, request.IntentText, request.Experience, request.Success);
+            var write = new ShardWrite(info.Version, request.OperationId, route.Slot, route.JoinKey, request.Intent, request.IntentText, request.Experience, request.Success,
+                request.Scope, request.Metadata);
             try
             {
                 var result = await guard.CallAsync(bank.ShardKey(shard), () => bank.Shard(shard).WriteAsync(write));
@@ -142,11 +145,13 @@ internal sealed partial class MemoryCoordinatorGrain
                 // The home shard holds the route an earlier attempt chose: take it.
                 (route, claimed) = (elsewhere.Route, true);
             }
-            catch (IntentKeyGoneException gone)
+            catch (MemRLException unjoinable) when (unjoinable is IntentKeyGoneException or IntentKeyOtherScopeException)
             {
-                // The key was deleted after the recall, and before this write applied there: decide again among the keys
-                // that remain, and replace the claimed route (once, whichever attempt asks first).
-                candidates.RemoveAll(c => c.KeySequence == gone.KeySequence);
+                // The key was deleted after the recall, and before this write applied there (or it holds another scope's
+                // memories): decide again among the keys that remain, and replace the claimed route (once, whichever
+                // attempt asks first). The reference bank skips such keys the same way.
+                long refused = unjoinable is IntentKeyGoneException gone ? gone.KeySequence : ((IntentKeyOtherScopeException)unjoinable).KeySequence;
+                candidates.RemoveAll(c => c.KeySequence == refused);
                 replacing = claimed ? route : null;
                 claimed = false;
                 route = Route(candidates, bank.Options.MergeThreshold, request.OperationId);
@@ -179,9 +184,9 @@ internal sealed partial class MemoryCoordinatorGrain
         }
     }
 
-    private async Task<List<ShardKeyMatch>> NearestKeysAsync(CachedBank bank, float[] intent)
+    private async Task<List<ShardKeyMatch>> NearestKeysAsync(CachedBank bank, float[] intent, ScopeFields? scope)
     {
-        var request = new ShardNearest(bank.Info.Version, intent);
+        var request = new ShardNearest(bank.Info.Version, intent, scope);
         var nearest = await FanOutAsync(FanOutPolicy.WriteNearestKey, bank, Enumerable.Range(0, bank.Info.ShardCount), (s, ct) => bank.Shard(s).NearestKeyAsync(request, ct));
         return [.. nearest.Answers.Where(n => n.HasValue).Select(n => n!.Value)];
     }

@@ -1,3 +1,4 @@
+using MemRL.Core.Bank;
 using System.Diagnostics;
 using MemRL.Core;
 using MemRL.Core.Recall;
@@ -34,6 +35,8 @@ internal sealed partial class MemoryCoordinatorGrain(
     {
         BankNames.Validate(bank);
         _ = request ?? throw FieldError.Missing(nameof(request), "a request body");
+        // Checked here, before any shard is asked: the shards check again, but a bad filter must name itself once.
+        request = request with { Filter = ScopeWire.ToClauses(ScopeWire.ToFilter(request.Filter)) };
         return WithFreshBankAsync(bank, b => RecallCoreAsync(b, request, cancellationToken));
     }
 
@@ -52,6 +55,8 @@ internal sealed partial class MemoryCoordinatorGrain(
         _ = request ?? throw FieldError.Missing(nameof(request), "a request body");
         OperationIds.Validate(request.OperationId);
         WireValidation.WriteTexts(request.IntentText, request.Experience);
+        _ = request.Scope?.ToScope();
+        _ = ScopeWire.ToMetadata(request.Metadata);
 
         return WithFreshBankAsync(bank, b => WriteCoreAsync(b, request));
     }
@@ -84,16 +89,32 @@ internal sealed partial class MemoryCoordinatorGrain(
         });
     }
 
+    public Task<int> DeleteMatchingAsync(string bank, FilterClause[] filter, string operationId)
+    {
+        BankNames.Validate(bank);
+        var matching = ScopeWire.ToFilter(filter);
+        ReferenceBank.RequireScopeField(matching);
+        OperationIds.Validate(operationId);
+        var request = new ShardDeleteMatching(0, operationId, ScopeWire.ToClauses(matching)!);
+        return WithFreshBankAsync(bank, async b =>
+        {
+            var part = request with { BankVersion = b.Info.Version };
+            var counts = await FanOutAsync(FanOutPolicy.DeleteMatching, b, Enumerable.Range(0, b.Info.ShardCount), (s, _) => b.Shard(s).DeleteMatchingAsync(part));
+            return counts.Answers.Sum();
+        });
+    }
+
     public Task<BankStats> GetStatsAsync(string bank)
     {
         BankNames.Validate(bank);
         return WithFreshBankAsync(bank, StatsCoreAsync);
     }
 
-    public Task<MemoryPage> ListAsync(string bank, string? cursor, int limit)
+    public Task<MemoryPage> ListAsync(string bank, string? cursor, int limit, FilterClause[]? filter = null)
     {
         BankNames.Validate(bank);
         WireValidation.PageLimit(limit);
+        filter = ScopeWire.ToClauses(ScopeWire.ToFilter(filter));
         var position = ListCursor.Decode(cursor);
         return WithFreshBankAsync(bank, async b =>
         {
@@ -107,7 +128,7 @@ internal sealed partial class MemoryCoordinatorGrain(
             {
                 long from = after;
                 int wanted = limit - memories.Count;
-                var page = (await FanOutAsync(FanOutPolicy.Listing, b, [shard], (s, _) => b.Shard(s).ListAsync(b.Info.Version, from, wanted))).Answers[0];
+                var page = (await FanOutAsync(FanOutPolicy.Listing, b, [shard], (s, _) => b.Shard(s).ListAsync(b.Info.Version, from, wanted, filter))).Answers[0];
                 memories.AddRange(page.Memories);
                 if (page.More)
                 {

@@ -92,9 +92,42 @@ internal sealed class OperationLog(int capacity)
 internal static class OperationHashes
 {
     /// <summary>What a write is: the caller's payload, never its routing (a retry may route differently, DESIGN §7).</summary>
-    public static byte[] Write(ReadOnlySpan<float> intent, string intentText, string experience, bool success)
+    /// <remarks>Scope and metadata count only when present, so a write without them hashes as it did before they existed
+    /// (ids recorded then still match their retries).</remarks>
+    public static byte[] Write(ReadOnlySpan<float> intent, string intentText, string experience, bool success,
+        Core.Bank.MemoryScope? scope = null, Core.Bank.MemoryMetadata? metadata = null)
     {
         using var hash = new PayloadHash().Add("write").Add(intent).Add(intentText).Add(experience).Add(success ? 1 : 0);
+        if (scope is { IsEmpty: false } || metadata is { Count: > 0 })
+        {
+            hash.Add("tags");
+            foreach (string? value in (ReadOnlySpan<string?>)[scope?.UserId, scope?.AgentId, scope?.SessionId, scope?.RunId])
+            {
+                hash.Add(value is null ? 0 : 1).Add(value ?? "");
+            }
+
+            foreach (var (key, value) in metadata?.Entries ?? [])
+            {
+                hash.Add(key).Add(value);
+            }
+        }
+
+        return hash.Finish();
+    }
+
+    /// <summary>What a delete by scope is: its filter, in canonical order.</summary>
+    public static byte[] DeleteMatching(Core.Bank.MemoryFilter filter)
+    {
+        using var hash = new PayloadHash().Add("delete-matching");
+        foreach (var field in filter.Fields)
+        {
+            hash.Add(field.Field).Add(field.Values.Count);
+            foreach (string value in field.Values)
+            {
+                hash.Add(value);
+            }
+        }
+
         return hash.Finish();
     }
 

@@ -49,6 +49,10 @@ internal sealed record FanOutPolicy(string Call, ShardFailureRule Rule, TimeSpan
     /// <summary>Checking a reward on every shard it touches: one refusal must stop every part (docs/exactly-once.md).</summary>
     public static readonly FanOutPolicy RewardPrepare = new("reward check", ShardFailureRule.AllOrFail, null);
 
+    /// <summary>A delete by scope: every shard erases its part; a failed part fails the call, and a retry under the same id
+    /// completes it (the shards that applied answer their first count).</summary>
+    public static readonly FanOutPolicy DeleteMatching = new("delete by scope", ShardFailureRule.AllOrFail, null);
+
     /// <summary>Applying a reward's parts: a failed part fails the call, and a retry under the same id completes it.</summary>
     public static readonly FanOutPolicy RewardApply = new("reward", ShardFailureRule.AllOrFail, null);
 }

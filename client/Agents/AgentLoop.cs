@@ -25,6 +25,12 @@ public sealed class AgentLoop(BankClient bank, IChatClient chat, IEmbeddingGener
     /// <summary>Longest trajectory text kept in a memory, in characters.</summary>
     public const int MaxTrajectoryLength = 16_000;
 
+    /// <summary>Whose episodes these are: recall sees only memories of this scope, and writes carry it. Null: the whole bank.</summary>
+    public ScopeFields? Scope { get; init; }
+
+    /// <summary>Key–values every written memory carries (the agent's name, a task family).</summary>
+    public IReadOnlyDictionary<string, string>? Metadata { get; init; }
+
     /// <summary>Runs one episode.</summary>
     /// <param name="task">The task description (the intent).</param>
     /// <param name="judge">Decides success and reward from the model's answer (tests, a verifier, the environment).</param>
@@ -38,7 +44,7 @@ public sealed class AgentLoop(BankClient bank, IChatClient chat, IEmbeddingGener
         _ = judge ?? throw FieldError.Missing(nameof(judge), "a function that judges the model's answer");
         var embeddings = await embedder.GenerateAsync([task], cancellationToken: cancellationToken);
         float[] intent = embeddings[0].Vector.ToArray();
-        var recall = await bank.RecallAsync(intent, new RecallSettings(EmbedderId: embedderId), cancellationToken);
+        var recall = await bank.RecallAsync(intent, new RecallSettings(EmbedderId: embedderId, Filter: ScopeWire.FilterOf(Scope)), cancellationToken);
 
         var response = await chat.GetResponseAsync(BuildMessages(task, recall.Memories), cancellationToken: cancellationToken);
         string answer = response.Text;
@@ -49,7 +55,7 @@ public sealed class AgentLoop(BankClient bank, IChatClient chat, IEmbeddingGener
         }
 
         string experience = await SummariseAsync(task, answer, outcome.Success, cancellationToken);
-        var written = await bank.WriteAsync(intent, task, experience, outcome.Success, recall.Token, embedderId: embedderId);
+        var written = await bank.WriteAsync(intent, task, experience, outcome.Success, recall.Token, embedderId: embedderId, scope: Scope, metadata: Metadata);
         return new EpisodeResult(recall, answer, outcome, experience, written);
     }
 

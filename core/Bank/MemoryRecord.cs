@@ -44,6 +44,12 @@ public sealed class MemoryRecord
 
     /// <summary>When Q last changed (or creation).</summary>
     public DateTimeOffset UpdatedAt { get; internal set; }
+
+    /// <summary>Who the memory belongs to (set at write; <see cref="MemoryScope.None"/> when written without one).</summary>
+    public MemoryScope Scope { get; internal set; } = MemoryScope.None;
+
+    /// <summary>The key–values the memory was written with.</summary>
+    public MemoryMetadata Metadata { get; internal set; } = MemoryMetadata.Empty;
 }
 
 /// <summary>An intent key: a normalised intent vector owning one or more memories (the authors' "bucket").</summary>
@@ -67,4 +73,10 @@ public sealed class IntentKey
 
     /// <summary>The key's memories, oldest first.</summary>
     public List<MemoryRecord> Memories { get; } = [];
+
+    /// <summary>
+    /// The key's scope: its oldest memory's. Unless the bank merges across scopes every memory of a key has it, because
+    /// a write joins only keys of its own scope (<see cref="MemoryTable.CanJoin"/>).
+    /// </summary>
+    public MemoryScope Scope => Memories.Count > 0 ? Memories[0].Scope : MemoryScope.None;
 }

@@ -36,14 +36,19 @@ public sealed class MemoryTable
     }
 
     /// <summary>Adds a memory to an existing key.</summary>
-    public MemoryRecord AddMemory(long memorySequence, long keySequence, string intentText, string experience, bool success, double qInit, DateTimeOffset now)
+    public MemoryRecord AddMemory(long memorySequence, long keySequence, string intentText, string experience, bool success, double qInit, DateTimeOffset now,
+        MemoryScope? scope = null, MemoryMetadata? metadata = null)
     {
         if (!_keys.TryGetValue(keySequence, out var key))
         {
             throw new KeyNotFoundException($"Key {keySequence} does not exist.");
         }
 
-        var memory = new MemoryRecord(memorySequence, keySequence, intentText, experience, success, qInit, now);
+        var memory = new MemoryRecord(memorySequence, keySequence, intentText, experience, success, qInit, now)
+        {
+            Scope = scope ?? MemoryScope.None,
+            Metadata = metadata ?? MemoryMetadata.Empty,
+        };
         if (!_memories.TryAdd(memorySequence, memory))
         {
             throw new InvalidOperationException($"Memory {memorySequence} already exists.");
@@ -72,6 +77,20 @@ public sealed class MemoryTable
         memory.UpdatedAt = now;
         return memory.Q;
     }
+
+    /// <summary>Sets a memory's scope and metadata (log replay: they travel in their own event after the memory's).</summary>
+    public void Tag(long memorySequence, MemoryScope scope, MemoryMetadata metadata)
+    {
+        var memory = _memories[memorySequence];
+        memory.Scope = scope;
+        memory.Metadata = metadata;
+    }
+
+    /// <summary>
+    /// Whether a write of <paramref name="scope"/> may join <paramref name="key"/>: keys hold one scope each unless the bank
+    /// merges across scopes (docs/scopes.md).
+    /// </summary>
+    public static bool CanJoin(IntentKey key, MemoryScope scope, bool mergeAcrossScopes) => mergeAcrossScopes || key.Scope == scope;
 
     /// <summary>Sets a memory's Q directly (log replay and snapshots), keeping its bookkeeping.</summary>
     public void RestoreQ(long memorySequence, double q, int visits, double? lastReward, DateTimeOffset updatedAt)
@@ -103,14 +122,20 @@ public sealed class MemoryTable
         return (true, key.Sequence);
     }
 
-    /// <summary>The compact Phase-A candidate of <paramref name="key"/>, its memories capped per <paramref name="maxMemoriesPerKey"/>.</summary>
-    public static KeyCandidate ToCandidate(IntentKey key, float similarity, int maxMemoriesPerKey)
+    /// <summary>
+    /// The compact Phase-A candidate of <paramref name="key"/>: its memories that pass <paramref name="filter"/> (all when
+    /// null), then capped per <paramref name="maxMemoriesPerKey"/> — the filter first, so memories that do not match
+    /// never take a place under the cap.
+    /// </summary>
+    public static KeyCandidate ToCandidate(IntentKey key, float similarity, int maxMemoriesPerKey, MemoryFilter? filter = null)
     {
-        var all = new MemoryCandidate[key.Memories.Count];
-        for (int i = 0; i < all.Length; i++)
+        var all = new List<MemoryCandidate>(key.Memories.Count);
+        foreach (var m in key.Memories)
         {
-            var m = key.Memories[i];
-            all[i] = new MemoryCandidate(m.Sequence, m.Q, m.Success);
+            if (filter is null || filter.Matches(m))
+            {
+                all.Add(new MemoryCandidate(m.Sequence, m.Q, m.Success));
+            }
         }
 
         return new KeyCandidate(key.Sequence, similarity, KeyMemoryCap.Select(all, maxMemoriesPerKey));

@@ -73,7 +73,10 @@ public sealed class ReferenceBank
     public MemoryTable Table => _table;
 
     /// <summary>Phase A (exact) then Phase B.</summary>
-    public RecallResult Recall(ReadOnlySpan<float> query, RecallOverrides? overrides = null)
+    /// <param name="query">Query embedding.</param>
+    /// <param name="overrides">Per-recall overrides of the bank's parameters.</param>
+    /// <param name="filter">When given, Phase A sees only the memories that pass it, before the per-key cap.</param>
+    public RecallResult Recall(ReadOnlySpan<float> query, RecallOverrides? overrides = null, MemoryFilter? filter = null)
     {
         var parameters = RecallParameters.Resolve(_options, overrides);
         VectorValidation.ThrowIfInvalid(query, Dimension, nameof(query));
@@ -81,7 +84,10 @@ public sealed class ReferenceBank
         var candidates = new List<KeyCandidate>();
         foreach (var key in _table.Keys)
         {
-            candidates.Add(MemoryTable.ToCandidate(key, VectorMath.Dot(unit, key.Vector), _options.MaxMemoriesPerKey));
+            if (filter is null || filter.MatchesAny(key))
+            {
+                candidates.Add(MemoryTable.ToCandidate(key, VectorMath.Dot(unit, key.Vector), _options.MaxMemoriesPerKey, filter));
+            }
         }
 
         var outcome = RecallPipeline.Run([candidates], parameters, _options, _random);
@@ -141,9 +147,14 @@ public sealed class ReferenceBank
     /// <param name="experience">Experience text.</param>
     /// <param name="success">Outcome of the episode.</param>
     /// <param name="recallKeys">The Phase-A keys of this episode's recall (the authors' merge input); when null, the
-    /// nearest key of the whole bank is considered instead.</param>
-    public WriteResult Write(ReadOnlySpan<float> intent, string intentText, string experience, bool success, IReadOnlyList<KeyMatch>? recallKeys = null)
+    /// nearest key the write may join is considered instead.</param>
+    /// <param name="scope">Who the memory belongs to: it joins only keys of the same scope unless the bank merges across
+    /// scopes.</param>
+    /// <param name="metadata">Key–values stored with the memory.</param>
+    public WriteResult Write(ReadOnlySpan<float> intent, string intentText, string experience, bool success, IReadOnlyList<KeyMatch>? recallKeys = null,
+        MemoryScope? scope = null, MemoryMetadata? metadata = null)
     {
+        scope = (scope ?? MemoryScope.None).Validated("scope");
         VectorValidation.ThrowIfInvalid(intent, Dimension, nameof(intent));
         if (intentText is null)
         {
@@ -161,8 +172,10 @@ public sealed class ReferenceBank
         }
 
         var unit = Normalize(intent, nameof(intent));
-        var candidates = recallKeys ?? NearestKey(unit);
-        long? join = WriteRule.ChooseKey(candidates.Where(k => _table.TryGetKey(k.KeySequence, out _)), _options.MergeThreshold);
+        var candidates = recallKeys ?? NearestKey(unit, scope);
+        long? join = WriteRule.ChooseKey(
+            candidates.Where(k => _table.TryGetKey(k.KeySequence, out var key) && MemoryTable.CanJoin(key, scope, _options.MergeAcrossScopes)),
+            _options.MergeThreshold);
         var now = _time.GetUtcNow();
         long keySequence;
         if (join is { } existing)
@@ -176,13 +189,37 @@ public sealed class ReferenceBank
         }
 
         long memorySequence = _nextSequence++;
-        _table.AddMemory(memorySequence, keySequence, intentText, experience, success, success ? _options.QInitSuccess : _options.QInitFailure, now);
+        _table.AddMemory(memorySequence, keySequence, intentText, experience, success, success ? _options.QInitSuccess : _options.QInitFailure, now,
+            scope, metadata);
         return new WriteResult(memorySequence, keySequence, join is null);
     }
 
     /// <summary>Deletes a memory (and its key when it was the key's last memory).</summary>
     /// <returns>False when no such memory exists.</returns>
     public bool Delete(long memoryId) => _table.Delete(memoryId).Deleted;
+
+    /// <summary>Deletes every memory that passes <paramref name="filter"/>, which must name a scope field.</summary>
+    /// <returns>How many were deleted.</returns>
+    public int DeleteMatching(MemoryFilter filter)
+    {
+        RequireScopeField(filter);
+        var doomed = _table.Memories.Where(filter.Matches).Select(m => m.Sequence).ToList();
+        foreach (long sequence in doomed)
+        {
+            _table.Delete(sequence);
+        }
+
+        return doomed.Count;
+    }
+
+    /// <summary>A delete by scope must name a scope field: a metadata-only filter could erase far more than meant.</summary>
+    public static void RequireScopeField(MemoryFilter? filter)
+    {
+        if (filter is not { HasScopeField: true })
+        {
+            throw FieldError.Missing("filter", "at least one scope field (userId, agentId, sessionId or runId) to delete by");
+        }
+    }
 
     private float[] Normalize(ReadOnlySpan<float> vector, string field)
     {
@@ -196,11 +233,16 @@ public sealed class ReferenceBank
         return unit;
     }
 
-    private List<KeyMatch> NearestKey(float[] unit)
+    private List<KeyMatch> NearestKey(float[] unit, MemoryScope scope)
     {
         KeyMatch? best = null;
         foreach (var key in _table.Keys)
         {
+            if (!MemoryTable.CanJoin(key, scope, _options.MergeAcrossScopes))
+            {
+                continue;
+            }
+
             var match = new KeyMatch(key.Sequence, VectorMath.Dot(unit, key.Vector));
             if (best is not { } b || match.Similarity > b.Similarity || (match.Similarity == b.Similarity && match.KeySequence < b.KeySequence))
             {

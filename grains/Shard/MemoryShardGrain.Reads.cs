@@ -17,9 +17,10 @@ internal sealed partial class MemoryShardGrain
         span?.SetTag("memrl.shard", _key);
         await EnsureVersionAsync(request.BankVersion);
         ThrowIfBroken();
+        var filter = ScopeWire.ToFilter(request.Filter);
         // Keys copied in for slots this shard does not own yet (a move in progress) are skipped, so search deeper by
-        // their number to still return k1 owned keys.
-        int found = FindKeys(request.Query, request.K1 + _unownedKeys);
+        // their number to still return k1 owned keys; a filtered search refuses them inside the walk instead.
+        int found = filter is null ? FindKeys(request.Query, request.K1 + _unownedKeys) : FindMatchingKeys(request.Query, request.K1, filter);
         var keys = new List<ShardKeyCandidate>(Math.Min(found, request.K1));
         for (int i = 0; i < found && keys.Count < request.K1; i++)
         {
@@ -36,7 +37,7 @@ internal sealed partial class MemoryShardGrain
             }
 
             Table.TryGetKey(neighbor.Id, out var key);
-            var candidate = MemoryTable.ToCandidate(key!, neighbor.Similarity, _options.MaxMemoriesPerKey);
+            var candidate = MemoryTable.ToCandidate(key!, neighbor.Similarity, _options.MaxMemoriesPerKey, filter);
             var memories = new ShardMemoryCandidate[candidate.Memories.Count];
             for (int m = 0; m < memories.Length; m++)
             {
@@ -55,17 +56,27 @@ internal sealed partial class MemoryShardGrain
         cancellationToken.ThrowIfCancellationRequested();
         await EnsureVersionAsync(request.BankVersion);
         ThrowIfBroken();
-        int found = FindKeys(request.Intent, 1 + _unownedKeys);
-        for (int i = 0; i < found; i++)
+        if (_options.MergeAcrossScopes)
         {
-            var best = _neighbors[i];
-            if (Owns(KeySlots[best.Id]))
+            int found = FindKeys(request.Intent, 1 + _unownedKeys);
+            for (int i = 0; i < found; i++)
             {
-                return new ShardKeyMatch(best.Id, KeySlots[best.Id], best.Similarity);
+                var best = _neighbors[i];
+                if (Owns(KeySlots[best.Id]))
+                {
+                    return new ShardKeyMatch(best.Id, KeySlots[best.Id], best.Similarity);
+                }
             }
+
+            return null;
         }
 
-        return null;
+        // Only a key of the write's own scope may be joined: the nearest of those (docs/scopes.md).
+        var scope = request.Scope?.ToScope() ?? MemoryScope.None;
+        var sameScope = ScopeFilter(scope);
+        bool Joinable(long id) => Owns(KeySlots[id]) && Table.TryGetKey(id, out var key) && key.Scope == scope;
+        int n = sameScope is null ? Search(request.Intent, 1, Joinable) : SearchAmongOrGraph(request.Intent, 1, _state.Postings.CandidateKeys(sameScope), Joinable);
+        return n == 0 ? null : new ShardKeyMatch(_neighbors[0].Id, KeySlots[_neighbors[0].Id], _neighbors[0].Similarity);
     }
 
     public async Task<ShardMemoryText[]> FetchAsync(long bankVersion, long[] sequences)
@@ -77,7 +88,7 @@ internal sealed partial class MemoryShardGrain
         {
             if (Table.TryGetMemory(sequence, out var memory))
             {
-                texts.Add(new ShardMemoryText(sequence, memory.Experience, memory.IntentText));
+                texts.Add(new ShardMemoryText(sequence, memory.Experience, memory.IntentText, ScopeFields.From(memory.Scope), ScopeWire.From(memory.Metadata)));
             }
         }
 
@@ -124,7 +135,7 @@ internal sealed partial class MemoryShardGrain
     }
 
 
-    public async Task<ShardMemoryPage> ListAsync(long bankVersion, long afterSequence, int limit)
+    public async Task<ShardMemoryPage> ListAsync(long bankVersion, long afterSequence, int limit, FilterClause[]? filter = null)
     {
         await EnsureVersionAsync(bankVersion);
         ThrowIfBroken();
@@ -133,15 +144,17 @@ internal sealed partial class MemoryShardGrain
             throw FieldError.OutOfRange("limit", "at least 1", FieldError.Format(limit));
         }
 
+        var matching = ScopeWire.ToFilter(filter);
         // No index by sequence to maintain for a rare call (SequencePage).
         var (page, above) = SequencePage.Lowest(
-            Table.Memories, static m => m.Sequence, afterSequence, limit, m => Owns(KeySlots[m.KeySequence]));
+            Table.Memories, static m => m.Sequence, afterSequence, limit, m => Owns(KeySlots[m.KeySequence]) && (matching is null || matching.Matches(m)));
         var memories = Array.ConvertAll(page, m => Info(new MemoryId(_bank.Incarnation, KeySlots[m.KeySequence], m.Sequence), m));
         return new ShardMemoryPage(memories, above > limit);
     }
 
     private static MemoryInfo Info(MemoryId id, MemoryRecord m) =>
-        new(id.ToString(), m.IntentText, m.Experience, m.Success, m.Q, m.Visits, m.LastReward, m.CreatedAt, m.UpdatedAt);
+        new(id.ToString(), m.IntentText, m.Experience, m.Success, m.Q, m.Visits, m.LastReward, m.CreatedAt, m.UpdatedAt,
+            ScopeFields.From(m.Scope), ScopeWire.From(m.Metadata));
 
     public async Task<ShardStats> GetStatsAsync(long bankVersion)
     {
@@ -152,6 +165,56 @@ internal sealed partial class MemoryShardGrain
         return ShardStatistics.Of(_shard, owned, time.GetUtcNow());
     }
 
+
+    // A filtered Phase A: the k1 nearest owned keys with a memory that passes the filter. Few candidate keys (from the
+    // postings) are scanned exactly; otherwise the graph walk refuses the others as it goes (docs/scopes.md).
+    private int FindMatchingKeys(float[] query, int k, MemoryFilter filter)
+    {
+        bool Matches(long id) => Owns(KeySlots[id]) && Table.TryGetKey(id, out var key) && filter.MatchesAny(key);
+        return SearchAmongOrGraph(query, k, _state.Postings.CandidateKeys(filter), Matches);
+    }
+
+    private int SearchAmongOrGraph(float[] query, int k, IReadOnlyCollection<long> candidates, Func<long, bool> accept)
+    {
+        EnsureNeighbors(k);
+        if (candidates.Count == 0 || Index.Count == 0)
+        {
+            return 0;
+        }
+
+        // Exact mode answers exactly either way; the scan is the cheaper exact answer.
+        return _bank.Index.Exact || candidates.Count <= ExactScanLimit(k)
+            ? Index.SearchAmong(query, candidates, k, _searchContext, _neighbors.AsSpan(0, k), accept)
+            : Search(query, k, accept);
+    }
+
+    // Below this many candidate keys a scan beats a walk that refuses most nodes (docs/scopes.md, docs/benchmarks.md).
+    private int ExactScanLimit(int k) => Math.Max(4 * Math.Max(_bank.Index.EfSearch, k), Index.Count / 50);
+
+    private int Search(float[] query, int k, Func<long, bool> accept)
+    {
+        EnsureNeighbors(k);
+        if (Index.Count == 0)
+        {
+            return 0;
+        }
+
+        var mode = _bank.Index.Exact ? SearchMode.Exact : SearchMode.Auto;
+        return Index.Search(query, k, Math.Max(_bank.Index.EfSearch, k), _searchContext, _neighbors.AsSpan(0, k), mode, accept);
+    }
+
+    // The filter "same scope as this write" when the scope names any field; null for the empty scope, which no posting
+    // lists (its keys are found by the walk).
+    private static MemoryFilter? ScopeFilter(MemoryScope scope) => scope.IsEmpty ? null : MemoryFilter.Create(
+        MemoryScope.FieldNames.Where(f => scope.ValueOf(f) is not null).Select(f => new FilterField(f, [scope.ValueOf(f)!])));
+
+    private void EnsureNeighbors(int k)
+    {
+        if (_neighbors.Length < k)
+        {
+            _neighbors = new Neighbor[k];
+        }
+    }
 
     private int FindKeys(float[] query, int k)
     {

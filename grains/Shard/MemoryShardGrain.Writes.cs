@@ -60,8 +60,10 @@ internal sealed partial class MemoryShardGrain
         await EnsureVersionAsync(request.BankVersion);
         await EnsureSequencesAsync(2, changesIndex: request.JoinKey is null);
         BeginStretch();
+        var scope = request.Scope?.ToScope() ?? MemoryScope.None;
+        var metadata = ScopeWire.ToMetadata(request.Metadata);
         // The operation is what the caller sent, not where the coordinator routed it (DESIGN §7).
-        byte[] payload = OperationHashes.Write(request.Intent, request.IntentText, request.Experience, request.Success);
+        byte[] payload = OperationHashes.Write(request.Intent, request.IntentText, request.Experience, request.Success, scope, metadata);
         if (_state.Operations.TryGet(request.OperationId, payload, out var prior))
         {
             if (prior is ShardWriteResult previous)
@@ -88,7 +90,13 @@ internal sealed partial class MemoryShardGrain
             throw new IntentKeyGoneException(join);
         }
 
-        RequireNotMoving(request.JoinKey is { } joined ? KeySlots[joined] : request.Slot);
+        // A recall token's key may hold another scope's memories: never joined (the coordinator decides again without it).
+        if (request.JoinKey is { } other && Table.TryGetKey(other, out var joined) && !MemoryTable.CanJoin(joined, scope, _options.MergeAcrossScopes))
+        {
+            throw new IntentKeyOtherScopeException(other);
+        }
+
+        RequireNotMoving(request.JoinKey is { } joining ? KeySlots[joining] : request.Slot);
         VectorValidation.ThrowIfInvalid(request.Intent, _bank.Dimension, "intent");
         var now = time.GetUtcNow();
         long keySequence;
@@ -109,6 +117,11 @@ internal sealed partial class MemoryShardGrain
         double q = request.Success ? _options.QInitSuccess : _options.QInitFailure;
         Change(new MemoryAdded(memorySequence, keySequence, request.Success, q, now),
             new StoredPayload(memorySequence, request.IntentText, request.Experience, null));
+        if (!scope.IsEmpty || metadata.Count > 0)
+        {
+            Change(new MemoryTagged(memorySequence, scope, metadata));
+        }
+
         var result = new ShardWriteResult(new MemoryId(_bank.Incarnation, slot, memorySequence), request.JoinKey is null, q);
         Change(new OperationApplied(request.OperationId, payload, result));
         await CommitAsync();
@@ -152,6 +165,53 @@ internal sealed partial class MemoryShardGrain
         }
 
         return deleted;
+    }
+
+    public async Task<int> DeleteMatchingAsync(ShardDeleteMatching request)
+    {
+        await EnsureVersionAsync(request.BankVersion);
+        await IndexWritableAsync();
+        BeginStretch();
+        var filter = ScopeWire.ToFilter(request.Filter);
+        ReferenceBank.RequireScopeField(filter);
+        byte[] payload = OperationHashes.DeleteMatching(filter!);
+        if (_state.Operations.TryGetResult<int>(request.OperationId, payload, out int previous))
+        {
+            await DurableAsync();
+            return previous;
+        }
+
+        // The memories of one scope are few keys' worth (the postings), not the whole shard.
+        var doomed = new List<MemoryRecord>();
+        foreach (long key in _state.Postings.CandidateKeys(filter!).ToList())
+        {
+            if (Table.TryGetKey(key, out var owner) && Owns(KeySlots[key]))
+            {
+                doomed.AddRange(owner.Memories.Where(filter!.Matches));
+            }
+        }
+
+        foreach (int slot in doomed.Select(m => KeySlots[m.KeySequence]).Distinct())
+        {
+            RequireNotMoving(slot);
+        }
+
+        foreach (var memory in doomed)
+        {
+            long key = memory.KeySequence;
+            bool lastOfKey = Table.TryGetKey(key, out var owner) && owner.Memories.Count == 1;
+            Change(new MemoryDeleted(memory.Sequence));
+            DeleteRow(memory.Sequence);
+            if (lastOfKey)
+            {
+                DeleteRow(key);
+            }
+        }
+
+        Change(new OperationApplied(request.OperationId, payload, doomed.Count));
+        await CommitAsync();
+        Telemetry.Deletes.Add(doomed.Count);
+        return doomed.Count;
     }
 
     public async Task ForgetAsync(uint incarnation)

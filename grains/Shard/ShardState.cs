@@ -21,6 +21,7 @@ internal sealed class ShardState
     {
         Index = index;
         Operations = new OperationLog(operationCapacity);
+        Postings = new ScopePostings(Table);
     }
 
     public MemoryTable Table { get; } = new();
@@ -32,6 +33,9 @@ internal sealed class ShardState
     public OperationLog Operations { get; }
 
     public RecallRewardLog RecallRewards { get; } = new();
+
+    /// <summary>Which keys hold memories of each scope value and metadata entry: how a filtered search finds its keys.</summary>
+    public ScopePostings Postings { get; }
 
     /// <summary>Applies one event. <paramref name="payloads"/> resolves the texts and vectors the event references.</summary>
     public void Apply(ShardEvent change, IReadOnlyDictionary<long, StoredPayload> payloads)
@@ -52,10 +56,15 @@ internal sealed class ShardState
 
                 Table.AddMemory(e.Memory, e.Key, memoryPayload?.IntentText ?? "", memoryPayload?.Experience ?? "", e.Success, e.Q, e.CreatedAt);
                 break;
+            case MemoryTagged e:
+                Table.Tag(e.Memory, e.Scope, e.Metadata);
+                Postings.Add(e.Memory);
+                break;
             case QUpdated e:
                 Table.RestoreQ(e.Memory, e.Q, e.Visits, e.Reward, e.UpdatedAt);
                 break;
             case MemoryDeleted e:
+                Postings.Remove(e.Memory);
                 var (_, removedKey) = Table.Delete(e.Memory);
                 _missingPayloads.Remove(e.Memory);
                 if (removedKey is { } key)
@@ -127,7 +136,9 @@ internal sealed class ShardState
                 _missingPayloads.Add(m.Sequence);
             }
 
-            Table.AddMemory(m.Sequence, key.Key, payload?.IntentText ?? "", payload?.Experience ?? "", m.Success, m.Q, new DateTimeOffset(m.CreatedTicks, TimeSpan.Zero));
+            Table.AddMemory(m.Sequence, key.Key, payload?.IntentText ?? "", payload?.Experience ?? "", m.Success, m.Q, new DateTimeOffset(m.CreatedTicks, TimeSpan.Zero),
+                m.Scope, m.Metadata);
+            Postings.Add(m.Sequence);
             Table.RestoreQ(m.Sequence, m.Q, m.Visits, m.LastReward, new DateTimeOffset(m.UpdatedTicks, TimeSpan.Zero));
         }
     }

@@ -74,6 +74,11 @@ internal sealed class SlotImportPlan
     {
         long sequence = SequenceOf(m);
         Changes.Add((new MemoryAdded(sequence, key, m.Success, m.Q, m.CreatedAt), new StoredPayload(sequence, m.IntentText, m.Experience, null)));
+        if (m.Scope is not null || m.Metadata is { Count: > 0 })
+        {
+            Changes.Add((new MemoryTagged(sequence, m.Scope?.ToScope("memories.scope") ?? Core.Bank.MemoryScope.None, ScopeWire.ToMetadata(m.Metadata)), null));
+        }
+
         if (m.LastReward is { } reward)
         {
             Changes.Add((new QUpdated(sequence, reward, m.Q, m.Visits, m.UpdatedAt), null));

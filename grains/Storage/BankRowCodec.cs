@@ -137,6 +137,10 @@ internal static class BankRowCodec
         [JsonPropertyName("similarityMean")] public required double SimilarityMean { get; init; }
         [JsonPropertyName("similarityStdDev")] public required double SimilarityStdDev { get; init; }
 
+        // Added after format 2 first shipped: absent means false, and false is left out, so rows written before read the
+        // same and a bank that never opts in writes the bytes it always did.
+        [JsonPropertyName("mergeAcrossScopes"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public bool MergeAcrossScopes { get; init; }
+
         public static OptionsV2 From(BankOptions o) => new()
         {
             Alpha = o.Alpha, Lambda = o.Lambda, K1 = o.K1, K2 = o.K2, Delta = o.Delta, QInitSuccess = o.QInitSuccess, QInitFailure = o.QInitFailure,
@@ -147,7 +151,7 @@ internal static class BankRowCodec
                 SimilarityNormalizationMode.Fixed => Fixed,
                 var other => throw new ArgumentOutOfRangeException(nameof(o), other, "A normalisation mode the bank-row format has no word for."),
             },
-            SimilarityMean = o.SimilarityMean, SimilarityStdDev = o.SimilarityStdDev,
+            SimilarityMean = o.SimilarityMean, SimilarityStdDev = o.SimilarityStdDev, MergeAcrossScopes = o.MergeAcrossScopes,
         };
 
         public BankOptions ToWire(string bank) => new()
@@ -160,7 +164,7 @@ internal static class BankRowCodec
                 Fixed => SimilarityNormalizationMode.Fixed,
                 _ => throw Invalid(bank, $"a format-2 row with similarityNormalization '{SimilarityNormalization}'; expected '{Pool}' or '{Fixed}'"),
             },
-            SimilarityMean = SimilarityMean, SimilarityStdDev = SimilarityStdDev,
+            SimilarityMean = SimilarityMean, SimilarityStdDev = SimilarityStdDev, MergeAcrossScopes = MergeAcrossScopes,
         };
     }
 

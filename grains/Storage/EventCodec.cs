@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.Text;
+using MemRL.Core.Bank;
 using MemRL.Errors;
 using MemRL.GrainInterfaces;
 
@@ -18,6 +19,12 @@ public sealed record KeyImported(long Key, int Slot) : ShardEvent;
 
 /// <summary>A new memory of <paramref name="Key"/> (its texts live in the memory's payload row).</summary>
 public sealed record MemoryAdded(long Memory, long Key, bool Success, double Q, DateTimeOffset CreatedAt) : ShardEvent;
+
+/// <summary>
+/// The scope and metadata of <paramref name="Memory"/>, written in the same commit right after its <see cref="MemoryAdded"/>
+/// (only when it has any), so logs of memories without them keep the bytes they always had.
+/// </summary>
+public sealed record MemoryTagged(long Memory, MemoryScope Scope, MemoryMetadata Metadata) : ShardEvent;
 
 /// <summary>A Q update: the reward applied and the resulting values, so replay restores the exact bits.</summary>
 public sealed record QUpdated(long Memory, double Reward, double Q, int Visits, DateTimeOffset UpdatedAt) : ShardEvent;
@@ -49,9 +56,9 @@ public static class EventCodec
 
     private const int HeaderSize = 8;
 
-    private enum Kind : byte { KeyCreated = 1, MemoryAdded = 2, QUpdated = 3, MemoryDeleted = 4, Operation = 5, KeyImported = 6, RecallRewarded = 7 }
+    private enum Kind : byte { KeyCreated = 1, MemoryAdded = 2, QUpdated = 3, MemoryDeleted = 4, Operation = 5, KeyImported = 6, RecallRewarded = 7, MemoryTagged = 8 }
 
-    private enum ResultKind : byte { Reward = 1, Write = 2, Delete = 3, Claim = 4 }
+    private enum ResultKind : byte { Reward = 1, Write = 2, Delete = 3, Claim = 4, DeleteMatching = 5 }
 
     /// <summary>Encodes one commit's events as one framed record.</summary>
     public static byte[] Encode(IReadOnlyList<ShardEvent> events)
@@ -89,6 +96,7 @@ public static class EventCodec
         MemoryDeleted e => w.Put(Kind.MemoryDeleted).Put(e.Memory),
         OperationApplied e => WriteOperation(w.Put(Kind.Operation), e),
         RecallRewarded e => WriteRecallRewarded(w.Put(Kind.RecallRewarded), e),
+        MemoryTagged e => WriteTags(w.Put(Kind.MemoryTagged).Put(e.Memory), e.Scope, e.Metadata),
         _ => throw FieldError.Invalid(nameof(value), "one of the shard event records", value.GetType().Name),
     };
 
@@ -152,8 +160,60 @@ public static class EventCodec
             Kind.MemoryDeleted => new MemoryDeleted(r.ReadInt64()),
             Kind.Operation => ReadOperation(r),
             Kind.RecallRewarded => ReadRecallRewarded(r),
-            _ => throw new InvalidDataException($"Log event kind is {(byte)kind}; expected 1 to 7."),
+            Kind.MemoryTagged => ReadTagged(r),
+            _ => throw new InvalidDataException($"Log event kind is {(byte)kind}; expected 1 to 8."),
         };
+    }
+
+    private static MemoryTagged ReadTagged(BinaryReader r)
+    {
+        long memory = r.ReadInt64();
+        var (scope, metadata) = ReadTags(r);
+        return new MemoryTagged(memory, scope, metadata);
+    }
+
+    // Also a shard snapshot's layout of a memory's scope and metadata: four optional strings, then the entries by key.
+    internal static BinaryWriter WriteTags(BinaryWriter w, MemoryScope scope, MemoryMetadata metadata)
+    {
+        foreach (string? value in (ReadOnlySpan<string?>)[scope.UserId, scope.AgentId, scope.SessionId, scope.RunId])
+        {
+            w.Put(value is not null);
+            if (value is not null)
+            {
+                w.Put(value);
+            }
+        }
+
+        w.Put(metadata.Count);
+        foreach (var (key, value) in metadata.Entries)
+        {
+            w.Put(key).Put(value);
+        }
+
+        return w;
+    }
+
+    internal static (MemoryScope Scope, MemoryMetadata Metadata) ReadTags(BinaryReader r)
+    {
+        var values = new string?[4];
+        for (int i = 0; i < values.Length; i++)
+        {
+            values[i] = r.ReadBoolean() ? r.ReadString() : null;
+        }
+
+        int count = r.ReadInt32();
+        if (count is < 0 or > MemoryMetadata.MaxEntries)
+        {
+            throw new InvalidDataException($"A memory's metadata holds {count} entries; expected 0 to {MemoryMetadata.MaxEntries}.");
+        }
+
+        var entries = new KeyValuePair<string, string>[count];
+        for (int i = 0; i < count; i++)
+        {
+            entries[i] = new(r.ReadString(), r.ReadString());
+        }
+
+        return (new MemoryScope(values[0], values[1], values[2], values[3]), MemoryMetadata.From(entries));
     }
 
     // Also a shard snapshot's layout of its remembered rewards and operations (ShardState).
@@ -171,10 +231,11 @@ public static class EventCodec
             ShardQ[] qs => WriteRewardResult(w.Put(ResultKind.Reward), qs),
             ShardWriteResult write => w.Put(ResultKind.Write).Put(write.Id).Put(write.CreatedKey).Put(write.Q),
             bool deleted => w.Put(ResultKind.Delete).Put(deleted),
+            int count => w.Put(ResultKind.DeleteMatching).Put(count),
             // A claim without a route, or a route without a join key, still writes the absent fields (as zero).
             OperationClaim claim => w.Put(ResultKind.Claim)
                 .Put(claim.Route.HasValue).Put(claim.Route?.Slot ?? 0).Put(claim.Route?.JoinKey.HasValue ?? false).Put(claim.Route?.JoinKey ?? 0),
-            _ => throw FieldError.Invalid(nameof(e), "an operation result of type ShardQ[], ShardWriteResult, bool or OperationClaim", e.Result.GetType().Name),
+            _ => throw FieldError.Invalid(nameof(e), "an operation result of type ShardQ[], ShardWriteResult, bool, int or OperationClaim", e.Result.GetType().Name),
         };
         return w;
     }
@@ -189,7 +250,8 @@ public static class EventCodec
             ResultKind.Write => new ShardWriteResult(ReadId(r), r.ReadBoolean(), r.ReadDouble()),
             ResultKind.Delete => r.ReadBoolean(),
             ResultKind.Claim => ReadClaim(r),
-            var other => throw new InvalidDataException($"Operation result kind is {(byte)other}; expected 1 to 4."),
+            ResultKind.DeleteMatching => r.ReadInt32(),
+            var other => throw new InvalidDataException($"Operation result kind is {(byte)other}; expected 1 to 5."),
         };
         return new OperationApplied(id, hash, result);
     }

@@ -1,3 +1,4 @@
+using MemRL.Core.Bank;
 using MemRL.Grains.Shard;
 using MemRL.Index;
 
@@ -5,7 +6,8 @@ namespace MemRL.Grains.Storage;
 
 /// <summary>
 /// The shard snapshot format: magic "MRLS", a version byte, the log position the snapshot equals, the records (keys with
-/// their slot and memories with Q, visits and times), the operation ids, the recall rewards (from version 2), then the
+/// their slot and memories with Q, visits, times and, from version 3, scope and metadata), the operation ids, the recall
+/// rewards (from version 2), then the
 /// HNSW graph. Texts and vectors are not included: they stay in their payload rows. Every version ever written is read;
 /// a change to the layout is a new version here, never an edit of an old one.
 /// </summary>
@@ -13,8 +15,9 @@ internal static class SnapshotCodec
 {
     public const uint Magic = 0x534C524D; // "MRLS"
 
-    /// <summary>The version written. Version 2 added the recall-reward table after the operations.</summary>
-    public const byte Version = 2;
+    /// <summary>The version written. Version 2 added the recall-reward table after the operations; version 3 a memory's
+    /// scope and metadata (a flag, then the tags when it has any).</summary>
+    public const byte Version = 3;
 
     /// <summary>The oldest version still read.</summary>
     public const byte FirstVersion = 1;
@@ -49,6 +52,12 @@ internal static class SnapshotCodec
                 w.Write(m.LastReward ?? 0);
                 w.Write(m.CreatedAt.UtcTicks);
                 w.Write(m.UpdatedAt.UtcTicks);
+                bool tagged = !m.Scope.IsEmpty || m.Metadata.Count > 0;
+                w.Write(tagged);
+                if (tagged)
+                {
+                    EventCodec.WriteTags(w, m.Scope, m.Metadata);
+                }
             }
         }
 
@@ -111,7 +120,9 @@ internal static class SnapshotCodec
                 int visits = r.ReadInt32();
                 bool hasLast = r.ReadBoolean();
                 double last = r.ReadDouble();
-                memories[m] = new SnapshotMemory(sequence, success, q, visits, hasLast ? last : null, r.ReadInt64(), r.ReadInt64());
+                long created = r.ReadInt64(), updated = r.ReadInt64();
+                var (scope, metadata) = version >= 3 && r.ReadBoolean() ? EventCodec.ReadTags(r) : (MemoryScope.None, MemoryMetadata.Empty);
+                memories[m] = new SnapshotMemory(sequence, success, q, visits, hasLast ? last : null, created, updated, scope, metadata);
             }
 
             keys.Add(new SnapshotKey(key, slot, memories));
@@ -155,4 +166,5 @@ internal static class SnapshotCodec
 internal sealed record SnapshotKey(long Key, int Slot, SnapshotMemory[] Memories);
 
 /// <summary>One memory of a snapshot: everything but its texts, which stay in the payload row.</summary>
-internal sealed record SnapshotMemory(long Sequence, bool Success, double Q, int Visits, double? LastReward, long CreatedTicks, long UpdatedTicks);
+internal sealed record SnapshotMemory(
+    long Sequence, bool Success, double Q, int Visits, double? LastReward, long CreatedTicks, long UpdatedTicks, MemoryScope Scope, MemoryMetadata Metadata);

@@ -75,6 +75,27 @@ public sealed class EventCodecTests
         Assert.Equal(Describe(LaterKinds), Describe(events));
     }
 
+    // Scopes and metadata (kind 8) and the delete-by-scope result (result kind 5), pinned as first written.
+    [Fact]
+    public void Encode_PinsTheLayout_OfMemoryTaggedAndTheDeleteByScopeResult()
+    {
+        var tagged = new MemoryTagged(7, new MemRL.Core.Bank.MemoryScope("u", null, "s", null),
+            MemRL.Core.Bank.MemoryMetadata.From(new Dictionary<string, string> { ["b"] = "2", ["a"] = "1" }));
+        var record = EventCodec.Encode([tagged, new OperationApplied("del-1", [5], 3)]);
+
+        string body =
+            "01" + "02000000" + // version 1, 2 events
+            "08" + "0700000000000000" + "01" + "0175" + "00" + "01" + "0173" + "00" + // memory 7: userId u, no agentId, sessionId s, no runId
+            "02000000" + "0161" + "0131" + "0162" + "0132" + // two entries, by key: a=1, b=2
+            "05" + "0564656C2D31" + "01" + "05" + "05" + "03000000"; // operation del-1, hash [5], delete-by-scope count 3
+        Assert.Equal(body, Convert.ToHexString(record.AsSpan(8)));
+        Assert.True(EventCodec.TryDecode(record, out var events));
+        var decoded = Assert.IsType<MemoryTagged>(events[0]);
+        Assert.Equal(tagged.Scope, decoded.Scope);
+        Assert.True(tagged.Metadata.SameAs(decoded.Metadata));
+        Assert.Equal(3, Assert.IsType<OperationApplied>(events[1]).Result);
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(3)]
