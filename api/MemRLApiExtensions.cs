@@ -137,6 +137,28 @@ public static class MemRLApiExtensions
                 }
             }
 
+            // The filter of a listing or a delete by scope is read from the query string as a whole (ScopeBinding): the
+            // document names its scope fields; metadata.<key> parameters are free-form and described there.
+            if (operation.OperationId is "ListMemories" or "DeleteMemoriesByScope")
+            {
+                operation.Parameters ??= [];
+                foreach (string field in Core.Bank.MemoryScope.FieldNames)
+                {
+                    operation.Parameters.Add(new Microsoft.OpenApi.OpenApiParameter
+                    {
+                        Name = field, In = Microsoft.OpenApi.ParameterLocation.Query, Required = false, Explode = true,
+                        Style = Microsoft.OpenApi.ParameterStyle.Form,
+                        Description = $"Only memories whose {field} is one of these values (repeat the parameter for a set). "
+                            + "Other filter fields: metadata.<key>=<value>. Fields combine with AND (docs/scopes.md).",
+                        Schema = new Microsoft.OpenApi.OpenApiSchema
+                        {
+                            Type = Microsoft.OpenApi.JsonSchemaType.Array,
+                            Items = new Microsoft.OpenApi.OpenApiSchema { Type = Microsoft.OpenApi.JsonSchemaType.String, MinLength = 1, MaxLength = Core.Bank.MemoryScope.MaxValueLength },
+                        },
+                    });
+                }
+            }
+
             return Task.CompletedTask;
         }));
         return builder;

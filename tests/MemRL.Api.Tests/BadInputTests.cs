@@ -32,6 +32,20 @@ public sealed class BadInputTests(ApiSiloFixture fixture)
         { "oversized experience", "memories", $$"""{"intent":{{Vec(1)}},"experience":"{{new string('x', (1 << 20) + 1)}}","success":true}""", HttpStatusCode.BadRequest, "experience" },
         { "alpha outside [0,1]", "options", """{"alpha":1.5}""", HttpStatusCode.BadRequest, "alpha" },
         { "unknown memory", "memories/1-2-3", "", HttpStatusCode.BadRequest, "memoryId" },
+        { "filter value a number", "recall", RecallWith("""{"userId":7}"""), HttpStatusCode.BadRequest, "filter.userId" },
+        { "filter value null", "recall", RecallWith("""{"userId":null}"""), HttpStatusCode.BadRequest, "filter.userId" },
+        { "filter empty set", "recall", RecallWith("""{"userId":[]}"""), HttpStatusCode.BadRequest, "filter.userId" },
+        { "filter set with a number", "recall", RecallWith("""{"userId":["a",1]}"""), HttpStatusCode.BadRequest, "filter.userId" },
+        { "filter unknown field", "recall", RecallWith("""{"colour":"red"}"""), HttpStatusCode.BadRequest, "filter.colour" },
+        { "filter not an object", "recall", RecallWith("\"userId=a\""), HttpStatusCode.BadRequest, "filter" },
+        { "text filter checked before embedding", "recall", """{"queryText":"hello","filter":{"sessionId":{"a":1}}}""", HttpStatusCode.BadRequest, "filter.sessionId" },
+        { "scope value empty", "memories", WriteWith("""  "scope":{"userId":""}"""), HttpStatusCode.BadRequest, "scope.userId" },
+        { "scope value a number", "memories", WriteWith("""  "scope":{"userId":5}"""), HttpStatusCode.BadRequest, "scope.userId" },
+        { "scope with a newline", "memories", WriteWith("""  "scope":{"agentId":"a\nb"}"""), HttpStatusCode.BadRequest, "scope.agentId" },
+        { "metadata value too long", "memories", WriteWith($"\"metadata\":{{\"k\":\"{new string('v', 257)}\"}}"), HttpStatusCode.BadRequest, "metadata.k" },
+        { "metadata bad key", "memories", WriteWith("""  "metadata":{"a/../b":"v"}"""), HttpStatusCode.BadRequest, "metadata.a/../b" },
+        { "metadata too many", "memories", WriteWith("\"metadata\":{" + string.Join(',', Enumerable.Range(0, 17).Select(i => $"\"k{i}\":\"v\"")) + "}"), HttpStatusCode.BadRequest, "metadata" },
+        { "metadata value a number", "memories", WriteWith("""  "metadata":{"k":1}"""), HttpStatusCode.BadRequest, "metadata.k" },
     };
 
     [Theory]
@@ -117,6 +131,10 @@ public sealed class BadInputTests(ApiSiloFixture fixture)
     }
 
     private static string Vec(int axis) => JsonSerializer.Serialize(Http.Vector(Dimension, axis));
+
+    private static string RecallWith(string filter) => "{\"query\":" + Vec(1) + ",\"filter\":" + filter + "}";
+
+    private static string WriteWith(string member) => "{\"intent\":" + Vec(1) + ",\"experience\":\"e\",\"success\":true," + member.Trim() + "}";
 
     [Fact]
     public async Task Problems_CarryFieldExpectedActualAndReason_AsTheCallerSpellsThem()

@@ -23,6 +23,7 @@ public sealed class OpenApiTests(ApiSiloFixture fixture)
         { "GET", "/v1/banks/{bank}/memories" },
         { "GET", "/v1/banks/{bank}/memories/{memoryId}" },
         { "DELETE", "/v1/banks/{bank}/memories/{memoryId}" },
+        { "DELETE", "/v1/banks/{bank}/memories" },
     };
 
     [Fact]

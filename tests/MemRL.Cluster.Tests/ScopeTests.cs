@@ -98,32 +98,43 @@ public sealed class ScopeTests(ClusterFixture fixture)
         }
     }
 
-    // Most keys belong to other users: a post-filter (search k1, then drop) would find none of the one user's memories,
-    // and with the cap applied before the filter a key's other users' memories would take its places.
+    // Most keys belong to other users: a post-filter (search k1, then drop) would find none of the one user's memories.
+    // One shard of 5,000 keys: the rare user's 50 keys are scanned exactly, half the keys (2,500 candidates, over the
+    // scan limit) go through the filtered graph walk.
     [Fact]
-    public async Task FilteredRecall_FindsK1MatchingKeys_WhenAlmostAllKeysDoNotMatch_InGraphMode()
+    public async Task FilteredRecall_FindsK1MatchingKeys_BothByScanAndByGraphWalk()
     {
         var vectors = new Vectors(51, Dimension);
         string name = ClusterFixture.NewBankName("scope-sparse");
         var options = new BankOptions { K1 = 5, K2 = 5, Delta = -1, MergeThreshold = 2 };
-        await fixture.Memory.CreateBankAsync(name, new BankSpec(Dimension, "test-embedder", options, 2, new IndexSettings(EfSearch: 16)));
+        await fixture.Memory.CreateBankAsync(name, new BankSpec(Dimension, "test-embedder", options, 1, new IndexSettings(EfSearch: 16)));
         var bank = fixture.Memory.Bank(name);
         var centre = vectors.Gaussian();
-        for (int i = 0; i < 3000; i++)
+        var writes = new List<Task>();
+        for (int i = 0; i < 5000; i++)
         {
             string user = i % 100 == 7 ? "rare" : $"u{i % 20}";
-            await bank.WriteAsync(vectors.Near(centre, 0.5), $"t{i}", $"e{i}", true, scope: new ScopeFields(UserId: user),
-                metadata: new Dictionary<string, string> { ["n"] = (i % 10).ToString(System.Globalization.CultureInfo.InvariantCulture) });
+            writes.Add(bank.WriteAsync(vectors.Near(centre, 0.5), $"t{i}", $"e{i}", true, scope: new ScopeFields(UserId: user),
+                metadata: new Dictionary<string, string> { ["half"] = (i % 2).ToString(System.Globalization.CultureInfo.InvariantCulture) }));
+            if (writes.Count == 64)
+            {
+                await Task.WhenAll(writes);
+                writes.Clear();
+            }
         }
 
-        var rare = await bank.RecallAsync(vectors.Near(centre, 0.5), new RecallSettings(Filter: [new FilterClause("userId", ["rare"])]));
-        Assert.Equal(5, rare.Memories.Count);
-        Assert.All(rare.Memories, m => Assert.Equal("rare", m.Scope?.UserId));
+        await Task.WhenAll(writes);
+        for (int q = 0; q < 5; q++)
+        {
+            var query = vectors.Near(centre, 0.5);
+            var rare = await bank.RecallAsync(query, new RecallSettings(Filter: [new FilterClause("userId", ["rare"])]));
+            Assert.Equal(5, rare.PoolSize);
+            Assert.All(rare.Memories, m => Assert.Equal("rare", m.Scope?.UserId));
 
-        // 10 % of the keys (a walk, not a scan): the walk still fills k1 with matching keys only.
-        var tenth = await bank.RecallAsync(vectors.Near(centre, 0.5), new RecallSettings(Filter: [new FilterClause("metadata.n", ["3"])]));
-        Assert.Equal(5, tenth.PoolSize);
-        Assert.All(tenth.Memories, m => Assert.Equal("3", m.Metadata!["n"]));
+            var half = await bank.RecallAsync(query, new RecallSettings(Filter: [new FilterClause("metadata.half", ["1"])]));
+            Assert.Equal(5, half.PoolSize);
+            Assert.All(half.Memories, m => Assert.Equal("1", m.Metadata!["half"]));
+        }
 
         var none = await bank.RecallAsync(vectors.Near(centre, 0.5), new RecallSettings(Filter: [new FilterClause("userId", ["nobody"])]));
         Assert.Empty(none.Memories);
