@@ -6,13 +6,17 @@ This writes one Pod per replica the manifests ask for, named as Kubernetes would
 (StatefulSet pods `<name>-<i>`; Deployment pods `<name>-<i>` for the ReplicaSet's random suffix), and changes in
 them only what podman 4.3 cannot do itself, each change listed in the report:
 
-  - `fieldRef: status.podIP`: podman refuses it; the pod gets a fixed address on the run's network and the
-    variable that address (the kubelet would fill in the pod's IP the same way).
+  - `fieldRef: status.podIP` and `metadata.namespace`: podman refuses both ("fieldPath ... not supported"); the
+    pod gets a fixed address on the run's network and the variables that address and the object's namespace, the
+    values the kubelet would fill in. (podman resolves metadata.name and metadata.labels itself.)
   - `envFrom: secretRef`: podman 4.3 reads it from its own secret store in a format a played Secret does not have
     ("secret ... is not valid JSON"); the Secret's keys become the container's env, as the kubelet would set them.
     The Secret's placeholder values are replaced with the run's own (--secret KEY=VALUE), as deploy/README.md asks
     an operator to.
   - StatefulSet `volumeClaimTemplates`: a PersistentVolumeClaim `<template>-<pod>` (podman makes it a volume).
+  - `ports` without a hostPort are left out: podman 4.3 publishes every containerPort on the host (Kubernetes
+    publishes none), which collides with anything else on the machine. Pods reach each other on the network's
+    addresses whatever is declared; probes that name such a port get its number.
   - A Service that selects exactly one pod: its name becomes a DNS alias of that pod on the network (how the silos
     reach memrl-postgres and memrl-redis). Services selecting several pods are not emulated; each silo's http port
     is published on the host instead (--publish-base: silo i on 127.0.0.1:<base + i>).
@@ -22,8 +26,8 @@ understands them, securityContext, resources, emptyDir) goes to podman unchanged
 
     pods.py RENDERED.yaml OUT_DIR --subnet 10.89.77 --publish-base 18080 [--secret KEY=VALUE ...]
 
-writes OUT_DIR/<pod>.yaml for each pod, OUT_DIR/pods.tsv (pod, address, aliases, published port, the container's
-probes as JSON) and prints the report: every rendered object and what became of it.
+writes OUT_DIR/<pod>.yaml for each pod, OUT_DIR/pods.tsv (pod, address, aliases, published port), OUT_DIR/probes.tsv
+(pod, container, probe, httpGet or exec, port+path or the command's argv joined by \x1f, seconds allowed) and prints the report: every rendered object and what became of it.
 """
 
 import argparse
@@ -120,15 +124,22 @@ def main(argv):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
+    probe_rows = []
     published = 0
     for pod_name, labels, spec, pvcs, owner, namespace in pods:
         address = addresses[pod_name]
         publish = ""
         for container in spec.get("containers", []):
-            container["env"] = resolve_env(container, address, secrets)
+            container["env"] = resolve_env(container, address, namespace, secrets)
             container["envFrom"] = [e for e in container.get("envFrom", []) if "secretRef" not in e]
             if not container["envFrom"]:
                 del container["envFrom"]
+            named = {p["name"]: p["containerPort"] for p in container.get("ports", []) if "name" in p}
+            for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+                for handler in ("httpGet", "tcpSocket"):
+                    probe = container.get(kind, {}).get(handler)
+                    if probe and isinstance(probe.get("port"), str):
+                        probe["port"] = named[probe["port"]]
             if owner == "Deployment":
                 for port in container.get("ports", []):
                     if port.get("name") == "http":
@@ -136,20 +147,36 @@ def main(argv):
                         port["hostIP"] = "127.0.0.1"
                         publish = str(port["hostPort"])
                         published += 1
+            container["ports"] = [p for p in container.get("ports", []) if "hostPort" in p]
+            if not container["ports"]:
+                del container["ports"]
         documents = list(config_maps.values()) + pvcs + [
             {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod_name, "labels": labels, **(
                 {"namespace": namespace} if namespace else {})}, "spec": spec}]
         (out / f"{pod_name}.yaml").write_text(yaml.safe_dump_all(documents, sort_keys=False))
-        probes = {c["name"]: {k: c[k] for k in ("startupProbe", "readinessProbe", "livenessProbe") if k in c}
-                  for c in spec.get("containers", [])}
-        rows.append("\t".join([pod_name, address, ",".join(aliases[pod_name]) or "-", publish or "-",
-                               json.dumps(probes, separators=(",", ":"))]))
+        rows.append("\t".join([pod_name, address, ",".join(aliases[pod_name]) or "-", publish or "-"]))
+        for container in spec.get("containers", []):
+            for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+                if kind in container:
+                    probe_rows.append("\t".join([pod_name, container["name"], kind, *probe_target(container[kind])]))
     (out / "pods.tsv").write_text("\n".join(rows) + "\n")
+    (out / "probes.tsv").write_text("\n".join(probe_rows) + "\n")
     print("\n".join(report))
     return 0
 
 
-def resolve_env(container, address, secrets):
+def probe_target(probe):
+    """(handler, target, seconds the kubelet would allow): the path and port of an httpGet, the argv of an exec."""
+    budget = str(probe.get("periodSeconds", 10) * probe.get("failureThreshold", 3))
+    if "httpGet" in probe:
+        return "httpGet", f"{probe['httpGet']['port']}{probe['httpGet']['path']}", budget
+    if "exec" in probe:
+        # argv joined by the ASCII unit separator, which no command line holds: run.sh splits on it.
+        return "exec", "\x1f".join(probe["exec"]["command"]), budget
+    raise SystemExit(f"pods.py: probe {sorted(probe)} has neither httpGet nor exec; run.sh runs only those")
+
+
+def resolve_env(container, address, namespace, secrets):
     env = []
     # envFrom secretRef first: explicit env entries win over envFrom, as in Kubernetes.
     explicit = {e["name"] for e in container.get("env", [])}
@@ -163,6 +190,8 @@ def resolve_env(container, address, secrets):
         field = entry.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
         if field == "status.podIP":
             env.append({"name": entry["name"], "value": address})
+        elif field == "metadata.namespace":
+            env.append({"name": entry["name"], "value": namespace or "default"})
         else:
             env.append(entry)
     return env

@@ -9,6 +9,7 @@
 #   deploy/local-cluster/run.sh            the whole run; removes its pods, volumes and network at the end
 #   deploy/local-cluster/run.sh --dry-run  render the overlay and the pods and print the plan; no images, no podman
 #   deploy/local-cluster/run.sh clean      also remove the images and the cached debootstrap root
+#   MEMRL_PODMAN_REUSE_PUBLISH=1 run.sh    keep the last publish of silo/ (iterating on the script only)
 #
 # Idempotent: a run first removes what an earlier (interrupted) run left. The debootstrap root (minutes to make) is
 # cached in $MEMRL_PODMAN_DIR (default /var/tmp/memrl-local-cluster) as base-rootfs.tar and the images stay in
@@ -27,7 +28,7 @@ episodes=${MEMRL_PODMAN_EPISODES:-120}
 base_image=localhost/memrl-base:local
 images=(localhost/memrl-silo:local localhost/memrl-postgres:local localhost/memrl-redis:local)
 mode=${1:-run}
-case "$mode" in run|--dry-run|clean) ;; *) sed -n '2,19p' "$0"; exit 2 ;; esac
+case "$mode" in run|--dry-run|clean) ;; *) sed -n '2,20p' "$0"; exit 2 ;; esac
 
 started=$SECONDS
 steps=()
@@ -129,10 +130,16 @@ base() {
     rm -rf "$state/rootfs"
   fi
   podman import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    --change 'CMD ["/bin/bash"]' "$state/base-rootfs.tar" "$base_image" >/dev/null
+    --change 'CMD ["/bin/bash"]' "$state/base-rootfs.tar" "$base_image" >/dev/null 2>&1
 }
 
 publish_silo() {
+  # MEMRL_PODMAN_REUSE_PUBLISH=1 keeps the last run's publish (for iterating on the script; never for a recorded run).
+  if [ "${MEMRL_PODMAN_REUSE_PUBLISH:-}" = 1 ] && [ -x "$state/build/app/MemRL.Silo" ]; then
+    log "reusing the publish in $state/build/app (MEMRL_PODMAN_REUSE_PUBLISH=1)"
+    cp "$here"/images/* "$state/build/"
+    return
+  fi
   rm -rf "$state/build" && mkdir -p "$state/build"
   dotnet publish "$root/silo/MemRL.Silo.csproj" -c Release -r linux-x64 --self-contained -o "$state/build/app" \
     -v q -nologo > "$state/publish.log" 2>&1 || fail "dotnet publish (log: $state/publish.log)"
@@ -157,54 +164,49 @@ play() {
     [ "$aliases" = - ] || net="$net,alias=${aliases//,/,alias=}"
     podman kube play --network "$net" "$state/pods/$pod.yaml" < /dev/null > "$state/play-$pod.log" 2>&1 \
       || fail "podman kube play $pod (log: $state/play-$pod.log)"
-    case "$pod" in memrl-postgres-*|memrl-redis-*) wait_exec_probe "$pod" < /dev/null ;; esac
+    case "$pod" in memrl-silo-*) ;; *) wait_probes "$pod" < /dev/null ;; esac
   done < <(awk -F'\t' '$1 !~ /^memrl-silo/' "$state/pods/pods.tsv"; awk -F'\t' '$1 ~ /^memrl-silo/' "$state/pods/pods.tsv")
 }
 
-# The StatefulSets' readiness probes are exec probes; podman 4.3 runs none of them, so this runs the manifest's own
-# command in the container, as the kubelet would.
-wait_exec_probe() {
-  local pod=$1 container command
-  container=$("$python" -c 'import json,sys; p=json.loads(sys.argv[1]); print(next(iter(p)))' "$(probes_of "$pod")")
-  command=$("$python" -c 'import json,sys; p=json.loads(sys.argv[1]); c=next(iter(p.values())); print(json.dumps(c["readinessProbe"]["exec"]["command"]))' "$(probes_of "$pod")")
-  local argv; mapfile -t argv < <("$python" -c 'import json,sys; print("\n".join(json.loads(sys.argv[1])))' "$command")
-  for _ in $(seq 1 120); do
-    if podman exec "$pod-$container" "${argv[@]}" >/dev/null 2>&1; then
-      checks+=("$pod readinessProbe exec ${argv[*]}: passed"); return
+# podman 4.3 runs none of the manifests' probes here (it turns livenessProbe into a healthcheck, and without systemd
+# nothing schedules that), so this is the prober: each probe of pods.tsv's probes.tsv, with the manifest's command or
+# path and port, against the pod's own address. A startupProbe must pass within periodSeconds × failureThreshold (the
+# kubelet restarts the container after that); readiness has no deadline in Kubernetes, 300 s here; liveness must pass.
+wait_probes() {
+  local pod=$1 container kind handler target budget
+  while IFS=$'\t' read -r _ container kind handler target budget; do
+    [ "$kind" = readinessProbe ] && budget=300
+    local t0=$SECONDS ok=
+    while [ $((SECONDS - t0)) -le "$budget" ]; do
+      if probe_once "$pod" "$container" "$handler" "$target"; then ok=1; break; fi
+      sleep 1
+    done
+    if [ -z "$ok" ]; then
+      podman logs --tail 40 "$pod-$container" < /dev/null || true
+      fail "$pod: $kind $handler $target did not pass within ${budget} s"
     fi
-    sleep 1
-  done
-  podman logs --tail 30 "$pod-$container" || true
-  fail "$pod: readiness probe '${argv[*]}' did not pass in 120 s"
+    checks+=("$pod $kind $handler ${target//$'\x1f'/ }: passed after $((SECONDS - t0)) s")
+  done < <(awk -F'\t' -v p="$pod" '$1 == p' "$state/pods/probes.tsv")
 }
 
-probes_of() { awk -F'\t' -v p="$1" '$1 == p {print $5}' "$state/pods/pods.tsv"; }
-address_of() { awk -F'\t' -v p="$1" '$1 == p {print $2}' "$state/pods/pods.tsv"; }
-port_of() { awk -F'\t' -v p="$1" '$1 == p {print $4}' "$state/pods/pods.tsv"; }
+probe_once() {
+  local pod=$1 container=$2 handler=$3 target=$4
+  if [ "$handler" = httpGet ]; then
+    curl -sf -o /dev/null -m 5 "http://$(address_of "$pod"):$target" < /dev/null
+  else
+    local argv
+    IFS=$'\x1f' read -r -a argv <<< "$target"
+    podman exec "$pod-$container" "${argv[@]}" < /dev/null > /dev/null 2>&1
+  fi
+}
 
-# httpGet probes against the pod's address, with the manifest's paths; startup within its periodSeconds ×
-# failureThreshold, then readiness and liveness. podman 4.3 turns only livenessProbe into a healthcheck, and without
-# systemd nothing schedules it, so this is the prober.
 wait_silo_probes() {
   local pod
-  for pod in $(pod_names | grep '^memrl-silo-'); do
-    local address probes
-    address=$(address_of "$pod")
-    probes=$(probes_of "$pod")
-    for kind in startupProbe readinessProbe livenessProbe; do
-      local path budget
-      path=$("$python" -c 'import json,sys; c=json.loads(sys.argv[1])["silo"][sys.argv[2]]; print(c["httpGet"]["path"])' "$probes" "$kind")
-      budget=$("$python" -c 'import json,sys; c=json.loads(sys.argv[1])["silo"][sys.argv[2]]; print(c.get("periodSeconds",10)*c.get("failureThreshold",3))' "$probes" "$kind")
-      local t0=$SECONDS ok=
-      while [ $((SECONDS - t0)) -le "$budget" ]; do
-        if curl -sf -o /dev/null -m 2 "http://$address:8080$path"; then ok=1; break; fi
-        sleep 1
-      done
-      [ -n "$ok" ] || { podman logs --tail 40 "$pod-silo" || true; fail "$pod: $kind GET $path failed for ${budget} s"; }
-      checks+=("$pod $kind GET $path: 200 after $((SECONDS - t0)) s")
-    done
-  done
+  for pod in $(pod_names | grep '^memrl-silo-'); do wait_probes "$pod"; done
 }
+
+address_of() { awk -F'\t' -v p="$1" '$1 == p {print $2}' "$state/pods/pods.tsv"; }
+port_of() { awk -F'\t' -v p="$1" '$1 == p {print $4}' "$state/pods/pods.tsv"; }
 
 api() { # api METHOD PATH [BODY] -> body on stdout; fails on an HTTP error
   local port=$1 method=$2 path=$3 body=${4:-}
@@ -240,7 +242,10 @@ kill_and_recover() {
   checks+=("recall coverage before the kill: $answered/$total shards")
 
   local restarts_before; restarts_before=$(podman inspect "$victim-silo" --format '{{.RestartCount}}')
-  podman kill --signal KILL "$victim-silo" >/dev/null
+  # SIGKILL to the silo process from the host, as the kernel's OOM killer or a crash would end it: conmon sees the
+  # container die and podman restarts it (restartPolicy Always). `podman kill` would count as a stop by the user,
+  # which podman does not restart.
+  kill -KILL "$(podman inspect "$victim-silo" --format '{{.State.Pid}}')"
   local t0=$SECONDS lowest=$shards polls=0 full_at=
   # Poll until a recall answers from every shard again (Orleans declares the dead silo dead and reactivates its
   # shards elsewhere, or the restarted container rejoins). Partial answers are expected meanwhile, not failures.
@@ -263,14 +268,16 @@ kill_and_recover() {
   [ "$memories" = 24 ] || fail "stats after the kill count $memories memories; expected 24"
   checks+=("stats after the kill: $memories memories, as written")
   # restartPolicy Always: podman restarts the killed container; wait for its probes as the kubelet would.
-  local t1=$SECONDS
+  local t1=$SECONDS restarted=
   while [ $((SECONDS - t1)) -le 180 ]; do
     if [ "$(podman inspect "$victim-silo" --format '{{.RestartCount}}')" -gt "$restarts_before" ] && \
-       curl -sf -o /dev/null -m 2 "http://$(address_of "$victim"):8080/health/ready"; then
-      checks+=("$victim restarted by podman (restartPolicy Always) and ready again after $((SECONDS - t1)) s more"); break
+       curl -sf -o /dev/null -m 5 "http://$(address_of "$victim"):8080/health/ready"; then
+      restarted=1; break
     fi
     sleep 1
   done
+  [ -n "$restarted" ] || fail "$victim was not restarted and ready within 180 s (restartPolicy Always)"
+  checks+=("$victim restarted by podman (restartPolicy Always) and ready again $((SECONDS - t1)) s after coverage was full")
   api "$port" DELETE "/v1/banks/$bank" >/dev/null || true
 }
 

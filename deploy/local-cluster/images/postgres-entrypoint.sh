@@ -11,8 +11,11 @@ mkdir -p "$PGDATA" /run/postgresql
 chown postgres: "$PGDATA" /run/postgresql
 chmod 700 "$PGDATA"
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
-  runuser -u postgres -- initdb -D "$PGDATA" -U "$user" --pwfile=<(printf '%s\n' "$POSTGRES_PASSWORD") \
-    -A scram-sha-256 -E UTF8 >/dev/null
+  # The password reaches initdb in a file only postgres can read, removed at once (not on a command line).
+  pwfile=$(mktemp)
+  printf '%s\n' "$POSTGRES_PASSWORD" > "$pwfile" && chown postgres: "$pwfile" && chmod 600 "$pwfile"
+  runuser -u postgres -- initdb -D "$PGDATA" -U "$user" --pwfile="$pwfile" -A scram-sha-256 -E UTF8 >/dev/null
+  rm -f "$pwfile"
   echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
   echo "listen_addresses = '*'" >> "$PGDATA/postgresql.conf"
   runuser -u postgres -- pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
