@@ -9,9 +9,9 @@ public sealed class ScriptFactAttribute : FactAttribute
 {
     public ScriptFactAttribute(bool needsKubectl = false)
     {
-        if (LocalClusterScriptTests.OnPath("bash") is null || LocalClusterScriptTests.OnPath("python3") is null)
+        if (LocalClusterScriptTests.OnPath("bash") is null || LocalClusterScriptTests.Python.Value is null)
         {
-            Skip = "bash or python3 is not on the PATH; deploy/local-cluster needs both.";
+            Skip = "bash, or a python3 with PyYAML (Debian: python3-yaml), is missing; deploy/local-cluster needs both.";
         }
         else if (needsKubectl && LocalClusterScriptTests.OnPath("kubectl") is null)
         {
@@ -26,18 +26,35 @@ public sealed class ScriptFactAttribute : FactAttribute
 /// the pods podman plays; the pods must be valid Kubernetes Pods carrying what pods.py promises to change and nothing
 /// of the placeholders or of the downward-API field podman refuses.
 /// </summary>
-public sealed class LocalClusterScriptTests : IDisposable
+public sealed class LocalClusterScriptTests : IDisposable, IClassFixture<LocalClusterScriptTests.DryRun>
 {
     private static readonly string Root = FindRoot();
     private static readonly string Here = Path.Combine(Root, "deploy", "local-cluster");
     private readonly string _state = Directory.CreateTempSubdirectory("memrl-local-cluster-test-").FullName;
+    private readonly DryRun _dryRun;
+
+    public LocalClusterScriptTests(DryRun dryRun) => _dryRun = dryRun;
 
     public void Dispose() => Directory.Delete(_state, recursive: true);
+
+    /// <summary>One `run.sh --dry-run` shared by the tests that read its output (it takes seconds: kubectl, python).</summary>
+    public sealed class DryRun : IDisposable
+    {
+        private readonly Lazy<(int Code, string Output)> _result;
+
+        public DryRun() => _result = new(() => Run("bash", [Path.Combine(Here, "run.sh"), "--dry-run"], State));
+
+        public string State { get; } = Directory.CreateTempSubdirectory("memrl-local-cluster-dry-run-").FullName;
+
+        public (int Code, string Output) Result => _result.Value;
+
+        public void Dispose() => Directory.Delete(State, recursive: true);
+    }
 
     [ScriptFact]
     public void DryRun_PlansThreeSiloPodsAndTheStorage_AndReportsWhatDoesNotRun()
     {
-        var (code, output) = Run("bash", [Path.Combine(Here, "run.sh"), "--dry-run"]);
+        var (code, output) = _dryRun.Result;
 
         Assert.True(code == 0, output);
         Assert.Contains("ran      Deployment/memrl-silo: 3 pod(s) memrl-silo-0, memrl-silo-1, memrl-silo-2", output);
@@ -45,23 +62,23 @@ public sealed class LocalClusterScriptTests : IDisposable
         Assert.Contains("emulated Service/memrl-postgres: DNS alias of pod memrl-postgres-0", output);
         Assert.Contains("not run  PodDisruptionBudget/memrl-silo", output);
         Assert.Contains("not run  Service/memrl-http", output);
-        string[] pods = Directory.GetFiles(Path.Combine(_state, "pods"), "*.yaml").Select(Path.GetFileNameWithoutExtension).Order().ToArray()!;
+        string[] pods = Directory.GetFiles(Path.Combine(_dryRun.State, "pods"), "*.yaml").Select(Path.GetFileNameWithoutExtension).Order().ToArray()!;
         Assert.Equal(["memrl-postgres-0", "memrl-redis-0", "memrl-silo-0", "memrl-silo-1", "memrl-silo-2"], pods);
     }
 
     [ScriptFact]
     public void DryRun_SiloPods_ParseStrictly_AdvertiseTheirOwnAddress_AndCarryNoPlaceholder()
     {
-        var (code, output) = Run("bash", [Path.Combine(Here, "run.sh"), "--dry-run"]);
+        var (code, output) = _dryRun.Result;
         Assert.True(code == 0, output);
 
-        var addresses = File.ReadAllLines(Path.Combine(_state, "pods", "pods.tsv"))
+        var addresses = File.ReadAllLines(Path.Combine(_dryRun.State, "pods", "pods.tsv"))
             .Select(line => line.Split('\t')).ToDictionary(f => f[0], f => f[1]);
         Assert.Equal(addresses.Count, addresses.Values.Distinct().Count());
         for (int i = 0; i < 3; i++)
         {
             string name = $"memrl-silo-{i}";
-            var objects = KubernetesYaml.LoadAllFromString(File.ReadAllText(Path.Combine(_state, "pods", name + ".yaml")), strict: true);
+            var objects = KubernetesYaml.LoadAllFromString(File.ReadAllText(Path.Combine(_dryRun.State, "pods", name + ".yaml")), strict: true);
             var pod = Assert.Single(objects.OfType<V1Pod>());
             var container = Assert.Single(pod.Spec.Containers);
             var env = container.Env.ToDictionary(e => e.Name);
@@ -87,7 +104,7 @@ public sealed class LocalClusterScriptTests : IDisposable
     {
         File.WriteAllText(Path.Combine(_state, "kustomization.yaml"), "resources: []\npatches:\n  - path: p.yaml\n");
 
-        var (code, output) = Run("python3", [Path.Combine(Here, "render.py"), _state]);
+        var (code, output) = Run(Python.Value!, [Path.Combine(Here, "render.py"), _state], _state);
 
         Assert.Equal(1, code);
         Assert.Contains("field 'patches' is not supported by render.py", output);
@@ -96,9 +113,9 @@ public sealed class LocalClusterScriptTests : IDisposable
     [ScriptFact(needsKubectl: true)]
     public void RenderPy_GivesTheObjectsKubectlKustomizeGives()
     {
-        var (code, ours) = Run("python3", [Path.Combine(Here, "render.py"), Here]);
+        var (code, ours) = Run(Python.Value!, [Path.Combine(Here, "render.py"), Here], _state);
         Assert.True(code == 0, ours);
-        var (kubectlCode, theirs) = Run("kubectl", ["kustomize", Here]);
+        var (kubectlCode, theirs) = Run("kubectl", ["kustomize", Here], _state);
         Assert.True(kubectlCode == 0, theirs);
 
         Assert.Equal(Canonical(theirs), Canonical(ours));
@@ -106,9 +123,9 @@ public sealed class LocalClusterScriptTests : IDisposable
     }
 
     private static List<string> Canonical(string yaml) =>
-        KubernetesYaml.LoadAllFromString(yaml, strict: true).Select(KubernetesJson.Serialize).ToList();
+        KubernetesYaml.LoadAllFromString(yaml, strict: true).Select(o => KubernetesJson.Serialize(o)).ToList();
 
-    private (int Code, string Output) Run(string program, string[] args)
+    private static (int Code, string Output) Run(string program, string[] args, string state)
     {
         var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Root };
         foreach (string arg in args)
@@ -116,7 +133,7 @@ public sealed class LocalClusterScriptTests : IDisposable
             start.ArgumentList.Add(arg);
         }
 
-        start.Environment["MEMRL_PODMAN_DIR"] = _state;
+        start.Environment["MEMRL_PODMAN_DIR"] = state;
         using var process = Process.Start(start)!;
         var stderr = process.StandardError.ReadToEndAsync();
         string stdout = process.StandardOutput.ReadToEnd();
@@ -127,6 +144,18 @@ public sealed class LocalClusterScriptTests : IDisposable
         }
 
         return (process.ExitCode, stdout + stderr.Result);
+    }
+
+    /// <summary>A python3 that can import yaml, as run.sh looks for one: the PATH's, else Debian's.</summary>
+    internal static readonly Lazy<string?> Python = new(() =>
+        new[] { OnPath("python3"), "/usr/bin/python3" }.FirstOrDefault(p => p is not null && File.Exists(p) && ImportsYaml(p)));
+
+    private static bool ImportsYaml(string python)
+    {
+        using var process = Process.Start(new ProcessStartInfo(python, ["-c", "import yaml"]) { RedirectStandardError = true })!;
+        process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        return process.ExitCode == 0;
     }
 
     internal static string? OnPath(string program) =>
