@@ -73,10 +73,7 @@ public sealed class TextEmbedders : IDisposable
     {
         var o = options.Value.Embedder;
         _miniLmGenerator = new MiniLmEmbedder(o.MaxBatchSize, o.IntraOpThreads, o.WeightsPath);
-        // Requests that arrive together share a model run, and runs are capped at the core count (docs/benchmarks.md,
-        // "Text recall and filtered recall"): not disposed itself, as disposing it would dispose the model twice.
-        var coalescing = new CoalescingEmbeddingGenerator(_miniLmGenerator, o.MaxBatchSize);
-        _miniLm = new Lazy<HostedEmbedder>(() => new HostedEmbedder(MiniLmEmbedder.Id, MiniLmEmbedder.ModelDimension, coalescing, MiniLmDelta));
+        _miniLm = new Lazy<HostedEmbedder>(() => new HostedEmbedder(MiniLmEmbedder.Id, MiniLmEmbedder.ModelDimension, _miniLmGenerator, MiniLmDelta));
         if (o.Endpoint is not null && o.Model is not null)
         {
             var remote = OpenAICompatible.CreateEmbeddingGenerator(new Uri(o.Endpoint), o.ApiKey ?? "unused", o.Model);
