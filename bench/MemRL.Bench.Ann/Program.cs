@@ -5,7 +5,13 @@ using MemRL.Bench.Ann;
 using MemRL.Index;
 
 // Speaks the CLI contract of the shared ANN harness (../shared/bench/ann/README.md): texmex files in, one JSON line per
-// ef out. Extra modes (--deletes, --load-vs-rebuild) report what the index issue asks beyond QPS.
+// ef out. Extra modes (--deletes, --load-vs-rebuild) report what the index issue asks beyond QPS; `filtered` measures
+// filtered search on generated data (issue 15).
+if (args is ["filtered", .. var rest])
+{
+    return Filtered.Run(rest);
+}
+
 var a = AnnArgs.Parse(args);
 var baseVectors = Texmex.ReadFvecs(a.Base);
 var queries = Texmex.ReadFvecs(a.Query);

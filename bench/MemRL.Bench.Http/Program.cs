@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using MemRL.Api;
 using MemRL.Bench.Cluster;
+using MemRL.Bench.Http;
 using MemRL.Client;
 using MemRL.GrainInterfaces;
 using MemRL.Grains;
@@ -18,14 +19,17 @@ using Microsoft.Extensions.Logging;
 // The HTTP tax (issue 7): recall, reward and write through the HTTP API against the same calls through the .NET
 // client, on the same silo and data. One process hosts the silo, the API on loopback and both load generators, so the
 // HTTP client's own work (JSON, sockets) is billed to HTTP, as it would be to a real agent on the same machine.
+// --text: text recall end to end over HTTP with the silo's default embedder instead (issue 15; TextRecall.cs).
 foreach (string flag in args.Where(a => a.StartsWith("--", StringComparison.Ordinal)))
 {
-    if (flag is not ("--keys" or "--shards" or "--seconds" or "--open-seconds"))
+    if (flag is not ("--keys" or "--shards" or "--seconds" or "--open-seconds" or "--text" or "--memories"))
     {
-        throw new ArgumentException($"flag is '{flag}'; expected one of --keys N --shards N --seconds N --open-seconds N.");
+        throw new ArgumentException($"flag is '{flag}'; expected one of --keys N --shards N --seconds N --open-seconds N, or --text [--memories N] [--seconds N].");
     }
 }
 
+bool text = args.Contains("--text");
+int memories = Arg("--memories", 3_000);
 int keys = Arg("--keys", 10_000), shards = Arg("--shards", 2), seconds = Arg("--seconds", 3), openSeconds = Arg("--open-seconds", 10);
 const int Dimension = 384, Queries = 500;
 const string Key = "memrl_bench-http-key-00000000000000000000000000000";
@@ -49,6 +53,14 @@ await using var app = builder.Build();
 app.MapMemRLApi();
 await app.StartAsync();
 var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+if (text)
+{
+    using var textHttp = NewHttpClient();
+    await TextRecall.RunAsync(textHttp, app.Services.GetRequiredService<TextEmbedders>(), memories, seconds,
+        Path.Combine(AppContext.BaseDirectory, "data", "paraphrases.tsv"));
+    await StopAsync();
+    return;
+}
 
 var data = Dataset.Clustered(keys + Queries, Dimension, seed: 42);
 var queries = data[keys..];
@@ -59,11 +71,7 @@ var bank = memory.Bank($"bench.{bankName}");
 await Parallel.ForAsync(0, keys, new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (i, _) =>
     await bank.WriteAsync(data[i], $"key {i}", $"experience {i}", success: true, operationId: $"load-{i}"));
 
-using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = int.MaxValue, PooledConnectionLifetime = Timeout.InfiniteTimeSpan })
-{
-    BaseAddress = address,
-};
-http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Key);
+using var http = NewHttpClient();
 string bankPath = $"/v1/banks/{bankName}";
 
 async Task<string> HttpRecallAsync(int q)
@@ -124,11 +132,26 @@ foreach (var (label, call) in new (string, Func<int, Task<string>>)[] { (".NET c
     Console.WriteLine($"| {label} | {rate:F0} | {run.Percentile(0.5):F2} | {run.Percentile(0.99):F2} | {run.Percentile(0.999):F2} | {RunResult.Percentile(run.DispatchLagMs ?? [], 0.99):F2} | {run.CpuCores:F2} | {run.Failed} |");
 }
 
-await app.StopAsync();
-Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-foreach (string suffix in new[] { "", "-wal", "-shm" })
+await StopAsync();
+
+HttpClient NewHttpClient()
 {
-    File.Delete(database + suffix);
+    var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = int.MaxValue, PooledConnectionLifetime = Timeout.InfiniteTimeSpan })
+    {
+        BaseAddress = address,
+    };
+    client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Key);
+    return client;
+}
+
+async Task StopAsync()
+{
+    await app.StopAsync();
+    Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+    foreach (string suffix in new[] { "", "-wal", "-shm" })
+    {
+        File.Delete(database + suffix);
+    }
 }
 
 int Arg(string flag, int fallback)
@@ -141,5 +164,5 @@ int Arg(string flag, int fallback)
 
     return at + 1 < args.Length && int.TryParse(args[at + 1], NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v > 0
         ? v
-        : throw new ArgumentException($"{flag} is '{(at + 1 < args.Length ? args[at + 1] : "")}'; expected a positive integer. Flags: --keys N --shards N --seconds N --open-seconds N");
+        : throw new ArgumentException($"{flag} is '{(at + 1 < args.Length ? args[at + 1] : "")}'; expected a positive integer. Flags: --keys N --shards N --seconds N --open-seconds N, or --text [--memories N]");
 }
