@@ -16,7 +16,8 @@ public enum SimilarityNormalizationMode
 /// <summary>
 /// A bank's MemRL options on the wire. Meanings and ranges are those of MemRL.Core's <see cref="MemRLOptions"/>, and so
 /// are the defaults: each is read from <see cref="MemRLOptions.Default"/>, so the two cannot drift (paper Table 8:
-/// alpha 0.3, lambda 0.5, k1 5, k2 3, delta 0.5, qInit 0/0, mergeThreshold 0.90). The silo validates.
+/// alpha 0.3, lambda 0.5, k1 5, k2 3, delta 0.5, mergeThreshold 0.90; rewards in [rewardMin, rewardMax] = [−1, 1], null for
+/// an unbounded side as banks stored before reward ranges keep; qInit the range's midpoint unless given). The silo validates.
 /// </summary>
 /// <remarks>The ids and the alias are the wire contract: never renumber them. <see cref="BankOptionsMapping"/> is the
 /// one conversion to and from the core options. qInit left unset reads as the reward range's midpoint, so a bank made with
