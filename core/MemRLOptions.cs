@@ -14,10 +14,16 @@ public enum SimilarityNormalization
 
 /// <summary>
 /// MemRL's per-bank options. Defaults are the paper's Table 8 / the authors' code (DESIGN §1):
-/// alpha 0.3, lambda 0.5, k1 5, k2 3, delta 0.5, qInit 0/0, no floor, no qMin, epsilon 0, mergeThreshold 0.90, pool zsim.
+/// alpha 0.3, lambda 0.5, k1 5, k2 3, delta 0.5, no floor, no qMin, epsilon 0, mergeThreshold 0.90, pool zsim; and
+/// the reward range [−1, 1] with qInit at its midpoint (0/0, the paper's value for ±1 rewards; docs/learning.md).
 /// </summary>
+/// <remarks>Equality compares the values the options mean: an unset qInit equals one set to the range's midpoint, so
+/// options that went through the wire or storage (where qInit is always a number) equal the ones they came from.</remarks>
 public sealed record MemRLOptions
 {
+    private readonly double? _qInitSuccess;
+    private readonly double? _qInitFailure;
+
     /// <summary>Learning rate of the Q rule <c>Q ← Q + alpha(R − Q)</c>. Range (0, 1]; 0 is allowed only as the
     /// "no learning" control of the benchmark. Default 0.3.</summary>
     public double Alpha { get; init; } = 0.3;
@@ -34,11 +40,27 @@ public sealed record MemRLOptions
     /// <summary>Similarity gate of Phase A: keys with cosine similarity ≥ delta pass (inclusive). Range [-1, 1]. Default 0.5.</summary>
     public double Delta { get; init; } = 0.5;
 
-    /// <summary>Initial Q of a memory written from a successful episode. Finite. Default 0.</summary>
-    public double QInitSuccess { get; init; }
+    /// <summary>Lowest reward the bank accepts (inclusive); <see langword="null"/>: unbounded below, which banks stored
+    /// before reward ranges existed keep. Finite, below <see cref="RewardMax"/>. Default −1.</summary>
+    public double? RewardMin { get; init; } = -1;
 
-    /// <summary>Initial Q of a memory written from a failed episode. Finite. Default 0.</summary>
-    public double QInitFailure { get; init; }
+    /// <summary>Highest reward the bank accepts (inclusive); <see langword="null"/>: unbounded above (banks stored before
+    /// reward ranges existed). Finite, above <see cref="RewardMin"/>. Default 1.</summary>
+    public double? RewardMax { get; init; } = 1;
+
+    /// <summary>Initial Q of a memory written from a successful episode. Finite, inside the reward range. Default: the
+    /// range's <see cref="RewardMidpoint()"/> (with 1/0 rewards a qInit of 0 would equal the value a misleading memory decays
+    /// to, so Q could not rank it below an untried one).</summary>
+    public double QInitSuccess { get => _qInitSuccess ?? RewardMidpoint(); init => _qInitSuccess = value; }
+
+    /// <summary>Initial Q of a memory written from a failed episode. Finite, inside the reward range. Default: the range's
+    /// <see cref="RewardMidpoint()"/>.</summary>
+    public double QInitFailure { get => _qInitFailure ?? RewardMidpoint(); init => _qInitFailure = value; }
+
+    /// <summary>The middle of the reward range, the default qInit; 0 when a side is unbounded (the legacy qInit).</summary>
+    public double RewardMidpoint() => RewardMin is { } low && RewardMax is { } high && double.IsFinite(low) && double.IsFinite(high)
+        ? (low / 2) + (high / 2) // halves first: the sum of two large finite bounds can overflow
+        : 0;
 
     /// <summary>Optional lower bound applied after every Q update; <see langword="null"/> for none (default).</summary>
     public double? QFloor { get; init; }
@@ -92,8 +114,15 @@ public sealed record MemRLOptions
         var errors = new List<FieldErrorParts>();
         RangeCheck.Closed(errors, F(nameof(Alpha)), Alpha, 0, 1);
         AddRecallErrors(errors, fieldPrefix, K1, K2, Lambda, Delta);
+        bool rangeValid = AddRewardRangeErrors(errors, fieldPrefix);
         RangeCheck.Finite(errors, F(nameof(QInitSuccess)), QInitSuccess);
         RangeCheck.Finite(errors, F(nameof(QInitFailure)), QInitFailure);
+        if (rangeValid)
+        {
+            // Q is an average of rewards started at qInit: a start outside the range is a value Q could never come back to.
+            InRewardRange(errors, F(nameof(QInitSuccess)), QInitSuccess);
+            InRewardRange(errors, F(nameof(QInitFailure)), QInitFailure);
+        }
         if (QFloor is { } floor)
         {
             RangeCheck.Finite(errors, F(nameof(QFloor)), floor);
@@ -121,6 +150,74 @@ public sealed record MemRLOptions
         }
 
         return errors;
+    }
+
+    /// <summary>The reward range as people write it: "[0, 1]", "[-1, +∞)", "(-∞, +∞)".</summary>
+    public string DescribeRewardRange() =>
+        (RewardMin is { } low ? $"[{FieldError.Format(low)}" : "(-∞") + ", " + (RewardMax is { } high ? $"{FieldError.Format(high)}]" : "+∞)");
+
+    /// <summary>Throws unless <paramref name="reward"/> is finite and inside the bank's reward range; changes nothing.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Naming <paramref name="field"/>, the range and the reward.</exception>
+    public void ValidateReward(double reward, string field = "reward")
+    {
+        QRule.ValidateReward(reward, field);
+        if (reward < RewardMin || reward > RewardMax)
+        {
+            throw FieldError.OutOfRange(field, $"a number in the bank's reward range {DescribeRewardRange()}", FieldError.Format(reward));
+        }
+    }
+
+    /// <summary>Equal when every option means the same (qInit compared by value, set or defaulted).</summary>
+    public bool Equals(MemRLOptions? other) => other is not null && Values().SequenceEqual(other.Values());
+
+    /// <inheritdoc/>
+    public override int GetHashCode()
+    {
+        var hash = new HashCode();
+        foreach (object? value in Values())
+        {
+            hash.Add(value);
+        }
+
+        return hash.ToHashCode();
+    }
+
+    // Every option's effective value, in declaration order: the one definition of equality.
+    private IEnumerable<object?> Values() =>
+    [
+        Alpha, Lambda, K1, K2, Delta, RewardMin, RewardMax, QInitSuccess, QInitFailure, QFloor, QMin, Epsilon, MergeThreshold,
+        MaxMemoriesPerKey, SimilarityNormalization, SimilarityMean, SimilarityStdDev, MergeAcrossScopes,
+    ];
+
+    // Adds the range's errors; true when the range is usable for the checks that depend on it.
+    private bool AddRewardRangeErrors(List<FieldErrorParts> errors, string fieldPrefix)
+    {
+        string F(string member) => RangeCheck.Field(fieldPrefix, member);
+        int before = errors.Count;
+        if (RewardMin is { } low)
+        {
+            RangeCheck.Finite(errors, F(nameof(RewardMin)), low);
+        }
+
+        if (RewardMax is { } high)
+        {
+            RangeCheck.Finite(errors, F(nameof(RewardMax)), high);
+        }
+
+        if (errors.Count == before && RewardMin is { } min && RewardMax is { } max && !(min < max))
+        {
+            errors.Add(new FieldErrorParts(F(nameof(RewardMax)), $"a number above {F(nameof(RewardMin))} ({FieldError.Format(min)})", FieldError.Format(max), null));
+        }
+
+        return errors.Count == before;
+    }
+
+    private void InRewardRange(List<FieldErrorParts> errors, string field, double value)
+    {
+        if (double.IsFinite(value) && (value < RewardMin || value > RewardMax))
+        {
+            errors.Add(new FieldErrorParts(field, $"a number in the reward range {DescribeRewardRange()}", FieldError.Format(value), null));
+        }
     }
 
     /// <summary>

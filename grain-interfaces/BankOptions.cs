@@ -16,29 +16,96 @@ public enum SimilarityNormalizationMode
 /// <summary>
 /// A bank's MemRL options on the wire. Meanings and ranges are those of MemRL.Core's <see cref="MemRLOptions"/>, and so
 /// are the defaults: each is read from <see cref="MemRLOptions.Default"/>, so the two cannot drift (paper Table 8:
-/// alpha 0.3, lambda 0.5, k1 5, k2 3, delta 0.5, qInit 0/0, mergeThreshold 0.90). The silo validates.
+/// alpha 0.3, lambda 0.5, k1 5, k2 3, delta 0.5, mergeThreshold 0.90; rewards in [rewardMin, rewardMax] = [−1, 1], null for
+/// an unbounded side as banks stored before reward ranges keep; qInit the range's midpoint unless given). The silo validates.
 /// </summary>
 /// <remarks>The ids and the alias are the wire contract: never renumber them. <see cref="BankOptionsMapping"/> is the
-/// one conversion to and from the core options.</remarks>
-[GenerateSerializer, Immutable, Alias("memrl.BankOptions")]
+/// one conversion to and from the core options. qInit left unset reads as the reward range's midpoint, so a bank made with
+/// <c>new BankOptions { RewardMin = 0, RewardMax = 1 }</c> starts memories at 0.5; the wire and storage carry the number
+/// (ids 5 and 6 keep their type), and equality compares what the options mean, as MemRL.Core's does. Orleans serialises
+/// it through <see cref="BankOptionsSurrogate"/>, whose ids are these (a computed default cannot sit behind a generated
+/// serializer, which needs auto-properties).</remarks>
+[Immutable, Alias("memrl.BankOptions")]
 public sealed record BankOptions
 {
-    [Id(0)] public double Alpha { get; init; } = MemRLOptions.Default.Alpha;
-    [Id(1)] public double Lambda { get; init; } = MemRLOptions.Default.Lambda;
-    [Id(2)] public int K1 { get; init; } = MemRLOptions.Default.K1;
-    [Id(3)] public int K2 { get; init; } = MemRLOptions.Default.K2;
-    [Id(4)] public double Delta { get; init; } = MemRLOptions.Default.Delta;
-    [Id(5)] public double QInitSuccess { get; init; } = MemRLOptions.Default.QInitSuccess;
-    [Id(6)] public double QInitFailure { get; init; } = MemRLOptions.Default.QInitFailure;
-    [Id(7)] public double? QFloor { get; init; } = MemRLOptions.Default.QFloor;
-    [Id(8)] public double? QMin { get; init; } = MemRLOptions.Default.QMin;
-    [Id(9)] public double Epsilon { get; init; } = MemRLOptions.Default.Epsilon;
-    [Id(10)] public double MergeThreshold { get; init; } = MemRLOptions.Default.MergeThreshold;
-    [Id(11)] public int MaxMemoriesPerKey { get; init; } = MemRLOptions.Default.MaxMemoriesPerKey;
-    [Id(12)] public SimilarityNormalizationMode SimilarityNormalization { get; init; } = (SimilarityNormalizationMode)MemRLOptions.Default.SimilarityNormalization;
-    [Id(13)] public double SimilarityMean { get; init; } = MemRLOptions.Default.SimilarityMean;
-    [Id(14)] public double SimilarityStdDev { get; init; } = MemRLOptions.Default.SimilarityStdDev;
-    [Id(15)] public bool MergeAcrossScopes { get; init; } = MemRLOptions.Default.MergeAcrossScopes;
+    private readonly double? _qInitSuccess;
+    private readonly double? _qInitFailure;
+
+    public double Alpha { get; init; } = MemRLOptions.Default.Alpha;
+    public double Lambda { get; init; } = MemRLOptions.Default.Lambda;
+    public int K1 { get; init; } = MemRLOptions.Default.K1;
+    public int K2 { get; init; } = MemRLOptions.Default.K2;
+    public double Delta { get; init; } = MemRLOptions.Default.Delta;
+    public double QInitSuccess { get => _qInitSuccess ?? Core().RewardMidpoint(); init => _qInitSuccess = value; }
+    public double QInitFailure { get => _qInitFailure ?? Core().RewardMidpoint(); init => _qInitFailure = value; }
+    public double? QFloor { get; init; } = MemRLOptions.Default.QFloor;
+    public double? QMin { get; init; } = MemRLOptions.Default.QMin;
+    public double Epsilon { get; init; } = MemRLOptions.Default.Epsilon;
+    public double MergeThreshold { get; init; } = MemRLOptions.Default.MergeThreshold;
+    public int MaxMemoriesPerKey { get; init; } = MemRLOptions.Default.MaxMemoriesPerKey;
+    public SimilarityNormalizationMode SimilarityNormalization { get; init; } = (SimilarityNormalizationMode)MemRLOptions.Default.SimilarityNormalization;
+    public double SimilarityMean { get; init; } = MemRLOptions.Default.SimilarityMean;
+    public double SimilarityStdDev { get; init; } = MemRLOptions.Default.SimilarityStdDev;
+
+    /// <summary>Lowest reward accepted; null: unbounded below (banks stored before reward ranges). Default −1.</summary>
+    public double? RewardMin { get; init; } = MemRLOptions.Default.RewardMin;
+
+    /// <summary>Highest reward accepted; null: unbounded above (banks stored before reward ranges). Default 1.</summary>
+    public double? RewardMax { get; init; } = MemRLOptions.Default.RewardMax;
+
+    /// <summary>Whether a new memory may join a key of another scope (docs/scopes.md). Default false.</summary>
+    public bool MergeAcrossScopes { get; init; } = MemRLOptions.Default.MergeAcrossScopes;
+
+    /// <summary>Equal when every option means the same (qInit compared by value, set or defaulted).</summary>
+    public bool Equals(BankOptions? other) => other is not null && this.ToCore() == other.ToCore();
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => this.ToCore().GetHashCode();
+
+    // The core options' midpoint is the one definition of the default qInit.
+    private MemRLOptions Core() => new() { RewardMin = RewardMin, RewardMax = RewardMax };
+}
+
+/// <summary>The wire form of <see cref="BankOptions"/>: the same ids and types as the record carried before its qInit
+/// became computed (ids 0–14), plus the reward range (15, 16) and cross-scope merging (17). qInit travels as the number it resolved to.</summary>
+[GenerateSerializer, Immutable]
+public readonly record struct BankOptionsSurrogate(
+    [property: Id(0)] double Alpha,
+    [property: Id(1)] double Lambda,
+    [property: Id(2)] int K1,
+    [property: Id(3)] int K2,
+    [property: Id(4)] double Delta,
+    [property: Id(5)] double QInitSuccess,
+    [property: Id(6)] double QInitFailure,
+    [property: Id(7)] double? QFloor,
+    [property: Id(8)] double? QMin,
+    [property: Id(9)] double Epsilon,
+    [property: Id(10)] double MergeThreshold,
+    [property: Id(11)] int MaxMemoriesPerKey,
+    [property: Id(12)] SimilarityNormalizationMode SimilarityNormalization,
+    [property: Id(13)] double SimilarityMean,
+    [property: Id(14)] double SimilarityStdDev,
+    [property: Id(15)] double? RewardMin,
+    [property: Id(16)] double? RewardMax,
+    [property: Id(17)] bool MergeAcrossScopes);
+
+/// <summary>Converts <see cref="BankOptions"/> to and from its wire form.</summary>
+[RegisterConverter]
+public sealed class BankOptionsConverter : IConverter<BankOptions, BankOptionsSurrogate>
+{
+    /// <inheritdoc/>
+    public BankOptions ConvertFromSurrogate(in BankOptionsSurrogate s) => new()
+    {
+        Alpha = s.Alpha, Lambda = s.Lambda, K1 = s.K1, K2 = s.K2, Delta = s.Delta, QInitSuccess = s.QInitSuccess, QInitFailure = s.QInitFailure,
+        QFloor = s.QFloor, QMin = s.QMin, Epsilon = s.Epsilon, MergeThreshold = s.MergeThreshold, MaxMemoriesPerKey = s.MaxMemoriesPerKey,
+        SimilarityNormalization = s.SimilarityNormalization, SimilarityMean = s.SimilarityMean, SimilarityStdDev = s.SimilarityStdDev,
+        RewardMin = s.RewardMin, RewardMax = s.RewardMax, MergeAcrossScopes = s.MergeAcrossScopes,
+    };
+
+    /// <inheritdoc/>
+    public BankOptionsSurrogate ConvertToSurrogate(in BankOptions o) => new(o.Alpha, o.Lambda, o.K1, o.K2, o.Delta, o.QInitSuccess, o.QInitFailure,
+        o.QFloor, o.QMin, o.Epsilon, o.MergeThreshold, o.MaxMemoriesPerKey, o.SimilarityNormalization, o.SimilarityMean, o.SimilarityStdDev,
+        o.RewardMin, o.RewardMax, o.MergeAcrossScopes);
 }
 
 /// <summary>How each shard indexes its intent keys.</summary>

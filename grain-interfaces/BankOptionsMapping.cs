@@ -17,7 +17,7 @@ public static class BankOptionsMapping
         QInitSuccess = o.QInitSuccess, QInitFailure = o.QInitFailure, QFloor = o.QFloor, QMin = o.QMin, Epsilon = o.Epsilon,
         MergeThreshold = o.MergeThreshold, MaxMemoriesPerKey = o.MaxMemoriesPerKey,
         SimilarityNormalization = (SimilarityNormalizationMode)o.SimilarityNormalization,
-        SimilarityMean = o.SimilarityMean, SimilarityStdDev = o.SimilarityStdDev, MergeAcrossScopes = o.MergeAcrossScopes,
+        SimilarityMean = o.SimilarityMean, SimilarityStdDev = o.SimilarityStdDev, RewardMin = o.RewardMin, RewardMax = o.RewardMax, MergeAcrossScopes = o.MergeAcrossScopes,
     };
 
     /// <summary>The core form of wire options (not validated; see <see cref="ToValidatedCore"/>).</summary>
@@ -27,7 +27,7 @@ public static class BankOptionsMapping
         QInitSuccess = o.QInitSuccess, QInitFailure = o.QInitFailure, QFloor = o.QFloor, QMin = o.QMin, Epsilon = o.Epsilon,
         MergeThreshold = o.MergeThreshold, MaxMemoriesPerKey = o.MaxMemoriesPerKey,
         SimilarityNormalization = (SimilarityNormalization)o.SimilarityNormalization,
-        SimilarityMean = o.SimilarityMean, SimilarityStdDev = o.SimilarityStdDev, MergeAcrossScopes = o.MergeAcrossScopes,
+        SimilarityMean = o.SimilarityMean, SimilarityStdDev = o.SimilarityStdDev, RewardMin = o.RewardMin, RewardMax = o.RewardMax, MergeAcrossScopes = o.MergeAcrossScopes,
     };
 
     /// <summary>Validates with MemRL.Core's rules; throws <see cref="ArgumentOutOfRangeException"/> naming the options.</summary>

@@ -13,6 +13,7 @@ internal sealed partial class MemoryCoordinatorGrain
     private async Task<RewardResponse> RewardCoreAsync(CachedBank bank, RewardRequest request)
     {
         var info = bank.Info;
+        bank.Options.ValidateReward(request.Reward);
         var content = tokens.Verify(request.Token, info.Name, info.Incarnation);
         MemoryId[] targets;
         if (request.MemoryIds is null)

@@ -8,7 +8,8 @@ public sealed record Method(string Name, MemRLOptions? Options)
     public bool UsesMemory => Options is not null;
 
     /// <summary>
-    /// The methods of the issue. Successes-first: Q fixed at the outcome (qInit 1/0, alpha 0) and ranked with lambda 0.5.
+    /// The methods of the issue, on the calibrated product defaults (qInit the reward range's midpoint). Successes-first:
+    /// Q fixed at the outcome (qInit 1/0, alpha 0) and ranked with lambda 0.5.
     /// The issue's literal "lambda 0" would ignore Q entirely and equal similarity-only, so alpha 0 keeps the intent
     /// (prefer successes, learn nothing).
     /// </summary>

@@ -126,18 +126,26 @@ public sealed class Report(World world, RunSettings settings, IReadOnlyList<RunR
         AnsiConsole.Write(table);
     }
 
-    /// <summary>Learning curves (SR and CSR per epoch, band = ±1.96 standard errors across seeds), as PNG and SVG.</summary>
+    /// <summary>
+    /// Learning curves (SR and CSR per epoch, band = ±1.96 standard errors across seeds), as PNG and SVG. MemRL is drawn in
+    /// the one saturated red, widest and on top; every other method gets its own colour, assigned explicitly (a band added
+    /// through the palette would take a colour of its own and leave lines sharing colours); fixed-zsim sweep lines are
+    /// marked with open squares; the legend sits right of the axes, never over the data. With more than five methods (the sweep) only the
+    /// standard methods keep their bands, so seventeen lines stay readable.
+    /// </summary>
     public IReadOnlyList<string> Plot(string directory, string prefix)
     {
         Directory.CreateDirectory(directory);
         var files = new List<string>();
+        var colours = MethodColours(Methods);
+        bool crowded = Methods.Count > 5;
         foreach (bool cumulative in new[] { false, true })
         {
             var plot = new Plot();
-            plot.Add.Palette = new ScottPlot.Palettes.Category10();
             plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(1);
             double[] xs = Enumerable.Range(1, settings.Epochs).Select(e => (double)e).ToArray();
-            foreach (string m in Methods)
+            // MemRL last, so its line is drawn over the others.
+            foreach (string m in Methods.OrderBy(m => m == MemRL))
             {
                 var perSeed = runs.Where(r => r.Method == m).Select(r => Enumerable.Range(0, settings.Epochs).Select(e => cumulative
                     ? Metrics.CumulativeSuccessRate(r.Success, TrainTasks(r))[e]
@@ -149,28 +157,62 @@ public sealed class Report(World world, RunSettings settings, IReadOnlyList<RunR
                     double var = perSeed.Count > 1 ? perSeed.Sum(p => (p[e] - mu) * (p[e] - mu)) / (perSeed.Count - 1) : 0;
                     return 1.96 * Math.Sqrt(var / perSeed.Count);
                 }).ToArray();
-                var band = plot.Add.FillY(xs, mean.Zip(se, (a, b) => a - b).ToArray(), mean.Zip(se, (a, b) => a + b).ToArray());
+                var colour = colours[m];
+                if (!crowded || StandardMethods.Contains(m))
+                {
+                    var band = plot.Add.FillY(xs, mean.Zip(se, (a, b) => a - b).ToArray(), mean.Zip(se, (a, b) => a + b).ToArray());
+                    band.FillColor = colour.WithAlpha(m == MemRL ? 0.25 : 0.12);
+                    band.LineWidth = 0;
+                }
+
                 var line = plot.Add.Scatter(xs, mean);
+                line.Color = colour;
                 line.LegendText = m;
-                line.LineWidth = 2;
-                band.FillColor = line.Color.WithAlpha(0.2);
-                band.LineWidth = 0;
+                line.LineWidth = m == MemRL ? 3.5f : 1.75f;
+                line.MarkerSize = m == MemRL ? 7 : 4;
+                if (m.EndsWith("-fixed", StringComparison.Ordinal))
+                {
+                    // Open squares rather than dashes: the SVG canvas has no dash effect.
+                    line.MarkerShape = MarkerShape.OpenSquare;
+                }
             }
 
             string what = cumulative ? "CSR" : "SR";
             plot.Title($"{world.Scenario.Name}: {what} per epoch");
             plot.XLabel("epoch");
             plot.YLabel(cumulative ? "cumulative success rate" : "success rate");
-            plot.ShowLegend(Alignment.LowerRight);
+            plot.ShowLegend(Edge.Right);
             string png = Path.Combine(directory, $"{prefix}-{what.ToLowerInvariant()}.png");
             string svg = Path.ChangeExtension(png, ".svg");
-            plot.SavePng(png, 800, 500);
-            plot.SaveSvg(svg, 800, 500);
+            int width = crowded ? 1100 : 950;
+            plot.SavePng(png, width, 500);
+            plot.SaveSvg(svg, width, 500);
             files.Add(png);
             files.Add(svg);
         }
 
         return files;
+    }
+
+    private const string MemRL = "memrl";
+
+    private static readonly string[] StandardMethods = ["no-memory", "similarity", "successes-first", MemRL];
+
+    // MemRL: saturated red. The others: Category20's colours without its reds, in method order, so no two lines share one
+    // and none is mistaken for MemRL.
+    private static Dictionary<string, ScottPlot.Color> MethodColours(IReadOnlyList<string> methods)
+    {
+        var memrlRed = ScottPlot.Color.FromHex("#D62728");
+        var reds = new[] { "#D62728", "#FF9896" };
+        var palette = new ScottPlot.Palettes.Category20().Colors.Where(c => !reds.Contains(c.ToHex(), StringComparer.OrdinalIgnoreCase)).ToArray();
+        var colours = new Dictionary<string, ScottPlot.Color>();
+        int next = 0;
+        foreach (string m in methods)
+        {
+            colours[m] = m == MemRL ? memrlRed : palette[next++ % palette.Length];
+        }
+
+        return colours;
     }
 
     private static string F(double v) => double.IsNaN(v) ? "n/a" : v.ToString("F3", Inv);

@@ -145,10 +145,21 @@ public sealed class Runner(World world, IMemoryBackend backend, RunSettings sett
         return (int)(z ^ (z >> 31));
     }
 
-    /// <summary>delta (top-20 % quantile), muD and sigmaD from the scenario's own intents: the same for every method.</summary>
+    /// <summary>
+    /// The product's defaults with delta (top-20 % quantile), muD and sigmaD from the scenario's own intents and the
+    /// reward range of its reward spec (so qInit is that range's midpoint, as for any bank made for those rewards): the
+    /// same for every method.
+    /// </summary>
     public static MemRLOptions Calibrated(World world)
     {
         var c = Calibration.FromSample(world.Tasks.Select(t => t.Intent).ToList());
-        return MemRLOptions.Default with { Delta = c.Delta, SimilarityMean = c.SimilarityMean, SimilarityStdDev = c.SimilarityStdDev };
+        var reward = world.Scenario.Reward;
+        var options = MemRLOptions.Default with
+        {
+            Delta = c.Delta, SimilarityMean = c.SimilarityMean, SimilarityStdDev = c.SimilarityStdDev,
+            RewardMin = Math.Min(reward.Success, reward.Failure), RewardMax = Math.Max(reward.Success, reward.Failure),
+        };
+        options.Validate();
+        return options;
     }
 }

@@ -112,7 +112,7 @@ public sealed class ReferenceBank
             throw FieldError.Missing(nameof(memoryIds), "the ids of the memories to reward");
         }
 
-        QRule.ValidateReward(reward);
+        _options.ValidateReward(reward);
         var seen = new HashSet<long>();
         for (int i = 0; i < memoryIds.Count; i++)
         {

@@ -89,7 +89,8 @@ internal sealed partial class MemoryShardGrain
     // when it gave the same value (nothing to apply), and the new Q otherwise.
     private (MemoryId Id, MemoryRecord Memory, RecallReward? Earlier, double Q)[] PlanReward(ShardReward request)
     {
-        QRule.ValidateReward(request.Reward, "reward");
+        // The shard checks the range too: its options are the bank version the call was made with.
+        _options.ValidateReward(request.Reward);
         long now = time.GetUtcNow().UtcTicks;
         _state.RecallRewards.Prune(now);
         var plan = new (MemoryId, MemoryRecord, RecallReward?, double)[request.Memories.Length];

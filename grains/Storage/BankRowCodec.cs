@@ -17,14 +17,17 @@ internal readonly record struct BankRow(BankInfo? Bank, BankTombstone? Tombstone
 /// The description column of a bank row (<see cref="StoredBank.Description"/>), owned by storage: its own documents
 /// with explicit JSON names and a <c>format</c> number, so a wire record can be renamed or reshaped without changing
 /// what stored banks say, and a stored bank never depends on how the wire record happens to serialise.
-/// Writes format 2. Reads format 2 and format 1: rows written before this codec (the wire <see cref="BankInfo"/>, or a
+/// Writes format 3. Reads formats 3, 2 and 1. Format 3 is format 2 plus the reward range (<c>rewardMin</c>,
+/// <c>rewardMax</c>; null for an unbounded side): a silo that reads only format 2 would ignore those members and accept
+/// rewards outside the range, so the number changes and it refuses the row instead. Format 2 and 1 rows predate reward
+/// ranges: their banks read with the unbounded legacy range and the qInit they stored. Format 1: rows written before this codec (the wire <see cref="BankInfo"/>, or a
 /// tombstone under <c>"tombstone"</c>, as System.Text.Json wrote them by default: PascalCase names, enums as numbers,
 /// no format member). Any other format is refused, naming it, so an older silo never misreads a newer silo's row.
 /// </summary>
 internal static class BankRowCodec
 {
     /// <summary>The format this code writes.</summary>
-    public const int CurrentFormat = 2;
+    public const int CurrentFormat = 3;
 
     private const string FormatMember = "format";
 
@@ -61,7 +64,8 @@ internal static class BankRowCodec
                 1 => root.TryGetProperty("tombstone", out var tombstone)
                     ? new BankRow(null, Required(tombstone.Deserialize<TombstoneV1>(Json), bank).ToTombstone())
                     : new BankRow(Required(root.Deserialize<BankV1>(Json), bank).ToBankInfo(), null),
-                CurrentFormat => Required(root.Deserialize<RowV2>(Json), bank).ToRow(bank),
+                // Format 2 has no range members, so they read as null: the legacy unbounded range.
+                2 or CurrentFormat => Required(root.Deserialize<RowV2>(Json), bank).ToRow(bank, format),
                 _ => throw new InvalidDataException(
                     $"Bank '{bank}' has a stored row of format {format}; this silo reads formats 1 to {CurrentFormat} (a newer silo wrote it: upgrade this one)."),
             };
@@ -76,18 +80,18 @@ internal static class BankRowCodec
 
     private static InvalidDataException Invalid(string bank, string what) => new($"Bank '{bank}' has a stored row that is {what}.");
 
-    // Format 2: camelCase names, the normalisation mode as a word, a format number first.
+    // Formats 2 and 3: camelCase names, the normalisation mode as a word, a format number first; 3 adds the reward range.
     private sealed class RowV2
     {
         [JsonPropertyName(FormatMember)] public required int Format { get; init; }
         [JsonPropertyName("bank"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public BankV2? Bank { get; init; }
         [JsonPropertyName("tombstone"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public TombstoneV2? Tombstone { get; init; }
 
-        public BankRow ToRow(string bank) => (Bank, Tombstone) switch
+        public BankRow ToRow(string bank, int format) => (Bank, Tombstone) switch
         {
             ({ } b, null) => new BankRow(b.ToBankInfo(bank), null),
             (null, { } t) => new BankRow(null, t.ToTombstone()),
-            _ => throw Invalid(bank, "a format-2 row with neither or both of 'bank' and 'tombstone'; expected exactly one"),
+            _ => throw Invalid(bank, $"a format-{format} row with neither or both of 'bank' and 'tombstone'; expected exactly one"),
         };
     }
 
@@ -137,7 +141,10 @@ internal static class BankRowCodec
         [JsonPropertyName("similarityMean")] public required double SimilarityMean { get; init; }
         [JsonPropertyName("similarityStdDev")] public required double SimilarityStdDev { get; init; }
 
-        // Added after format 2 first shipped: absent means false, and false is left out, so rows written before read the
+        // Format 3 writes both, null for an unbounded side; format 2 never has them, so they read as null (legacy).
+        [JsonPropertyName("rewardMin")] public double? RewardMin { get; init; }
+        [JsonPropertyName("rewardMax")] public double? RewardMax { get; init; }
+        // Added after formats 2 and 3 first shipped: absent means false, and false is left out, so rows written before read the
         // same and a bank that never opts in writes the bytes it always did.
         [JsonPropertyName("mergeAcrossScopes"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public bool MergeAcrossScopes { get; init; }
 
@@ -151,7 +158,7 @@ internal static class BankRowCodec
                 SimilarityNormalizationMode.Fixed => Fixed,
                 var other => throw new ArgumentOutOfRangeException(nameof(o), other, "A normalisation mode the bank-row format has no word for."),
             },
-            SimilarityMean = o.SimilarityMean, SimilarityStdDev = o.SimilarityStdDev, MergeAcrossScopes = o.MergeAcrossScopes,
+            SimilarityMean = o.SimilarityMean, SimilarityStdDev = o.SimilarityStdDev, RewardMin = o.RewardMin, RewardMax = o.RewardMax, MergeAcrossScopes = o.MergeAcrossScopes,
         };
 
         public BankOptions ToWire(string bank) => new()
@@ -162,9 +169,9 @@ internal static class BankRowCodec
             {
                 Pool => SimilarityNormalizationMode.Pool,
                 Fixed => SimilarityNormalizationMode.Fixed,
-                _ => throw Invalid(bank, $"a format-2 row with similarityNormalization '{SimilarityNormalization}'; expected '{Pool}' or '{Fixed}'"),
+                _ => throw Invalid(bank, $"a row with similarityNormalization '{SimilarityNormalization}'; expected '{Pool}' or '{Fixed}'"),
             },
-            SimilarityMean = SimilarityMean, SimilarityStdDev = SimilarityStdDev, MergeAcrossScopes = MergeAcrossScopes,
+            SimilarityMean = SimilarityMean, SimilarityStdDev = SimilarityStdDev, RewardMin = RewardMin, RewardMax = RewardMax, MergeAcrossScopes = MergeAcrossScopes,
         };
     }
 
@@ -238,6 +245,7 @@ internal static class BankRowCodec
                 _ => throw new JsonException($"SimilarityNormalization {SimilarityNormalization}; expected 0 (pool) or 1 (fixed)."),
             },
             SimilarityMean = SimilarityMean, SimilarityStdDev = SimilarityStdDev,
+            RewardMin = null, RewardMax = null, // before reward ranges: unbounded, qInit as stored
         };
     }
 

@@ -99,6 +99,39 @@ public sealed class OptionsTests(ApiSiloFixture fixture)
         Assert.Equal(7, replaced.Body.GetProperty("options").GetProperty("k1").GetInt32());
     }
 
+    [Fact]
+    public async Task Create_WithARewardRange_StartsQInitAtItsMidpoint_AndRefusesARewardOutsideIt_NamingTheRange()
+    {
+        string bank = ApiSiloFixture.NewBankName("range");
+        var created = (await _alpha.PostJsonAsync("/v1/banks", new
+        {
+            name = bank, dimension = Http.Dimension, embedderId = "test-embedder", index = new { exact = true },
+            options = new { mergeThreshold = 2.0, delta = -1.0, rewardMin = 0.0, rewardMax = 1.0, qInitFailure = 0.0 },
+        })).Ok(HttpStatusCode.Created);
+        var options = created.Body.GetProperty("options");
+        Assert.Equal((0.0, 1.0, 0.5, 0.0), (options.GetProperty("rewardMin").GetDouble(), options.GetProperty("rewardMax").GetDouble(),
+            options.GetProperty("qInitSuccess").GetDouble(), options.GetProperty("qInitFailure").GetDouble()));
+
+        var written = (await _alpha.PostJsonAsync($"/v1/banks/{bank}/memories",
+            new { intent = Http.Vector(Http.Dimension, 0), intentText = "t", experience = "e", success = true })).Ok(HttpStatusCode.Created);
+        string token = (await _alpha.PostJsonAsync($"/v1/banks/{bank}/recall", new { query = Http.Vector(Http.Dimension, 0) })).Ok().Str("token");
+        var problem = (await _alpha.PostJsonAsync($"/v1/banks/{bank}/reward", new { token, reward = 2.0 })).Problem(HttpStatusCode.BadRequest, "reward");
+        Assert.Equal("a number in the bank's reward range [0, 1]", problem.GetProperty("expected").GetString());
+        Assert.Equal(0.5, (await _alpha.GetJsonAsync($"/v1/banks/{bank}/memories/{written.Str("memoryId")}")).Ok().Body.GetProperty("q").GetDouble());
+    }
+
+    [Fact]
+    public async Task Patch_ARangeThatLeavesQInitOutside_NamesQInit_AndAppliesNothing()
+    {
+        string bank = await NewBankAsync();
+        string before = (await _alpha.GetJsonAsync($"/v1/banks/{bank}")).Body.GetRawText();
+
+        (await _alpha.SendJsonAsync(HttpMethod.Patch, $"/v1/banks/{bank}/options", new { rewardMin = 0.5 })).Problem(HttpStatusCode.BadRequest, "qInitSuccess");
+        (await _alpha.SendJsonAsync(HttpMethod.Patch, $"/v1/banks/{bank}/options", new { rewardMax = -2.0 })).Problem(HttpStatusCode.BadRequest, "rewardMax");
+
+        Assert.Equal(before, (await _alpha.GetJsonAsync($"/v1/banks/{bank}")).Body.GetRawText());
+    }
+
     private async Task<string> NewBankAsync()
     {
         string bank = ApiSiloFixture.NewBankName("options");

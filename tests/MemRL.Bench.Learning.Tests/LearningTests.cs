@@ -189,10 +189,25 @@ public sealed class RunnerTests
         Assert.Equal(Flatten(lambdaZero), Flatten(alphaZero));
     }
 
-    [Fact]
-    public async Task TheCluster_RunsExactlyAsTheReferenceBank()
+    [Theory]
+    [InlineData("distractors", -1.0, 0.0)]
+    [InlineData("distractors-sparse", 0.0, 0.5)]
+    public void Calibrated_TakesTheRewardRangeFromTheRewardSpec_AndQInitItsMidpoint(string name, double rewardMin, double qInit)
     {
-        var world = World.Create(Scenario.Load("distractors"), 2026);
+        var options = Runner.Calibrated(World.Create(Scenario.Load(name), 2026));
+
+        Assert.Equal((rewardMin, 1.0, qInit, qInit), (options.RewardMin!.Value, options.RewardMax!.Value, options.QInitSuccess, options.QInitFailure));
+        var memrl = Method.Standard(options).Single(m => m.Name == "memrl").Options!;
+        Assert.Equal((qInit, 0.3), (memrl.QInitFailure, memrl.Alpha));
+    }
+
+    // The 1/0 scenario too: its banks carry the [0, 1] range and start Q at 0.5 on both backends.
+    [Theory]
+    [InlineData("distractors")]
+    [InlineData("distractors-sparse")]
+    public async Task TheCluster_RunsExactlyAsTheReferenceBank(string name)
+    {
+        var world = World.Create(Scenario.Load(name), 2026);
         var method = Method.Standard(Runner.Calibrated(world)).Single(m => m.Name == "memrl");
         await using var cluster = await ClusterBackend.StartAsync(shards: 3);
 

@@ -20,7 +20,7 @@ public sealed class CrossSiloErrorTests(ClusterFixture fixture)
     public async Task ShardError_RaisedOnTheOtherSilo_ReachesTheCallerWithItsParts()
     {
         // One shard, so the refusing grain is known; alpha 1 so Q takes each reward as it is.
-        var bank = await BankHelpers.NewBankAsync(fixture, "xsilo", new BankOptions { Alpha = 1, Delta = -1 }, shards: 1);
+        var bank = await BankHelpers.NewBankAsync(fixture, "xsilo", new BankOptions { Alpha = 1, Delta = -1, RewardMin = null, RewardMax = null }, shards: 1);
         var v = new Vectors(11, BankHelpers.Dimension).Gaussian();
         await bank.WriteAsync(v, "t", "e", true);
         await bank.RewardAsync((await bank.RecallAsync(v)).Token, -1.7e308);
@@ -47,7 +47,7 @@ public sealed class CrossSiloErrorTests(ClusterFixture fixture)
     [Fact]
     public async Task Shard_RefusesARewardThatWouldMakeOneQInfinite_AndAppliesItToNoneOfTheMemories()
     {
-        var bank = await BankHelpers.NewBankAsync(fixture, "qinf", new BankOptions { Alpha = 1, Delta = -1, K1 = 5, K2 = 5, MergeThreshold = 2 }, shards: 1);
+        var bank = await BankHelpers.NewBankAsync(fixture, "qinf", new BankOptions { Alpha = 1, Delta = -1, K1 = 5, K2 = 5, MergeThreshold = 2, RewardMin = null, RewardMax = null }, shards: 1);
         var vectors = new Vectors(13, BankHelpers.Dimension);
         var a = (await bank.WriteAsync(vectors.Gaussian(), "a", "a", true)).MemoryId;
         var b = (await bank.WriteAsync(vectors.Gaussian(), "b", "b", true)).MemoryId;

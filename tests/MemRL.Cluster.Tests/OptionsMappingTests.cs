@@ -63,19 +63,22 @@ public sealed class OptionsMappingTests
             Enum.GetValues<SimilarityNormalizationMode>().Select(v => $"{v}={(int)v}"));
     }
 
-    // The wire bytes of the options (and so of every message carrying them): these are exactly what the wire record of
-    // bdfab11 (defaults declared on it) produced; taking the defaults from core changed nothing on the wire.
+    // The wire bytes of the options (and so of every message carrying them): ids 0–14 are exactly what the wire record of
+    // bdfab11 (defaults declared on it) produced; taking the defaults from core, and later the surrogate that lets qInit
+    // default to the reward range's midpoint, changed none of them. The reward range (ids 15, 16) follows them, before
+    // the end marker (E0): an additive change, which a reader that predates it skips.
     [Theory]
-    [InlineData(false, "20E880333333333333D33F81000000000000E03F0115010D81000000000000E03F810000000000000000810000000000000000C101C10181000000000000000081CDCCCCCCCCCCEC3F01810903018129ED0DBE3099E03F81EB73B515FBCBBE3FE0")]
-    [InlineData(true, "20E880000000000000D03F81000000000000E83F0119010981000000000000E0BF81000000000000F03F81000000000000F0BF81000000000000F0BF81000000000000E0BF81000000000000C03F810000000000000040014109030581000000000000E03F81000000000000D03FE0")]
-    public void BankOptions_SerializeToTheSameOrleansBytes(bool set, string expectedHex)
+    [InlineData(false, "20E880333333333333D33F81000000000000E03F0115010D81000000000000E03F810000000000000000810000000000000000C101C10181000000000000000081CDCCCCCCCCCCEC3F01810903018129ED0DBE3099E03F81EB73B515FBCBBE3F", "81000000000000F0BF81000000000000F03F")]
+    [InlineData(true, "20E880000000000000D03F81000000000000E83F0119010981000000000000E0BF81000000000000F03F81000000000000F0BF81000000000000F0BF81000000000000E0BF81000000000000C03F810000000000000040014109030581000000000000E03F81000000000000D03F", "8100000000000000C0810000000000000840")]
+    public void BankOptions_SerializeToTheSameOrleansBytes_PlusTheRewardRange(bool set, string before, string range)
     {
+        string expectedHex = before + range + "E0";
         var options = set
             ? new BankOptions
             {
                 Alpha = 0.25, Lambda = 0.75, K1 = 6, K2 = 2, Delta = -0.5, QInitSuccess = 1, QInitFailure = -1, QFloor = -1, QMin = -0.5,
                 Epsilon = 0.125, MergeThreshold = 2, MaxMemoriesPerKey = 16, SimilarityNormalization = SimilarityNormalizationMode.Fixed,
-                SimilarityMean = 0.5, SimilarityStdDev = 0.25,
+                SimilarityMean = 0.5, SimilarityStdDev = 0.25, RewardMin = -2, RewardMax = 3,
             }
             : new BankOptions();
         using var services = new ServiceCollection().AddSerializer().BuildServiceProvider();
@@ -84,10 +87,28 @@ public sealed class OptionsMappingTests
         byte[] bytes = serializer.SerializeToArray(options);
 
         // Members added since are appended as new field ids before the end marker (E0), which a reader of the older
-        // record skips: Id 15 (MergeAcrossScopes, false) is the two bytes 01 01.
+        // record skips: Id 17 (MergeAcrossScopes, false) is the two bytes 01 01.
         const string addedSince = "0101";
         Assert.Equal(expectedHex[..^2] + addedSince + "E0", Convert.ToHexString(bytes));
         Assert.Equal(options, serializer.Deserialize<BankOptions>(bytes));
+    }
+
+    [Fact]
+    public void BankOptions_AnUnsetQInit_CrossesTheWireAsTheMidpoint_AndEqualsTheOptionsItCameFrom()
+    {
+        var options = new BankOptions { RewardMin = 0, RewardMax = 1, QInitFailure = 0 };
+        using var services = new ServiceCollection().AddSerializer().BuildServiceProvider();
+        var serializer = services.GetRequiredService<Serializer>();
+
+        var back = serializer.Deserialize<BankOptions>(serializer.SerializeToArray(options));
+
+        Assert.Equal((0.5, 0.0, 0.0, 1.0), (back!.QInitSuccess, back.QInitFailure, back.RewardMin!.Value, back.RewardMax!.Value));
+        Assert.Equal(options, back);
+        Assert.Equal(options.GetHashCode(), back.GetHashCode());
+        Assert.NotEqual(options, back with { QInitSuccess = 0.25 });
+        var legacy = serializer.Deserialize<BankOptions>(serializer.SerializeToArray(options with { RewardMin = null, RewardMax = null }));
+        // Unset and unbounded: the legacy qInit 0.
+        Assert.Equal((null, null, 0.0), (legacy!.RewardMin, legacy.RewardMax, legacy.QInitSuccess));
     }
 
     private static PropertyInfo Member(Type type, string name) =>

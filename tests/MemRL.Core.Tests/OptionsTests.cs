@@ -31,7 +31,83 @@ public sealed class OptionsTests
         { MemRLOptions.Default with { Epsilon = 2 }, "epsilon", "2", "a number in [0, 1]" },
         { MemRLOptions.Default with { MaxMemoriesPerKey = 0 }, "maxMemoriesPerKey", "0", "an integer in [1, 10000]" },
         { MemRLOptions.Default with { SimilarityStdDev = -1 }, "similarityStdDev", "-1", "a number in [0, 2]" },
+        { MemRLOptions.Default with { RewardMin = double.NegativeInfinity }, "rewardMin", "-Infinity", "a finite number" },
+        { MemRLOptions.Default with { RewardMax = double.NaN }, "rewardMax", "NaN", "a finite number" },
+        { MemRLOptions.Default with { RewardMin = 1, RewardMax = 1 }, "rewardMax", "1", "a number above rewardMin (1)" },
+        { MemRLOptions.Default with { RewardMin = 2, RewardMax = 1, QInitSuccess = 0, QInitFailure = 0 }, "rewardMax", "1", "a number above rewardMin (2)" },
+        { MemRLOptions.Default with { RewardMin = 0, QInitSuccess = -0.5 }, "qInitSuccess", "-0.5", "a number in the reward range [0, 1]" },
+        { MemRLOptions.Default with { RewardMax = null, QInitFailure = -2 }, "qInitFailure", "-2", "a number in the reward range [-1, +∞)" },
     };
+
+    [Fact]
+    public void Defaults_RewardRangeIsMinusOneToOne_AndQInitItsMidpoint()
+    {
+        Assert.Equal((-1.0, 1.0, 0.0), (MemRLOptions.Default.RewardMin!.Value, MemRLOptions.Default.RewardMax!.Value, MemRLOptions.Default.RewardMidpoint()));
+    }
+
+    [Theory]
+    [InlineData(0.0, 1.0, 0.5)]
+    [InlineData(-1.0, 1.0, 0.0)]
+    [InlineData(1.0, 3.0, 2.0)]
+    [InlineData(-1.7e308, 1.7e308, 0.0)]
+    [InlineData(1e308, 1.7e308, 1.35e308)]
+    public void QInit_Unset_IsTheRangesMidpoint_WhateverOrderTheRangeIsSetIn(double min, double max, double midpoint)
+    {
+        var options = MemRLOptions.Default with { RewardMin = min, RewardMax = max };
+
+        Assert.Equal((midpoint, midpoint), (options.QInitSuccess, options.QInitFailure));
+        Assert.Equal(midpoint, (new MemRLOptions { RewardMax = max, RewardMin = min }).QInitSuccess);
+        options.Validate();
+    }
+
+    [Fact]
+    public void QInit_Set_StaysWhateverTheRange_AndAnUnboundedSideMeansTheLegacyZero()
+    {
+        var set = new MemRLOptions { QInitSuccess = 1, RewardMin = 0, RewardMax = 1 };
+        Assert.Equal((1.0, 0.5), (set.QInitSuccess, set.QInitFailure));
+        Assert.Equal((0.0, 0.0), ((MemRLOptions.Default with { RewardMin = 0, RewardMax = null }).QInitSuccess,
+            (MemRLOptions.Default with { RewardMin = null, RewardMax = null }).QInitFailure));
+    }
+
+    [Fact]
+    public void Equality_ComparesQInitByValue_SetOrDefaulted()
+    {
+        var unset = MemRLOptions.Default with { RewardMin = 0, RewardMax = 1 };
+        var set = unset with { QInitSuccess = 0.5, QInitFailure = 0.5 };
+
+        Assert.Equal(unset, set);
+        Assert.Equal(unset.GetHashCode(), set.GetHashCode());
+        Assert.NotEqual(unset, set with { QInitFailure = 0.25 });
+        Assert.NotEqual(unset, unset with { RewardMax = 2 });
+        Assert.NotEqual(MemRLOptions.Default, MemRLOptions.Default with { Alpha = 0.31 });
+    }
+
+    [Theory]
+    [InlineData(0.0, 1.0, 1.5, "[0, 1]")]
+    [InlineData(0.0, 1.0, -0.0001, "[0, 1]")]
+    [InlineData(-1.0, 1.0, 1.0000001, "[-1, 1]")]
+    public void ValidateReward_OutsideTheRange_NamesTheRewardTheRangeAndTheValue(double min, double max, double reward, string range)
+    {
+        var options = new MemRLOptions { RewardMin = min, RewardMax = max };
+
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => options.ValidateReward(reward));
+
+        var parts = FieldAssert.Parts(error, "reward", MemRL.Errors.FieldError.Format(reward));
+        Assert.Equal($"a number in the bank's reward range {range}", parts.Expected);
+    }
+
+    [Fact]
+    public void ValidateReward_AcceptsBothEnds_AndAnythingFiniteWhenUnbounded_ButNeverNonFinite()
+    {
+        var unit = new MemRLOptions { RewardMin = 0, RewardMax = 1 };
+        unit.ValidateReward(0);
+        unit.ValidateReward(1);
+        var legacy = new MemRLOptions { RewardMin = null, RewardMax = null };
+        legacy.ValidateReward(-1.7e308);
+        legacy.ValidateReward(1.7e308);
+        Assert.Throws<ArgumentOutOfRangeException>(() => legacy.ValidateReward(double.PositiveInfinity));
+        Assert.Throws<ArgumentOutOfRangeException>(() => unit.ValidateReward(double.NaN));
+    }
 
     [Theory]
     [MemberData(nameof(Invalid))]

@@ -100,9 +100,26 @@ public sealed class ReferenceBankTests
     }
 
     [Fact]
+    public void Write_InAOneZeroBank_StartsQAtTheMidpoint_AndARewardOutsideTheRangeChangesNothing()
+    {
+        var bank = new ReferenceBank(Dimension, MemRLOptions.Default with { MergeThreshold = 2, Delta = 0, RewardMin = 0, RewardMax = 1 });
+        var a = bank.Write(Unit(0), "a", "e", true);
+        var b = bank.Write(Unit(1), "b", "e", false);
+        bank.Table.TryGetMemory(a.MemorySequence, out var ma);
+        bank.Table.TryGetMemory(b.MemorySequence, out var mb);
+        Assert.Equal((0.5, 0.5), (ma!.Q, mb!.Q));
+
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => bank.Reward([a.MemorySequence, b.MemorySequence], -1));
+
+        Assert.Equal("a number in the bank's reward range [0, 1]", FieldAssert.Parts(error, "reward", "-1").Expected);
+        Assert.Equal((0.5, 0, 0.5, 0), (ma.Q, ma.Visits, mb.Q, mb.Visits));
+        Assert.Equal([0.35, 0.35], bank.Reward([a.MemorySequence, b.MemorySequence], 0));
+    }
+
+    [Fact]
     public void Reward_RefusesAnUpdateWhoseQWouldNotBeFinite_AndAppliesNoneOfIt()
     {
-        var bank = new ReferenceBank(Dimension, MemRLOptions.Default with { MergeThreshold = 2, Delta = 0, Alpha = 1 });
+        var bank = new ReferenceBank(Dimension, MemRLOptions.Default with { MergeThreshold = 2, Delta = 0, Alpha = 1, RewardMin = null, RewardMax = null });
         var a = bank.Write(Unit(0), "a", "e", true);
         var b = bank.Write(Unit(1), "b", "e", false);
         bank.Reward([b.MemorySequence], -1.7e308);

@@ -118,7 +118,7 @@ def hashing_embed(text: str, dimension: int = 384) -> list[float]:
 
 
 DEFAULT_OPTIONS = {"alpha": 0.3, "lambda": 0.5, "k1": 5, "k2": 3, "delta": 0.5, "qInitSuccess": 0.0,
-                   "qInitFailure": 0.0, "mergeThreshold": 0.9}
+                   "qInitFailure": 0.0, "mergeThreshold": 0.9, "rewardMin": -1.0, "rewardMax": 1.0}
 
 
 class FakeMemRL:

@@ -123,6 +123,8 @@ public sealed class HostileClientTests(HostileFixture fixture)
         Add("reward: reward NaN", (_, b, s) => b.RewardAsync(s.Token, double.NaN), ["reward"], "NaN");
         Add("reward: reward +Infinity", (_, b, s) => b.RewardAsync(s.Token, double.PositiveInfinity), ["reward"], "*");
         Add("reward: reward -Infinity", (_, b, s) => b.RewardAsync(s.Token, double.NegativeInfinity), ["reward"], "*");
+        Add("reward: reward 2, outside the default range [-1, 1]", (_, b, s) => b.RewardAsync(s.Token, 2), ["reward"], "2");
+        Add("reward: reward -1.0000001", (_, b, s) => b.RewardAsync(s.Token, -1.0000001), ["reward"], "-1.0000001");
         Add("reward: memoryIds garbage", (_, b, s) => b.RewardAsync(s.Token, 1, memoryIds: ["garbage"]), ["memoryIds[0]"], "garbage");
         Add("reward: memoryIds garbage second", (_, b, s) => b.RewardAsync(s.Token, 1, memoryIds: [s.Returned[0], "nope"]), ["memoryIds[1]"], "nope");
         Add("reward: memoryIds null element", (_, b, s) => b.RewardAsync(s.Token, 1, memoryIds: [null!]), ["memoryIds[0]"]);

@@ -5,9 +5,10 @@ using MemRL.Grains.Storage;
 namespace MemRL.Cluster.Tests.Storage;
 
 /// <summary>
-/// The bank row is storage's own format, versioned apart from the wire records: format 2 is written and pinned here
-/// character for character, format 1 (the rows of golden/store-v1.db, written before the codec) still reads, and a
-/// format this code does not know is refused by name.
+/// The bank row is storage's own format, versioned apart from the wire records: format 3 is written and pinned here
+/// character for character, format 2 (pinned below as it was written before reward ranges) and format 1 (the rows of
+/// golden/store-v1.db, written before the codec) still read, with the unbounded legacy range, and a format this code
+/// does not know is refused by name.
 /// </summary>
 public sealed class BankRowCodecTests
 {
@@ -19,13 +20,23 @@ public sealed class BankRowCodecTests
         {
             Alpha = 0.25, Lambda = 0.75, K1 = 6, K2 = 2, Delta = -0.5, QInitSuccess = 1, QInitFailure = -1, QFloor = -1, QMin = null,
             Epsilon = 0.125, MergeThreshold = 2, MaxMemoriesPerKey = 16, SimilarityNormalization = SimilarityNormalizationMode.Fixed,
-            SimilarityMean = 0.5, SimilarityStdDev = 0.25,
+            SimilarityMean = 0.5, SimilarityStdDev = 0.25, RewardMin = -2, RewardMax = 3,
         },
         new IndexSettings(M: 8, EfConstruction: 100, EfSearch: 32, Exact: true), ShardCount: 2, Incarnation: 3981762495, Version: 7,
         SlotMap: [0, 1, 0, 1], CreatedAt: Created, MovingSlots: [1, 3]);
 
     // One line in the store; broken here at member boundaries for reading.
     private static readonly string KnownRow = """
+        {"format":3,"bank":{"name":"acme.support","dimension":4,"embedderId":"minilm-l6-v2@1/4",
+        "options":{"alpha":0.25,"lambda":0.75,"k1":6,"k2":2,"delta":-0.5,"qInitSuccess":1,"qInitFailure":-1,"qFloor":-1,"qMin":null,
+        "epsilon":0.125,"mergeThreshold":2,"maxMemoriesPerKey":16,"similarityNormalization":"fixed","similarityMean":0.5,"similarityStdDev":0.25,
+        "rewardMin":-2,"rewardMax":3},
+        "index":{"m":8,"efConstruction":100,"efSearch":32,"exact":true},"shardCount":2,"incarnation":3981762495,"version":7,
+        "slotMap":[0,1,0,1],"createdAt":"2026-12-01T20:45:20+00:00","movingSlots":[1,3]}}
+        """.ReplaceLineEndings("");
+
+    // Format 2 as this codec wrote it before reward ranges (commit 302b3b7): frozen, never edited.
+    private static readonly string FormatTwoRow = """
         {"format":2,"bank":{"name":"acme.support","dimension":4,"embedderId":"minilm-l6-v2@1/4",
         "options":{"alpha":0.25,"lambda":0.75,"k1":6,"k2":2,"delta":-0.5,"qInitSuccess":1,"qInitFailure":-1,"qFloor":-1,"qMin":null,
         "epsilon":0.125,"mergeThreshold":2,"maxMemoriesPerKey":16,"similarityNormalization":"fixed","similarityMean":0.5,"similarityStdDev":0.25},
@@ -34,13 +45,36 @@ public sealed class BankRowCodecTests
         """.ReplaceLineEndings("");
 
     [Fact]
-    public void Write_KnownBank_IsExactlyTheFormatTwoText_WhateverTheWireRecordsAreCalled()
+    public void Write_KnownBank_IsExactlyTheFormatThreeText_WhateverTheWireRecordsAreCalled()
     {
         Assert.Equal(KnownRow, BankRowCodec.Write(Known));
     }
 
     [Fact]
-    public void Read_FormatTwo_RoundTripsEveryMember()
+    public void Read_FormatTwo_IsTheSameBank_WithTheUnboundedLegacyRange_AndTheQInitItStored()
+    {
+        var bank = BankRowCodec.Read("acme.support", FormatTwoRow).Bank;
+
+        AssertSameBank(Known with { Options = Known.Options with { RewardMin = null, RewardMax = null } }, bank);
+        Assert.Equal((1.0, -1.0), (bank!.Options.QInitSuccess, bank.Options.QInitFailure));
+    }
+
+    [Fact]
+    public void Read_FormatThree_AnUnboundedRange_RoundTripsAsNull_AndAnUnsetQInitAsItsNumber()
+    {
+        var legacy = Known with { Options = Known.Options with { RewardMin = null, RewardMax = null } };
+        string row = BankRowCodec.Write(legacy);
+        Assert.Contains("\"rewardMin\":null,\"rewardMax\":null", row, StringComparison.Ordinal);
+        AssertSameBank(legacy, BankRowCodec.Read("acme.support", row).Bank);
+
+        var unit = Known with { Options = new BankOptions { RewardMin = 0, RewardMax = 1 } };
+        row = BankRowCodec.Write(unit);
+        Assert.Contains("\"qInitSuccess\":0.5,\"qInitFailure\":0.5", row, StringComparison.Ordinal);
+        Assert.Equal(0.5, BankRowCodec.Read("acme.support", row).Bank!.Options.QInitFailure);
+    }
+
+    [Fact]
+    public void Read_FormatThree_RoundTripsEveryMember()
     {
         var (bank, tombstone) = BankRowCodec.Read("acme.support", BankRowCodec.Write(Known));
 
@@ -57,8 +91,9 @@ public sealed class BankRowCodecTests
 
         string row = BankRowCodec.Write(written);
 
-        Assert.Equal("""{"format":2,"tombstone":{"version":9,"shardCount":3,"incarnation":2987629485,"purged":false}}""", row);
+        Assert.Equal("""{"format":3,"tombstone":{"version":9,"shardCount":3,"incarnation":2987629485,"purged":false}}""", row);
         Assert.Equal(new BankRow(null, written), BankRowCodec.Read("gone", row));
+        Assert.Equal(new BankRow(null, written), BankRowCodec.Read("gone", row.Replace("\"format\":3", "\"format\":2", StringComparison.Ordinal)));
     }
 
     [Fact]
@@ -78,11 +113,12 @@ public sealed class BankRowCodecTests
 
             Assert.NotNull(bank);
             Assert.Equal((name, 16, "golden-embedder", shards, 1L), (bank.Name, bank.Dimension, bank.EmbedderId, bank.ShardCount, bank.Version));
-            Assert.Equal(new BankOptions { K1 = 6, Delta = -1, MergeThreshold = merge }, bank.Options);
+            Assert.Equal(new BankOptions { K1 = 6, Delta = -1, MergeThreshold = merge, QInitSuccess = 0, QInitFailure = 0, RewardMin = null, RewardMax = null },
+                bank.Options);
             Assert.Equal(new IndexSettings(Exact: true), bank.Index);
             Assert.Equal(Enumerable.Range(0, BankLimits.VirtualSlots).Select(s => s % shards), bank.SlotMap);
             Assert.Null(bank.MovingSlots);
-            // Rewritten as format 2, the bank reads back the same.
+            // Rewritten as format 3, the bank reads back the same, still unbounded.
             AssertSameBank(bank, BankRowCodec.Read(name, BankRowCodec.Write(bank)).Bank);
         }
 
@@ -99,7 +135,7 @@ public sealed class BankRowCodecTests
     }
 
     [Theory]
-    [InlineData("""{"format":3,"bank":{"name":"future"}}""", "format 3")]
+    [InlineData("""{"format":4,"bank":{"name":"future"}}""", "format 4")]
     [InlineData("""{"format":0}""", "format 0")]
     [InlineData("""{"format":"2"}""", "format \"2\"")]
     public void Read_UnknownFormat_IsRefused_NamingTheFormat(string row, string named)
@@ -115,6 +151,8 @@ public sealed class BankRowCodecTests
     [InlineData("[1,2]")]
     [InlineData("""{"format":2}""")]
     [InlineData("""{"format":2,"bank":{"name":"x"}}""")]
+    [InlineData("""{"format":3}""")]
+    [InlineData("""{"format":3,"bank":{"name":"x","options":{"rewardMin":0}}}""")]
     [InlineData("""{"Name":"x","Dimension":4}""")]
     public void Read_MalformedRow_IsInvalidData_NamingTheBank(string row)
     {

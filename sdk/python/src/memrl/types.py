@@ -34,6 +34,9 @@ BankOptions = TypedDict("BankOptions", {
     "similarityNormalization": Union[str, int],
     "similarityMean": float,
     "similarityStdDev": float,
+    # The bank's reward range (default [-1, 1]; None: unbounded, banks stored before ranges). qInit defaults to its midpoint.
+    "rewardMin": Optional[float],
+    "rewardMax": Optional[float],
 }, total=False)
 
 

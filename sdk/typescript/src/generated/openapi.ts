@@ -159,7 +159,8 @@ export interface components {
         /**
          * @description A bank's MemRL options on the wire. Meanings and ranges are those of MemRL.Core's MemRLOptions, and so
          *     are the defaults: each is read from MemRLOptions MemRLOptions.Default, so the two cannot drift (paper Table 8:
-         *     alpha 0.3, lambda 0.5, k1 5, k2 3, delta 0.5, qInit 0/0, mergeThreshold 0.90). The silo validates.
+         *     alpha 0.3, lambda 0.5, k1 5, k2 3, delta 0.5, mergeThreshold 0.90; rewards in [rewardMin, rewardMax] = [−1, 1], null for
+         *     an unbounded side as banks stored before reward ranges keep; qInit the range's midpoint unless given). The silo validates.
          */
         BankOptions: {
             /** Format: double */
@@ -191,6 +192,16 @@ export interface components {
             similarityMean?: number | string;
             /** Format: double */
             similarityStdDev?: number | string;
+            /**
+             * Format: double
+             * @description Lowest reward accepted; null: unbounded below (banks stored before reward ranges). Default −1.
+             */
+            rewardMin?: null | number | string;
+            /**
+             * Format: double
+             * @description Highest reward accepted; null: unbounded above (banks stored before reward ranges). Default 1.
+             */
+            rewardMax?: null | number | string;
         };
         /** @description Bank statistics: keys, memories, per-shard sizes and the Q distribution. */
         BankStats: {
