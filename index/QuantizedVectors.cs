@@ -149,10 +149,13 @@ internal sealed unsafe class QuantizedVectors
             largest = MathF.Max(largest, MathF.Abs(x));
         }
 
+        // 127 / max|x| overflows for subnormal vectors (inner-product banks store vectors as given): divide first then.
         float toCode = largest > 0f ? 127f / largest : 0f;
+        bool divide = !float.IsFinite(toCode);
         for (int i = 0; i < _dimension; i++)
         {
-            int c = (int)MathF.Round(vector[i] * toCode, MidpointRounding.ToEven);
+            float scaled = divide ? vector[i] / largest * 127f : vector[i] * toCode;
+            int c = (int)MathF.Round(scaled, MidpointRounding.ToEven);
             destination[i] = (byte)(Math.Clamp(c, -127, 127) + bias);
         }
 

@@ -89,6 +89,24 @@ public sealed class QuantizedVectorsTests
     }
 
     [Fact]
+    public void Codes_OfASubnormalVector_KeepItsDirection()
+    {
+        // 127 / max|x| is infinite here; multiplying by it would turn every element into ±127 (or NaN for zeros).
+        var tiny = new float[] { 1e-40f, -5e-41f, 0f, 2.5e-41f };
+        var codes = new QuantizedVectors(4, 1);
+        codes.Set(0, tiny);
+        var query = new byte[codes.Stride];
+        float scale = codes.EncodeQuery([1f, 0f, 0f, 0f], query);
+        float similarity = codes.Similarity(ref MemoryMarshal.GetArrayDataReference(query), scale, 0);
+        // The scales are subnormal too, so the product keeps only a few bits; the float re-rank restores the exact value.
+        Assert.InRange(similarity, 0.5e-40f, 2e-40f);
+        scale = codes.EncodeQuery([0f, 1f, 0f, 0f], query);
+        Assert.InRange(codes.Similarity(ref MemoryMarshal.GetArrayDataReference(query), scale, 0), -0.75e-40f, -0.25e-40f);
+        scale = codes.EncodeQuery([0f, 0f, 1f, 0f], query);
+        Assert.Equal(0f, codes.Similarity(ref MemoryMarshal.GetArrayDataReference(query), scale, 0));
+    }
+
+    [Fact]
     public void Resize_KeepsTheCodesOfExistingNodes()
     {
         var vectors = TestData.Clustered(3, 100, 21);
