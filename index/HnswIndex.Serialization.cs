@@ -133,6 +133,12 @@ public sealed partial class HnswIndex
             throw new InvalidDataException("The index is corrupt: its checksum does not match its contents.");
         }
 
+        // The 8-bit codes are a pure function of the stored vectors, so the file does not carry them.
+        for (int node = 0; node < count; node++)
+        {
+            index._codes.Set(node, index.Vector(node));
+        }
+
         index._count = count;
         index._live = live;
         index._entry = entry;

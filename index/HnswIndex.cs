@@ -37,6 +37,7 @@ public sealed unsafe partial class HnswIndex
     private bool[] _deleted;
     private int[] _links0;
     private int[]?[] _upper;
+    private QuantizedVectors _codes;
     private int _count;
     private int _live;
     private int _entry = -1;
@@ -65,6 +66,10 @@ public sealed unsafe partial class HnswIndex
 
     /// <summary>Nodes in the graph, tombstones included.</summary>
     public int NodeCount => _count;
+
+    /// <summary>Whether approximate searches walk layer 0 on the 8-bit codes (true) or on the float vectors; a switch
+    /// for measuring one against the other in the same process (bench/MemRL.Bench.Ann), not a product option.</summary>
+    internal bool QuantizedTraversal { get; set; } = true;
 
     /// <summary>Creates a reusable search context for one searcher.</summary>
     public HnswSearchContext CreateSearchContext() => new();
@@ -232,6 +237,7 @@ public sealed unsafe partial class HnswIndex
         _ids[node] = id;
         _levels[node] = (byte)level;
         _deleted[node] = false;
+        _codes.Set(node, stored);
         _links0[node * _stride0] = 0;
         _upper[node] = level > 0 ? new int[level * (1 + _m)] : null;
         _count++;
@@ -269,7 +275,7 @@ public sealed unsafe partial class HnswIndex
 
         for (int layer = Math.Min(level, _maxLevel); layer >= 0; layer--)
         {
-            var results = SearchLayer(q, current, _options.EfConstruction, layer, _writeContext, liveOnly: false, accept: null);
+            var results = SearchLayer(new FloatSimilarity(this, (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(q))), current, _options.EfConstruction, layer, _writeContext, liveOnly: false, accept: null);
             int candidates = SortedDescending(results);
             int closest = _selectScratch[0].Node;
             int selected = SelectNeighbors(_selectScratch.AsSpan(0, candidates), _m, _selected);
@@ -378,16 +384,18 @@ public sealed unsafe partial class HnswIndex
     }
 
     // Algorithm 2 of the paper. With liveOnly, tombstones (and items the filter refuses) are traversed but never enter
-    // the results, and the search goes on until it holds ef such results or runs out of graph.
-    private SimilarityHeap SearchLayer(ReadOnlySpan<float> q, int entry, int ef, int layer, HnswSearchContext context, bool liveOnly, Func<long, bool>? accept)
+    // the results, and the search goes on until it holds ef such results or runs out of graph. Generic over the
+    // similarity (a struct, so each instantiation is compiled with its kernel inlined): the float kernel while linking,
+    // the 8-bit codes while searching layer 0.
+    private SimilarityHeap SearchLayer<TSimilarity>(TSimilarity similarity, int entry, int ef, int layer, HnswSearchContext context, bool liveOnly, Func<long, bool>? accept)
+        where TSimilarity : struct, INodeSimilarity
     {
         context.BeginVisit(_count);
         var candidates = context.Candidates;
         var results = context.Results;
         candidates.Clear();
         results.Clear();
-        ref float query = ref MemoryMarshal.GetReference(q);
-        float entrySim = Similarity(ref query, entry);
+        float entrySim = similarity.Of(entry);
         context.TryVisit(entry);
         candidates.Push(entrySim, entry);
         if (!liveOnly || Admits(entry, accept))
@@ -408,11 +416,11 @@ public sealed unsafe partial class HnswIndex
             candidates.Pop();
             var links = Links(node, layer);
             int count = links[0];
-            // Start the memory loads of every neighbour's vector before the first distance: at 100k x 384 the vectors are
-            // far beyond the caches, and waiting on them one at a time is what makes a search slow.
+            // Start the memory loads of every neighbour's vector before the first distance: the vectors are far beyond
+            // the caches, and waiting on them one at a time is what makes a search slow.
             for (int i = 1; i <= count; i++)
             {
-                Prefetch(links[i]);
+                similarity.Prefetch(links[i]);
             }
 
             for (int i = 1; i <= count; i++)
@@ -423,7 +431,7 @@ public sealed unsafe partial class HnswIndex
                     continue;
                 }
 
-                float neighborSim = Similarity(ref query, neighbor);
+                float neighborSim = similarity.Of(neighbor);
                 if (results.Count < ef || neighborSim > worst)
                 {
                     candidates.Push(neighborSim, neighbor);
@@ -459,19 +467,55 @@ public sealed unsafe partial class HnswIndex
             (current, currentSim) = Greedy(q, current, currentSim, layer);
         }
 
-        var results = SearchLayer(q, current, ef, 0, context, liveOnly: true, accept);
-        while (results.Count > k)
+        if (!QuantizedTraversal)
         {
-            results.Pop();
+            return SearchGraphFloat(q, k, ef, context, destination, current, accept);
         }
 
-        int n = results.Count;
-        for (int i = 0; i < n; i++)
+        // Layer 0, where nearly all of a search's distances are, walks the 8-bit codes; the beam's ef answers are then
+        // re-ranked with the float kernel, so what is returned carries the exact similarity (and its order).
+        var queryCode = context.QueryCodeBuffer(_codes.Stride);
+        float queryScale = _codes.EncodeQuery(q, queryCode);
+        var similarity = new CodeSimilarity(_codes, (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(queryCode)), queryScale);
+        var results = SearchLayer(similarity, current, ef, 0, context, liveOnly: true, accept);
+        int count = results.Count;
+        for (int i = 0; i < count; i++)
         {
-            destination[i] = new Neighbor(_ids[results.NodeAt(i)], results.SimilarityAt(i));
+            Prefetch(results.NodeAt(i));
         }
 
-        SortResults(destination[..n]);
+        ref float query = ref MemoryMarshal.GetReference(q);
+        int n = 0;
+        for (int i = 0; i < count; i++)
+        {
+            int node = results.NodeAt(i);
+            n = Offer(new Neighbor(_ids[node], Similarity(ref query, node)), destination, n, k);
+        }
+
+        if (n < k)
+        {
+            SortResults(destination[..n]);
+        }
+
+        return n;
+    }
+
+    // Layer 0 on the float vectors: the traversal before the 8-bit codes, kept for A/B measurement in the same process.
+    private int SearchGraphFloat(ReadOnlySpan<float> q, int k, int ef, HnswSearchContext context, Span<Neighbor> destination, int entry, Func<long, bool>? accept)
+    {
+        var results = SearchLayer(new FloatSimilarity(this, (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(q))), entry, ef, 0, context, liveOnly: true, accept);
+        int n = 0;
+        for (int i = 0; i < results.Count; i++)
+        {
+            int node = results.NodeAt(i);
+            n = Offer(new Neighbor(_ids[node], results.SimilarityAt(i)), destination, n, k);
+        }
+
+        if (n < k)
+        {
+            SortResults(destination[..n]);
+        }
+
         return n;
     }
 
@@ -608,10 +652,11 @@ public sealed unsafe partial class HnswIndex
         Array.Resize(ref _levels, grown);
         Array.Resize(ref _deleted, grown);
         Array.Resize(ref _links0, grown * _stride0);
+        _codes.Resize(grown, _count);
         Array.Resize(ref _upper, grown);
     }
 
-    [System.Diagnostics.CodeAnalysis.MemberNotNull(nameof(_vectors), nameof(_ids), nameof(_levels), nameof(_deleted), nameof(_links0), nameof(_upper))]
+    [System.Diagnostics.CodeAnalysis.MemberNotNull(nameof(_vectors), nameof(_ids), nameof(_levels), nameof(_deleted), nameof(_links0), nameof(_upper), nameof(_codes))]
     private void Allocate(int capacity)
     {
         (_vectors, _vectorOffset) = NewVectorBlock(capacity);
@@ -619,6 +664,7 @@ public sealed unsafe partial class HnswIndex
         _levels = new byte[capacity];
         _deleted = new bool[capacity];
         _links0 = new int[capacity * _stride0];
+        _codes = new QuantizedVectors(_dimension, capacity);
         _upper = new int[capacity][];
     }
 
@@ -638,6 +684,13 @@ public sealed unsafe partial class HnswIndex
     {
         nint address = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(pinned));
         return (int)((64 - (address & 63)) & 63) / sizeof(float);
+    }
+
+    /// <summary>Index of the first element of a pinned byte array that lies on a 64-byte boundary.</summary>
+    internal static unsafe int AlignedByteOffset(byte[] pinned)
+    {
+        nint address = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(pinned));
+        return (int)((64 - (address & 63)) & 63);
     }
 
     // The vectors of nodes 0.._count-1, contiguous.

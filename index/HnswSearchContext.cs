@@ -32,6 +32,22 @@ public sealed class HnswSearchContext
         return _query.AsSpan(_queryOffset, dimension);
     }
 
+    private byte[] _queryCode = [];
+    private int _queryCodeOffset;
+
+    /// <summary>The 8-bit code of the current query (<paramref name="stride"/> bytes), on a 64-byte boundary, pinned so
+    /// the search can read it through a pointer.</summary>
+    internal Span<byte> QueryCodeBuffer(int stride)
+    {
+        if (_queryCode.Length != stride + 63)
+        {
+            _queryCode = GC.AllocateUninitializedArray<byte>(stride + 63, pinned: true);
+            _queryCodeOffset = HnswIndex.AlignedByteOffset(_queryCode);
+        }
+
+        return _queryCode.AsSpan(_queryCodeOffset, stride);
+    }
+
     /// <summary>Starts a new search over <paramref name="nodes"/> nodes: bumping the generation forgets every visit in O(1).</summary>
     internal void BeginVisit(int nodes)
     {

@@ -3,15 +3,15 @@ using System.Globalization;
 namespace MemRL.Bench.Ann;
 
 internal sealed record AnnArgs(string Base, string Query, string GroundTruth, int M, int EfConstruction, int[] Efs, int K,
-    string? OutIds, double MinTime, int Nq, bool Deletes, bool LoadVsRebuild)
+    string? OutIds, double MinTime, int Nq, bool Deletes, bool LoadVsRebuild, string? IndexFile, bool CompareTraversals)
 {
     public static AnnArgs Parse(string[] args)
     {
-        string? b = null, q = null, gt = null, outIds = null;
+        string? b = null, q = null, gt = null, outIds = null, indexFile = null;
         int m = 16, efc = 200, k = 10, nq = 0;
         int[] efs = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256];
         double minTime = 1.0;
-        bool deletes = false, loadVsRebuild = false;
+        bool deletes = false, loadVsRebuild = false, compareTraversals = false;
         for (int i = 0; i < args.Length; i++)
         {
             string flag = args[i];
@@ -19,6 +19,7 @@ internal sealed record AnnArgs(string Base, string Query, string GroundTruth, in
             {
                 case "--deletes": deletes = true; continue;
                 case "--load-vs-rebuild": loadVsRebuild = true; continue;
+                case "--compare-traversals": compareTraversals = true; continue;
             }
 
             string value = i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{flag} needs a value.");
@@ -35,12 +36,13 @@ internal sealed record AnnArgs(string Base, string Query, string GroundTruth, in
                 case "--out-ids": outIds = value; break;
                 case "--min-time": minTime = double.Parse(value, CultureInfo.InvariantCulture); break;
                 case "--nq": nq = Int(flag, value); break;
+                case "--index-file": indexFile = value; break;
                 default: throw new ArgumentException($"Unknown flag {flag}.");
             }
         }
 
         return new AnnArgs(b ?? throw new ArgumentException("--base is required."), q ?? throw new ArgumentException("--query is required."),
-            gt ?? throw new ArgumentException("--gt is required."), m, efc, efs, k, outIds, minTime, nq, deletes, loadVsRebuild);
+            gt ?? throw new ArgumentException("--gt is required."), m, efc, efs, k, outIds, minTime, nq, deletes, loadVsRebuild, indexFile, compareTraversals);
     }
 
     private static int Int(string flag, string value) =>

@@ -27,10 +27,28 @@ Console.Error.WriteLine($"base {baseVectors.Length} x {dim}, queries {queries.Le
 GC.Collect();
 long heapBefore = GC.GetTotalMemory(forceFullCollection: true);
 var build = Stopwatch.StartNew();
-var index = new HnswIndex(new HnswOptions { Dimension = dim, M = a.M, EfConstruction = a.EfConstruction, ExactSearchThreshold = 0, InitialCapacity = baseVectors.Length });
-for (int i = 0; i < baseVectors.Length; i++)
+HnswIndex index;
+// --index-file: A/B runs of the search load one saved build instead of rebuilding it (the build is minutes on a loaded
+// machine); build_s then reports the load.
+if (a.IndexFile is { } saved && File.Exists(saved))
 {
-    index.Add(i, baseVectors[i]);
+    using var file = File.OpenRead(saved);
+    index = HnswIndex.Load(file);
+    Console.Error.WriteLine($"loaded {saved}");
+}
+else
+{
+    index = new HnswIndex(new HnswOptions { Dimension = dim, M = a.M, EfConstruction = a.EfConstruction, ExactSearchThreshold = 0, InitialCapacity = baseVectors.Length });
+    for (int i = 0; i < baseVectors.Length; i++)
+    {
+        index.Add(i, baseVectors[i]);
+    }
+
+    if (a.IndexFile is { } path)
+    {
+        using var file = File.Create(path);
+        index.Save(file);
+    }
 }
 
 build.Stop();
@@ -50,6 +68,12 @@ for (int q = 0; q < queries.Length; q++)
 for (int pass = 0; pass < 2; pass++)
 {
     RunPass(a.Efs.Max());
+}
+
+if (a.CompareTraversals)
+{
+    CompareTraversals();
+    return 0;
 }
 
 var fastest = a.Efs.ToDictionary(ef => ef, _ => double.MaxValue);
@@ -89,7 +113,7 @@ foreach (int ef in a.Efs)
         ["build_threads"] = 1,
         ["mem_mb"] = Math.Round(memMb, 1),
         ["alloc_bytes_per_search"] = allocated,
-        ["version"] = "memrl-index-1",
+        ["version"] = "memrl-index-2-int8-traversal",
     }));
 }
 
@@ -120,6 +144,39 @@ double RunPass(int ef)
     }
 
     return Stopwatch.GetElapsedTime(start).TotalSeconds;
+}
+
+// Float against 8-bit traversal of the same index in one process, passes alternating, so a slow spell of the shared
+// machine hits both alike: per ef, the fastest of the passes of each and the recall of each.
+void CompareTraversals()
+{
+    foreach (int ef in a.Efs)
+    {
+        var best = new[] { double.MaxValue, double.MaxValue };
+        var recall = new double[2];
+        double spentEf = 0;
+        for (int pass = 0; pass < 50 && (pass < 6 || spentEf < 2 * a.MinTime); pass++)
+        {
+            int which = pass % 2;
+            index.QuantizedTraversal = which == 1;
+            double seconds = RunPass(ef);
+            best[which] = Math.Min(best[which], seconds);
+            recall[which] = Recall(ids, truth, a.K);
+            spentEf += seconds;
+        }
+
+        Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["ef"] = ef,
+            ["recall10_float"] = Math.Round(recall[0], 4),
+            ["recall10_int8"] = Math.Round(recall[1], 4),
+            ["qps_float"] = Math.Round(queries.Length / best[0], 1),
+            ["qps_int8"] = Math.Round(queries.Length / best[1], 1),
+            ["int8_over_float"] = Math.Round(best[0] / best[1], 3),
+        }));
+    }
+
+    index.QuantizedTraversal = true;
 }
 
 long AllocatedPerSearch(int ef)
