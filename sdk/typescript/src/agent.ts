@@ -80,7 +80,7 @@ export class AgentLoop {
     this.write = options.write ?? true;
     this.scope = options.scope ? Object.fromEntries(Object.entries(options.scope).filter(([, v]) => v != null)) : undefined;
     this.metadata = options.metadata ? { ...options.metadata } : undefined;
-    const filter = scopedFilter(options.recall?.filter, this.scope);
+    const filter = scopedFilter(options.recall?.filter as Filter | undefined, this.scope);
     this.recallOptions = { ...options.recall, ...(filter ? { filter } : {}) };
   }
 

@@ -102,7 +102,9 @@ type Loose<T> = T extends readonly (infer E)[] ? readonly Loose<E>[] : T extends
 type Within<A extends B, B> = A;
 export type _Checks = [
   Within<Known<CreateBankRequest>, Loose<Clean<Schemas["CreateBankBody"]>>>,
-  Within<Known<RecallRequest>, Loose<Clean<Schemas["RecallBody"]>>>,
+  // The document types the filter as an object without saying what its values are (the server's Dictionary of JSON
+  // values), which openapi-typescript reads as Record<string, never>; the filter's own type is Filter above.
+  Within<Omit<Known<RecallRequest>, "filter">, Loose<Omit<Clean<Schemas["RecallBody"]>, "filter">>>,
   Within<Known<RewardRequest>, Loose<Clean<Schemas["RewardBody"]>>>,
   Within<Known<WriteRequest>, Loose<Clean<Schemas["WriteBody"]>>>,
 ];
