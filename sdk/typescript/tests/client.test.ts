@@ -102,8 +102,9 @@ describe("retries", () => {
   it("retries an attempt that times out, with the same key", async () => {
     const { client, server } = await serve((_, n) => (n === 1 ? "hang" : { status: 201, body: written }), { timeoutMs: 200 });
     assert.deepEqual(await write(client), written);
-    assert.equal(server.seen.length, 2);
-    assert.equal(server.seen[0]!.headers["idempotency-key"], server.seen[1]!.headers["idempotency-key"]);
+    // At least 2: on a loaded machine the answered attempt may also pass 200 ms and be retried (seen here once in three runs: 3 attempts).
+    assert.ok(server.seen.length >= 2, `${server.seen.length} attempts`);
+    assert.equal(new Set(server.seen.map((s) => s.headers["idempotency-key"])).size, 1);
   });
 
   it("does not retry a quota (403) and carries its members", async () => {
