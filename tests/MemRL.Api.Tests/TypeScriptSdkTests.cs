@@ -171,7 +171,13 @@ public sealed class TypeScriptSdkTests(TypeScriptSdk sdk) : IClassFixture<TypeSc
             Assert.True(code == 0, $"tsc -p tsconfig.test.json failed:\n{output}");
 
             (code, output) = await SdkProcess.RunAsync(TypeScriptSdk.Node!, ["--test", Path.Combine(work, "build", "tests")],
-                work, TimeSpan.FromMinutes(3), new() { ["MEMRL_URL"] = sdk.Silo!.Url, ["MEMRL_API_KEY"] = sdk.Key });
+                work, TimeSpan.FromMinutes(3), new()
+                {
+                    ["MEMRL_URL"] = sdk.Silo!.Url,
+                    ["MEMRL_API_KEY"] = sdk.Key,
+                    // The tests are compiled into work/, away from the tree: the shared paraphrase set is found here.
+                    ["MEMRL_TESTDATA"] = Path.Combine(TypeScriptSdk.Root, "sdk", "testdata"),
+                });
             Assert.True(code == 0, $"node --test failed:\n{output}\nsilo output:\n{sdk.Silo.Log}");
             Assert.DoesNotContain("integration tests skipped", output, StringComparison.Ordinal);
             Assert.Matches(@"# fail 0\b", output);

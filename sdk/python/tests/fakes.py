@@ -42,6 +42,8 @@ class FakeServer:
                     "raw_path": raw_path,
                     "path": [urllib.parse.unquote(s) for s in raw_path.strip("/").split("/")],
                     "query": dict(urllib.parse.parse_qsl(query)),
+                    # Every pair in order: a repeated parameter (a filter's set) shows as many pairs.
+                    "query_pairs": urllib.parse.parse_qsl(query),
                     "headers": {k.lower(): v for k, v in self.headers.items()},
                     "raw_body": raw,
                     "body": json.loads(raw) if raw else None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import unittest
 
-from fakes import KEY, FakeMemRL, FakeServer
+from fakes import KEY, FakeMemRL, FakeServer, scripted
 from memrl import AgentLoop, AsyncAgentLoop, AsyncMemRL, MemRL, Outcome
 
 RIGHT = "Send a password reset link."
@@ -27,6 +27,19 @@ def policy(rng: random.Random):
 
 
 class AgentLoopTests(unittest.TestCase):
+    def test_Scope_FiltersEveryRecall_AndTravelsWithEveryWrite(self):
+        answers = [(200, None, {"token": "t", "memories": []}),
+                   (201, None, {"memoryId": "m1", "createdKey": True, "q": 0.0})]
+        with FakeServer(scripted(*answers)) as server:
+            loop = AgentLoop(MemRL(server.url, KEY), "b", scope={"userId": "u", "runId": None},
+                             metadata={"channel": "chat"}, recall_options={"filter": {"metadata.topic": "x"}})
+            loop.run_episode("task", lambda memories: Outcome("did", True))
+        recall, write = (r["body"] for r in server.requests)
+        self.assertEqual(recall["filter"], {"metadata.topic": "x", "userId": "u"}, "the scope is ANDed in")
+        self.assertEqual((write["scope"], write["metadata"]), ({"userId": "u"}, {"channel": "chat"}))
+        with self.assertRaises(ValueError):
+            AgentLoop(MemRL(server.url, KEY), "b", scope={"userId": "u"}, recall_options={"filter": {"userId": "v"}})
+
     def test_RunEpisode_RecallsRewardsAndWrites(self):
         fake = FakeMemRL()
         fake.create({"name": "b", "options": {"delta": 0.0, "qInitSuccess": 1.0}})

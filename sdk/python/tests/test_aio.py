@@ -37,6 +37,23 @@ class AsyncClientTests(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(keys[0], keys[1])
         self.assertEqual(server.requests[0]["body"]["metadata"], {"a": 1})
 
+    async def test_ScopeMetadataFilterAndDeleteByScope_AsTheSyncClientSendsThem(self):
+        unavailable = (503, {"Retry-After": "0"}, problem(503, "Service Unavailable", "busy"))
+        answers = [(201, None, {"memoryId": "m1", "createdKey": True, "q": 0.0}),
+                   (200, None, {"token": "t", "memories": []}),
+                   (200, None, {"memories": [], "nextCursor": None}), unavailable, (200, None, {"deleted": 4})]
+        with FakeServer(scripted(*answers)) as server:
+            async with client_for(server) as client:
+                await client.write("b", "e", True, intent_text="t", scope={"userId": "u"}, metadata={"k": "v"})
+                await client.recall("b", query_text="q", filter={"userId": ["u", "v"]})
+                self.assertEqual([m async for m in client.iter_memories("b", filter={"userId": ["u", "v"]})], [])
+                self.assertEqual(await client.delete_by_scope("b", {"userId": "u"}), 4)
+        body = server.requests[0]["body"]
+        self.assertEqual((body["scope"], body["metadata"]), ({"userId": "u"}, {"k": "v"}))
+        self.assertEqual(server.requests[1]["body"]["filter"], {"userId": ["u", "v"]})
+        self.assertEqual(server.requests[2]["query_pairs"], [("userId", "u"), ("userId", "v"), ("limit", "100")])
+        self.assertEqual(server.requests[3]["headers"]["idempotency-key"], server.requests[4]["headers"]["idempotency-key"])
+
     async def test_LostResponse_RetriedWrite_AppliesOnce(self):
         fake = FakeMemRL()
         fake.create({"name": "b"})

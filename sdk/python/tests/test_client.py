@@ -88,6 +88,45 @@ class RequestTests(unittest.TestCase):
         self.assertIn("idempotency-key", server.requests[5]["headers"])
         self.assertEqual(server.requests[6]["query"], {"limit": "5", "cursor": "c"})
 
+    def test_ScopeMetadataAndFilters_AreSentAsTheApiTakesThem(self):
+        ok = (200, None, {"token": "t", "memories": []})
+        page = (200, None, {"memories": [], "nextCursor": None})
+        with FakeServer(scripted(WRITTEN, ok, page, (200, None, {"deleted": 3}))) as server:
+            client = client_for(server)
+            client.write("b", "e", True, intent_text="t", scope={"userId": "u", "runId": None},
+                         metadata={"topic": "x"})
+            client.recall("b", query_text="q", filter={"userId": ("u", "v"), "metadata.topic": {"y", "x"}})
+            client.list_memories("b", limit=5, filter={"userId": ["u", "v"], "metadata.topic": "x"})
+            self.assertEqual(client.delete_by_scope("b", {"userId": "u"}), 3)
+        self.assertEqual((server.requests[0]["body"]["scope"], server.requests[0]["body"]["metadata"]),
+                         ({"userId": "u"}, {"topic": "x"}), "an absent scope field is left out, not sent as null")
+        self.assertEqual(server.requests[1]["body"]["filter"], {"userId": ["u", "v"], "metadata.topic": ["x", "y"]},
+                         "tuples and sets become lists (a set sorted, so a retry sends the same body)")
+        self.assertEqual(server.requests[2]["query_pairs"],
+                         [("userId", "u"), ("userId", "v"), ("metadata.topic", "x"), ("limit", "5")],
+                         "a set in a query string is the parameter repeated")
+        self.assertEqual((server.requests[3]["method"], server.requests[3]["raw_path"],
+                          server.requests[3]["query_pairs"]), ("DELETE", "/v1/banks/b/memories", [("userId", "u")]))
+        uuid.UUID(server.requests[3]["headers"]["idempotency-key"])
+        with self.assertRaises(ValueError):
+            client.list_memories("b", filter={"limit": "7"})
+
+    def test_DeleteByScope_Retried503_ReusesTheIdempotencyKey(self):
+        unavailable = (503, {"Retry-After": "0"}, problem(503, "Service Unavailable", "shard busy"))
+        with FakeServer(scripted(unavailable, unavailable, (200, None, {"deleted": 2}))) as server:
+            self.assertEqual(client_for(server).delete_by_scope("b", {"userId": "u"}), 2)
+        self.assertEqual(len({r["headers"]["idempotency-key"] for r in server.requests}), 1)
+        self.assertEqual(len(server.requests), 3)
+
+    def test_BadFilter_RaisesInvalidRequest_WithFieldExpectedActual(self):
+        bad = (400, None, {**problem(400, "Bad Request", "filter.userId is the number 7"), "field": "filter.userId",
+                           "expected": "a string, or an array of strings (set membership)", "actual": "the number 7"})
+        with FakeServer(scripted(bad)) as server:
+            with self.assertRaises(InvalidRequest) as raised:
+                client_for(server).recall("b", query_text="q", filter={"userId": 7})
+        self.assertEqual((raised.exception.field, raised.exception.actual), ("filter.userId", "the number 7"))
+        self.assertTrue(raised.exception.expected.startswith("a string"))
+
     def test_PathSegments_AreQuoted(self):
         with FakeServer(scripted((200, None, {"id": "x"}))) as server:
             client_for(server).get_memory("my bank/1", "a?b#c%")

@@ -4,6 +4,7 @@ process and does). Skipped, saying so, when they are not set. Each test makes it
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import unittest
 import urllib.parse
@@ -16,6 +17,7 @@ from memrl import (AgentLoop, AsyncAgentLoop, AsyncMemRL, Conflict, InvalidReque
 URL = os.environ.get("MEMRL_URL", "").strip()
 KEY = os.environ.get("MEMRL_API_KEY", "").strip() or os.environ.get("MEMRL_KEY", "").strip()
 NEEDS_SILO = unittest.skipUnless(URL and KEY, "set MEMRL_URL and MEMRL_API_KEY to run against a silo")
+PARAPHRASES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "testdata", "paraphrases.json")
 # delta 0 lets every stored key pass the similarity gate: the hashing embedder gives paraphrases modest similarity.
 OPTIONS = {"delta": 0.0, "qInitSuccess": 1.0}
 
@@ -189,6 +191,169 @@ class AsyncSiloTests(unittest.IsolatedAsyncioTestCase):
                 await client.delete_bank(bank)
             with self.assertRaises(NotFound):
                 await client.stats(bank)
+
+
+@NEEDS_SILO
+class ScopeSiloTests(unittest.TestCase):
+    """Scopes, metadata and filters end to end (docs/scopes.md): two users in one bank."""
+
+    def setUp(self):
+        self.client = MemRL(URL, KEY, timeout=30)
+        self.bank = fresh("sdk-scope")
+        self.client.create_bank(self.bank, options=OPTIONS)
+        self.addCleanup(self.cleanup)
+        write = self.client.write
+        self.ana = [write(self.bank, f"ana {i}", True, intent_text=f"reset my password {i}",
+                          scope={"userId": "ana", "agentId": "support"},
+                          metadata={"topic": topic, "n": str(i)})["memoryId"]
+                    for i, topic in enumerate(["billing", "login", "login"])]
+        self.bob = [write(self.bank, f"bob {i}", True, intent_text=f"reset my password {i}",
+                          scope={"userId": "bob"}, metadata={"topic": "billing"})["memoryId"] for i in range(2)]
+
+    def cleanup(self):
+        try:
+            self.client.delete_bank(self.bank)
+        except NotFound:
+            pass
+
+    def recalled(self, **filter_):
+        recall = self.client.recall(self.bank, query_text="reset my password", k1=10, k2=10, filter=filter_ or None)
+        return {m["id"] for m in recall["memories"]}, recall
+
+    def test_Recall_FilteredByUser_ReturnsOnlyThatUsersMemories_WithScopeAndMetadata(self):
+        everyone, _ = self.recalled()
+        self.assertEqual(everyone, set(self.ana + self.bob), "without a filter both users' memories are found")
+        ana, recall = self.recalled(userId="ana")
+        self.assertEqual(ana, set(self.ana))
+        first = recall["memories"][0]
+        self.assertEqual(first["scope"], {"userId": "ana", "agentId": "support", "sessionId": None, "runId": None}
+                         if "sessionId" in first["scope"] else {"userId": "ana", "agentId": "support"})
+        self.assertEqual(first["metadata"]["topic"], ["billing", "login", "login"][self.ana.index(first["id"])])
+        self.assertEqual(self.recalled(userId="bob")[0], set(self.bob))
+        self.assertEqual(self.recalled(userId=["ana", "bob"])[0], set(self.ana + self.bob), "a list is a set")
+        self.assertEqual(self.recalled(userId="carol")[0], set(), "nobody's memories for an unknown user")
+
+    def test_Recall_MetadataSetMembership_AndAcrossFields(self):
+        self.assertEqual(self.recalled(**{"metadata.topic": "login"})[0], set(self.ana[1:]))
+        self.assertEqual(self.recalled(**{"metadata.topic": ["login", "billing"]})[0], set(self.ana + self.bob))
+        self.assertEqual(self.recalled(**{"userId": "bob", "metadata.topic": "billing"})[0], set(self.bob))
+        self.assertEqual(self.recalled(**{"userId": "bob", "metadata.topic": "login"})[0], set(), "AND, not OR")
+        self.assertEqual(self.recalled(**{"agentId": "support", "metadata.n": ("0", "2")})[0],
+                         {self.ana[0], self.ana[2]})
+
+    def test_List_ByFilter_FollowsCursorsWithTheFilter(self):
+        self.assertEqual({m["id"] for m in self.client.iter_memories(self.bank, page_size=1, filter={"userId": "ana"})},
+                         set(self.ana))
+        page = self.client.list_memories(self.bank, filter={"userId": ["bob"], "metadata.topic": "billing"})
+        self.assertEqual({m["id"] for m in page["memories"]}, set(self.bob))
+        self.assertEqual(page["memories"][0]["metadata"], {"topic": "billing"})
+        self.assertEqual(page["memories"][0]["scope"]["userId"], "bob")
+        self.assertEqual(self.client.list_memories(self.bank, filter={"metadata.topic": "login", "userId": "bob"})
+                         ["memories"], [])
+
+    def test_DeleteByScope_CountsAndARetryUnderTheSameKeyAnswersTheSameCount(self):
+        key = str(uuid.uuid4())
+        self.assertEqual(self.client.delete_by_scope(self.bank, {"userId": "ana"}, idempotency_key=key), 3)
+        self.assertEqual(self.client.delete_by_scope(self.bank, {"userId": "ana"}, idempotency_key=key), 3,
+                         "the retry replays the first answer, although nothing is left to delete")
+        self.assertEqual(self.client.delete_by_scope(self.bank, {"userId": "ana"}), 0, "a new key deletes again")
+        self.assertEqual({m["id"] for m in self.client.iter_memories(self.bank)}, set(self.bob), "bob's stay")
+        with self.assertRaises(Conflict):
+            self.client.delete_by_scope(self.bank, {"userId": "bob"}, idempotency_key=key)
+        self.assertEqual(self.client.stats(self.bank)["memories"], 2, "a conflicting key changed nothing")
+
+    def test_DeleteByScope_LostAnswers_AreRetriedWithTheKey_AndCountOnce(self):
+        proxy = LosingProxy()
+        with FakeServer(proxy) as server:
+            lossy = MemRL(server.url, KEY, timeout=30, retry=RetryPolicy(backoff_base=0.01))
+            proxy.lose = 2
+            self.assertEqual(lossy.delete_by_scope(self.bank, {"userId": "bob"}), 2)
+            self.assertEqual(len(server.requests), 3)
+            keys = {r["headers"]["idempotency-key"] for r in server.requests}
+            self.assertEqual(len(keys), 1, "every attempt carries the same Idempotency-Key")
+        self.assertEqual({m["id"] for m in self.client.iter_memories(self.bank)}, set(self.ana))
+
+    def test_BadFilters_AndDeletes_AreRefusedNamingTheField_AndChangeNothing(self):
+        cases = [
+            ({"userId": 7}, "filter.userId"),
+            ({"userId": ["ana", 7]}, "filter.userId"),
+            ({"userId": None}, "filter.userId"),
+            ({"userId": []}, "filter.userId"),
+            ({"colour": "red"}, "filter.colour"),
+        ]
+        for bad, field in cases:
+            with self.subTest(filter=bad):
+                with self.assertRaises(InvalidRequest) as raised:
+                    self.client.recall(self.bank, query_text="reset my password", filter=bad)
+                self.assertEqual((raised.exception.status, raised.exception.field), (400, field))
+                self.assertTrue(raised.exception.expected, "the problem says what was expected")
+                self.assertTrue(raised.exception.actual, "and what was sent")
+        with self.assertRaises(InvalidRequest) as raised:
+            self.client.list_memories(self.bank, filter={"colour": "red"})
+        self.assertEqual(raised.exception.field, "colour", "in a query string the field is the parameter")
+        with self.assertRaises(InvalidRequest) as raised:
+            self.client.delete_by_scope(self.bank, {"metadata.topic": "billing"})
+        self.assertTrue(raised.exception.field, "a delete without a scope field names what is missing")
+        with self.assertRaises(InvalidRequest):
+            self.client.delete_by_scope(self.bank, {})
+        self.assertEqual(self.client.stats(self.bank)["memories"], 5, "refused deletes erased nothing")
+
+    def test_BadScopesAndMetadata_AreRefusedAtWrite_WithNothingStored(self):
+        cases = [
+            ({"metadata": {f"k{i}": "v" for i in range(17)}}, "metadata"),
+            ({"metadata": {"topic": "x" * 257}}, "metadata.topic"),
+            ({"metadata": {"bad key": "v"}}, "metadata.bad key"),
+            ({"scope": {"userId": ""}}, "scope.userId"),
+            ({"scope": {"userId": "u" * 129}}, "scope.userId"),
+        ]
+        for arguments, field in cases:
+            with self.subTest(arguments=arguments):
+                with self.assertRaises(InvalidRequest) as raised:
+                    self.client.write(self.bank, "x", True, intent_text="x", **arguments)
+                self.assertTrue(raised.exception.field.startswith(field.split(".")[0]), raised.exception.problem)
+                if "." in field:
+                    self.assertEqual(raised.exception.field, field)
+        with self.assertRaises(InvalidRequest) as raised:
+            self.client.write(self.bank, "x", True, intent_text="x", extra={"metadata": {"n": 7}})
+        self.assertTrue(raised.exception.field.startswith("metadata"), raised.exception.problem)
+        self.assertEqual(self.client.stats(self.bank)["memories"], 5)
+
+    def test_AgentLoop_WithAScope_RecallsOnlyItsOwnAndWritesWithIt(self):
+        carol = AgentLoop(self.client, self.bank, scope={"userId": "carol"}, metadata={"channel": "chat"},
+                          recall_options={"k1": 10, "k2": 10})
+        first = carol.run_episode("reset my password", lambda m: Outcome("carol's tactic", True))
+        self.assertEqual(first.memories, [], "ana's and bob's memories are not carol's")
+        second = carol.run_episode("reset my password", lambda m: Outcome(m[0]["experience"], True))
+        self.assertEqual([m["id"] for m in second.memories], [first.written["memoryId"]])
+        stored = self.client.get_memory(self.bank, first.written["memoryId"])
+        self.assertEqual((stored["scope"]["userId"], stored["metadata"]), ("carol", {"channel": "chat"}))
+
+
+@NEEDS_SILO
+class SemanticTextTests(unittest.TestCase):
+    """Text recall with the silo's default embedder on a bank made with no embedder and no options, as a new user
+    makes it: paraphrases sharing few words with their memory find it."""
+
+    def test_Paraphrases_RecallTheirMemory_WithTheDefaultEmbedderAndGate(self):
+        client = MemRL(URL, KEY, timeout=60)
+        bank = fresh("sdk-text")
+        created = client.create_bank(bank)
+        try:
+            self.assertIn("minilm", created["embedderId"].lower(), "the default text embedder is MiniLM")
+            with open(PARAPHRASES, encoding="utf-8") as file:
+                pairs = json.load(file)["pairs"]
+            ids = [client.write(bank, f"how we handled: {p['memory']}", True, intent_text=p["memory"])["memoryId"]
+                   for p in pairs]
+            found, misses = 0, []
+            for pair, memory_id in zip(pairs, ids):
+                recalled = [m["id"] for m in client.recall(bank, query_text=pair["paraphrase"])["memories"]]
+                if memory_id in recalled[:3]:
+                    found += 1
+                else:
+                    misses.append(pair["paraphrase"])
+            self.assertGreaterEqual(found, 8, f"{found} of {len(pairs)} at rank <= 3; missed: {misses}")
+        finally:
+            client.delete_bank(bank)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@
 import { MemRLError } from "./errors.js";
 import { body, defaultRetry, newKey, send, sleep, VERSION, type Call, type RetryPolicy, type TransportSettings } from "./http.js";
 import type {
-  Bank, BankOptions, BankStats, BankSummary, Calibration, CreateBankRequest, Memory, MemoryPage, Recall, RecallRequest,
-  RewardRequest, RewardResult, WriteRequest, WriteResult,
+  Bank, BankOptions, BankStats, BankSummary, Calibration, CreateBankRequest, Deleted, Filter, Memory, MemoryPage, Recall,
+  RecallRequest, RewardRequest, RewardResult, WriteRequest, WriteResult,
 } from "./types.js";
 
 export const DEFAULT_URL = "http://127.0.0.1:8080";
@@ -42,6 +42,19 @@ export interface MutationOptions extends CallOptions {
 export interface ListOptions extends CallOptions {
   limit?: number;
   cursor?: string;
+  /** Only the memories matching it (as recall takes it); pass the same filter with each page's cursor. */
+  filter?: Filter;
+}
+
+// In a query string the filter's fields sit beside the paging parameters; these two are paging, never a filter field.
+function filterQuery(filter: Filter | undefined): Record<string, string | readonly string[]> {
+  const fields = { ...filter };
+  for (const reserved of ["limit", "cursor"]) {
+    if (reserved in fields) {
+      throw new TypeError(`filter field "${reserved}" is not a filter field: use userId, agentId, sessionId, runId or metadata.<key>.`);
+    }
+  }
+  return fields;
 }
 
 function env(name: string): string | undefined {
@@ -111,15 +124,18 @@ export class Memories {
   /** One page, oldest first per shard; pass `nextCursor` back for the next (null on the last page). */
   list(bank: string, options?: ListOptions): Promise<MemoryPage> {
     return this.client.send({
-      method: "GET", segments: ["banks", bank, "memories"], query: { limit: options?.limit, cursor: options?.cursor }, signal: options?.signal,
+      method: "GET", segments: ["banks", bank, "memories"], query: { ...filterQuery(options?.filter), limit: options?.limit, cursor: options?.cursor }, signal: options?.signal,
     });
   }
 
   /** Every memory of the bank, following `nextCursor` page by page: `for await (const m of memrl.memories.iterate(b))`. */
-  async *iterate(bank: string, options?: CallOptions & { pageSize?: number }): AsyncGenerator<Memory, void, undefined> {
+  async *iterate(bank: string, options?: CallOptions & { pageSize?: number; filter?: Filter }): AsyncGenerator<Memory, void, undefined> {
     let cursor: string | undefined;
     for (;;) {
-      const page = await this.list(bank, { limit: options?.pageSize ?? 100, ...(cursor ? { cursor } : {}), ...(options?.signal ? { signal: options.signal } : {}) });
+      const page = await this.list(bank, {
+        limit: options?.pageSize ?? 100, ...(cursor ? { cursor } : {}), ...(options?.signal ? { signal: options.signal } : {}),
+        ...(options?.filter ? { filter: options.filter } : {}),
+      });
       yield* page.memories ?? [];
       const next = page.nextCursor ?? undefined;
       if (!next) {
@@ -134,6 +150,14 @@ export class Memories {
 
   async delete(bank: string, memoryId: string, options?: MutationOptions): Promise<void> {
     await this.client.send({ method: "DELETE", segments: ["banks", bank, "memories", memoryId], ...mutation(options) });
+  }
+
+  /** Erases every memory matching `filter` (at least one scope field, e.g. `{ userId: "u-7" }`: the server refuses a
+   * filter without one, so nothing erases a whole bank by accident) and returns how many went. Retries carry the same
+   * Idempotency-Key, so a retried delete answers the first count. */
+  async deleteByScope(bank: string, filter: Filter, options?: MutationOptions): Promise<number> {
+    const answer = await this.client.send<Deleted>({ method: "DELETE", segments: ["banks", bank, "memories"], query: { ...filter }, ...mutation(options) });
+    return answer.deleted;
   }
 }
 

@@ -53,7 +53,8 @@ export interface Call {
   method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
   segments: readonly string[];
   body?: unknown;
-  query?: Record<string, string | number | undefined>;
+  /** An array value is the parameter repeated (`?userId=a&userId=b`), how the API reads a set. */
+  query?: Record<string, string | number | readonly string[] | undefined>;
   /** Set once per call, before the first attempt: every retry carries it. */
   idempotencyKey?: string;
   signal?: AbortSignal | undefined;
@@ -102,7 +103,7 @@ export function urlOf(baseUrl: string, call: Call): string {
   let url = `${baseUrl}/v1/${call.segments.map(encodeURIComponent).join("/")}`;
   const query = Object.entries(call.query ?? {}).filter(([, v]) => v !== undefined);
   if (query.length > 0) {
-    url += "?" + new URLSearchParams(query.map(([k, v]) => [k, String(v)])).toString();
+    url += "?" + new URLSearchParams(query.flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((one) => [k, String(one)]))).toString();
   }
   return url;
 }

@@ -16,7 +16,7 @@ type Schemas = components["schemas"];
 type Clean<T> = [number] extends [T] ? CleanEach<Exclude<T, string>> : CleanEach<T>;
 type CleanEach<T> = T extends readonly (infer E)[] ? Clean<E>[] : T extends object ? { [K in keyof T]: Clean<T[K]> } : T;
 
-/** Members the API grows (filters, metadata) before this SDK names them; see the note above. */
+/** Members the API grows before this SDK names them; see the note above. */
 export interface Extra {
   [member: string]: unknown;
 }
@@ -38,6 +38,17 @@ export type ShardSize = Clean<Schemas["ShardSize"]>;
 export type Distribution = Clean<Schemas["ValueDistribution"]>;
 export type BankStats = Clean<Schemas["BankStats"]>;
 export type Calibration = Clean<Schemas["CalibrationView"]>;
+/** Who a memory belongs to (docs/scopes.md): each field optional, 1–128 characters. */
+export type Scope = Clean<Schemas["ScopeFields"]>;
+/** DELETE /v1/banks/{bank}/memories?…: how many memories went. */
+export type Deleted = Clean<Schemas["DeletedView"]>;
+/** Free string key–values stored with a memory: at most 16, keys of [A-Za-z0-9_.-] up to 64 characters, values up to
+ * 256, 4 KiB in all (the server refuses more, naming `metadata.<key>`). */
+export type Metadata = Record<string, string>;
+/** A recall's, listing's or delete's filter: fields `userId`, `agentId`, `sessionId`, `runId` or `metadata.<key>`, each
+ * a string (equality) or an array of strings (set membership), combined with AND; OR across fields is not supported.
+ * (The document types the body's filter as free JSON values, since the server names a wrong type itself.) */
+export type Filter = Record<string, string | readonly string[]>;
 
 /** POST /v1/banks. Without `dimension` and `embedderId` the bank is made for the server's text embedder. */
 export interface CreateBankRequest extends Extra {
@@ -59,6 +70,8 @@ export interface RecallRequest extends Extra {
   lambda?: number;
   delta?: number;
   requireFullCoverage?: boolean;
+  /** Only memories matching it are candidates (applied before the per-key cap, docs/scopes.md). */
+  filter?: Filter;
 }
 
 /** POST /v1/banks/{bank}/reward: the recall's token; every memory it returned, or the subset `memoryIds`. */
@@ -76,6 +89,10 @@ export interface WriteRequest extends Extra {
   intentText?: string;
   embedderId?: string;
   recallToken?: string;
+  /** Who the memory belongs to. */
+  scope?: Partial<Scope>;
+  /** Free string key–values stored with the memory. */
+  metadata?: Metadata;
 }
 
 // Compile-time checks that the requests above stay within the document's bodies: a member renamed or retyped there
@@ -85,7 +102,9 @@ type Loose<T> = T extends readonly (infer E)[] ? readonly Loose<E>[] : T extends
 type Within<A extends B, B> = A;
 export type _Checks = [
   Within<Known<CreateBankRequest>, Loose<Clean<Schemas["CreateBankBody"]>>>,
-  Within<Known<RecallRequest>, Loose<Clean<Schemas["RecallBody"]>>>,
+  // The document types the filter as an object without saying what its values are (the server's Dictionary of JSON
+  // values), which openapi-typescript reads as Record<string, never>; the filter's own type is Filter above.
+  Within<Omit<Known<RecallRequest>, "filter">, Loose<Omit<Clean<Schemas["RecallBody"]>, "filter">>>,
   Within<Known<RewardRequest>, Loose<Clean<Schemas["RewardBody"]>>>,
   Within<Known<WriteRequest>, Loose<Clean<Schemas["WriteBody"]>>>,
 ];

@@ -44,3 +44,16 @@ it("skips the reward when nothing was recalled, and the write when asked", async
   assert.equal(episode.rewarded, undefined);
   assert.equal(episode.written, undefined);
 });
+
+it("a scoped loop ANDs its scope into every recall's filter and writes with its scope and metadata", async () => {
+  fake = await FakeServer.start((seen) =>
+    seen.url.endsWith("/recall") ? { status: 200, body: { token: "tok-1", coverage: { shardsAnswered: 1, shardsTotal: 1 }, poolSize: 0, explored: false, memories: [] } }
+      : { status: 201, body: { memoryId: "m2", createdKey: true, q: 0.5 } });
+  const client = new MemRL({ url: fake.url, apiKey: "k" });
+  const loop = new AgentLoop(client, "support", { scope: { userId: "u" }, metadata: { channel: "chat" }, recall: { filter: { "metadata.topic": "x" } } });
+  await loop.runEpisode("reset my password", () => ({ experience: "sent the link", success: true }));
+  const [recall, write] = fake.seen.map((s) => JSON.parse(s.body));
+  assert.deepEqual(recall.filter, { "metadata.topic": "x", userId: "u" });
+  assert.deepEqual([write.scope, write.metadata], [{ userId: "u" }, { channel: "chat" }]);
+  assert.throws(() => new AgentLoop(client, "support", { scope: { userId: "u" }, recall: { filter: { userId: "v" } } }), TypeError);
+});

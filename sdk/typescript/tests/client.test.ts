@@ -102,8 +102,9 @@ describe("retries", () => {
   it("retries an attempt that times out, with the same key", async () => {
     const { client, server } = await serve((_, n) => (n === 1 ? "hang" : { status: 201, body: written }), { timeoutMs: 200 });
     assert.deepEqual(await write(client), written);
-    assert.equal(server.seen.length, 2);
-    assert.equal(server.seen[0]!.headers["idempotency-key"], server.seen[1]!.headers["idempotency-key"]);
+    // At least 2: on a loaded machine the answered attempt may also pass 200 ms and be retried (seen here once in three runs: 3 attempts).
+    assert.ok(server.seen.length >= 2, `${server.seen.length} attempts`);
+    assert.equal(new Set(server.seen.map((s) => s.headers["idempotency-key"])).size, 1);
   });
 
   it("does not retry a quota (403) and carries its members", async () => {
@@ -293,5 +294,40 @@ describe("requests", () => {
         // drain
       }
     }, /same cursor twice/);
+  });
+});
+
+describe("scopes, metadata and filters", () => {
+  it("sends scope and metadata with a write, a filter with a recall, and a set in a query as the parameter repeated", async () => {
+    const { client, server } = await serve((seen) =>
+      seen.method === "POST" && seen.url.endsWith("/memories") ? { status: 201, body: written }
+        : seen.method === "POST" ? { status: 200, body: { token: "t", memories: [] } }
+          : seen.method === "DELETE" ? { status: 200, body: { deleted: 3 } }
+            : { status: 200, body: { memories: [], nextCursor: null } });
+    await client.write("b", { intentText: "t", experience: "e", success: true, scope: { userId: "u" }, metadata: { topic: "x" } });
+    await client.recall("b", { queryText: "q", filter: { userId: ["u", "v"], "metadata.topic": "x" } });
+    await client.memories.list("b", { limit: 5, filter: { userId: ["u", "v"], "metadata.topic": "x" } });
+    assert.equal(await client.memories.deleteByScope("b", { userId: "u" }), 3);
+    const [w, r, l, d] = server.seen;
+    assert.deepEqual([JSON.parse(w!.body).scope, JSON.parse(w!.body).metadata], [{ userId: "u" }, { topic: "x" }]);
+    assert.deepEqual(JSON.parse(r!.body).filter, { userId: ["u", "v"], "metadata.topic": "x" });
+    assert.equal(l!.url, "/v1/banks/b/memories?userId=u&userId=v&metadata.topic=x&limit=5");
+    assert.deepEqual([d!.method, d!.url], ["DELETE", "/v1/banks/b/memories?userId=u"]);
+    assert.match(String(d!.headers["idempotency-key"]), /^[0-9a-f-]{36}$/);
+    assert.throws(() => client.memories.list("b", { filter: { cursor: "x" } }), TypeError);
+  });
+
+  it("retries a delete by scope with the same Idempotency-Key", async () => {
+    const { client, server } = await serve((_, n) => (n < 3 ? problem(503, {}) : { status: 200, body: { deleted: 2 } }));
+    assert.equal(await client.memories.deleteByScope("b", { userId: "u" }), 2);
+    assert.equal(server.seen.length, 3);
+    assert.equal(new Set(server.seen.map((s) => s.headers["idempotency-key"])).size, 1);
+  });
+
+  it("throws InvalidRequest naming filter.<field> for a bad filter", async () => {
+    const { client } = await serve(() => problem(400, { field: "filter.userId", expected: "a string, or an array of strings (set membership)", actual: "the number 7" }));
+    const error = await client.recall("b", { queryText: "q", filter: { userId: 7 as unknown as string } }).catch((e: unknown) => e);
+    assert.ok(error instanceof InvalidRequest);
+    assert.deepEqual([error.field, error.actual], ["filter.userId", "the number 7"]);
   });
 });

@@ -9,7 +9,36 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from ._http import Call, body, new_key
-from .types import BankOptions, IndexSettings
+from .types import BankOptions, Filter, IndexSettings, Scope
+
+
+def filter_of(filter: Filter | Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The filter as the API takes it: each field a string, or a list of strings for set membership. Values are sent
+    as given (a tuple or set becomes a list; a set's order is sorted so retries send the same body); the server checks
+    fields, types and limits and names what is wrong (``filter.<field>``)."""
+    if filter is None:
+        return None
+    result: dict[str, Any] = {}
+    for field, value in dict(filter).items():
+        if isinstance(value, (set, frozenset)):
+            value = sorted(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        result[field] = value
+    return result
+
+
+def scope_of(scope: Scope | Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The write's scope without absent fields (None = not set)."""
+    if scope is None:
+        return None
+    return {k: v for k, v in dict(scope).items() if v is not None}
+
+
+def scope_filter(scope: Scope | Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The filter "every field this scope sets, equal": an agent's own memories (None for an empty scope)."""
+    fields = scope_of(scope)
+    return fields or None
 
 
 def create_bank(name: str, dimension: int | None, embedder_id: str | None, shard_count: int | None,
@@ -53,7 +82,7 @@ def calibrate(name: str, sample: int | None, apply: bool, idempotency_key: str |
 
 def recall(bank: str, query: Sequence[float] | None, query_text: str | None, embedder_id: str | None,
            k1: int | None, k2: int | None, lam: float | None, delta: float | None, require_full_coverage: bool,
-           extra: Mapping[str, Any] | None) -> Call:
+           filter: Filter | Mapping[str, Any] | None, extra: Mapping[str, Any] | None) -> Call:
     if query is None and query_text is None and not (extra and ("query" in extra or "queryText" in extra)):
         raise ValueError("recall needs query (a vector) or query_text.")
     fields = {
@@ -66,6 +95,7 @@ def recall(bank: str, query: Sequence[float] | None, query_text: str | None, emb
         "delta": delta,
         # false is the server's default; sent only when asked for, to keep bodies minimal.
         "requireFullCoverage": True if require_full_coverage else None,
+        "filter": filter_of(filter),
     }
     return Call("POST", ("banks", bank, "recall"), body(fields, extra))
 
@@ -77,8 +107,8 @@ def reward(bank: str, token: str, reward: float, memory_ids: Sequence[str] | Non
 
 
 def write(bank: str, experience: str, success: bool, intent: Sequence[float] | None, intent_text: str | None,
-          embedder_id: str | None, recall_token: str | None, idempotency_key: str | None,
-          extra: Mapping[str, Any] | None) -> Call:
+          embedder_id: str | None, recall_token: str | None, scope: Scope | Mapping[str, Any] | None,
+          metadata: Mapping[str, str] | None, idempotency_key: str | None, extra: Mapping[str, Any] | None) -> Call:
     if intent is None and intent_text is None and not (extra and ("intent" in extra or "intentText" in extra)):
         raise ValueError("write needs intent (a vector) or intent_text.")
     fields = {
@@ -88,6 +118,8 @@ def write(bank: str, experience: str, success: bool, intent: Sequence[float] | N
         "experience": experience,
         "success": bool(success),
         "recallToken": recall_token,
+        "scope": scope_of(scope),
+        "metadata": dict(metadata) if metadata is not None else None,
     }
     return Call("POST", ("banks", bank, "memories"), body(fields, extra), idempotency_key=idempotency_key or new_key())
 
@@ -96,8 +128,22 @@ def get_memory(bank: str, memory_id: str) -> Call:
     return Call("GET", ("banks", bank, "memories", memory_id))
 
 
-def list_memories(bank: str, limit: int | None, cursor: str | None) -> Call:
-    return Call("GET", ("banks", bank, "memories"), query={"limit": limit, "cursor": cursor})
+def list_memories(bank: str, limit: int | None, cursor: str | None,
+                  filter: Filter | Mapping[str, Any] | None) -> Call:
+    fields = filter_of(filter) or {}
+    for reserved in ("limit", "cursor"):
+        if reserved in fields:
+            # The query string names filter fields and paging alike; these two are paging, never a filter field.
+            raise ValueError(f"filter field {reserved!r} is not a filter field: use userId, agentId, sessionId, "
+                             "runId or metadata.<key>.")
+    return Call("GET", ("banks", bank, "memories"), query={**fields, "limit": limit, "cursor": cursor})
+
+
+def delete_by_scope(bank: str, filter: Filter | Mapping[str, Any], idempotency_key: str | None) -> Call:
+    # No client-side check that a scope field is present: the server refuses it naming the field, and one rule in one
+    # place cannot drift. The query is built once, so retries send the same request with the same key.
+    return Call("DELETE", ("banks", bank, "memories"), query=filter_of(filter) or {},
+                idempotency_key=idempotency_key or new_key())
 
 
 def delete_memory(bank: str, memory_id: str, idempotency_key: str | None) -> Call:

@@ -155,7 +155,8 @@ class Transport:
     def request_of(self, call: Call) -> tuple[str, bytes | None, dict[str, str]]:
         url = self.base_url + "/v1/" + "/".join(_segment(s) for s in call.segments)
         if call.query:
-            url += "?" + urllib.parse.urlencode({k: v for k, v in call.query.items() if v is not None})
+            # doseq: a list value is the parameter repeated (?userId=a&userId=b), how the API reads a set.
+            url += "?" + urllib.parse.urlencode({k: v for k, v in call.query.items() if v is not None}, doseq=True)
         data = None
         if call.body is not None:
             # allow_nan=False: NaN and Infinity are not JSON; fail here rather than send what the server refuses.

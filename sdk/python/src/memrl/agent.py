@@ -8,6 +8,10 @@ works without memory, as in the paper) and returns what it did and how it went. 
 with the outcome's reward (each was in the agent's context, so each shares the credit) and writes the episode as a new
 memory, keyed by the task text and carrying the recall token. Each call retries with its own Idempotency-Key, so a
 retried reward or write applies once.
+
+With ``scope`` (e.g. ``{"userId": "u-7"}``) the loop recalls only that scope's memories (a filter of every field the
+scope sets) and writes the episode with that scope and ``metadata``, as the .NET AgentLoop does: one user's episodes
+never inform another's.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from typing import Any, Awaitable, Callable, Mapping, Sequence, Union
 
 from .aio import AsyncMemRL
 from .client import MemRL
-from .types import Recall, RecalledMemory, RewardResult, WriteResult
+from . import _calls
+from .types import Metadata, Recall, RecalledMemory, RewardResult, Scope, WriteResult
 
 __all__ = ["Outcome", "Episode", "AgentLoop", "AsyncAgentLoop"]
 
@@ -53,20 +58,40 @@ class Episode:
         return self.recall.get("memories") or []
 
 
+def _scoped(recall_options: Mapping[str, Any] | None, scope: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The recall options with the scope's filter ANDed in: a caller's own ``filter`` (say on metadata) still applies,
+    and a field both name must agree, else the loop would recall outside its scope."""
+    options = dict(recall_options or {})
+    own = _calls.scope_filter(scope)
+    if own:
+        given = dict(options.get("filter") or {})
+        for field, value in own.items():
+            if field in given and given[field] != value:
+                raise ValueError(f"recall_options filter.{field} is {given[field]!r} but the loop's scope says "
+                                 f"{value!r}; leave it out of the filter.")
+            given[field] = value
+        options["filter"] = given
+    return options
+
+
 Act = Callable[[Sequence[RecalledMemory]], Outcome]
 AsyncAct = Callable[[Sequence[RecalledMemory]], Union[Outcome, Awaitable[Outcome]]]
 
 
 class AgentLoop:
     """Runs episodes against one bank. ``write=False`` rewards without storing the episode (e.g. for evaluation);
-    ``recall_options`` are passed to every recall (``k1``, ``k2``, ``lam``, ``delta``, ``extra`` …)."""
+    ``recall_options`` are passed to every recall (``k1``, ``k2``, ``lam``, ``delta``, ``extra`` …); ``scope`` limits
+    recall to that scope and is written with each episode, with ``metadata``."""
 
     def __init__(self, client: MemRL, bank: str, *, write: bool = True,
-                 recall_options: Mapping[str, Any] | None = None) -> None:
+                 recall_options: Mapping[str, Any] | None = None, scope: Scope | Mapping[str, Any] | None = None,
+                 metadata: Metadata | Mapping[str, str] | None = None) -> None:
         self.client = client
         self.bank = bank
         self.write = write
-        self.recall_options = dict(recall_options or {})
+        self.scope = _calls.scope_of(scope)
+        self.metadata = dict(metadata) if metadata is not None else None
+        self.recall_options = _scoped(recall_options, self.scope)
 
     def run_episode(self, task: str, act: Act, *, query: Sequence[float] | None = None,
                     intent: Sequence[float] | None = None) -> Episode:
@@ -82,6 +107,7 @@ class AgentLoop:
         written = None
         if self.write:
             written = self.client.write(self.bank, outcome.experience, outcome.success, recall_token=recall["token"],
+                                        scope=self.scope, metadata=self.metadata,
                                         **({"intent": intent} if intent is not None else {"intent_text": task}))
         return Episode(task, recall, outcome, rewarded, written)
 
@@ -90,11 +116,14 @@ class AsyncAgentLoop:
     """:class:`AgentLoop` over :class:`AsyncMemRL`; ``act`` may be a plain function or a coroutine function."""
 
     def __init__(self, client: AsyncMemRL, bank: str, *, write: bool = True,
-                 recall_options: Mapping[str, Any] | None = None) -> None:
+                 recall_options: Mapping[str, Any] | None = None, scope: Scope | Mapping[str, Any] | None = None,
+                 metadata: Metadata | Mapping[str, str] | None = None) -> None:
         self.client = client
         self.bank = bank
         self.write = write
-        self.recall_options = dict(recall_options or {})
+        self.scope = _calls.scope_of(scope)
+        self.metadata = dict(metadata) if metadata is not None else None
+        self.recall_options = _scoped(recall_options, self.scope)
 
     async def run_episode(self, task: str, act: AsyncAct, *, query: Sequence[float] | None = None,
                           intent: Sequence[float] | None = None) -> Episode:
@@ -110,5 +139,5 @@ class AsyncAgentLoop:
         if self.write:
             written = await self.client.write(
                 self.bank, outcome.experience, outcome.success, recall_token=recall["token"],
-                **({"intent": intent} if intent is not None else {"intent_text": task}))
+                scope=self.scope, metadata=self.metadata, **({"intent": intent} if intent is not None else {"intent_text": task}))
         return Episode(task, recall, outcome, rewarded, written)

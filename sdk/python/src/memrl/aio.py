@@ -19,8 +19,8 @@ from . import _calls
 from ._http import (CONNECTION_ERRORS, Call, RetryPolicy, Transport, decode, default_api_key, default_url, error_of,
                     header)
 from .errors import ConnectionFailed
-from .types import (Bank, BankOptions, BankStats, BankSummary, Calibration, IndexSettings, Memory, MemoryPage,
-                    Recall, RewardResult, WriteResult)
+from .types import (Bank, BankOptions, BankStats, BankSummary, Calibration, Filter, IndexSettings, Memory,
+                    MemoryPage, Metadata, Recall, RewardResult, Scope, WriteResult)
 
 __all__ = ["AsyncMemRL"]
 
@@ -88,9 +88,10 @@ class AsyncMemRL:
     async def recall(self, bank: str, *, query: Sequence[float] | None = None, query_text: str | None = None,
                      embedder_id: str | None = None, k1: int | None = None, k2: int | None = None,
                      lam: float | None = None, delta: float | None = None, require_full_coverage: bool = False,
+                     filter: Filter | Mapping[str, Any] | None = None,
                      extra: Mapping[str, Any] | None = None) -> Recall:
         return cast(Recall, await self._send(_calls.recall(bank, query, query_text, embedder_id, k1, k2, lam, delta,
-                                                           require_full_coverage, extra)))
+                                                           require_full_coverage, filter, extra)))
 
     async def reward(self, bank: str, token: str, reward: float, *, memory_ids: Sequence[str] | None = None,
                      idempotency_key: str | None = None, extra: Mapping[str, Any] | None = None) -> RewardResult:
@@ -99,22 +100,27 @@ class AsyncMemRL:
 
     async def write(self, bank: str, experience: str, success: bool, *, intent: Sequence[float] | None = None,
                     intent_text: str | None = None, embedder_id: str | None = None, recall_token: str | None = None,
+                    scope: Scope | Mapping[str, Any] | None = None,
+                    metadata: Metadata | Mapping[str, str] | None = None,
                     idempotency_key: str | None = None, extra: Mapping[str, Any] | None = None) -> WriteResult:
         return cast(WriteResult, await self._send(_calls.write(bank, experience, success, intent, intent_text,
-                                                               embedder_id, recall_token, idempotency_key, extra)))
+                                                               embedder_id, recall_token, scope, metadata,
+                                                               idempotency_key, extra)))
 
     # ---- memories ---------------------------------------------------------------------------------------------
 
     async def get_memory(self, bank: str, memory_id: str) -> Memory:
         return cast(Memory, await self._send(_calls.get_memory(bank, memory_id)))
 
-    async def list_memories(self, bank: str, *, limit: int | None = None, cursor: str | None = None) -> MemoryPage:
-        return cast(MemoryPage, await self._send(_calls.list_memories(bank, limit, cursor)))
+    async def list_memories(self, bank: str, *, limit: int | None = None, cursor: str | None = None,
+                            filter: Filter | Mapping[str, Any] | None = None) -> MemoryPage:
+        return cast(MemoryPage, await self._send(_calls.list_memories(bank, limit, cursor, filter)))
 
-    async def iter_memories(self, bank: str, *, page_size: int = 100) -> AsyncIterator[Memory]:
+    async def iter_memories(self, bank: str, *, page_size: int = 100,
+                            filter: Filter | Mapping[str, Any] | None = None) -> AsyncIterator[Memory]:
         cursor: str | None = None
         while True:
-            page = await self.list_memories(bank, limit=page_size, cursor=cursor)
+            page = await self.list_memories(bank, limit=page_size, cursor=cursor, filter=filter)
             for memory in page.get("memories") or []:
                 yield memory
             next_cursor = page.get("nextCursor")
@@ -126,6 +132,11 @@ class AsyncMemRL:
 
     async def delete_memory(self, bank: str, memory_id: str, *, idempotency_key: str | None = None) -> None:
         await self._send(_calls.delete_memory(bank, memory_id, idempotency_key))
+
+    async def delete_by_scope(self, bank: str, filter: Filter | Scope | Mapping[str, Any], *,
+                              idempotency_key: str | None = None) -> int:
+        """:meth:`memrl.MemRL.delete_by_scope`: erases the memories matching ``filter`` and returns the count."""
+        return int((await self._send(_calls.delete_by_scope(bank, filter, idempotency_key)))["deleted"])
 
     # ---- transport: the sync client's rule, with the attempt in a thread and the waits on the loop ------------
 

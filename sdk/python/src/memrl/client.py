@@ -9,8 +9,8 @@ from . import _calls
 from ._http import (CONNECTION_ERRORS, Call, RetryPolicy, Transport, decode, default_api_key, default_url, error_of,
                     header)
 from .errors import ConnectionFailed
-from .types import (Bank, BankOptions, BankStats, BankSummary, Calibration, IndexSettings, Memory, MemoryPage,
-                    Recall, RewardResult, WriteResult)
+from .types import (Bank, BankOptions, BankStats, BankSummary, Calibration, Filter, IndexSettings, Memory,
+                    MemoryPage, Metadata, Recall, RewardResult, Scope, WriteResult)
 
 __all__ = ["MemRL"]
 
@@ -89,11 +89,12 @@ class MemRL:
     def recall(self, bank: str, *, query: Sequence[float] | None = None, query_text: str | None = None,
                embedder_id: str | None = None, k1: int | None = None, k2: int | None = None,
                lam: float | None = None, delta: float | None = None, require_full_coverage: bool = False,
+               filter: Filter | Mapping[str, Any] | None = None,
                extra: Mapping[str, Any] | None = None) -> Recall:
         """Two-phase recall by vector or text. Pass the ``token`` to :meth:`reward` and :meth:`write`. Parameters
         left None take the bank's options; ``lam`` is the API's ``lambda``."""
         return cast(Recall, self._send(_calls.recall(bank, query, query_text, embedder_id, k1, k2, lam, delta,
-                                                     require_full_coverage, extra)))
+                                                     require_full_coverage, filter, extra)))
 
     def reward(self, bank: str, token: str, reward: float, *, memory_ids: Sequence[str] | None = None,
                idempotency_key: str | None = None, extra: Mapping[str, Any] | None = None) -> RewardResult:
@@ -104,25 +105,31 @@ class MemRL:
 
     def write(self, bank: str, experience: str, success: bool, *, intent: Sequence[float] | None = None,
               intent_text: str | None = None, embedder_id: str | None = None, recall_token: str | None = None,
+              scope: Scope | Mapping[str, Any] | None = None, metadata: Metadata | Mapping[str, str] | None = None,
               idempotency_key: str | None = None, extra: Mapping[str, Any] | None = None) -> WriteResult:
-        """Writes an experience, keyed by ``intent`` (a vector) or ``intent_text`` (embedded by the server)."""
+        """Writes an experience, keyed by ``intent`` (a vector) or ``intent_text`` (embedded by the server).
+        ``scope`` says whose it is (``{"userId": ..., "agentId": ..., "sessionId": ..., "runId": ...}``, each
+        optional) and ``metadata`` is free string key–values stored with it (docs/scopes.md has the limits)."""
         return cast(WriteResult, self._send(_calls.write(bank, experience, success, intent, intent_text, embedder_id,
-                                                         recall_token, idempotency_key, extra)))
+                                                         recall_token, scope, metadata, idempotency_key, extra)))
 
     # ---- memories ---------------------------------------------------------------------------------------------
 
     def get_memory(self, bank: str, memory_id: str) -> Memory:
         return cast(Memory, self._send(_calls.get_memory(bank, memory_id)))
 
-    def list_memories(self, bank: str, *, limit: int | None = None, cursor: str | None = None) -> MemoryPage:
-        """One page, oldest first per shard; pass ``nextCursor`` back for the next (None on the last page)."""
-        return cast(MemoryPage, self._send(_calls.list_memories(bank, limit, cursor)))
+    def list_memories(self, bank: str, *, limit: int | None = None, cursor: str | None = None,
+                      filter: Filter | Mapping[str, Any] | None = None) -> MemoryPage:
+        """One page, oldest first per shard; pass ``nextCursor`` back for the next (None on the last page), with the
+        same ``filter``. Only the memories matching ``filter`` (as :meth:`recall` takes it) are listed."""
+        return cast(MemoryPage, self._send(_calls.list_memories(bank, limit, cursor, filter)))
 
-    def iter_memories(self, bank: str, *, page_size: int = 100) -> Iterator[Memory]:
-        """Every memory of the bank, following ``nextCursor`` page by page."""
+    def iter_memories(self, bank: str, *, page_size: int = 100,
+                      filter: Filter | Mapping[str, Any] | None = None) -> Iterator[Memory]:
+        """Every memory of the bank (or those matching ``filter``), following ``nextCursor`` page by page."""
         cursor: str | None = None
         while True:
-            page = self.list_memories(bank, limit=page_size, cursor=cursor)
+            page = self.list_memories(bank, limit=page_size, cursor=cursor, filter=filter)
             yield from page.get("memories") or []
             next_cursor = page.get("nextCursor")
             if not next_cursor:
@@ -133,6 +140,13 @@ class MemRL:
 
     def delete_memory(self, bank: str, memory_id: str, *, idempotency_key: str | None = None) -> None:
         self._send(_calls.delete_memory(bank, memory_id, idempotency_key))
+
+    def delete_by_scope(self, bank: str, filter: Filter | Scope | Mapping[str, Any], *,
+                        idempotency_key: str | None = None) -> int:
+        """Erases every memory matching ``filter`` (at least one scope field, e.g. ``{"userId": "u-7"}``: the server
+        refuses a filter without one, so nothing erases a whole bank by accident) and returns how many went. Retries
+        carry the same Idempotency-Key, so a retried delete answers the first count."""
+        return int(self._send(_calls.delete_by_scope(bank, filter, idempotency_key))["deleted"])
 
     # ---- transport --------------------------------------------------------------------------------------------
 

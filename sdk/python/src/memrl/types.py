@@ -3,18 +3,19 @@
 Responses are the decoded JSON itself, typed: nothing is copied, and a member a newer server adds is still there
 (``recall["memories"][0].get("newMember")``). Request bodies are built by the client methods; the ``*Request``
 types document them, and every method that sends a body takes ``extra`` — members merged into the body as given —
-so members the API grows (metadata, filters) can be sent before this SDK names them. The server refuses members it
+so members the API grows can be sent before this SDK names them. The server refuses members it
 does not know (400, ``reason: "unknown-member"``), so a typo in ``extra`` is never silently dropped.
 """
 
 from __future__ import annotations
 
-from typing import List, Optional, TypedDict, Union
+from typing import Dict, List, Optional, TypedDict, Union
 
 __all__ = [
     "Problem", "Coverage", "BankOptions", "IndexSettings", "Bank", "BankSummary", "BankList", "RecalledMemory",
     "Recall", "MemoryQ", "RewardResult", "WriteResult", "Memory", "MemoryPage", "ShardStats", "Distribution",
-    "BankStats", "Calibration", "CreateBankRequest", "RecallRequest", "RewardRequest", "WriteRequest",
+    "BankStats", "Calibration", "CreateBankRequest", "RecallRequest", "RewardRequest", "WriteRequest", "Scope",
+    "Metadata", "Filter", "Deleted",
 ]
 
 # `lambda` is a Python keyword, so the option types use the functional syntax.
@@ -38,6 +39,27 @@ BankOptions = TypedDict("BankOptions", {
     "rewardMin": Optional[float],
     "rewardMax": Optional[float],
 }, total=False)
+
+
+class Scope(TypedDict, total=False):
+    """Who a memory belongs to (docs/scopes.md); every field optional, each 1–128 characters."""
+    userId: str
+    agentId: str
+    sessionId: str
+    runId: str
+
+
+# Free string key–values stored with a memory: at most 16, keys of [A-Za-z0-9_.-] up to 64 characters, values up to
+# 256, 4 KiB in all (the server refuses more, naming ``metadata.<key>``).
+Metadata = Dict[str, str]
+
+# A recall's, listing's or delete's filter: fields userId, agentId, sessionId, runId or ``metadata.<key>``, each a
+# string (equality) or a list of strings (set membership), combined with AND. OR across fields is not supported.
+Filter = Dict[str, Union[str, List[str]]]
+
+
+class Deleted(TypedDict):
+    deleted: int
 
 
 class Problem(TypedDict, total=False):
@@ -99,6 +121,8 @@ class RecalledMemory(TypedDict):
     success: bool
     experience: str
     intentText: str
+    scope: Optional[Scope]
+    metadata: Optional[Metadata]
 
 
 class Recall(TypedDict):
@@ -135,6 +159,8 @@ class Memory(TypedDict):
     lastReward: Optional[float]
     createdAt: str
     updatedAt: str
+    scope: Optional[Scope]
+    metadata: Optional[Metadata]
 
 
 class MemoryPage(TypedDict):
@@ -205,6 +231,7 @@ RecallRequest = TypedDict("RecallRequest", {
     "lambda": float,
     "delta": float,
     "requireFullCoverage": bool,
+    "filter": Filter,
 }, total=False)
 
 
@@ -221,4 +248,6 @@ class WriteRequest(TypedDict, total=False):
     experience: str
     success: bool
     recallToken: str
+    scope: Scope
+    metadata: Metadata
 

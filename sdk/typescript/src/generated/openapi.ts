@@ -126,7 +126,7 @@ export interface paths {
         get: operations["ListMemories"];
         put?: never;
         post: operations["Write"];
-        delete?: never;
+        delete: operations["DeleteMemoriesByScope"];
         options?: never;
         head?: never;
         patch?: never;
@@ -159,8 +159,7 @@ export interface components {
         /**
          * @description A bank's MemRL options on the wire. Meanings and ranges are those of MemRL.Core's MemRLOptions, and so
          *     are the defaults: each is read from MemRLOptions MemRLOptions.Default, so the two cannot drift (paper Table 8:
-         *     alpha 0.3, lambda 0.5, k1 5, k2 3, delta 0.5, mergeThreshold 0.90; rewards in [rewardMin, rewardMax] = [−1, 1], null for
-         *     an unbounded side as banks stored before reward ranges keep; qInit the range's midpoint unless given). The silo validates.
+         *     alpha 0.3, lambda 0.5, k1 5, k2 3, delta 0.5, qInit 0/0, mergeThreshold 0.90). The silo validates.
          */
         BankOptions: {
             /** Format: double */
@@ -192,16 +191,7 @@ export interface components {
             similarityMean?: number | string;
             /** Format: double */
             similarityStdDev?: number | string;
-            /**
-             * Format: double
-             * @description Lowest reward accepted; null: unbounded below (banks stored before reward ranges). Default −1.
-             */
-            rewardMin?: null | number | string;
-            /**
-             * Format: double
-             * @description Highest reward accepted; null: unbounded above (banks stored before reward ranges). Default 1.
-             */
-            rewardMax?: null | number | string;
+            mergeAcrossScopes?: boolean;
         };
         /** @description Bank statistics: keys, memories, per-shard sizes and the Q distribution. */
         BankStats: {
@@ -301,6 +291,11 @@ export interface components {
             options?: null | components["schemas"]["BankOptions"];
             index?: null | components["schemas"]["IndexSettings"];
         };
+        /** @description How many memories a delete by scope erased. */
+        DeletedView: {
+            /** Format: int32 */
+            deleted: number | string;
+        };
         /** @description How each shard indexes its intent keys. */
         IndexSettings: {
             /**
@@ -343,6 +338,10 @@ export interface components {
             createdAt: string;
             /** Format: date-time */
             updatedAt: string;
+            scope?: null | components["schemas"]["ScopeFields"];
+            metadata?: null | {
+                [key: string]: string;
+            };
         };
         /**
          * @description A page of a bank's memories: shard by shard, by sequence within a shard. Pass string? MemoryPage.NextCursor back for the
@@ -385,6 +384,11 @@ export interface components {
             requireFullCoverage: boolean;
             /** @description With a vector: the model that made it; a bank made for another model refuses the call. */
             embedderId?: null | string;
+            /**
+             * @description Fields combined with AND, each a string (equality) or an array of strings (set membership):
+             *         `userId`, `agentId`, `sessionId`, `runId`, `metadata.&lt;key&gt;`. OR across fields is not supported.
+             */
+            filter?: null | Record<string, never>;
         };
         /** @description A recalled memory and the numbers that explain its rank. */
         RecalledMemory: {
@@ -402,6 +406,10 @@ export interface components {
             success: boolean;
             experience: string;
             intentText: string;
+            scope?: null | components["schemas"]["ScopeFields"];
+            metadata?: null | {
+                [key: string]: string;
+            };
         };
         /** @description A recall's answer: the memories best first, the coverage, and the token that rewards them. */
         RecallView: {
@@ -422,6 +430,13 @@ export interface components {
         /** @description The answer to a reward. */
         RewardResponse: {
             updated: components["schemas"]["MemoryQ"][];
+        };
+        /** @description Who a memory belongs to, on the wire and in JSON (MemoryScope in the core); every field optional. */
+        ScopeFields: {
+            userId?: null | string;
+            agentId?: null | string;
+            sessionId?: null | string;
+            runId?: null | string;
         };
         /** @description Sizes of one shard. */
         ShardSize: {
@@ -469,6 +484,14 @@ export interface components {
             recallToken?: null | string;
             /** @description With a vector: the model that made it; a bank made for another model refuses the call. */
             embedderId?: null | string;
+            scope?: null | components["schemas"]["ScopeFields"];
+            /**
+             * @description Free string key–values stored with the memory: at most 16, keys of [A-Za-z0-9_.-] up to 64
+             *         characters, values up to 256, 4 KiB in all.
+             */
+            metadata?: null | {
+                [key: string]: string;
+            };
         };
         /** @description The answer to a write. */
         WriteResponse: {
@@ -983,6 +1006,55 @@ export interface operations {
             };
             /** @description Forbidden */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    DeleteMemoriesByScope: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                bank: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeletedView"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
