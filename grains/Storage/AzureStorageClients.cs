@@ -59,7 +59,7 @@ public static partial class AzureStorageClients
                 : "MemRL:Storage:AzureConnectionString is empty and MemRL:Storage:AzureAccountName too; expected an Azure Storage connection string "
                   + "(or UseDevelopmentStorage=true for Azurite), or an account name for a managed identity, when Provider is Azure.");
         }
-        else if (hasConnectionString && !ParsesAsConnectionString(options.AzureConnectionString!))
+        else if (hasConnectionString && !IsConnectionString(options.AzureConnectionString!))
         {
             // The value is not echoed: a connection string carries the account key.
             failures.Add($"MemRL:Storage:AzureConnectionString is not a valid Azure Storage connection string ({options.AzureConnectionString!.Length} characters); "
@@ -76,7 +76,8 @@ public static partial class AzureStorageClients
         }
     }
 
-    private static bool ParsesAsConnectionString(string connectionString)
+    /// <summary>True when both the table and the blob client accept <paramref name="connectionString"/>.</summary>
+    public static bool IsConnectionString(string connectionString)
     {
         try
         {
