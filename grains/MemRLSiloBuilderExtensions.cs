@@ -59,6 +59,7 @@ public static class MemRLSiloBuilderExtensions
     private static IMemoryStore CreateStore(StorageOptions options) => options.Provider switch
     {
         StorageProvider.PostgreSql => new PostgreSqlMemoryStore(options.PostgreSqlConnectionString!),
+        StorageProvider.Azure => AzureStorageClients.CreateStore(options),
         _ => new SqliteMemoryStore(options.SqlitePath, options.SqliteSynchronous),
     };
 }

@@ -32,12 +32,13 @@ if (args is ["rotate-recall-token-key", ..])
 // Two shapes, chosen by configuration (appsettings.json or environment, e.g. MemRL__Cluster__Redis):
 // - embedded default (nothing configured): one silo, localhost clustering, data in ./data/memrl.db (SQLite), the HTTP
 //   API on http://127.0.0.1:8080 with a fresh local key;
-// - cluster: MemRL:Cluster:Redis names the membership store and MemRL:Storage:Provider=PostgreSql the data store.
+// - cluster: MemRL:Cluster:Redis names the membership store and MemRL:Storage:Provider=PostgreSql the data store;
+// - Azure: MemRL:Cluster:AzureStorage (membership and reminders in Azure Tables) and MemRL:Storage:Provider=Azure.
 var builder = WebApplication.CreateBuilder(args);
 var settings = SiloSettings.Read(builder.Configuration);
 builder.UseOrleans(silo =>
 {
-    if (settings.RedisClustering is { } redis)
+    if (settings.RedisClustering is not null || settings.AzureClustering is not null)
     {
         silo.Configure<ClusterOptions>(o =>
         {
@@ -45,7 +46,17 @@ builder.UseOrleans(silo =>
             o.ServiceId = settings.ServiceId;
         });
         silo.ConfigureEndpoints(settings.AdvertisedAddress, settings.SiloPort, settings.GatewayPort, listenOnAnyHostAddress: settings.ListenOnAnyAddress);
-        silo.UseRedisClustering(redis);
+        if (settings.AzureClustering is { } azure)
+        {
+            // Orleans' own Azure Table providers: membership, and the reminder table for grains that schedule work.
+            silo.UseAzureStorageClustering(o => o.TableServiceClient = new Azure.Data.Tables.TableServiceClient(azure));
+            silo.UseAzureTableReminderService(o => o.TableServiceClient = new Azure.Data.Tables.TableServiceClient(azure));
+        }
+        else
+        {
+            silo.UseRedisClustering(settings.RedisClustering!);
+        }
+
         // In a pod (the kubelet sets KUBERNETES_SERVICE_HOST): silo names follow pods, and silos of deleted pods are
         // declared dead at once instead of after missed probes. Outside a cluster it would stop the process, so only here.
         if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("KUBERNETES_SERVICE_HOST")))

@@ -12,7 +12,7 @@ using Microsoft.Extensions.Logging;
 // (synchronous=FULL) or PostgreSQL (synchronous_commit=on). Closed loops at several agent counts: Q updates/s and new-key
 // writes/s and joining writes/s with p99 acknowledgement latency; then shard activation from the log alone vs from a snapshot; then bytes
 // stored per memory and per Q update (SQLite file size deltas).
-// Usage: MemRL.Bench.Storage sqlite|postgres [connection string] [--keys N] [--seconds S] [--dim D] [--shards S] [--hnsw]
+// Usage: MemRL.Bench.Storage sqlite|postgres|azure [connection string] [--keys N] [--seconds S] [--dim D] [--shards S] [--hnsw]
 // --hnsw: the shard searches with its HNSW graph (the default: exact search, as the first runs did); either way the
 // shard keeps a graph, so a replay rebuilds it and a snapshot loads it.
 // `recall-table`: the memory one remembered (recall, memory) reward takes on a shard (the exactly-once table), then exits.
@@ -24,6 +24,7 @@ if (args is ["recall-table", ..])
 
 string backend = args.Length > 0 ? args[0] : "sqlite";
 string? connection = args.Length > 1 && !args[1].StartsWith("--", StringComparison.Ordinal) ? args[1] : null;
+CpuClock.ServerProcess = backend == "azure" ? "node" : "postgres";
 int keys = Arg("--keys", 10_000);
 int seconds = Arg("--seconds", 5);
 int[] agentCounts = [1, 16, 64];
@@ -172,9 +173,10 @@ async Task<Silo> StartAsync(int snapshotEvery)
         silo.Configure<Orleans.Configuration.SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromMinutes(10));
         silo.AddMemRL(o => o.MaxPendingPerShard = 100_000).Configure<StorageOptions>(o =>
         {
-            o.Provider = backend == "sqlite" ? StorageProvider.Sqlite : StorageProvider.PostgreSql;
+            o.Provider = backend switch { "sqlite" => StorageProvider.Sqlite, "azure" => StorageProvider.Azure, _ => StorageProvider.PostgreSql };
             o.SqlitePath = sqlitePath;
-            o.PostgreSqlConnectionString = connection;
+            o.PostgreSqlConnectionString = backend == "postgres" ? connection : null;
+            o.AzureConnectionString = backend == "azure" ? connection : null;
             o.SnapshotEveryEvents = snapshotEvery;
         });
     });
@@ -242,10 +244,13 @@ sealed class CpuClock
         double wall = Stopwatch.GetElapsedTime(_start).TotalSeconds;
         double self = (Process.GetCurrentProcess().TotalProcessorTime - _self).TotalSeconds / wall;
         double postgres = (PostgresSeconds() - _postgres) / wall;
-        return $"CPU cores: this process {self:F2}, postgres {postgres:F2}";
+        return $"CPU cores: this process {self:F2}, {ServerProcess} {postgres:F2}";
     }
 
-    // utime + stime of every process named "postgres" (/proc/<pid>/stat fields 14 and 15, in clock ticks of 1/100 s).
+    // The storage server's processes: PostgreSQL's, or Azurite's (node) for the azure backend.
+    public static string ServerProcess { get; set; } = "postgres";
+
+    // utime + stime of every process named ServerProcess (/proc/<pid>/stat fields 14 and 15, in clock ticks of 1/100 s).
     private static double PostgresSeconds()
     {
         double ticks = 0;
@@ -256,7 +261,7 @@ sealed class CpuClock
                 string stat = File.ReadAllText(Path.Combine(dir, "stat"));
                 int open = stat.IndexOf('(', StringComparison.Ordinal);
                 int close = stat.LastIndexOf(')');
-                if (open < 0 || close < 0 || stat[(open + 1)..close] != "postgres")
+                if (open < 0 || close < 0 || stat[(open + 1)..close] != ServerProcess)
                 {
                     continue;
                 }

@@ -8,6 +8,10 @@
 #   deploy/local/cluster.sh status    what runs, and each silo's readiness
 #   deploy/local/cluster.sh env N     the environment silo N runs with (what `up` uses; the tests start silos with it)
 #
+# Storage: MEMRL_LOCAL_STORAGE=azure runs the silos on Azure Storage instead (membership, reminders, banks and shards;
+# docs/storage.md): MEMRL_LOCAL_AZURE names the account's connection string, or, unset, Azurite from tools/azurite
+# (cd tools/azurite && npm ci) is started on 127.0.0.1:10140-10142 with its data in the state directory.
+#
 # State (database, logs, keys): $MEMRL_LOCAL_DIR, default ./data/local-cluster. Silo N (0..2) serves HTTP on
 # 127.0.0.1:8081+N, Orleans on 11111+N / 30000+N (MEMRL_LOCAL_HTTP_PORT, _SILO_PORT, _GATEWAY_PORT move them).
 # The API key for tenant "local" is in $MEMRL_LOCAL_DIR/api-key.
@@ -24,6 +28,9 @@ http_port=${MEMRL_LOCAL_HTTP_PORT:-8081}
 postgres=${MEMRL_LOCAL_POSTGRES:-"Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=memrl"}
 redis=${MEMRL_LOCAL_REDIS:-"127.0.0.1:$redis_port"}
 silo_dll="$root/silo/bin/Release/net10.0/MemRL.Silo.dll"
+storage=${MEMRL_LOCAL_STORAGE:-postgres}
+azurite_port=10140
+azure=${MEMRL_LOCAL_AZURE:-"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:$azurite_port/devstoreaccount1;QueueEndpoint=http://127.0.0.1:$((azurite_port + 1))/devstoreaccount1;TableEndpoint=http://127.0.0.1:$((azurite_port + 2))/devstoreaccount1;"}
 
 # One recall-token key and one API key per state directory, shared by every silo (as the Secret is in Kubernetes).
 secrets() {
@@ -43,14 +50,32 @@ env_of() {
   echo "MemRL__Cluster__SiloPort=$((silo_port + n))"
   echo "MemRL__Cluster__GatewayPort=$((gateway_port + n))"
   echo "MemRL__Api__Urls=http://127.0.0.1:$((http_port + n))"
-  echo "MemRL__Cluster__Redis=$redis"
-  echo "MemRL__Storage__PostgreSqlConnectionString=$postgres"
+  if [ "$storage" = azure ]; then
+    echo "MemRL__Storage__Provider=Azure"
+    echo "MemRL__Storage__AzureConnectionString=$azure"
+    echo "MemRL__Cluster__AzureStorage=$azure"
+  else
+    echo "MemRL__Cluster__Redis=$redis"
+    echo "MemRL__Storage__PostgreSqlConnectionString=$postgres"
+  fi
   echo "MemRL__RecallTokenKey=$(cat "$dir/token-key")"
   echo "MemRL__Api__Keys__0__Tenant=local"
   echo "MemRL__Api__Keys__0__Sha256=$(tr -d '\n' < "$dir/api-key" | sha256sum | cut -d' ' -f1)"
 }
 
 start_services() {
+  if [ "$storage" = azure ]; then
+    if [ -z "${MEMRL_LOCAL_AZURE:-}" ] && ! (exec 3<>"/dev/tcp/127.0.0.1/$((azurite_port + 2))") 2>/dev/null; then
+      local bin="$root/tools/azurite/node_modules/.bin/azurite"
+      [ -x "$bin" ] || { echo "Azurite is not installed: (cd tools/azurite && npm ci), or set MEMRL_LOCAL_AZURE"; exit 1; }
+      mkdir -p "$dir/azurite"
+      nohup "$bin" --silent --skipApiVersionCheck --disableProductStyleUrl --location "$dir/azurite" --blobHost 127.0.0.1 --blobPort "$azurite_port" \
+        --queueHost 127.0.0.1 --queuePort $((azurite_port + 1)) --tableHost 127.0.0.1 --tablePort $((azurite_port + 2)) > "$dir/azurite.log" 2>&1 &
+      echo $! > "$dir/azurite.pid"
+      sleep 3
+    fi
+    return
+  fi
   if [ -z "${MEMRL_LOCAL_POSTGRES:-}" ]; then
     local pg_bin
     pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
@@ -101,6 +126,9 @@ case "${1:-}" in
       [ -f "$dir/silo-$n.pid" ] && kill "$(cat "$dir/silo-$n.pid")" 2>/dev/null || true
       rm -f "$dir/silo-$n.pid"
     done
+    # Azurite saves its tables on SIGTERM (it autosaves only every 5 s otherwise).
+    [ -f "$dir/azurite.pid" ] && kill "$(cat "$dir/azurite.pid")" 2>/dev/null || true
+    rm -f "$dir/azurite.pid"
     [ -z "${MEMRL_LOCAL_REDIS:-}" ] && redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
     if [ -z "${MEMRL_LOCAL_POSTGRES:-}" ] && [ -d "$dir/pg/data" ]; then
       as=(); [ "$(id -u)" = 0 ] && as=(runuser -u postgres --)

@@ -20,6 +20,21 @@ public sealed class StorageOptions
     /// <summary>Npgsql connection string; required when Provider is PostgreSql. Key: <c>MemRL:Storage:PostgreSqlConnectionString</c>.</summary>
     public string? PostgreSqlConnectionString { get; set; }
 
+    /// <summary>
+    /// Azure Storage connection string (an account key or SAS, or <c>UseDevelopmentStorage=true</c> for Azurite); one of
+    /// this and <see cref="AzureAccountName"/> is required when Provider is Azure. Key: <c>MemRL:Storage:AzureConnectionString</c>.
+    /// </summary>
+    public string? AzureConnectionString { get; set; }
+
+    /// <summary>
+    /// Storage account name for a managed identity (DefaultAzureCredential: workload identity, managed identity, az login),
+    /// reaching https://{name}.table.core.windows.net and .blob.core.windows.net. Key: <c>MemRL:Storage:AzureAccountName</c>.
+    /// </summary>
+    public string? AzureAccountName { get; set; }
+
+    /// <summary>Prefix of the store's tables ({prefix}banks, {prefix}shards) and container ({prefix}-blobs). Default "memrl". Key: <c>MemRL:Storage:AzurePrefix</c>.</summary>
+    public string AzurePrefix { get; set; } = "memrl";
+
     /// <summary>Log records a shard accumulates before it writes a snapshot and truncates its log. Default 10,000. Key: <c>MemRL:Storage:SnapshotEveryEvents</c>.</summary>
     public int SnapshotEveryEvents { get; set; } = 10_000;
 
@@ -35,6 +50,9 @@ public enum StorageProvider
 
     /// <summary>PostgreSQL: for multi-silo clusters.</summary>
     PostgreSql,
+
+    /// <summary>Azure Storage (Tables and Blobs): for multi-silo clusters on Azure.</summary>
+    Azure,
 }
 
 /// <summary>Checks <see cref="StorageOptions"/> on start, naming the configuration key.</summary>
@@ -45,7 +63,12 @@ internal sealed class StorageOptionsValidator : IValidateOptions<StorageOptions>
         var failures = new List<string>();
         if (!Enum.IsDefined(options.Provider))
         {
-            failures.Add($"MemRL:Storage:Provider is '{options.Provider}'; expected Sqlite or PostgreSql.");
+            failures.Add($"MemRL:Storage:Provider is '{options.Provider}'; expected Sqlite, PostgreSql or Azure.");
+        }
+
+        if (options.Provider == StorageProvider.Azure)
+        {
+            AzureStorageClients.Validate(options, failures);
         }
 
         if (options.Provider == StorageProvider.Sqlite && string.IsNullOrWhiteSpace(options.SqlitePath))

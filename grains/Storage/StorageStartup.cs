@@ -8,8 +8,12 @@ namespace MemRL.Grains.Storage;
 /// </summary>
 internal sealed class StorageStartup(IMemoryStore store) : IHostedService
 {
-    public Task StartAsync(CancellationToken cancellationToken) =>
-        store is PostgreSqlMemoryStore postgres ? postgres.EnsureSchemaAsync().WaitAsync(cancellationToken) : Task.CompletedTask;
+    public Task StartAsync(CancellationToken cancellationToken) => store switch
+    {
+        PostgreSqlMemoryStore postgres => postgres.EnsureSchemaAsync().WaitAsync(cancellationToken),
+        AzureMemoryStore azure => azure.EnsureCreatedAsync().WaitAsync(cancellationToken),
+        _ => Task.CompletedTask,
+    };
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

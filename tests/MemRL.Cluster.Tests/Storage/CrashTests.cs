@@ -42,6 +42,11 @@ public sealed class CrashTests
         RunAsync(StorageClusters.PostgreSql(PostgreSqlFactAttribute.ConnectionString!, snapshotEvery: int.MaxValue),
             () => new PostgreSqlMemoryStore(PostgreSqlFactAttribute.ConnectionString!));
 
+    [AzuriteFact]
+    public Task KilledSilos_LoseNothingAcknowledged_AndApplyEachOperationOnce_Azure() =>
+        RunAsync(StorageClusters.Azure(AzuriteFactAttribute.ConnectionString!, snapshotEvery: int.MaxValue),
+            () => AzuriteFactAttribute.OpenStore(AzuriteFactAttribute.ConnectionString!));
+
     /// <summary>A write an agent sent: its operation id, intent and experience text (all "intent" / success true).</summary>
     internal sealed record WriteOp(string OperationId, float[] Intent, string Text);
 

@@ -6,8 +6,11 @@ using MemRL.Grains.Storage;
 
 namespace MemRL.Cluster.Tests.Storage;
 
-/// <summary>Faults injected under the shard's commits: nothing is acknowledged before it is durable, nothing half-applied.</summary>
-public sealed class DurabilityTests(FaultFixture fixture) : IClassFixture<FaultFixture>
+/// <summary>
+/// Faults injected under the shard's commits: nothing is acknowledged before it is durable, nothing half-applied. Every
+/// backend runs the same tests (<see cref="SqliteDurabilityTests"/>, <see cref="AzureDurabilityTests"/>).
+/// </summary>
+public abstract class DurabilityTests(IFaultFixture fixture)
 {
     private readonly Vectors _vectors = new(11, BankHelpers.Dimension);
 
@@ -25,8 +28,7 @@ public sealed class DurabilityTests(FaultFixture fixture) : IClassFixture<FaultF
         return await fixture.Cluster.Client.GetGrain<IMemoryShardGrain>(BankNames.ShardKey(name, 0)).GetStatsAsync(info!.Version);
     }
 
-    [Fact]
-    public async Task WriteAsync_IsAcknowledgedOnlyAfterCommit_WhileReadsAndOtherWritesInterleave()
+    protected async Task WriteAsync_IsAcknowledgedOnlyAfterCommit_WhileReadsAndOtherWritesInterleave()
     {
         var (name, bank) = await NewBankAsync("stall");
         var first = await bank.WriteAsync(_vectors.Gaussian(), "i0", "e0", true);
@@ -56,8 +58,7 @@ public sealed class DurabilityTests(FaultFixture fixture) : IClassFixture<FaultF
         Assert.Equal(12, image.Payloads.Count(p => p.Experience is not null));
     }
 
-    [Fact]
-    public async Task RewardAsync_FailsAndLeavesQUntouched_WhenCommitFails()
+    protected async Task RewardAsync_FailsAndLeavesQUntouched_WhenCommitFails()
     {
         var (name, bank) = await NewBankAsync("failreward");
         var v = _vectors.Gaussian();
@@ -75,8 +76,7 @@ public sealed class DurabilityTests(FaultFixture fixture) : IClassFixture<FaultF
         Assert.Equal(1, Assert.Single(retried.Updated).Visits);
     }
 
-    [Fact]
-    public async Task WriteAsync_AppliesOnce_WhenCommitFailsAfterWrite()
+    protected async Task WriteAsync_AppliesOnce_WhenCommitFailsAfterWrite()
     {
         var (name, bank) = await NewBankAsync("afterwrite");
         var v = _vectors.Gaussian();
@@ -90,8 +90,7 @@ public sealed class DurabilityTests(FaultFixture fixture) : IClassFixture<FaultF
         Assert.Equal(1, (await bank.GetStatsAsync()).Memories);
     }
 
-    [Fact]
-    public async Task Activation_DiscardsTornLastRecord_AndNeverAppliesIt()
+    protected async Task Activation_DiscardsTornLastRecord_AndNeverAppliesIt()
     {
         var (name, bank) = await NewBankAsync("torn");
         await bank.WriteAsync(_vectors.Gaussian(), "i0", "e0", true);
@@ -109,8 +108,7 @@ public sealed class DurabilityTests(FaultFixture fixture) : IClassFixture<FaultF
         Assert.Equal(2, (await bank.GetStatsAsync()).Memories);
     }
 
-    [Fact]
-    public async Task Calls_FailWithClearError_WhileStorageIsDown_AndRecoverWithoutRestart()
+    protected async Task Calls_FailWithClearError_WhileStorageIsDown_AndRecoverWithoutRestart()
     {
         var (name, bank) = await NewBankAsync("down");
         var v = _vectors.Gaussian();
@@ -131,8 +129,7 @@ public sealed class DurabilityTests(FaultFixture fixture) : IClassFixture<FaultF
         Assert.Equal(2, (await bank.GetStatsAsync()).Memories);
     }
 
-    [Fact]
-    public async Task RecallAsync_ReportsPartialCoverage_WhileAShardIsStillLoading()
+    protected async Task RecallAsync_ReportsPartialCoverage_WhileAShardIsStillLoading()
     {
         string name = ClusterFixture.NewBankName("loading");
         await fixture.Memory.CreateBankAsync(name, new BankSpec(BankHelpers.Dimension, "test-embedder", new BankOptions { Delta = -1 }, 2, new IndexSettings(Exact: true)));
@@ -155,8 +152,7 @@ public sealed class DurabilityTests(FaultFixture fixture) : IClassFixture<FaultF
         await Wait.UntilAsync(async () => (await bank.RecallAsync(_vectors.Gaussian())).Coverage.IsFull, "the loaded shard to answer");
     }
 
-    [Fact]
-    public async Task Shard_IsFencedOff_WhenAnotherActivationAppendsFirst_AndNothingIsLost()
+    protected async Task Shard_IsFencedOff_WhenAnotherActivationAppendsFirst_AndNothingIsLost()
     {
         var (name, bank) = await NewBankAsync("fence");
         var v = _vectors.Gaussian();
@@ -181,8 +177,7 @@ public sealed class DurabilityTests(FaultFixture fixture) : IClassFixture<FaultF
 
     // The first attempt's commit lands but its acknowledgement is lost; the bank then grows a key the retry (without the
     // token) would join on another shard: the retry must return the memory stored once, on the first attempt's route.
-    [Fact]
-    public async Task WriteAsync_RetriedWithoutToken_AfterLostAcknowledgementAndBankGrowth_ReturnsTheMemoryStoredOnce()
+    protected async Task WriteAsync_RetriedWithoutToken_AfterLostAcknowledgementAndBankGrowth_ReturnsTheMemoryStoredOnce()
     {
         string name = ClusterFixture.NewBankName("lost-ack");
         fixture.Store.Track(name);
@@ -204,4 +199,58 @@ public sealed class DurabilityTests(FaultFixture fixture) : IClassFixture<FaultF
         Assert.Equal(3, (await bank.GetStatsAsync()).Memories);
         Assert.Equal(retried, await bank.WriteAsync(RouteGeometry.Intent, "intent", "experience", true, operationId: operationId));
     }
+}
+
+public sealed class SqliteDurabilityTests(FaultFixture fixture) : DurabilityTests(fixture), IClassFixture<FaultFixture>
+{
+    [Fact]
+    public Task WriteAsync_IsAcknowledgedOnlyAfterCommit_WhileReadsAndOtherWritesInterleave_Sqlite() => WriteAsync_IsAcknowledgedOnlyAfterCommit_WhileReadsAndOtherWritesInterleave();
+
+    [Fact]
+    public Task RewardAsync_FailsAndLeavesQUntouched_WhenCommitFails_Sqlite() => RewardAsync_FailsAndLeavesQUntouched_WhenCommitFails();
+
+    [Fact]
+    public Task WriteAsync_AppliesOnce_WhenCommitFailsAfterWrite_Sqlite() => WriteAsync_AppliesOnce_WhenCommitFailsAfterWrite();
+
+    [Fact]
+    public Task Activation_DiscardsTornLastRecord_AndNeverAppliesIt_Sqlite() => Activation_DiscardsTornLastRecord_AndNeverAppliesIt();
+
+    [Fact]
+    public Task Calls_FailWithClearError_WhileStorageIsDown_AndRecoverWithoutRestart_Sqlite() => Calls_FailWithClearError_WhileStorageIsDown_AndRecoverWithoutRestart();
+
+    [Fact]
+    public Task RecallAsync_ReportsPartialCoverage_WhileAShardIsStillLoading_Sqlite() => RecallAsync_ReportsPartialCoverage_WhileAShardIsStillLoading();
+
+    [Fact]
+    public Task Shard_IsFencedOff_WhenAnotherActivationAppendsFirst_AndNothingIsLost_Sqlite() => Shard_IsFencedOff_WhenAnotherActivationAppendsFirst_AndNothingIsLost();
+
+    [Fact]
+    public Task WriteAsync_RetriedWithoutToken_AfterLostAcknowledgementAndBankGrowth_ReturnsTheMemoryStoredOnce_Sqlite() => WriteAsync_RetriedWithoutToken_AfterLostAcknowledgementAndBankGrowth_ReturnsTheMemoryStoredOnce();
+}
+
+public sealed class AzureDurabilityTests(AzureFaultFixture fixture) : DurabilityTests(fixture), IClassFixture<AzureFaultFixture>
+{
+    [AzuriteFact]
+    public Task WriteAsync_IsAcknowledgedOnlyAfterCommit_WhileReadsAndOtherWritesInterleave_Azure() => WriteAsync_IsAcknowledgedOnlyAfterCommit_WhileReadsAndOtherWritesInterleave();
+
+    [AzuriteFact]
+    public Task RewardAsync_FailsAndLeavesQUntouched_WhenCommitFails_Azure() => RewardAsync_FailsAndLeavesQUntouched_WhenCommitFails();
+
+    [AzuriteFact]
+    public Task WriteAsync_AppliesOnce_WhenCommitFailsAfterWrite_Azure() => WriteAsync_AppliesOnce_WhenCommitFailsAfterWrite();
+
+    [AzuriteFact]
+    public Task Activation_DiscardsTornLastRecord_AndNeverAppliesIt_Azure() => Activation_DiscardsTornLastRecord_AndNeverAppliesIt();
+
+    [AzuriteFact]
+    public Task Calls_FailWithClearError_WhileStorageIsDown_AndRecoverWithoutRestart_Azure() => Calls_FailWithClearError_WhileStorageIsDown_AndRecoverWithoutRestart();
+
+    [AzuriteFact]
+    public Task RecallAsync_ReportsPartialCoverage_WhileAShardIsStillLoading_Azure() => RecallAsync_ReportsPartialCoverage_WhileAShardIsStillLoading();
+
+    [AzuriteFact]
+    public Task Shard_IsFencedOff_WhenAnotherActivationAppendsFirst_AndNothingIsLost_Azure() => Shard_IsFencedOff_WhenAnotherActivationAppendsFirst_AndNothingIsLost();
+
+    [AzuriteFact]
+    public Task WriteAsync_RetriedWithoutToken_AfterLostAcknowledgementAndBankGrowth_ReturnsTheMemoryStoredOnce_Azure() => WriteAsync_RetriedWithoutToken_AfterLostAcknowledgementAndBankGrowth_ReturnsTheMemoryStoredOnce();
 }

@@ -17,6 +17,9 @@ public static class StorageClusters
     public static StorageOptions PostgreSql(string connectionString, int snapshotEvery) =>
         new() { Provider = StorageProvider.PostgreSql, PostgreSqlConnectionString = connectionString, SnapshotEveryEvents = snapshotEvery };
 
+    public static StorageOptions Azure(string connectionString, int snapshotEvery) =>
+        new() { Provider = StorageProvider.Azure, AzureConnectionString = connectionString, SnapshotEveryEvents = snapshotEvery };
+
     public static async Task<InProcessTestCluster> StartAsync(StorageOptions options, int silos)
     {
         var cluster = TestClusters.Build(silos, silo => silo.Configure<StorageOptions>(o =>
@@ -24,6 +27,7 @@ public static class StorageClusters
             o.Provider = options.Provider;
             o.SqlitePath = options.SqlitePath;
             o.PostgreSqlConnectionString = options.PostgreSqlConnectionString;
+            o.AzureConnectionString = options.AzureConnectionString;
             o.SnapshotEveryEvents = options.SnapshotEveryEvents;
         }));
         await cluster.DeployAsync();

@@ -266,3 +266,28 @@ public sealed class PostgreSqlStoreContractTests : StoreContractTests, IAsyncLif
         }
     }
 }
+
+public sealed class AzureStoreContractTests : StoreContractTests
+{
+    private readonly AzureMemoryStore? _store = AzuriteFactAttribute.ConnectionString is { Length: > 0 } cs ? AzuriteFactAttribute.OpenStore(cs) : null;
+
+    protected override IMemoryStore Store => _store!;
+
+    [AzuriteFact]
+    public Task ListBanksAsync_ListsThePrefixsBanks_Azure() => ListBanksAsync_ListsThePrefixsBanks_WithTheirMemoriesAndTextBytes();
+
+    [AzuriteFact]
+    public Task AppendAsync_FencesOneWriter_WhenTwoAppendAtTheSameHead_Azure() => AppendAsync_FencesOneWriter_WhenTwoAppendAtTheSameHead();
+
+    [AzuriteFact]
+    public Task WriteSnapshotAsync_TruncatesTheLogItCovers_Azure() => WriteSnapshotAsync_TruncatesTheLogItCovers_AndKeepsTheRest();
+
+    [AzuriteFact]
+    public Task AppendAsync_DeletesPayloadRowsPhysically_Azure() => AppendAsync_DeletesPayloadRowsPhysically();
+
+    [AzuriteFact]
+    public Task TryWriteBankAsync_RefusesStaleRevision_Azure() => TryWriteBankAsync_RefusesStaleRevision();
+
+    [AzuriteFact]
+    public Task PurgeShardsAsync_RemovesEveryShardOfTheBank_AndNothingElse_Azure() => PurgeShardsAsync_RemovesEveryShardOfTheBank_AndNothingElse();
+}
