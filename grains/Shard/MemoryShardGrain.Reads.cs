@@ -17,6 +17,7 @@ internal sealed partial class MemoryShardGrain
         span?.SetTag("memrl.shard", _key);
         await EnsureVersionAsync(request.BankVersion);
         ThrowIfBroken();
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         // Keys copied in for slots this shard does not own yet (a move in progress) are skipped, so search deeper by
         // their number to still return k1 owned keys.
         int found = FindKeys(request.Query, request.K1 + _unownedKeys);
@@ -47,6 +48,7 @@ internal sealed partial class MemoryShardGrain
             keys.Add(new ShardKeyCandidate(neighbor.Id, slot, neighbor.Similarity, memories));
         }
 
+        _activity.Searched(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         return new ShardCandidates(_shard, [.. keys]);
     }
 
