@@ -133,17 +133,22 @@ async function render(): Promise<void> {
   clearError();
   if (!currentKey()) {
     showKeyForm();
+    document.body.setAttribute("data-state", "key-needed");
     return;
   }
   byId("key-form").hidden = true;
   byId("forget-key").hidden = false;
   const params = route();
   const bank = params.get("bank");
+  // data-state tells a reader (the browser test, the screenshot script) that the view is complete.
+  document.body.setAttribute("data-state", "loading");
   try {
     if (bank) await renderBank(bank, params.get("q"));
     else await renderBanks();
+    document.body.setAttribute("data-state", "ready");
   } catch (error) {
     showError(error);
+    document.body.setAttribute("data-state", "error");
   }
 }
 
