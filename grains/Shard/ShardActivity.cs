@@ -11,10 +11,10 @@ namespace MemRL.Grains.Shard;
 internal sealed class ShardActivity(DateTimeOffset activeSince)
 {
     /// <summary>Width of a reward bucket.</summary>
-    public const int BucketSeconds = 10;
+    public const int BucketSeconds = 2;
 
     /// <summary>Buckets kept: 15 minutes of rewards.</summary>
-    public const int BucketCount = 90;
+    public const int BucketCount = 450;
 
     private const int LatencyCapacity = 256;
 

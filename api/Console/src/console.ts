@@ -17,8 +17,8 @@ interface Problem { title?: string; detail?: string; field?: string; expected?: 
 
 const KeyStorage = "memrl-console-key";
 const RefreshMs = 5000;
-// Rolling window of the success share, in buckets (6 × 10 s = one minute).
-const RollingBuckets = 6;
+// Rolling window of the success share, in buckets (15 × 2 s = 30 s).
+const RollingBuckets = 15;
 const SvgNs = "http://www.w3.org/2000/svg";
 
 let refreshTimer: number | undefined;
@@ -238,19 +238,25 @@ function rewardChart(insight: BankInsight): SVGElement {
   const chart = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, id: "reward-chart", role: "img", "aria-label": "rolling success share" });
   const points = rollingShare(insight.rewards, insight.bucketSeconds);
   const maxCount = Math.max(1, ...points.map(p => p.count));
-  const step = points.length <= 1 ? 0 : (width - 2 * pad) / (points.length - 1);
-  const barWidth = Math.max(1, points.length === 0 ? 0 : (width - 2 * pad) / points.length - 1);
+  // One band per bucket: the bar fills it, the line passes through its middle.
+  const band = points.length === 0 ? 0 : (width - 2 * pad) / points.length;
   let path = "";
   points.forEach((p, i) => {
-    const x = pad + i * step;
+    const x = pad + (i + 0.5) * band;
     const h = (height - 2 * pad) * p.count / maxCount;
-    chart.append(svg("rect", { class: "count", x: x - barWidth / 2, y: height - pad - h, width: barWidth, height: h }));
+    chart.append(svg("rect", { class: "count", x: pad + i * band, y: height - pad - h, width: Math.max(1, band - 1), height: h,
+      "data-start": new Date(p.start).toISOString(), "data-count": p.count }));
     if (!Number.isNaN(p.share)) {
       const y = height - pad - (height - 2 * pad) * p.share;
       path += `${path === "" ? "M" : "L"}${x.toFixed(1)},${y.toFixed(1)}`;
     }
   });
   chart.append(svg("path", { class: "line", d: path }));
+  const lastPoint = points[points.length - 1];
+  if (lastPoint && !Number.isNaN(lastPoint.share)) {
+    // The newest share as a dot too: a single bucket draws no line.
+    chart.append(svg("circle", { class: "dot", cx: pad + (points.length - 0.5) * band, cy: height - pad - (height - 2 * pad) * lastPoint.share, r: 3 }));
+  }
   chart.append(svg("line", { class: "axis", x1: pad, y1: height - pad, x2: width - pad, y2: height - pad }));
   const top = svg("text", { x: 2, y: pad - 6 });
   top.textContent = "100 %";
@@ -299,7 +305,8 @@ async function renderBank(bank: string, query: string | null): Promise<void> {
   const successMemories = insight.shards.reduce((n, s) => n + s.successMemories, 0);
   const rewards = insight.rewards.reduce((n, b) => n + b.count, 0);
   const rewardSuccesses = insight.rewards.reduce((n, b) => n + b.successes, 0);
-  const recent = insight.rewards.slice(-RollingBuckets);
+  const windowStart = Date.parse(insight.asOf) - RollingBuckets * insight.bucketSeconds * 1000;
+  const recent = insight.rewards.filter(b => Date.parse(b.start) >= windowStart);
   const recentCount = recent.reduce((n, b) => n + b.count, 0), recentSuccesses = recent.reduce((n, b) => n + b.successes, 0);
 
   const cards = el("div", { class: "cards", id: "bank-stats" },
@@ -308,11 +315,11 @@ async function renderBank(bank: string, query: string | null): Promise<void> {
     card("mean visits", fmt(stats.visitsDistribution.mean), "visitsMean"), card("max visits", fmt(stats.visitsDistribution.max), "visitsMax"),
     card("successful memories", pct(successMemories, stats.memories), "successShare"),
     card("rewards (15 min)", fmt(rewards), "rewards"), card("rewarded as success", pct(rewardSuccesses, rewards), "rewardSuccessShare"),
-    card("success, last minute", pct(recentSuccesses, recentCount), "recentSuccessShare"),
+    card(`success, last ${RollingBuckets * insight.bucketSeconds} s`, pct(recentSuccesses, recentCount), "recentSuccessShare"),
     card("shards answered", `${stats.coverage.shardsAnswered}/${stats.coverage.shardsTotal}`, "coverage"));
 
   const explainForm = el("form", { class: "explain", id: "explain-form" },
-    el("input", { type: "text", id: "explain-query", placeholder: "a query, as an agent would recall it", required: "" }),
+    el("input", { type: "text", id: "explain-query", placeholder: "a query as an agent would send it (text, or a JSON vector)", required: "" }),
     el("label", {}, "k1 ", el("input", { type: "number", id: "explain-k1", min: "1" })),
     el("label", {}, "k2 ", el("input", { type: "number", id: "explain-k2", min: "1" })),
     el("label", {}, "λ ", el("input", { type: "number", id: "explain-lambda", min: "0", max: "1", step: "0.05" })),
@@ -356,7 +363,9 @@ function optionalNumber(id: string): number | undefined {
 }
 
 async function explain(path: string, query: string, out: HTMLElement): Promise<void> {
-  const body: Record<string, unknown> = { queryText: query };
+  // A bank of vectors (the benchmark's, say) has no text embedder here: a JSON array is sent as the query vector.
+  const trimmed = query.trim();
+  const body: Record<string, unknown> = trimmed.startsWith("[") ? { query: JSON.parse(trimmed) as unknown } : { queryText: query };
   for (const [field, id] of [["k1", "explain-k1"], ["k2", "explain-k2"], ["lambda", "explain-lambda"]] as const) {
     const v = optionalNumber(id);
     if (v !== undefined) body[field] = v;
