@@ -57,6 +57,7 @@ internal static class Endpoints
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
         banks.MapGet("/{bank}/memories/{memoryId}", GetMemoryAsync).WithName("GetMemory").ProducesProblem(400).ProducesProblem(404);
         banks.MapDelete("/{bank}/memories/{memoryId}", DeleteMemoryAsync).RequireAuthorization(WriterPolicy).WithName("DeleteMemory").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
+        Console.ConsoleEndpoints.MapReads(banks);
     }
 
     private static async Task<Ok<BankListView>> ListBanksAsync(ClaimsPrincipal user, TenantUsage usage) =>
@@ -246,7 +247,7 @@ internal static class Endpoints
         memory.Bank(Tenants.ClusterBankName(Tenants.TenantOf(user), bank));
 
     /// <summary>What a recall or write was given: a vector (with the id of the model that made it) or text.</summary>
-    private sealed record VectorOrText(float[]? Vector, string VectorField, string? Text, string TextField, string? VectorEmbedderId)
+    internal sealed record VectorOrText(float[]? Vector, string VectorField, string? Text, string TextField, string? VectorEmbedderId)
     {
         public void Validate()
         {
@@ -281,7 +282,7 @@ internal static class Endpoints
     // A vector is taken as given (the bank checks its dimension and, when named, its embedder). Text is embedded by the
     // embedder the bank records, so banks of an earlier default keep working; its id goes with the call, so a bank
     // made again with another embedder since the id was cached refuses it, and the call is retried once with the new id.
-    private static async Task<T> WithBankVectorAsync<T>(
+    internal static async Task<T> WithBankVectorAsync<T>(
         VectorOrText input, string bank, ClaimsPrincipal user, MemoryClient memory, TextEmbedders embedders, BankEmbedders bankEmbedders,
         HttpResponse response, CancellationToken cancellationToken, Func<float[], string?, Task<T>> call)
     {

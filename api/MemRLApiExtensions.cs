@@ -191,6 +191,7 @@ public static class MemRLApiExtensions
         MapProbe(app, "/health/startup", check => check.Tags.Contains(GrainInterfaces.HealthTags.Startup));
         MapProbe(app, "/health/ready", check => check.Tags.Contains(GrainInterfaces.HealthTags.Ready));
         Endpoints.Map(app);
+        Console.ConsoleEndpoints.MapPages(app);
         return app;
     }
 

@@ -207,4 +207,24 @@ public sealed class BankClient
 
     /// <summary>Keys, memories, per-shard sizes and the Q distribution.</summary>
     public Task<BankStats> GetStatsAsync() => Coordinator.GetStatsAsync(Name);
+
+    /// <summary>
+    /// A recall explained: the whole Phase-A pool, each candidate with its scores and why it was or was not returned. No
+    /// recall token is signed, so nothing it returns can be rewarded; it changes nothing.
+    /// </summary>
+    public Task<RecallExplanation> ExplainAsync(float[] query, RecallSettings? settings = null, CancellationToken cancellationToken = default)
+    {
+        WireValidation.Vector(query, nameof(query));
+        settings ??= new RecallSettings();
+        new RecallOverrides(settings.K1, settings.K2, settings.Lambda, settings.Delta).Validate();
+        var request = new RecallRequest(query, settings.K1, settings.K2, settings.Lambda, settings.Delta, settings.RequireFullCoverage, settings.EmbedderId);
+        return Coordinator.ExplainAsync(Name, request, cancellationToken);
+    }
+
+    /// <summary>The bank's shards, reward timeline and its <paramref name="extremes"/> best and worst memories by Q (the operator console's view).</summary>
+    public Task<BankInsight> GetInsightAsync(int extremes = 5)
+    {
+        WireValidation.InsightExtremes(extremes);
+        return Coordinator.GetInsightAsync(Name, extremes);
+    }
 }

@@ -146,6 +146,13 @@ public interface IMemoryShardGrain : IGrainWithStringKey
     [Alias("SampleKeys")]
     Task<float[][]> SampleKeysAsync(long bankVersion, int count, int seed);
 
+    /// <summary>
+    /// What the operator console shows of this shard: where it runs, since when, its recent search latency and reward
+    /// timeline (kept in memory), and its <paramref name="extremes"/> best and worst memories by Q.
+    /// </summary>
+    [Alias("Insight")]
+    Task<ShardInsight> GetInsightAsync(long bankVersion, int extremes);
+
     /// <summary>The bank incarnation <paramref name="incarnation"/> is deleted: refuse every later call and deactivate.</summary>
     [Alias("Forget")]
     Task ForgetAsync(uint incarnation);
@@ -183,6 +190,17 @@ public interface IMemoryCoordinatorGrain : IGrainWithIntegerKey
 
     [Alias("List")]
     Task<MemoryPage> ListAsync(string bank, string? cursor, int limit, FilterClause[]? filter = null);
+
+    /// <summary>
+    /// Runs a recall's Phase A and Phase B and returns the whole pool with each candidate's scores and verdict. Signs no
+    /// recall token: nothing it returns can be rewarded, and it changes nothing.
+    /// </summary>
+    [Alias("Explain")]
+    Task<RecallExplanation> ExplainAsync(string bank, RecallRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>The bank's shards, merged reward timeline and its <paramref name="extremes"/> best and worst memories by Q.</summary>
+    [Alias("Insight")]
+    Task<BankInsight> GetInsightAsync(string bank, int extremes);
 
     /// <summary>
     /// Calibrates the bank from a sample of its intent keys (DESIGN §1): delta at the top-20 % quantile of pairwise

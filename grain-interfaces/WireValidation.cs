@@ -74,6 +74,21 @@ public static class WireValidation
         }
     }
 
+    /// <summary>Most best and worst memories a bank insight lists (each).</summary>
+    public const int MaxInsightExtremes = 50;
+
+    /// <summary>What the number of extreme memories must be, as every layer's error says it.</summary>
+    public static readonly string InsightExtremesExpected = $"an integer in [0, {MaxInsightExtremes}]";
+
+    /// <summary>Throws unless <paramref name="extremes"/> is in [0, <see cref="MaxInsightExtremes"/>]; the field is <c>extremes</c>.</summary>
+    public static void InsightExtremes(int extremes)
+    {
+        if (extremes is < 0 or > MaxInsightExtremes)
+        {
+            throw FieldError.OutOfRange("extremes", InsightExtremesExpected, FieldError.Format(extremes));
+        }
+    }
+
     /// <summary>Throws unless a write's texts are present and within <see cref="BankLimits"/> (the intent's may be empty).</summary>
     public static void WriteTexts(string? intentText, string? experience)
     {

@@ -20,34 +20,8 @@ internal sealed partial class MemoryCoordinatorGrain
         _ = request.Query ?? throw FieldError.Missing("query", "an embedding vector");
         VectorValidation.ThrowIfInvalid(request.Query, info.Dimension, "query");
 
-        // Phase A on every shard in parallel, under one deadline; a shard that misses it counts as not answered.
-        var search = new ShardSearch(info.Version, request.Query, parameters.K1, parameters.Delta, request.Filter);
-        var phaseA = await FanOutAsync(FanOutPolicy.Recall(_options.ShardTimeout), bank, Enumerable.Range(0, info.ShardCount),
-            (s, ct) => bank.Shard(s).SearchAsync(search, ct), request.RequireFullCoverage,
-            static c => Telemetry.ShardsAnswered.Record(c.ShardsAnswered, new KeyValuePair<string, object?>("shards_total", c.ShardsTotal)),
-            cancellationToken);
-        var perShard = new List<IReadOnlyList<KeyCandidate>>(phaseA.Answers.Count);
-        var slots = new Dictionary<long, int>();
-        foreach (var answer in phaseA.Answers)
-        {
-            var keys = new List<KeyCandidate>(answer.Keys.Length);
-            foreach (var k in answer.Keys)
-            {
-                slots[k.KeySequence] = k.Slot;
-                var memories = new MemoryCandidate[k.Memories.Length];
-                for (int m = 0; m < memories.Length; m++)
-                {
-                    memories[m] = new MemoryCandidate(k.Memories[m].Sequence, k.Memories[m].Q, k.Memories[m].Success);
-                }
-
-                keys.Add(new KeyCandidate(k.KeySequence, k.Similarity, memories));
-            }
-
-            perShard.Add(keys);
-        }
-
+        var (perShard, slots, coverage) = await PhaseAAsync(bank, request, parameters, cancellationToken);
         long answered = Stopwatch.GetTimestamp();
-        var coverage = phaseA.Coverage;
         IRandomSource random = SharedRandom.Instance;
         var outcome = RecallPipeline.Run(perShard, parameters, bank.Options, random);
         var selected = outcome.Selection.Selected;
@@ -85,6 +59,40 @@ internal sealed partial class MemoryCoordinatorGrain
         span?.SetTag("memrl.bank", info.Name).SetTag("memrl.shards_answered", coverage.ShardsAnswered).SetTag("memrl.shards_total", coverage.ShardsTotal)
             .SetTag("memrl.pool_size", outcome.PoolSize).SetTag("memrl.returned", ids.Length);
         return new RecallResponse(memoriesOut, coverage, token, outcome.PoolSize, outcome.Selection.Explored);
+    }
+
+    // Phase A on every shard in parallel, under one deadline; a shard that misses it counts as not answered. Returns the
+    // candidates per shard in the core's terms and the slot of every key (memory ids need it).
+    private async Task<(List<IReadOnlyList<KeyCandidate>> PerShard, Dictionary<long, int> Slots, Coverage Coverage)> PhaseAAsync(
+        CachedBank bank, RecallRequest request, RecallParameters parameters, CancellationToken cancellationToken)
+    {
+        var info = bank.Info;
+        var search = new ShardSearch(info.Version, request.Query, parameters.K1, parameters.Delta, request.Filter);
+        var phaseA = await FanOutAsync(FanOutPolicy.Recall(_options.ShardTimeout), bank, Enumerable.Range(0, info.ShardCount),
+            (s, ct) => bank.Shard(s).SearchAsync(search, ct), request.RequireFullCoverage,
+            static c => Telemetry.ShardsAnswered.Record(c.ShardsAnswered, new KeyValuePair<string, object?>("shards_total", c.ShardsTotal)),
+            cancellationToken);
+        var perShard = new List<IReadOnlyList<KeyCandidate>>(phaseA.Answers.Count);
+        var slots = new Dictionary<long, int>();
+        foreach (var answer in phaseA.Answers)
+        {
+            var keys = new List<KeyCandidate>(answer.Keys.Length);
+            foreach (var k in answer.Keys)
+            {
+                slots[k.KeySequence] = k.Slot;
+                var memories = new MemoryCandidate[k.Memories.Length];
+                for (int m = 0; m < memories.Length; m++)
+                {
+                    memories[m] = new MemoryCandidate(k.Memories[m].Sequence, k.Memories[m].Q, k.Memories[m].Success);
+                }
+
+                keys.Add(new KeyCandidate(k.KeySequence, k.Similarity, memories));
+            }
+
+            perShard.Add(keys);
+        }
+
+        return (perShard, slots, phaseA.Coverage);
     }
 
     // The second hop: experience text travels only for the k2 winners, one call per shard that owns any of them.

@@ -1,8 +1,13 @@
+using MemRL.Api;
 using MemRL.Client;
 using MemRL.Core;
 using MemRL.Core.Bank;
 using MemRL.GrainInterfaces;
 using MemRL.Grains;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -34,55 +39,93 @@ public interface IMemoryBackend : IAsyncDisposable
     Task<IReadOnlyList<MemoryQ>> ListMemoriesAsync(string bank, CancellationToken ct);
 }
 
-/// <summary>The cluster on embedded defaults: one silo in this process (localhost clustering), reached through the .NET client.</summary>
+/// <summary>
+/// The cluster on embedded defaults: one silo in this process (localhost clustering), reached through the .NET client.
+/// With a console port it also serves the HTTP API and the operator console (docs/console.md) on loopback, with one API
+/// key of tenant <see cref="Tenant"/> made for this run and kept in memory only.
+/// </summary>
 public sealed class ClusterBackend : IMemoryBackend
 {
+    /// <summary>The tenant the benchmark's banks belong to: the console shows them to this run's key.</summary>
+    public const string Tenant = "bench";
+
     private readonly IHost _host;
     private readonly MemoryClient _memory;
     private readonly Dictionary<string, List<string>> _written = [];
     private readonly int _shards;
 
-    private ClusterBackend(IHost host, int shards)
+    private ClusterBackend(IHost host, int shards, string? consoleUrl)
     {
         _host = host;
         _shards = shards;
+        ConsoleUrl = consoleUrl;
         _memory = new MemoryClient(host.Services.GetRequiredService<IGrainFactory>());
     }
 
     public string Name => "cluster";
 
-    public static async Task<ClusterBackend> StartAsync(int shards)
+    /// <summary>The console's address with this run's key in the fragment (which the browser keeps to itself), or null without a console.</summary>
+    public string? ConsoleUrl { get; }
+
+    /// <summary>The cluster's name of a benchmark bank: under <see cref="Tenant"/>, so a '.' in the bank's own name (the sweep's <c>lambda-0.25</c>) is not taken for the tenant separator.</summary>
+    public static string ClusterBank(string bank) => Tenants.ClusterBankName(Tenant, bank);
+
+    /// <summary>Starts the silo; <paramref name="consolePort"/> null for no HTTP at all, 0 for any free loopback port.</summary>
+    public static async Task<ClusterBackend> StartAsync(int shards, int? consolePort = null)
     {
-        var builder = Host.CreateApplicationBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.UseOrleans(silo =>
+        if (consolePort is not { } port)
         {
-            silo.UseLocalhostClustering();
-            silo.AddMemRL(o => o.RecallTokenKey = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
+            var builder = Host.CreateApplicationBuilder();
+            builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            builder.UseOrleans(ConfigureSilo);
+            var host = builder.Build();
+            await host.StartAsync();
+            return new ClusterBackend(host, shards, null);
+        }
+
+        string key = ApiKeyRing.NewKey();
+        var web = WebApplication.CreateBuilder();
+        web.Logging.SetMinimumLevel(LogLevel.Warning);
+        web.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["MemRL:Api:Urls"] = $"http://127.0.0.1:{port.ToString(System.Globalization.CultureInfo.InvariantCulture)}",
+            ["MemRL:Api:Keys:0:Tenant"] = Tenant,
+            ["MemRL:Api:Keys:0:Sha256"] = ApiKeyRing.Hash(key),
+            ["MemRL:Api:Keys:0:ReadOnly"] = "false",
         });
-        var host = builder.Build();
-        await host.StartAsync();
-        return new ClusterBackend(host, shards);
+        web.UseOrleans(ConfigureSilo);
+        web.AddMemRLApi();
+        var app = web.Build();
+        app.MapMemRLApi();
+        await app.StartAsync();
+        string address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new ClusterBackend(app, shards, $"{address}/console#key={key}");
+    }
+
+    private static void ConfigureSilo(ISiloBuilder silo)
+    {
+        silo.UseLocalhostClustering();
+        silo.AddMemRL(o => o.RecallTokenKey = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
     }
 
     public async Task CreateBankAsync(string bank, int dimension, MemRLOptions o, CancellationToken ct)
     {
-        await _memory.CreateBankAsync(bank, new BankSpec(dimension, "simulated-intents/1", o.ToWire(), _shards));
+        await _memory.CreateBankAsync(ClusterBank(bank), new BankSpec(dimension, "simulated-intents/1", o.ToWire(), _shards));
         _written[bank] = [];
     }
 
     public async Task<BackendRecall> RecallAsync(string bank, float[] intent, CancellationToken ct)
     {
-        var r = await _memory.Bank(bank).RecallAsync(intent, cancellationToken: ct);
+        var r = await _memory.Bank(ClusterBank(bank)).RecallAsync(intent, cancellationToken: ct);
         return new BackendRecall(r.Memories.Select(m => new RecalledItem(m.Id, m.Experience, m.Success, m.Q)).ToList(), r.Token);
     }
 
     public Task RewardAsync(string bank, BackendRecall recall, double reward, CancellationToken ct) =>
-        recall.Memories.Count == 0 ? Task.CompletedTask : _memory.Bank(bank).RewardAsync((string)recall.Handle!, reward);
+        recall.Memories.Count == 0 ? Task.CompletedTask : _memory.Bank(ClusterBank(bank)).RewardAsync((string)recall.Handle!, reward);
 
     public async Task WriteAsync(string bank, float[] intent, string intentText, string experience, bool success, BackendRecall? recall, CancellationToken ct)
     {
-        var w = await _memory.Bank(bank).WriteAsync(intent, intentText, experience, success, recall?.Handle as string);
+        var w = await _memory.Bank(ClusterBank(bank)).WriteAsync(intent, intentText, experience, success, recall?.Handle as string);
         _written[bank].Add(w.MemoryId);
     }
 
@@ -91,7 +134,7 @@ public sealed class ClusterBackend : IMemoryBackend
         var list = new List<MemoryQ>();
         foreach (string id in _written[bank])
         {
-            var m = await _memory.Bank(bank).GetAsync(id);
+            var m = await _memory.Bank(ClusterBank(bank)).GetAsync(id);
             list.Add(new MemoryQ(id, m.Q, m.Success, m.Visits));
         }
 

@@ -18,7 +18,13 @@ catch (ArgumentException e)
 }
 
 var total = Stopwatch.StartNew();
-await using IMemoryBackend backend = cli.Backend == "reference" ? new ReferenceBackend() : await ClusterBackend.StartAsync(cli.Shards);
+await using IMemoryBackend backend = cli.Backend == "reference" ? new ReferenceBackend() : await ClusterBackend.StartAsync(cli.Shards, cli.ConsolePort);
+string? consoleUrl = (backend as ClusterBackend)?.ConsoleUrl;
+if (consoleUrl is not null)
+{
+    // Printed before the progress bars take the terminal; the key is this run's only, in memory, for tenant 'bench'.
+    Console.WriteLine($"Console (watch the banks learn): {consoleUrl}");
+}
 Directory.CreateDirectory(cli.Out);
 var markdown = new List<string> { $"# MemRL.Cluster learning benchmark ({DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC)", "", $"Command: `{cli.CommandLine}`", "" };
 foreach (string name in cli.Scenarios)
@@ -59,13 +65,23 @@ foreach (string name in cli.Scenarios)
 string results = Path.Combine(cli.Out, "results.md");
 File.WriteAllLines(results, markdown);
 AnsiConsole.MarkupLine($"[green]Done in {total.Elapsed.TotalSeconds:F0} s.[/] Table: [bold]{results}[/]; plots: [bold]{cli.Out}[/]");
+if (cli.KeepServing && consoleUrl is not null)
+{
+    // The silo stays up so the banks can be explored; Ctrl+C or SIGTERM stops it (and disposing the backend stops the silo).
+    var stop = new TaskCompletionSource();
+    Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.TrySetResult(); };
+    using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });
+    Console.WriteLine($"Console still serving at {consoleUrl} (Ctrl+C to stop).");
+    await stop.Task;
+}
+
 return 0;
 
 internal sealed record CliOptions(string[] Scenarios, int Seeds, int Epochs, int Agents, int Batch, string[]? Methods, bool Sweep, bool Transfer,
-    string Out, string Backend, int Shards, string CommandLine)
+    string Out, string Backend, int Shards, string CommandLine, int? ConsolePort = 0, bool KeepServing = false)
 {
     public const string Usage = "usage: MemRL.Bench.Learning [--scenario NAME|PATH[,…]] [--seeds N] [--epochs E] [--agents C] [--batch B] "
-        + "[--methods a,b] [--sweep] [--transfer] [--out DIR] [--backend cluster|reference] [--shards S]";
+        + "[--methods a,b] [--sweep] [--transfer] [--out DIR] [--backend cluster|reference] [--shards S] [--console-port P | --no-console] [--keep-serving]";
 
     public static CliOptions Parse(string[] args)
     {
@@ -86,6 +102,18 @@ internal sealed record CliOptions(string[] Scenarios, int Seeds, int Epochs, int
                 continue;
             }
 
+            if (flag == "--no-console")
+            {
+                o = o with { ConsolePort = null };
+                continue;
+            }
+
+            if (flag == "--keep-serving")
+            {
+                o = o with { KeepServing = true };
+                continue;
+            }
+
             string value = i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{flag} needs a value.");
             o = flag switch
             {
@@ -98,8 +126,14 @@ internal sealed record CliOptions(string[] Scenarios, int Seeds, int Epochs, int
                 "--out" => o with { Out = value },
                 "--backend" => value is "cluster" or "reference" ? o with { Backend = value } : throw new ArgumentException($"--backend is '{value}'; expected cluster or reference."),
                 "--shards" => o with { Shards = Int(flag, value, 1, 64) },
+                "--console-port" => o with { ConsolePort = Int(flag, value, 0, 65535) },
                 _ => throw new ArgumentException($"unknown flag '{flag}'."),
             };
+        }
+
+        if (o.KeepServing && o.ConsolePort is null)
+        {
+            throw new ArgumentException("--keep-serving keeps the console up; it cannot go with --no-console.");
         }
 
         return o;

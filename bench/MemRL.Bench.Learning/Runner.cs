@@ -36,7 +36,8 @@ public sealed class Runner(World world, IMemoryBackend backend, RunSettings sett
         var choice = Enumerable.Range(0, slots).Select(_ => draws.NextDouble()).ToArray();
         var evalLuck = Enumerable.Range(0, slots).Select(_ => draws.NextDouble()).ToArray();
 
-        string bank = $"{scenario.Name}-{method.Name}-s{seed}-{Guid.NewGuid():N}";
+        // Short and readable in the console; the suffix keeps runs apart in one data folder.
+        string bank = $"{scenario.Name}-{method.Name}-s{seed}-{Guid.NewGuid().ToString("N")[..8]}";
         if (method.UsesMemory)
         {
             await backend.CreateBankAsync(bank, scenario.Dimension, method.Options!, ct);

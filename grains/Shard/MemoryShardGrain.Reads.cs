@@ -18,6 +18,7 @@ internal sealed partial class MemoryShardGrain
         await EnsureVersionAsync(request.BankVersion);
         ThrowIfBroken();
         var filter = ScopeWire.ToFilter(request.Filter);
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         // Keys copied in for slots this shard does not own yet (a move in progress) are skipped, so search deeper by
         // their number to still return k1 owned keys; a filtered search refuses them inside the walk instead.
         int found = filter is null ? FindKeys(request.Query, request.K1 + _unownedKeys) : FindMatchingKeys(request.Query, request.K1, filter);
@@ -48,6 +49,7 @@ internal sealed partial class MemoryShardGrain
             keys.Add(new ShardKeyCandidate(neighbor.Id, slot, neighbor.Similarity, memories));
         }
 
+        _activity.Searched(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         return new ShardCandidates(_shard, [.. keys]);
     }
 

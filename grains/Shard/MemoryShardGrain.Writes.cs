@@ -52,6 +52,12 @@ internal sealed partial class MemoryShardGrain
             Telemetry.QValues.Record(updated.Q);
         }
 
+        // One entry per memory this call changed (a repeat of an earlier reward changed nothing).
+        for (int i = 0; i < applied; i++)
+        {
+            _activity.Rewarded(now, request.Reward);
+        }
+
         return result;
     }
 

@@ -46,6 +46,7 @@ internal sealed partial class MemoryShardGrain(
     private HnswSearchContext _searchContext = null!;
     private Neighbor[] _neighbors = new Neighbor[64];
     private int _unownedKeys;
+    private ShardActivity _activity = null!;
 
     private MemoryTable Table => _state.Table;
 
@@ -85,6 +86,7 @@ internal sealed partial class MemoryShardGrain(
         _sequences = new SequenceRange(count => BankGrain.ReserveSequencesAsync(_shard, count), SequenceBlock);
         Telemetry.ShardSize(_key, (Table.KeyCount, Table.MemoryCount));
         _searchContext = Index.CreateSearchContext();
+        _activity = new ShardActivity(time.GetUtcNow());
         await DropGivenAwayAsync();
     }
 

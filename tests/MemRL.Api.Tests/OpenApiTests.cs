@@ -24,6 +24,8 @@ public sealed class OpenApiTests(ApiSiloFixture fixture)
         { "GET", "/v1/banks/{bank}/memories/{memoryId}" },
         { "DELETE", "/v1/banks/{bank}/memories/{memoryId}" },
         { "DELETE", "/v1/banks/{bank}/memories" },
+        { "POST", "/v1/banks/{bank}/explain" },
+        { "GET", "/v1/banks/{bank}/insight" },
     };
 
     [Fact]

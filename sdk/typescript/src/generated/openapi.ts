@@ -126,7 +126,7 @@ export interface paths {
         get: operations["ListMemories"];
         put?: never;
         post: operations["Write"];
-        delete: operations["DeleteMemoriesByScope"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -148,10 +148,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/banks/{bank}/explain": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A recall explained: the whole Phase-A pool with each candidate's scores and verdict; issues no recall token. */
+        post: operations["ExplainRecall"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/banks/{bank}/insight": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Shards (silo, active since, recent search latency), the reward timeline, and the best and worst memories by Q. */
+        get: operations["GetInsight"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description A bank as the console shows it: its shards, the merged reward timeline and the extreme memories. */
+        BankInsight: {
+            /** @description The shards that answered, by index; Coverage BankInsight.Coverage says how many did not. */
+            shards: components["schemas"]["ShardInsight"][];
+            coverage: components["schemas"]["Coverage"];
+            /** Format: int32 */
+            bucketSeconds: number | string;
+            /** @description Every answering shard's buckets merged by start, oldest first. */
+            rewards: components["schemas"]["RewardBucket"][];
+            /** @description The memories with the highest Q (ties: older first). */
+            best: components["schemas"]["MemoryBrief"][];
+            /** @description The memories with the lowest Q (ties: older first). */
+            worst: components["schemas"]["MemoryBrief"][];
+            /** Format: date-time */
+            asOf: string;
+        };
         /** @description The tenant's banks, in name order. */
         BankListView: {
             banks: components["schemas"]["BankUsageView"][];
@@ -191,7 +241,6 @@ export interface components {
             similarityMean?: number | string;
             /** Format: double */
             similarityStdDev?: number | string;
-            mergeAcrossScopes?: boolean;
         };
         /** @description Bank statistics: keys, memories, per-shard sizes and the Q distribution. */
         BankStats: {
@@ -291,10 +340,31 @@ export interface components {
             options?: null | components["schemas"]["BankOptions"];
             index?: null | components["schemas"]["IndexSettings"];
         };
-        /** @description How many memories a delete by scope erased. */
-        DeletedView: {
-            /** Format: int32 */
-            deleted: number | string;
+        /** @description One member of the Phase-B pool and why it was or was not returned. */
+        ExplainedCandidate: {
+            id: string;
+            /** Format: float */
+            similarity: number | string;
+            /** Format: double */
+            q: number | string;
+            /** Format: double */
+            zSim: number | string;
+            /** Format: double */
+            zQ: number | string;
+            /** Format: double */
+            score: number | string;
+            success: boolean;
+            /**
+             * Format: int32
+             * @description 1-based position among the returned memories; null when not returned.
+             */
+            rank: null | number | string;
+            /** @description `returned`, `outscored` (score below the last returned one) or `below-qmin`. */
+            verdict: string;
+            /** @description The verdict in one sentence, with the numbers that decided it. */
+            reason: string;
+            intentText: string;
+            experience: string;
         };
         /** @description How each shard indexes its intent keys. */
         IndexSettings: {
@@ -322,6 +392,32 @@ export interface components {
              */
             exact: boolean;
         };
+        /** @description Service time of a shard's recent Phase-A searches, measured inside the shard. */
+        LatencySummary: {
+            /**
+             * Format: int32
+             * @description Searches the figures are over (the most recent, at most 256).
+             */
+            count: number | string;
+            /** Format: double */
+            p50Ms: number | string;
+            /** Format: double */
+            p90Ms: number | string;
+            /** Format: double */
+            maxMs: number | string;
+        };
+        /** @description A memory in a best-or-worst list: its numbers and intent, not its experience. */
+        MemoryBrief: {
+            id: string;
+            /** Format: double */
+            q: number | string;
+            /** Format: int32 */
+            visits: number | string;
+            success: boolean;
+            /** Format: double */
+            lastReward: null | number | string;
+            intentText: string;
+        };
         /** @description A stored memory. */
         MemoryInfo: {
             id: string;
@@ -338,10 +434,6 @@ export interface components {
             createdAt: string;
             /** Format: date-time */
             updatedAt: string;
-            scope?: null | components["schemas"]["ScopeFields"];
-            metadata?: null | {
-                [key: string]: string;
-            };
         };
         /**
          * @description A page of a bank's memories: shard by shard, by sequence within a shard. Pass string? MemoryPage.NextCursor back for the
@@ -384,11 +476,6 @@ export interface components {
             requireFullCoverage: boolean;
             /** @description With a vector: the model that made it; a bank made for another model refuses the call. */
             embedderId?: null | string;
-            /**
-             * @description Fields combined with AND, each a string (equality) or an array of strings (set membership):
-             *         `userId`, `agentId`, `sessionId`, `runId`, `metadata.&lt;key&gt;`. OR across fields is not supported.
-             */
-            filter?: null | Record<string, never>;
         };
         /** @description A recalled memory and the numbers that explain its rank. */
         RecalledMemory: {
@@ -406,10 +493,38 @@ export interface components {
             success: boolean;
             experience: string;
             intentText: string;
-            scope?: null | components["schemas"]["ScopeFields"];
-            metadata?: null | {
-                [key: string]: string;
-            };
+        };
+        /**
+         * @description A recall explained: the parameters it ran with, the pool statistics Phase B z-scored with, and every pool member in
+         *     Phase-A order. It shows the exploiting choice: with probability double RecallExplanation.Epsilon a real recall returns a random
+         *     sample of the pool instead.
+         */
+        RecallExplanation: {
+            pool: components["schemas"]["ExplainedCandidate"][];
+            coverage: components["schemas"]["Coverage"];
+            /** Format: int32 */
+            k1: number | string;
+            /** Format: int32 */
+            k2: number | string;
+            /** Format: double */
+            lambda: number | string;
+            /** Format: double */
+            delta: number | string;
+            /** Format: double */
+            qMin: null | number | string;
+            /** Format: double */
+            epsilon: number | string;
+            /** Format: int32 */
+            keysMatched: number | string;
+            /** Format: double */
+            similarityMean: number | string;
+            /** Format: double */
+            similarityStdDev: number | string;
+            /** Format: double */
+            qMean: number | string;
+            /** Format: double */
+            qStdDev: number | string;
+            similarityNormalization: string;
         };
         /** @description A recall's answer: the memories best first, the coverage, and the token that rewards them. */
         RecallView: {
@@ -427,16 +542,55 @@ export interface components {
             reward: null | number | string;
             memoryIds?: null | string[];
         };
+        /** @description Rewards applied in one time bucket: one per rewarded memory. */
+        RewardBucket: {
+            /**
+             * Format: date-time
+             * @description Bucket start (UTC); buckets are int BankInsight.BucketSeconds wide.
+             */
+            start: string;
+            /** Format: int32 */
+            count: number | string;
+            /**
+             * Format: int32
+             * @description Rewards above zero.
+             */
+            successes: number | string;
+            /**
+             * Format: double
+             * @description Sum of the rewards (their mean is Sum / Count).
+             */
+            sum: number | string;
+        };
         /** @description The answer to a reward. */
         RewardResponse: {
             updated: components["schemas"]["MemoryQ"][];
         };
-        /** @description Who a memory belongs to, on the wire and in JSON (MemoryScope in the core); every field optional. */
-        ScopeFields: {
-            userId?: null | string;
-            agentId?: null | string;
-            sessionId?: null | string;
-            runId?: null | string;
+        /** @description One shard as the console shows it. */
+        ShardInsight: {
+            /** Format: int32 */
+            shard: number | string;
+            /** @description The silo hosting the activation that answered. */
+            silo: string;
+            /**
+             * Format: date-time
+             * @description When that activation started (it loaded the shard from storage then).
+             */
+            activeSince: string;
+            /** Format: int32 */
+            keys: number | string;
+            /** Format: int32 */
+            memories: number | string;
+            /**
+             * Format: int32
+             * @description Memories written from successful episodes.
+             */
+            successMemories: number | string;
+            search: components["schemas"]["LatencySummary"];
+            /** @description Its reward buckets, oldest first (in memory: an activation starts with none). */
+            rewards: components["schemas"]["RewardBucket"][];
+            best: components["schemas"]["MemoryBrief"][];
+            worst: components["schemas"]["MemoryBrief"][];
         };
         /** @description Sizes of one shard. */
         ShardSize: {
@@ -484,14 +638,6 @@ export interface components {
             recallToken?: null | string;
             /** @description With a vector: the model that made it; a bank made for another model refuses the call. */
             embedderId?: null | string;
-            scope?: null | components["schemas"]["ScopeFields"];
-            /**
-             * @description Free string key–values stored with the memory: at most 16, keys of [A-Za-z0-9_.-] up to 64
-             *         characters, values up to 256, 4 KiB in all.
-             */
-            metadata?: null | {
-                [key: string]: string;
-            };
         };
         /** @description The answer to a write. */
         WriteResponse: {
@@ -1033,55 +1179,6 @@ export interface operations {
             };
         };
     };
-    DeleteMemoriesByScope: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                bank: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["DeletedView"];
-                };
-            };
-            /** @description Bad Request */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemDetails"];
-                };
-            };
-            /** @description Not Found */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemDetails"];
-                };
-            };
-            /** @description Conflict */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemDetails"];
-                };
-            };
-        };
-    };
     GetMemory: {
         parameters: {
             query?: never;
@@ -1162,6 +1259,101 @@ export interface operations {
             };
             /** @description Conflict */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    ExplainRecall: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                bank: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RecallBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecallExplanation"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    GetInsight: {
+        parameters: {
+            query?: {
+                extremes?: string;
+            };
+            header?: never;
+            path: {
+                bank: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BankInsight"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
