@@ -180,6 +180,8 @@ internal sealed partial class SiloConnection(BridgeTarget target, string[] siloA
                 TransportMode = HttpTransportMode.StreamableHttp,
                 AdditionalHeaders = new Dictionary<string, string> { ["Authorization"] = $"Bearer {key}" },
                 Name = "memrl-silo",
+                // The tools send nothing unsolicited, and an open GET would hold a silo's graceful stop for its full timeout.
+                EnableStandaloneGetStream = false,
             }, loggerFactory);
             _client = await McpClient.CreateAsync(transport, new McpClientOptions
             {

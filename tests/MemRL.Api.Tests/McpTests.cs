@@ -241,8 +241,8 @@ public sealed class McpTests(McpSilo fixture) : IClassFixture<McpSilo>
         }
         finally
         {
-            await first.DisposeAsync();
-            await second.DisposeAsync();
+            // Both hosts close at once, as when the user quits: the embedded silo stops gracefully under the other's feet.
+            await Task.WhenAll(first.DisposeAsync().AsTask(), second.DisposeAsync().AsTask());
             // Every line either process wrote to stdout was JSON-RPC.
             foreach (var session in new[] { first, second })
             {
