@@ -121,7 +121,10 @@ internal abstract class MemoryTool : McpServerTool
         }
         catch (QuotaExceededException quota)
         {
-            return Error("bank", "a bank under the tenant's quotas", null, quota.Message, "quota");
+            string limit = quota.Limit.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            string current = quota.Current.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return Error("bank", $"at most {limit} {quota.Quota} for this tenant (MemRL:Api:Quotas:{quota.Key})", current,
+                $"The tenant's {quota.Quota} quota is {limit} and it has {current}; delete some, or ask for MemRL:Api:Quotas:{quota.Key} to be raised.", "quota");
         }
         catch (OperationConflictException)
         {

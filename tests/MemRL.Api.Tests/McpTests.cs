@@ -171,6 +171,31 @@ public sealed class McpTests(McpSilo fixture) : IClassFixture<McpSilo>
     }
 
     [Fact]
+    public async Task Http_RecallIds_BelongToTheirSessionAndTenant()
+    {
+        string bank = ApiSiloFixture.NewBankName("mcp-ids");
+        await using var first = await fixture.HttpClientAsync(Writer);
+        await CallOkAsync(first, "write", new() { ["bank"] = bank, ["intent"] = "reset a password", ["experience"] = "send the reset link", ["success"] = true });
+        string recallId = (await CallOkAsync(first, "recall", new() { ["bank"] = bank, ["query"] = "reset my password" })).GetProperty("recallId").GetString()!;
+
+        // The same key in another session, and another tenant, cannot use it; nothing is rewarded.
+        await using var second = await fixture.HttpClientAsync(Writer);
+        await using var beta = await fixture.HttpClientAsync(ApiSilo.KeyOf("beta"));
+        foreach (var other in new[] { second, beta })
+        {
+            var error = await CallErrorAsync(other, "reward", new() { ["recallId"] = recallId, ["reward"] = 1 });
+            Assert.Equal("recallId", error.GetProperty("field").GetString());
+        }
+
+        // Another tenant does not see the bank at all.
+        var missing = await CallOkAsync(beta, "recall", new() { ["bank"] = bank, ["query"] = "reset my password" });
+        Assert.Empty(missing.GetProperty("memories").EnumerateArray());
+        var memory = Assert.Single((await CallOkAsync(first, "list", new() { ["bank"] = bank })).GetProperty("memories").EnumerateArray());
+        Assert.Equal(0, memory.GetProperty("visits").GetInt32());
+        Assert.Single((await CallOkAsync(first, "reward", new() { ["recallId"] = recallId, ["reward"] = 1 })).GetProperty("updated").EnumerateArray());
+    }
+
+    [Fact]
     public async Task Stdio_BridgesToTheRunningSilo_TheLoopLearns()
     {
         string work = Directory.CreateTempSubdirectory("memrl-mcp-stdio-").FullName;
