@@ -56,6 +56,8 @@ internal static partial class McpStdio
             return 1;
         }
 
+        // Requests are forwarded without the host's _meta: it carries the host's protocol revision (2026-07-28 has no
+        // sessions), while the bridge's own session with the silo is 2025-11-25.
         var options = new McpServerOptions
         {
             ServerInfo = new Implementation { Name = "memrl", Title = "MemRL memory", Version = typeof(McpStdio).Assembly.GetName().Version?.ToString() ?? "1.0" },
@@ -65,11 +67,11 @@ internal static partial class McpStdio
             {
                 ListToolsHandler = (request, cancellationToken) =>
                     new ValueTask<ListToolsResult>(connection.CallAsync(
-                        (client, ct) => client.ListToolsAsync(request.Params ?? new ListToolsRequestParams(), ct).AsTask(), retry: true, cancellationToken)),
+                        (client, ct) => client.ListToolsAsync(new ListToolsRequestParams { Cursor = request.Params?.Cursor }, ct).AsTask(), retry: true, cancellationToken)),
                 CallToolHandler = (request, cancellationToken) =>
                     new ValueTask<CallToolResult>(connection.CallAsync(
                         // A call is retried only when it never reached a silo (SiloConnection.CallAsync), so a write is not applied twice.
-                        (client, ct) => client.CallToolAsync(request.Params!, ct).AsTask(), retry: true, cancellationToken)),
+                        (client, ct) => client.CallToolAsync(new CallToolRequestParams { Name = request.Params!.Name, Arguments = request.Params.Arguments }, ct).AsTask(), retry: true, cancellationToken)),
             },
         };
         await using var server = McpServer.Create(new StreamServerTransport(Console.OpenStandardInput(), protocolOut, "memrl", loggerFactory), options, loggerFactory);
