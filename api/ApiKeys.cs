@@ -131,7 +131,9 @@ internal sealed class ApiKeyAuthenticationHandler(
             return Task.FromResult(AuthenticateResult.Fail("The API key is not known."));
         }
 
-        var claims = new List<Claim> { new(Tenants.TenantClaim, entry.Tenant) };
+        // NameIdentifier names the key (by a prefix of its hash, never the key): an MCP session is bound to the key that
+        // opened it, and the MCP SDK refuses stateful sessions without such a claim (docs/mcp.md).
+        var claims = new List<Claim> { new(Tenants.TenantClaim, entry.Tenant), new(ClaimTypes.NameIdentifier, $"{entry.Tenant}:{entry.Sha256.ToLowerInvariant()[..16]}") };
         if (entry.Local)
         {
             claims.Add(new Claim(Tenants.LocalClaim, "true"));

@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using System.Threading.RateLimiting;
+using MemRL.Api.Mcp;
 using MemRL.Client;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Builder;
@@ -53,6 +54,8 @@ public static class MemRLApiExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<TenantUsage>();
         services.AddHostedService<LocalKeyBootstrap>();
+        // The MCP server (docs/mcp.md): the same keys, tenants and client behind /mcp.
+        services.AddMemRLMcp();
 
         services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
@@ -192,6 +195,12 @@ public static class MemRLApiExtensions
         MapProbe(app, "/health/ready", check => check.Tags.Contains(GrainInterfaces.HealthTags.Ready));
         Endpoints.Map(app);
         Console.ConsoleEndpoints.MapPages(app);
+
+        if (app.Services.GetRequiredService<IOptions<Mcp.McpOptions>>().Value.Enabled)
+        {
+            app.MapMemRLMcp();
+        }
+
         return app;
     }
 

@@ -85,11 +85,23 @@ internal sealed class QuotaExceededException(string quota, string key, long limi
         + (adding is { } a ? $"; this call adds {a.ToString(CultureInfo.InvariantCulture)}." : ".")
         + $" Delete some, or raise MemRL:Api:Quotas:{key}.")
 {
+    /// <summary>The quota's name (banks, memories, textBytes).</summary>
+    public string Quota { get; } = quota;
+
+    /// <summary>Its configuration key under MemRL:Api:Quotas.</summary>
+    public string Key { get; } = key;
+
+    /// <summary>The limit.</summary>
+    public long Limit { get; } = limit;
+
+    /// <summary>The tenant's current value.</summary>
+    public long Current { get; } = current;
+
     // 403, not 429: waiting does not bring a tenant under a quota, so a client must not retry with backoff; only a
     // delete or a new limit does.
     public Task WriteAsync(HttpContext context) =>
         Problems.WriteAsync(context, StatusCodes.Status403Forbidden, "Quota exceeded", Message, null,
-            adding is null ? $"fewer than {limit.ToString(CultureInfo.InvariantCulture)} {quota} (MemRL:Api:Quotas:{key})" : $"at most {limit.ToString(CultureInfo.InvariantCulture)} {quota} in all (MemRL:Api:Quotas:{key})",
-            current.ToString(CultureInfo.InvariantCulture), "quota",
-            new Dictionary<string, object?> { ["quota"] = quota, ["limit"] = limit, ["current"] = current });
+            adding is null ? $"fewer than {Limit.ToString(CultureInfo.InvariantCulture)} {Quota} (MemRL:Api:Quotas:{Key})" : $"at most {Limit.ToString(CultureInfo.InvariantCulture)} {Quota} in all (MemRL:Api:Quotas:{Key})",
+            Current.ToString(CultureInfo.InvariantCulture), "quota",
+            new Dictionary<string, object?> { ["quota"] = Quota, ["limit"] = Limit, ["current"] = Current });
 }

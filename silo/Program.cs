@@ -1,14 +1,6 @@
-using MemRL.Api;
 using MemRL.Grains;
 using MemRL.Silo;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using OpenTelemetry;
-using OpenTelemetry.Metrics;
-using OpenTelemetry.Resources;
-using OpenTelemetry.Trace;
-using Orleans.Configuration;
 
 // `new-api-key --tenant NAME [--read-only]` mints a key and prints its configuration entry, then exits.
 if (args is ["new-api-key", .. var rest])
@@ -22,6 +14,13 @@ if (args is ["rotate-local-key", .. var rotateArgs])
     return RotateLocalKey.Run(WebApplication.CreateBuilder(rotateArgs).Configuration, Console.Out, Console.Error);
 }
 
+// `mcp` serves MCP on stdin/stdout for hosts that launch servers as processes (docs/mcp.md): a bridge to a running
+// silo's /mcp, or to an embedded silo it starts when none answers.
+if (args is ["mcp", .. var mcpArgs])
+{
+    return await McpStdio.RunAsync(mcpArgs);
+}
+
 // `rotate-recall-token-key` adds a new signing key to the embedded default's key ring; tokens of the old keys stay valid.
 if (args is ["rotate-recall-token-key", ..])
 {
@@ -29,66 +28,6 @@ if (args is ["rotate-recall-token-key", ..])
     return RecallTokenKeyCommand.Run(WebApplication.CreateBuilder(args[1..]).Configuration, Console.Out, Console.Error);
 }
 
-// Two shapes, chosen by configuration (appsettings.json or environment, e.g. MemRL__Cluster__Redis):
-// - embedded default (nothing configured): one silo, localhost clustering, data in ./data/memrl.db (SQLite), the HTTP
-//   API on http://127.0.0.1:8080 with a fresh local key;
-// - cluster: MemRL:Cluster:Redis names the membership store and MemRL:Storage:Provider=PostgreSql the data store;
-// - Azure: MemRL:Cluster:AzureStorage (membership and reminders in Azure Tables) and MemRL:Storage:Provider=Azure.
-var builder = WebApplication.CreateBuilder(args);
-var settings = SiloSettings.Read(builder.Configuration);
-builder.UseOrleans(silo =>
-{
-    if (settings.RedisClustering is not null || settings.AzureClustering is not null)
-    {
-        silo.Configure<ClusterOptions>(o =>
-        {
-            o.ClusterId = settings.ClusterId;
-            o.ServiceId = settings.ServiceId;
-        });
-        silo.ConfigureEndpoints(settings.AdvertisedAddress, settings.SiloPort, settings.GatewayPort, listenOnAnyHostAddress: settings.ListenOnAnyAddress);
-        if (settings.AzureClustering is { } azure)
-        {
-            // Orleans' own Azure Table providers: membership, and the reminder table for grains that schedule work.
-            silo.UseAzureStorageClustering(o => o.TableServiceClient = new Azure.Data.Tables.TableServiceClient(azure));
-            silo.UseAzureTableReminderService(o => o.TableServiceClient = new Azure.Data.Tables.TableServiceClient(azure));
-        }
-        else
-        {
-            silo.UseRedisClustering(settings.RedisClustering!);
-        }
-
-        // In a pod (the kubelet sets KUBERNETES_SERVICE_HOST): silo names follow pods, and silos of deleted pods are
-        // declared dead at once instead of after missed probes. Outside a cluster it would stop the process, so only here.
-        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("KUBERNETES_SERVICE_HOST")))
-        {
-            silo.UseKubernetesHosting();
-        }
-    }
-    else
-    {
-        silo.UseLocalhostClustering(settings.SiloPort, settings.GatewayPort);
-    }
-
-    silo.AddMemRL();
-});
-builder.AddMemRLApi();
-// Traces and metrics: MemRL's own (recall phases, commits, Q, shard sizes), Orleans' grain calls and the HTTP server,
-// one trace from an API request through the coordinator to every shard. Exported by OTLP when the standard
-// OTEL_EXPORTER_OTLP_ENDPOINT is set (a collector, Jaeger, Aspire dashboard); otherwise collected for nobody.
-var telemetry = builder.Services.AddOpenTelemetry()
-    .ConfigureResource(resource => resource.AddService("memrl-silo"))
-    .WithTracing(tracing => tracing.AddSource(Telemetry.Name, "Microsoft.Orleans.*").AddAspNetCoreInstrumentation())
-    .WithMetrics(metrics => metrics.AddMeter(Telemetry.Name, "Microsoft.Orleans").AddAspNetCoreInstrumentation());
-if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
-{
-    telemetry.UseOtlpExporter();
-}
-
-// A stop (SIGTERM on a rolling update) deactivates every grain, letting in-flight calls and commits finish, then leaves
-// the cluster. Time for that, within the pod's termination grace period (deploy/k8s: 60 s).
-builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.ShutdownTimeout);
-
-await using var app = builder.Build();
-app.MapMemRLApi();
+await using var app = SiloApp.Create(args);
 await app.RunAsync();
 return 0;
