@@ -126,7 +126,7 @@ export interface paths {
         get: operations["ListMemories"];
         put?: never;
         post: operations["Write"];
-        delete?: never;
+        delete: operations["DeleteMemoriesByScope"];
         options?: never;
         head?: never;
         patch?: never;
@@ -209,7 +209,8 @@ export interface components {
         /**
          * @description A bank's MemRL options on the wire. Meanings and ranges are those of MemRL.Core's MemRLOptions, and so
          *     are the defaults: each is read from MemRLOptions MemRLOptions.Default, so the two cannot drift (paper Table 8:
-         *     alpha 0.3, lambda 0.5, k1 5, k2 3, delta 0.5, qInit 0/0, mergeThreshold 0.90). The silo validates.
+         *     alpha 0.3, lambda 0.5, k1 5, k2 3, delta 0.5, mergeThreshold 0.90; rewards in [rewardMin, rewardMax] = [−1, 1], null for
+         *     an unbounded side as banks stored before reward ranges keep; qInit the range's midpoint unless given). The silo validates.
          */
         BankOptions: {
             /** Format: double */
@@ -241,6 +242,18 @@ export interface components {
             similarityMean?: number | string;
             /** Format: double */
             similarityStdDev?: number | string;
+            /**
+             * Format: double
+             * @description Lowest reward accepted; null: unbounded below (banks stored before reward ranges). Default −1.
+             */
+            rewardMin?: null | number | string;
+            /**
+             * Format: double
+             * @description Highest reward accepted; null: unbounded above (banks stored before reward ranges). Default 1.
+             */
+            rewardMax?: null | number | string;
+            /** @description Whether a new memory may join a key of another scope (docs/scopes.md). Default false. */
+            mergeAcrossScopes?: boolean;
         };
         /** @description Bank statistics: keys, memories, per-shard sizes and the Q distribution. */
         BankStats: {
@@ -340,6 +353,11 @@ export interface components {
             options?: null | components["schemas"]["BankOptions"];
             index?: null | components["schemas"]["IndexSettings"];
         };
+        /** @description How many memories a delete by scope erased. */
+        DeletedView: {
+            /** Format: int32 */
+            deleted: number | string;
+        };
         /** @description One member of the Phase-B pool and why it was or was not returned. */
         ExplainedCandidate: {
             id: string;
@@ -434,6 +452,10 @@ export interface components {
             createdAt: string;
             /** Format: date-time */
             updatedAt: string;
+            scope?: null | components["schemas"]["ScopeFields"];
+            metadata?: null | {
+                [key: string]: string;
+            };
         };
         /**
          * @description A page of a bank's memories: shard by shard, by sequence within a shard. Pass string? MemoryPage.NextCursor back for the
@@ -476,6 +498,11 @@ export interface components {
             requireFullCoverage: boolean;
             /** @description With a vector: the model that made it; a bank made for another model refuses the call. */
             embedderId?: null | string;
+            /**
+             * @description Fields combined with AND, each a string (equality) or an array of strings (set membership):
+             *         `userId`, `agentId`, `sessionId`, `runId`, `metadata.&lt;key&gt;`. OR across fields is not supported.
+             */
+            filter?: null | Record<string, never>;
         };
         /** @description A recalled memory and the numbers that explain its rank. */
         RecalledMemory: {
@@ -493,6 +520,10 @@ export interface components {
             success: boolean;
             experience: string;
             intentText: string;
+            scope?: null | components["schemas"]["ScopeFields"];
+            metadata?: null | {
+                [key: string]: string;
+            };
         };
         /**
          * @description A recall explained: the parameters it ran with, the pool statistics Phase B z-scored with, and every pool member in
@@ -566,6 +597,13 @@ export interface components {
         RewardResponse: {
             updated: components["schemas"]["MemoryQ"][];
         };
+        /** @description Who a memory belongs to, on the wire and in JSON (MemoryScope in the core); every field optional. */
+        ScopeFields: {
+            userId?: null | string;
+            agentId?: null | string;
+            sessionId?: null | string;
+            runId?: null | string;
+        };
         /** @description One shard as the console shows it. */
         ShardInsight: {
             /** Format: int32 */
@@ -638,6 +676,14 @@ export interface components {
             recallToken?: null | string;
             /** @description With a vector: the model that made it; a bank made for another model refuses the call. */
             embedderId?: null | string;
+            scope?: null | components["schemas"]["ScopeFields"];
+            /**
+             * @description Free string key–values stored with the memory: at most 16, keys of [A-Za-z0-9_.-] up to 64
+             *         characters, values up to 256, 4 KiB in all.
+             */
+            metadata?: null | {
+                [key: string]: string;
+            };
         };
         /** @description The answer to a write. */
         WriteResponse: {
@@ -1079,6 +1125,14 @@ export interface operations {
             query?: {
                 limit?: number;
                 cursor?: string;
+                /** @description Only memories whose userId is one of these values (repeat the parameter for a set). Other filter fields: metadata.<key>=<value>. Fields combine with AND (docs/scopes.md). */
+                userId?: string[];
+                /** @description Only memories whose agentId is one of these values (repeat the parameter for a set). Other filter fields: metadata.<key>=<value>. Fields combine with AND (docs/scopes.md). */
+                agentId?: string[];
+                /** @description Only memories whose sessionId is one of these values (repeat the parameter for a set). Other filter fields: metadata.<key>=<value>. Fields combine with AND (docs/scopes.md). */
+                sessionId?: string[];
+                /** @description Only memories whose runId is one of these values (repeat the parameter for a set). Other filter fields: metadata.<key>=<value>. Fields combine with AND (docs/scopes.md). */
+                runId?: string[];
             };
             header?: never;
             path: {
@@ -1152,6 +1206,64 @@ export interface operations {
             };
             /** @description Forbidden */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    DeleteMemoriesByScope: {
+        parameters: {
+            query?: {
+                /** @description Only memories whose userId is one of these values (repeat the parameter for a set). Other filter fields: metadata.<key>=<value>. Fields combine with AND (docs/scopes.md). */
+                userId?: string[];
+                /** @description Only memories whose agentId is one of these values (repeat the parameter for a set). Other filter fields: metadata.<key>=<value>. Fields combine with AND (docs/scopes.md). */
+                agentId?: string[];
+                /** @description Only memories whose sessionId is one of these values (repeat the parameter for a set). Other filter fields: metadata.<key>=<value>. Fields combine with AND (docs/scopes.md). */
+                sessionId?: string[];
+                /** @description Only memories whose runId is one of these values (repeat the parameter for a set). Other filter fields: metadata.<key>=<value>. Fields combine with AND (docs/scopes.md). */
+                runId?: string[];
+            };
+            header?: never;
+            path: {
+                bank: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeletedView"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
