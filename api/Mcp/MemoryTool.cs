@@ -24,11 +24,25 @@ internal abstract class MemoryTool : McpServerTool
         $"The memory bank to use (default '{options.DefaultBank}'). Leave it out unless told to use another bank.", Tenants.MaxBankNameLength, minLength: 1);
 
     /// <summary>
-    /// Arguments every tool that reads or writes memories by content takes after its own. Empty today: the memory
-    /// scopes and metadata of issue 15 (userId, agentId, sessionId, runId, metadata, filter) join here, once, for
-    /// recall, write and list (docs/mcp.md).
+    /// Arguments every tool that reads or writes memories by content takes after its own: the memory's scope
+    /// (docs/scopes.md). <c>write</c> stores it with the memory; <c>recall</c> and <c>list</c> see only memories whose
+    /// fields equal every one given.
     /// </summary>
-    protected static readonly IReadOnlyList<ToolArgument> ScopeArguments = [];
+    protected static readonly IReadOnlyList<ToolArgument> ScopeArguments =
+    [
+        .. Core.Bank.MemoryScope.FieldNames.Select(field => ToolArgument.Text(field,
+            $"Whose memory this is ({field}): write stores it; recall and list see only memories with this {field}. Leave it out to use the whole bank.",
+            Core.Bank.MemoryScope.MaxValueLength, minLength: 1)),
+    ];
+
+    /// <summary>The scope the call names (null when it names none); its limits are the core's.</summary>
+    protected static ScopeFields? ScopeOf(ToolArguments a)
+    {
+        int max = Core.Bank.MemoryScope.MaxValueLength;
+        var scope = new ScopeFields(a.Text("userId", max, minLength: 1), a.Text("agentId", max, minLength: 1), a.Text("sessionId", max, minLength: 1),
+            a.Text("runId", max, minLength: 1));
+        return scope.ToScope("").IsEmpty ? null : scope;
+    }
 
     private readonly Tool _tool;
     private readonly IReadOnlyList<ToolArgument> _arguments;

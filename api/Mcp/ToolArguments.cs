@@ -44,6 +44,13 @@ internal sealed record ToolArgument(string Name, JsonObject Schema, string Descr
             ["items"] = new JsonObject { ["type"] = "string", ["minLength"] = 1, ["maxLength"] = maxLength },
         }, description);
 
+    public static ToolArgument StringMap(string name, string description, int maxEntries, int maxValueLength) =>
+        new(name, new JsonObject
+        {
+            ["type"] = "object", ["maxProperties"] = maxEntries,
+            ["additionalProperties"] = new JsonObject { ["type"] = "string", ["maxLength"] = maxValueLength },
+        }, description);
+
     /// <summary>The tool's input schema: an object of these arguments, and no others.</summary>
     public static JsonElement InputSchema(IReadOnlyList<ToolArgument> arguments)
     {
@@ -222,6 +229,34 @@ internal sealed class ToolArguments
         }
 
         return items;
+    }
+
+    /// <summary>An object of string values (limits are checked by whoever takes it); null when absent.</summary>
+    public IReadOnlyDictionary<string, string>? StringMap(string name)
+    {
+        const string expected = "an object whose values are strings";
+        if (!TryGet(name, required: false, expected, out var value))
+        {
+            return null;
+        }
+
+        if (value.ValueKind != JsonValueKind.Object)
+        {
+            throw WrongType(name, expected, value);
+        }
+
+        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var property in value.EnumerateObject())
+        {
+            if (property.Value.ValueKind != JsonValueKind.String)
+            {
+                throw FieldError.Invalid($"{name}.{property.Name}", "a string", Describe(property.Value));
+            }
+
+            map[property.Name] = property.Value.GetString()!;
+        }
+
+        return map;
     }
 
     private bool TryGet(string name, bool required, string expected, out JsonElement value)

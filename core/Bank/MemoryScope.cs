@@ -40,7 +40,7 @@ public sealed record MemoryScope(string? UserId = null, string? AgentId = null, 
         {
             if (ValueOf(field) is { } value)
             {
-                ValidateValue(value, $"{prefix}.{field}");
+                ValidateValue(value, prefix.Length == 0 ? field : $"{prefix}.{field}");
             }
         }
 

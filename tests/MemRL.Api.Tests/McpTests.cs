@@ -148,6 +148,10 @@ public sealed class McpTests(McpSilo fixture) : IClassFixture<McpSilo>
             ("get", new() { ["bank"] = bank, ["memoryId"] = "not-an-id" }, "memoryId", "not-an-id"),
             ("list", new() { ["bank"] = bank, ["limit"] = 0 }, "limit", "0"),
             ("list", new() { ["bank"] = bank, ["cursor"] = "garbage" }, "cursor", null),
+            ("write", new() { ["bank"] = bank, ["intent"] = "i", ["experience"] = "e", ["success"] = true, ["userId"] = "a\tb" }, "userId", null),
+            ("write", new() { ["bank"] = bank, ["intent"] = "i", ["experience"] = "e", ["success"] = true, ["metadata"] = new Dictionary<string, object> { ["k"] = 1 } }, "metadata.k", "the number 1"),
+            ("write", new() { ["bank"] = bank, ["intent"] = "i", ["experience"] = "e", ["success"] = true, ["metadata"] = new Dictionary<string, object> { ["bad key"] = "v" } }, "metadata.bad key", null),
+            ("recall", new() { ["bank"] = bank, ["query"] = "q", ["runId"] = new string('r', 129) }, "runId", null),
         };
         foreach (var (tool, args, field, actual) in cases)
         {
@@ -168,6 +172,29 @@ public sealed class McpTests(McpSilo fixture) : IClassFixture<McpSilo>
         Assert.Equal(1, stats.GetProperty("memories").GetInt32());
         var memory = await CallOkAsync(client, "get", new() { ["bank"] = bank, ["memoryId"] = memoryId });
         Assert.Equal(0, memory.GetProperty("visits").GetInt32());
+    }
+
+    // The scope arguments: write stores them with the memory, recall and list see only that scope's memories.
+    [Fact]
+    public async Task Http_ScopeArguments_KeepOneUsersMemoriesFromAnother()
+    {
+        string bank = ApiSiloFixture.NewBankName("mcp-scope");
+        await using var client = await fixture.HttpClientAsync(Writer);
+        await CallOkAsync(client, "write", new()
+        {
+            ["bank"] = bank, ["intent"] = "reset a password", ["experience"] = "ann: send the reset link", ["success"] = true, ["userId"] = "ann",
+            ["metadata"] = new Dictionary<string, object> { ["topic"] = "auth" },
+        });
+        await CallOkAsync(client, "write", new() { ["bank"] = bank, ["intent"] = "reset a password", ["experience"] = "bob: call support", ["success"] = true, ["userId"] = "bob" });
+
+        var ann = await CallOkAsync(client, "recall", new() { ["bank"] = bank, ["query"] = "how do I reset my password", ["userId"] = "ann" });
+        var memory = Assert.Single(ann.GetProperty("memories").EnumerateArray());
+        Assert.Equal("ann: send the reset link", memory.GetProperty("experience").GetString());
+        Assert.Equal("auth", memory.GetProperty("metadata").GetProperty("topic").GetString());
+        Assert.Empty((await CallOkAsync(client, "recall", new() { ["bank"] = bank, ["query"] = "reset my password", ["userId"] = "cy" })).GetProperty("memories").EnumerateArray());
+        var listed = Assert.Single((await CallOkAsync(client, "list", new() { ["bank"] = bank, ["userId"] = "bob" })).GetProperty("memories").EnumerateArray());
+        Assert.Equal("bob", listed.GetProperty("scope").GetProperty("userId").GetString());
+        Assert.Equal(2, (await CallOkAsync(client, "bank_stats", new() { ["bank"] = bank })).GetProperty("memories").GetInt32());
     }
 
     [Fact]

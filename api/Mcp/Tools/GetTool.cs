@@ -30,7 +30,8 @@ internal static class MemoryIdArgument
 
 /// <summary>A memory as the tools show it.</summary>
 internal sealed record MemoryView(string MemoryId, string Intent, string Experience, bool Success, double Q, int Visits, double? LastReward,
-    DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
+    DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, ScopeFields? Scope, Dictionary<string, string>? Metadata)
 {
-    public static MemoryView From(MemoryInfo m) => new(m.Id, m.IntentText, m.Experience, m.Success, m.Q, m.Visits, m.LastReward, m.CreatedAt, m.UpdatedAt);
+    public static MemoryView From(MemoryInfo m) =>
+        new(m.Id, m.IntentText, m.Experience, m.Success, m.Q, m.Visits, m.LastReward, m.CreatedAt, m.UpdatedAt, m.Scope, m.Metadata);
 }

@@ -18,7 +18,7 @@ internal sealed class ListTool(McpOptions options) : MemoryTool("list", "List me
         var a = call.Arguments;
         int limit = a.Integer("limit", 1, BankLimits.MaxPageSize) ?? 20;
         string? cursor = a.Text("cursor", 1000, minLength: 1);
-        var page = await call.Bank().ListAsync(cursor, limit);
+        var page = await call.Bank().ListAsync(cursor, limit, ScopeWire.FilterOf(ScopeOf(a)));
         return new ListResult([.. page.Memories.Select(MemoryView.From)], page.NextCursor);
     }
 

@@ -28,7 +28,8 @@ internal sealed class RecallTool(McpOptions options) : MemoryTool("recall", "Rec
     {
         var a = call.Arguments;
         string query = a.Text("query", BankLimits.MaxIntentTextLength, required: true, minLength: 1)!;
-        var settings = new RecallSettings(a.Integer("k1", 1, 1000), a.Integer("k2", 1, 1000), a.Number("lambda", 0, 1), a.Number("delta", -1, 1));
+        var settings = new RecallSettings(a.Integer("k1", 1, 1000), a.Integer("k2", 1, 1000), a.Number("lambda", 0, 1), a.Number("delta", -1, 1),
+            Filter: ScopeWire.FilterOf(ScopeOf(a)));
         var bank = call.Bank();
         RecallResponse recall;
         bool truncated;
@@ -49,7 +50,7 @@ internal sealed class RecallTool(McpOptions options) : MemoryTool("recall", "Rec
             ? "No similar memory passed the similarity gate: act without memory, then write what you learned (pass this recallId to write)."
             : $"After the outcome is known, call reward with recallId '{entry.Id}' (it expires in {ids.Lifetime.TotalMinutes:0} minutes), then write what you learned.";
         return new RecallResult(entry.Id,
-            [.. recall.Memories.Select(m => new RecalledView(m.Id, m.IntentText, m.Experience, m.Success, m.Q, m.Similarity, m.ZSim, m.ZQ, m.Score))],
+            [.. recall.Memories.Select(m => new RecalledView(m.Id, m.IntentText, m.Experience, m.Success, m.Q, m.Similarity, m.ZSim, m.ZQ, m.Score, m.Scope, m.Metadata))],
             recall.PoolSize, $"{recall.Coverage.ShardsAnswered}/{recall.Coverage.ShardsTotal}",
             truncated ? hint + " The query was longer than the embedding model reads; only its start was used." : hint,
             recall.Explored ? true : null);
@@ -59,5 +60,6 @@ internal sealed class RecallTool(McpOptions options) : MemoryTool("recall", "Rec
 
     private sealed record RecallResult(string? RecallId, IReadOnlyList<RecalledView> Memories, int PoolSize, string? Coverage, string Hint, bool? Explored = null);
 
-    private sealed record RecalledView(string MemoryId, string Intent, string Experience, bool Success, double Q, double Similarity, double ZSim, double ZQ, double Score);
+    private sealed record RecalledView(string MemoryId, string Intent, string Experience, bool Success, double Q, double Similarity, double ZSim, double ZQ, double Score,
+        ScopeFields? Scope, Dictionary<string, string>? Metadata);
 }

@@ -20,6 +20,8 @@ internal sealed class WriteTool(McpOptions options) : MemoryTool("write", "Write
         ToolArgument.Text("recallId", "The recallId of this task's recall, if you recalled for it.", 64, minLength: 1),
         BankArgument(options),
         .. ScopeArguments,
+        ToolArgument.StringMap("metadata", "Free key-values stored with the memory (at most 16; keys of letters, digits, '_', '.', '-').",
+            Core.Bank.MemoryMetadata.MaxEntries, Core.Bank.MemoryMetadata.MaxValueLength),
     ], readOnly: false, idempotent: true)
 {
     protected override async Task<object> CallAsync(ToolCall call)
@@ -29,6 +31,9 @@ internal sealed class WriteTool(McpOptions options) : MemoryTool("write", "Write
         string experience = a.Text("experience", BankLimits.MaxExperienceLength, required: true, minLength: 1)!;
         bool success = a.Boolean("success", required: true)!.Value;
         string? recallId = a.Text("recallId", 64, minLength: 1);
+        var scope = ScopeOf(a);
+        var metadata = a.StringMap("metadata");
+        var tags = Core.Bank.MemoryMetadata.From(metadata);
         string bankName = call.BankName;
         var ids = call.Get<RecallIds>();
         string? token = null;
@@ -52,9 +57,9 @@ internal sealed class WriteTool(McpOptions options) : MemoryTool("write", "Write
         var usage = call.Get<TenantUsage>();
         long textBytes = System.Text.Encoding.UTF8.GetByteCount(experience) + System.Text.Encoding.UTF8.GetByteCount(intent);
         await usage.CheckWriteAsync(call.Tenant, textBytes);
-        string operationId = OperationId(call, intent, experience, success, token);
+        string operationId = OperationId(call, intent, experience, success, token, scope, tags);
         var bank = call.Bank();
-        Task<WriteResponse> Write(float[] vector, string embedderId) => bank.WriteAsync(vector, intent, experience, success, token, operationId, embedderId);
+        Task<WriteResponse> Write(float[] vector, string embedderId) => bank.WriteAsync(vector, intent, experience, success, token, operationId, embedderId, scope, metadata);
         WriteResponse written;
         bool truncated;
         bool createdBank = false;
@@ -82,10 +87,12 @@ internal sealed class WriteTool(McpOptions options) : MemoryTool("write", "Write
     };
 
     // The same call in the same session is the same operation (a host's retry); any other argument makes a new one.
-    private static string OperationId(ToolCall call, string intent, string experience, bool success, string? token)
+    private static string OperationId(ToolCall call, string intent, string experience, bool success, string? token, ScopeFields? scope, Core.Bank.MemoryMetadata tags)
     {
         using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
-        foreach (string part in new[] { call.Session, call.BankName, intent, experience, success ? "1" : "0", token ?? "" })
+        string[] scopeParts = [scope?.UserId ?? "\0", scope?.AgentId ?? "\0", scope?.SessionId ?? "\0", scope?.RunId ?? "\0"];
+        string[] tagParts = [.. tags.Entries.SelectMany(e => new[] { e.Key, e.Value })];
+        foreach (string part in new[] { call.Session, call.BankName, intent, experience, success ? "1" : "0", token ?? "" }.Concat(scopeParts).Concat(tagParts))
         {
             byte[] bytes = System.Text.Encoding.UTF8.GetBytes(part);
             hash.AppendData(BitConverter.GetBytes(bytes.Length));
