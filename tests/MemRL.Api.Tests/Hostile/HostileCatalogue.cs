@@ -609,6 +609,7 @@ public static class HostileCatalogue
             ("alpha", "0.3"), ("lambda", "0.5"), ("k1", "5"), ("k2", "3"), ("delta", "0.5"), ("qInitSuccess", "0"), ("qInitFailure", "0"),
             ("qFloor", "null"), ("qMin", "null"), ("epsilon", "0"), ("mergeThreshold", "0.9"), ("maxMemoriesPerKey", "32"),
             ("similarityNormalization", "\"Pool\""), ("similarityMean", "0.5187"), ("similarityStdDev", "0.1203"),
+            ("rewardMin", "-1"), ("rewardMax", "1"), ("mergeAcrossScopes", "false"),
         };
         int at = options.FindIndex(o => o.Name == member);
         if (at >= 0)
