@@ -75,7 +75,9 @@ internal sealed partial class MemoryShardGrain
 
         // Only a key of the write's own scope may be joined: the nearest of those (docs/scopes.md).
         var scope = request.Scope?.ToScope() ?? MemoryScope.None;
-        var sameScope = ScopeFilter(scope);
+        // The filter "same scope as this write" (null for the empty scope, which no posting lists: its keys are found by
+        // the walk).
+        var sameScope = ScopeWire.ToFilter(ScopeWire.FilterOf(request.Scope));
         bool Joinable(long id) => Owns(KeySlots[id]) && Table.TryGetKey(id, out var key) && key.Scope == scope;
         int n = sameScope is null ? Search(request.Intent, 1, Joinable) : SearchAmongOrGraph(request.Intent, 1, _state.Postings.CandidateKeys(sameScope), Joinable);
         return n == 0 ? null : new ShardKeyMatch(_neighbors[0].Id, KeySlots[_neighbors[0].Id], _neighbors[0].Similarity);
@@ -206,11 +208,6 @@ internal sealed partial class MemoryShardGrain
         var mode = _bank.Index.Exact ? SearchMode.Exact : SearchMode.Auto;
         return Index.Search(query, k, Math.Max(_bank.Index.EfSearch, k), _searchContext, _neighbors.AsSpan(0, k), mode, accept);
     }
-
-    // The filter "same scope as this write" when the scope names any field; null for the empty scope, which no posting
-    // lists (its keys are found by the walk).
-    private static MemoryFilter? ScopeFilter(MemoryScope scope) => scope.IsEmpty ? null : MemoryFilter.Create(
-        MemoryScope.FieldNames.Where(f => scope.ValueOf(f) is not null).Select(f => new FilterField(f, [scope.ValueOf(f)!])));
 
     private void EnsureNeighbors(int k)
     {
