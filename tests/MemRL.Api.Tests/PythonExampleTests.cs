@@ -32,10 +32,10 @@ public sealed class PythonSdk : IAsyncLifetime
     internal static readonly string Root = LocalSilo.FindRoot(AppContext.BaseDirectory);
     internal static readonly string SdkPath = Path.Combine(Root, "sdk", "python");
 
-    internal static string? Python { get; } = SdkProcess.OnPath("python3");
+    internal static string? Python { get; } = ExternalProcess.OnPath("python3");
 
     internal static readonly Lazy<bool> HasVenv = new(() =>
-        Python is not null && SdkProcess.RunAsync(Python, ["-c", "import venv, ensurepip"], Root, TimeSpan.FromSeconds(30)).GetAwaiter().GetResult().Code == 0);
+        Python is not null && ExternalProcess.RunAsync(Python, ["-c", "import venv, ensurepip"], Root, TimeSpan.FromSeconds(30)).GetAwaiter().GetResult().Code == 0);
 
     private string? _work;
 
@@ -57,11 +57,11 @@ public sealed class PythonSdk : IAsyncLifetime
 
         _work = Directory.CreateTempSubdirectory("memrl-python-sdk-").FullName;
         string venv = Path.Combine(_work, "venv");
-        var made = await SdkProcess.RunAsync(Python, ["-m", "venv", venv], _work, TimeSpan.FromMinutes(2));
+        var made = await ExternalProcess.RunAsync(Python, ["-m", "venv", venv], _work, TimeSpan.FromMinutes(2));
         VenvPython = Path.Combine(venv, "bin", "python");
         // --no-index: nothing may come from a package index; the build backend needs nothing but the standard library.
         var installed = made.Code == 0
-            ? await SdkProcess.RunAsync(VenvPython, ["-m", "pip", "install", "--no-index", "--disable-pip-version-check", SdkPath], _work, TimeSpan.FromMinutes(2))
+            ? await ExternalProcess.RunAsync(VenvPython, ["-m", "pip", "install", "--no-index", "--disable-pip-version-check", SdkPath], _work, TimeSpan.FromMinutes(2))
             : made;
         InstallLog = made.Output + installed.Output;
         Installed = made.Code == 0 && installed.Code == 0;
@@ -92,16 +92,16 @@ public sealed class PythonExampleTests(PythonSdk sdk) : IClassFixture<PythonSdk>
     {
         Assert.True(sdk.Installed, $"pip install --no-index sdk/python into a fresh venv failed:\n{sdk.InstallLog}");
         string venv = Path.GetDirectoryName(Path.GetDirectoryName(sdk.VenvPython))!;
-        var (code, where) = await SdkProcess.RunAsync(sdk.VenvPython!, ["-c", "import memrl; print(memrl.__file__)"], Path.GetTempPath(), TimeSpan.FromMinutes(1));
+        var (code, where) = await ExternalProcess.RunAsync(sdk.VenvPython!, ["-c", "import memrl; print(memrl.__file__)"], Path.GetTempPath(), TimeSpan.FromMinutes(1));
         Assert.True(code == 0, where);
         Assert.StartsWith(venv, where.Trim(), StringComparison.Ordinal);
 
-        (code, string output) = await SdkProcess.RunAsync(sdk.VenvPython!, ["-m", "unittest", "discover", "-s", Path.Combine(PythonSdk.SdkPath, "tests"), "-v"],
+        (code, string output) = await ExternalProcess.RunAsync(sdk.VenvPython!, ["-m", "unittest", "discover", "-s", Path.Combine(PythonSdk.SdkPath, "tests"), "-v"],
             Path.GetTempPath(), TimeSpan.FromMinutes(3));
         Assert.True(code == 0, output);
         Assert.Matches(@"Ran [1-9]\d* tests", output);
 
-        (code, output) = await SdkProcess.RunAsync(sdk.VenvPython!, ["-m", "unittest", "-q"], Path.Combine(Root, "examples", "python"), TimeSpan.FromMinutes(3));
+        (code, output) = await ExternalProcess.RunAsync(sdk.VenvPython!, ["-m", "unittest", "-q"], Path.Combine(Root, "examples", "python"), TimeSpan.FromMinutes(3));
         Assert.True(code == 0, output);
     }
 
@@ -125,14 +125,14 @@ public sealed class PythonExampleTests(PythonSdk sdk) : IClassFixture<PythonSdk>
         try
         {
             string key = (await File.ReadAllTextAsync(keyFile)).Trim();
-            var (code, output) = await SdkProcess.RunAsync(sdk.VenvPython!,
+            var (code, output) = await ExternalProcess.RunAsync(sdk.VenvPython!,
                 ["-m", "unittest", "discover", "-s", Path.Combine(PythonSdk.SdkPath, "tests"), "-p", "test_integration.py", "-v"],
                 work, TimeSpan.FromMinutes(3), new() { ["MEMRL_URL"] = url, ["MEMRL_API_KEY"] = key });
             Assert.True(code == 0, $"{output}\nsilo output:\n{silo.Log}");
             Assert.DoesNotContain("skipped", output, StringComparison.Ordinal);
             Assert.Matches(@"Ran [1-9]\d* tests", output);
 
-            (code, output) = await SdkProcess.RunAsync(sdk.VenvPython!,
+            (code, output) = await ExternalProcess.RunAsync(sdk.VenvPython!,
                 [Path.Combine(Root, "examples", "python", "agent_loop.py"), "--url", url, "--key", key, "--episodes", "120", "--seed", "7"],
                 work, TimeSpan.FromMinutes(3));
             Assert.True(code == 0, $"{output}\nsilo output:\n{silo.Log}");

@@ -29,7 +29,7 @@ public sealed class TypeScriptSdk : IAsyncLifetime
     internal static readonly string Root = LocalSilo.FindRoot(AppContext.BaseDirectory);
     internal static readonly string SdkPath = Path.Combine(Root, "sdk", "typescript");
 
-    internal static string? Node { get; } = SdkProcess.OnPath("node");
+    internal static string? Node { get; } = ExternalProcess.OnPath("node");
 
     internal static string Tool(params string[] path) => Path.Combine([SdkPath, "node_modules", .. path]);
 
@@ -141,7 +141,7 @@ public sealed class TypeScriptSdkTests(TypeScriptSdk sdk) : IClassFixture<TypeSc
         try
         {
             string output = Path.Combine(work, "openapi.ts");
-            var (code, log) = await SdkProcess.RunAsync(TypeScriptSdk.Node!,
+            var (code, log) = await ExternalProcess.RunAsync(TypeScriptSdk.Node!,
                 [TypeScriptSdk.Tool("openapi-typescript", "bin", "cli.js"), Path.Combine("openapi", "v1.json"), "--output", output],
                 TypeScriptSdk.SdkPath, TimeSpan.FromMinutes(1));
             Assert.True(code == 0, log);
@@ -161,16 +161,16 @@ public sealed class TypeScriptSdkTests(TypeScriptSdk sdk) : IClassFixture<TypeSc
         try
         {
             // The library alone first (no node types, as a browser build sees it), then with the tests into work/.
-            var (code, output) = await SdkProcess.RunAsync(TypeScriptSdk.Node!,
+            var (code, output) = await ExternalProcess.RunAsync(TypeScriptSdk.Node!,
                 [TypeScriptSdk.Tool("typescript", "bin", "tsc"), "-p", "tsconfig.json", "--outDir", Path.Combine(work, "dist")],
                 TypeScriptSdk.SdkPath, TimeSpan.FromMinutes(2));
             Assert.True(code == 0, $"tsc -p tsconfig.json failed:\n{output}");
-            (code, output) = await SdkProcess.RunAsync(TypeScriptSdk.Node!,
+            (code, output) = await ExternalProcess.RunAsync(TypeScriptSdk.Node!,
                 [TypeScriptSdk.Tool("typescript", "bin", "tsc"), "-p", "tsconfig.test.json", "--outDir", Path.Combine(work, "build")],
                 TypeScriptSdk.SdkPath, TimeSpan.FromMinutes(2));
             Assert.True(code == 0, $"tsc -p tsconfig.test.json failed:\n{output}");
 
-            (code, output) = await SdkProcess.RunAsync(TypeScriptSdk.Node!, ["--test", Path.Combine(work, "build", "tests")],
+            (code, output) = await ExternalProcess.RunAsync(TypeScriptSdk.Node!, ["--test", Path.Combine(work, "build", "tests")],
                 work, TimeSpan.FromMinutes(3), new()
                 {
                     ["MEMRL_URL"] = sdk.Silo!.Url,

@@ -5,7 +5,7 @@ public sealed class ConsoleTscFactAttribute : FactAttribute
 {
     public ConsoleTscFactAttribute()
     {
-        if (SdkProcess.OnPath("node") is null)
+        if (ExternalProcess.OnPath("node") is null)
         {
             Skip = "node is not on the PATH; install Node 20+ (CI does) to check the console's compiled script.";
         }
@@ -32,7 +32,7 @@ public sealed class ConsoleScriptTests
         string outDir = Directory.CreateTempSubdirectory("memrl-console-tsc-").FullName;
         try
         {
-            var (code, output) = await SdkProcess.RunAsync("node", [Tsc, "-p", "tsconfig.json", "--outDir", outDir], ConsoleDir, TimeSpan.FromMinutes(2));
+            var (code, output) = await ExternalProcess.RunAsync("node", [Tsc, "-p", "tsconfig.json", "--outDir", outDir], ConsoleDir, TimeSpan.FromMinutes(2));
             Assert.True(code == 0, $"tsc failed:\n{output}");
             string built = await File.ReadAllTextAsync(Path.Combine(outDir, "console.js"));
             string committed = await File.ReadAllTextAsync(Path.Combine(ConsoleDir, "wwwroot", "console.js"));

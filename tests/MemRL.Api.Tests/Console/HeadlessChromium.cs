@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace MemRL.Api.Tests.Console;
 
 /// <summary>Runs only where Debian's chromium is installed (.ci/run installs it): the console's browser test needs a real browser.</summary>
@@ -27,7 +25,7 @@ internal static class LocalClusterRoot
 /// <summary>Headless chromium as a process: loads a page, lets its script run, and prints the DOM it built.</summary>
 internal static class HeadlessChromium
 {
-    public static string? Path { get; } = SdkProcess.OnPath("chromium") ?? SdkProcess.OnPath("chromium-browser");
+    public static string? Path { get; } = ExternalProcess.OnPath("chromium") ?? ExternalProcess.OnPath("chromium-browser");
 
     /// <summary>
     /// The DOM of <paramref name="url"/> after its script ran. Virtual time runs ahead only while no request is in flight,
@@ -38,9 +36,11 @@ internal static class HeadlessChromium
         string profile = Directory.CreateTempSubdirectory("memrl-chromium-").FullName;
         try
         {
-            var (code, output, errors) = await RunAsync(
+            // No session bus in CI: without DBUS_SESSION_BUS_ADDRESS=disabled: chromium waits on D-Bus calls that cannot succeed.
+            var (code, output, errors) = await ExternalProcess.RunSeparatelyAsync(Path!,
                 ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions",
-                 $"--user-data-dir={profile}", "--virtual-time-budget=4000", "--dump-dom", url], timeout);
+                 $"--user-data-dir={profile}", "--virtual-time-budget=4000", "--dump-dom", url],
+                profile, timeout, new() { ["DBUS_SESSION_BUS_ADDRESS"] = "disabled:" });
             Assert.True(code == 0, $"chromium exited with {code}:\n{errors}");
             return output;
         }
@@ -48,27 +48,5 @@ internal static class HeadlessChromium
         {
             Directory.Delete(profile, recursive: true);
         }
-    }
-
-    private static async Task<(int Code, string Output, string Errors)> RunAsync(string[] args, TimeSpan timeout)
-    {
-        var start = new ProcessStartInfo(Path!, args) { RedirectStandardOutput = true, RedirectStandardError = true };
-        // No session bus in CI: without this chromium waits on D-Bus calls that cannot succeed.
-        start.Environment["DBUS_SESSION_BUS_ADDRESS"] = "disabled:";
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cancel = new CancellationTokenSource(timeout);
-        try
-        {
-            await process.WaitForExitAsync(cancel.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            return (-1, await stdout, $"timed out after {timeout}: {await stderr}");
-        }
-
-        return (process.ExitCode, await stdout, await stderr);
     }
 }

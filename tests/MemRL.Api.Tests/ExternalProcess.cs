@@ -2,17 +2,29 @@ using System.Diagnostics;
 
 namespace MemRL.Api.Tests;
 
-/// <summary>The external tools the SDK tests drive (python3, node): found on the PATH, run to their end.</summary>
-internal static class SdkProcess
+/// <summary>The external tools the tests drive (python3, node, chromium): found on the PATH, run to their end.</summary>
+internal static class ExternalProcess
 {
     /// <summary>The full path of <paramref name="name"/> in the first PATH folder that has it, or null.</summary>
     internal static string? OnPath(string name) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
             .Select(dir => Path.Combine(dir, name)).FirstOrDefault(File.Exists);
 
-    /// <summary>Runs a process to its end; MEMRL_URL and MEMRL_API_KEY come only from <paramref name="env"/>, so the
-    /// SDK's integration tests skip unless a test points them at its own silo.</summary>
+    /// <summary>Runs a process to its end and returns its output and errors as one text (what an SDK test prints when
+    /// it fails).</summary>
     internal static async Task<(int Code, string Output)> RunAsync(
+        string file, string[] args, string directory, TimeSpan timeout, Dictionary<string, string>? env = null)
+    {
+        var (code, output, errors) = await RunSeparatelyAsync(file, args, directory, timeout, env);
+        return (code, output + errors);
+    }
+
+    /// <summary>
+    /// Runs a process to its end, draining both streams (a full pipe would block it), and kills its whole tree at
+    /// <paramref name="timeout"/> (exit code -1). MEMRL_URL and MEMRL_API_KEY come only from <paramref name="env"/>, so
+    /// the SDKs' integration tests skip unless a test points them at its own silo.
+    /// </summary>
+    internal static async Task<(int Code, string Output, string Errors)> RunSeparatelyAsync(
         string file, string[] args, string directory, TimeSpan timeout, Dictionary<string, string>? env = null)
     {
         var start = new ProcessStartInfo(file, args) { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
@@ -36,9 +48,9 @@ internal static class SdkProcess
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
-            return (-1, $"timed out after {timeout}: {await stdout}{await stderr}");
+            return (-1, await stdout, $"timed out after {timeout}: {await stderr}");
         }
 
-        return (process.ExitCode, await stdout + await stderr);
+        return (process.ExitCode, await stdout, await stderr);
     }
 }
