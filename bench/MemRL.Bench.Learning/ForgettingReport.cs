@@ -76,6 +76,9 @@ public sealed class ForgettingReport(World world, RunSettings settings, IReadOnl
 
     private static List<(double, double)> Rate(List<UnitCounts> u) => u.Select(x => ((double)x.Lost, (double)x.Failed)).ToList();
 
+    // Losses the memory could have prevented: the right strategy followed and an unlucky draw is outcome noise.
+    private static List<(double, double)> RateWithoutLuck(List<UnitCounts> u) => u.Select(x => ((double)(x.Lost - x.Luck), (double)x.Failed)).ToList();
+
     private static List<(double, double)> LoseGivenSolved(List<UnitCounts> u) => u.Select(x => ((double)x.Lost, (double)x.SolvedBefore)).ToList();
 
     public string Markdown()
@@ -85,10 +88,10 @@ public sealed class ForgettingReport(World world, RunSettings settings, IReadOnl
         sb.AppendLine(Inv, $"### Forgetting, explained: `{s.Name}`");
         sb.AppendLine();
         sb.AppendLine("Forgetting = losses ÷ failures, pooled over epochs 2..E and units (task × seed), bootstrap 95 % CI; \"if independent\" is the rate if a task's outcome did not depend on its previous one (each failure weighted by the previous epoch's SR); P(lose | solved) = losses ÷ tasks solved in the previous epoch (its floor is 1 − successIfRight = "
-            + (1 - s.Policy.SuccessIfRight).ToString("F2", Inv) + " when the right strategy is always followed). Causes of losses: right strategy but unlucky draw / misled by a recalled success / guessed.");
+            + (1 - s.Policy.SuccessIfRight).ToString("F2", Inv) + " when the right strategy is always followed). Causes of losses: right strategy but unlucky draw / misled by a recalled success / guessed; \"without luck\" counts only the misled and guessed losses (outcome noise removed).");
         sb.AppendLine();
-        sb.AppendLine("| method | forgetting | 95 % CI | if independent | P(lose \\| solved) | 95 % CI | losses: luck / misled / guess |");
-        sb.AppendLine("|---|---:|---|---:|---:|---|---|");
+        sb.AppendLine("| method | forgetting | 95 % CI | if independent | without luck | P(lose \\| solved) | 95 % CI | losses: luck / misled / guess |");
+        sb.AppendLine("|---|---:|---|---:|---:|---:|---|---|");
         foreach (string m in Methods)
         {
             var u = Units(m);
@@ -96,7 +99,7 @@ public sealed class ForgettingReport(World world, RunSettings settings, IReadOnl
             var l = Metrics.BootstrapRatio(LoseGivenSolved(u));
             double lost = u.Sum(x => x.Lost);
             double independent = u.Sum(x => x.FailedTimesPreviousSr) / u.Sum(x => x.Failed);
-            sb.AppendLine(Inv, $"| {m} | {f.Mean:F3} | {Ci(f)} | {independent:F3} | {l.Mean:F3} | {Ci(l)} | {u.Sum(x => x.Luck) / lost:F2} / {u.Sum(x => x.Misled) / lost:F2} / {u.Sum(x => x.Guessed) / lost:F2} |");
+            sb.AppendLine(Inv, $"| {m} | {f.Mean:F3} | {Ci(f)} | {independent:F3} | {R(RateWithoutLuck(u)):F3} | {l.Mean:F3} | {Ci(l)} | {u.Sum(x => x.Luck) / lost:F2} / {u.Sum(x => x.Misled) / lost:F2} / {u.Sum(x => x.Guessed) / lost:F2} |");
         }
 
         if (Methods.Contains(MemRL))
@@ -104,15 +107,16 @@ public sealed class ForgettingReport(World world, RunSettings settings, IReadOnl
             sb.AppendLine();
             sb.AppendLine("Paired differences, MemRL minus the other method (units task × seed):");
             sb.AppendLine();
-            sb.AppendLine("| versus | Δ forgetting | 95 % CI | Δ P(lose \\| solved) | 95 % CI |");
-            sb.AppendLine("|---|---:|---|---:|---|");
+            sb.AppendLine("| versus | Δ forgetting | 95 % CI | Δ without luck | 95 % CI | Δ P(lose \\| solved) | 95 % CI |");
+            sb.AppendLine("|---|---:|---|---:|---|---:|---|");
             var mine = Units(MemRL);
             foreach (string m in Methods.Where(m => m != MemRL))
             {
                 var other = Units(m);
                 var df = Metrics.BootstrapRatio(Rate(mine), Rate(other));
+                var dn = Metrics.BootstrapRatio(RateWithoutLuck(mine), RateWithoutLuck(other));
                 var dl = Metrics.BootstrapRatio(LoseGivenSolved(mine), LoseGivenSolved(other));
-                sb.AppendLine(Inv, $"| {m} | {D(df.Mean)} | {DCi(df)} | {D(dl.Mean)} | {DCi(dl)} |");
+                sb.AppendLine(Inv, $"| {m} | {D(df.Mean)} | {DCi(df)} | {D(dn.Mean)} | {DCi(dn)} | {D(dl.Mean)} | {DCi(dl)} |");
             }
         }
 
@@ -177,7 +181,12 @@ public sealed class ForgettingReport(World world, RunSettings settings, IReadOnl
 
     private static string Ci((double Mean, double Low, double High) c) => string.Create(Inv, $"[{c.Low:F3}, {c.High:F3}]");
 
-    private static string D(double v) => v.ToString("+0.000;−0.000", Inv);
+    // Rounded first: a tiny negative value would otherwise print as "-+0.000".
+    private static string D(double v)
+    {
+        double r = Math.Round(v, 3);
+        return (r == 0 ? 0 : r).ToString("+0.000;−0.000", Inv);
+    }
 
     private static string DCi((double Mean, double Low, double High) c) => $"[{D(c.Low)}, {D(c.High)}]";
 }
