@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using MemRL.Embeddings;
 
 namespace MemRL.Bench.Learning;
@@ -17,8 +18,11 @@ public static class EmbedCommand
             throw new ArgumentException($"--embed is '{scenarioPath}'; expected the path of a language scenario's source file (bench/MemRL.Bench.Learning/scenarios/NAME.json).");
         }
 
-        // The record of a previous file is dropped before validation: the texts may have changed since.
-        var scenario = Scenario.Parse(File.ReadAllText(scenarioPath), scenarioPath) with { Embeddings = null };
+        // The record of a previous file is dropped before validation: the texts (and so the count) may have changed since.
+        var node = JsonNode.Parse(File.ReadAllText(scenarioPath), documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip })?.AsObject()
+            ?? throw new ArgumentException($"{scenarioPath}: empty scenario.");
+        node.Remove("embeddings");
+        var scenario = Scenario.Parse(node.ToJsonString(), scenarioPath);
         var language = scenario.Language ?? throw new ArgumentException($"--embed is '{scenarioPath}'; that scenario is synthetic (no language member), nothing to embed.");
         if (scenario.Dimension != MiniLmEmbedder.ModelDimension)
         {
