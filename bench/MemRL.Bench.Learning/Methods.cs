@@ -21,6 +21,24 @@ public sealed record Method(string Name, MemRLOptions? Options)
         new("memrl", calibrated with { Lambda = 0.5 }),
     ];
 
+    /// <summary>
+    /// MemRL with each documented option that could change forgetting, one at a time, at a value derived from the reward
+    /// range and never tuned on a scenario: the qMin gate at qInit (recall drops memories whose Q fell below a fresh one's,
+    /// the net misleaders), qFloor a quarter of the range above its minimum (a misleader's Q cannot sink so far that it
+    /// never recovers), and epsilon 0.1 (one recall in ten returns random pool members).
+    /// </summary>
+    public static IReadOnlyList<Method> ForgettingOptions(MemRLOptions calibrated)
+    {
+        var memrl = calibrated with { Lambda = 0.5 };
+        double low = calibrated.RewardMin ?? -1, high = calibrated.RewardMax ?? 1;
+        return
+        [
+            new("memrl-qmin", memrl with { QMin = memrl.QInitSuccess }),
+            new("memrl-qfloor", memrl with { QFloor = low + ((high - low) / 4) }),
+            new("memrl-eps-0.1", memrl with { Epsilon = 0.1 }),
+        ];
+    }
+
     /// <summary>lambda 0 … 1 in both zsim modes, k1/k2 variants, and the alpha-0 sanity check.</summary>
     public static IReadOnlyList<Method> Sweep(MemRLOptions calibrated)
     {

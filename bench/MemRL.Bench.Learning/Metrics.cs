@@ -64,6 +64,60 @@ public static class Metrics
         return (values.Average(), means[(int)(0.025 * resamples)], means[(int)(0.975 * resamples) - 1]);
     }
 
+    /// <summary>
+    /// A ratio of sums over units (Σ numerator ÷ Σ denominator; e.g. losses over failures) and its percentile bootstrap
+    /// 95 % interval, resampling units. With <paramref name="other"/> (the same units, in the same order) it is the paired
+    /// difference of the two ratios, both computed on each resample's units.
+    /// </summary>
+    public static (double Mean, double Low, double High) BootstrapRatio(
+        IReadOnlyList<(double Num, double Den)> units, IReadOnlyList<(double Num, double Den)>? other = null, int seed = 1, int resamples = 2000)
+    {
+        if (other is not null && other.Count != units.Count)
+        {
+            throw new ArgumentException($"other has {other.Count} units; expected {units.Count}, the same units as the first ratio.");
+        }
+
+        double Ratio(IReadOnlyList<(double Num, double Den)> u, int[]? pick)
+        {
+            double num = 0, den = 0;
+            for (int i = 0; i < u.Count; i++)
+            {
+                var x = u[pick is null ? i : pick[i]];
+                num += x.Num;
+                den += x.Den;
+            }
+
+            return den == 0 ? double.NaN : num / den;
+        }
+
+        double Value(int[]? pick) => Ratio(units, pick) - (other is null ? 0 : Ratio(other, pick));
+
+        var random = new Random(seed);
+        var values = new List<double>(resamples);
+        var indices = new int[units.Count];
+        for (int r = 0; r < resamples; r++)
+        {
+            for (int i = 0; i < indices.Length; i++)
+            {
+                indices[i] = random.Next(units.Count);
+            }
+
+            double v = Value(indices);
+            if (!double.IsNaN(v))
+            {
+                values.Add(v);
+            }
+        }
+
+        if (values.Count == 0)
+        {
+            return (Value(null), double.NaN, double.NaN);
+        }
+
+        values.Sort();
+        return (Value(null), values[(int)(0.025 * values.Count)], values[Math.Max(0, (int)(0.975 * values.Count) - 1)]);
+    }
+
     /// <summary>Pearson correlation; NaN when either side has no spread.</summary>
     public static double Pearson(IReadOnlyList<double> x, IReadOnlyList<double> y)
     {

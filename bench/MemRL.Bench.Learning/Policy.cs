@@ -63,9 +63,12 @@ public sealed class Policy(Scenario scenario)
     }
 
     /// <summary>The experience text a memory stores: the strategy, as a script on success or a reflection on failure.</summary>
-    public static string Experience(TaskSpec task, int strategy, bool success) => success
-        ? $"Task: {task.Text}\nSCRIPT: apply strategy {strategy}.\nstrategy: {strategy}"
-        : $"TASK REFLECTION:\nTask: {task.Text}\nWhat went wrong: strategy {strategy} did not solve it; avoid it here.\nstrategy: {strategy}";
+    public static string Experience(TaskSpec task, int strategy, bool success) => Experience(task.Text, strategy, success);
+
+    /// <summary>The experience text for the task text the agent was shown (a language task's phrasing of the epoch).</summary>
+    public static string Experience(string taskText, int strategy, bool success) => success
+        ? $"Task: {taskText}\nSCRIPT: apply strategy {strategy}.\nstrategy: {strategy}"
+        : $"TASK REFLECTION:\nTask: {taskText}\nWhat went wrong: strategy {strategy} did not solve it; avoid it here.\nstrategy: {strategy}";
 
     /// <summary>Reads the strategy back from an experience text: the policy sees only what memory returns.</summary>
     public static int StrategyOf(string experience)

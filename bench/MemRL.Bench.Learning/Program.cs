@@ -8,6 +8,12 @@ using Spectre.Console;
 CliOptions cli;
 try
 {
+    if (args is ["--embed", var scenarioPath])
+    {
+        // Not a benchmark run: writes a language scenario's embeddings file (the one committed step that runs the model).
+        return await EmbedCommand.RunAsync(scenarioPath);
+    }
+
     cli = CliOptions.Parse(args);
 }
 catch (ArgumentException e)
@@ -32,7 +38,9 @@ foreach (string name in cli.Scenarios)
     var scenario = Scenario.Load(name);
     var world = World.Create(scenario, seed: 2026);
     var calibrated = Runner.Calibrated(world);
-    var methods = (cli.Sweep ? Method.Standard(calibrated).Concat(Method.Sweep(calibrated)) : Method.Standard(calibrated))
+    var methods = Method.Standard(calibrated)
+        .Concat(cli.Sweep ? Method.Sweep(calibrated) : [])
+        .Concat(cli.ForgettingOptions ? Method.ForgettingOptions(calibrated) : [])
         .Where(m => cli.Methods is null || cli.Methods.Contains(m.Name)).ToList();
     var settings = new RunSettings(cli.Epochs, cli.Batch, cli.Agents, cli.Transfer);
     var runner = new Runner(world, backend, settings);
@@ -57,6 +65,7 @@ foreach (string name in cli.Scenarios)
     markdown.Add($"delta {calibrated.Delta:F3} (top-20 % quantile), muD {calibrated.SimilarityMean:F3}, sigmaD {calibrated.SimilarityStdDev:F3}.");
     markdown.Add("");
     markdown.Add(report.Markdown());
+    markdown.Add(new ForgettingReport(world, settings, runs).Markdown());
     var plots = report.Plot(cli.Out, scenario.Name + (cli.Transfer ? "-transfer" : ""));
     markdown.Add(string.Join("  ", plots.Where(p => p.EndsWith(".png", StringComparison.Ordinal)).Select(p => $"![{Path.GetFileName(p)}]({Path.GetFileName(p)})")));
     markdown.Add("");
@@ -78,10 +87,11 @@ if (cli.KeepServing && consoleUrl is not null)
 return 0;
 
 internal sealed record CliOptions(string[] Scenarios, int Seeds, int Epochs, int Agents, int Batch, string[]? Methods, bool Sweep, bool Transfer,
-    string Out, string Backend, int Shards, string CommandLine, int? ConsolePort = 0, bool KeepServing = false)
+    string Out, string Backend, int Shards, string CommandLine, int? ConsolePort = 0, bool KeepServing = false, bool ForgettingOptions = false)
 {
     public const string Usage = "usage: MemRL.Bench.Learning [--scenario NAME|PATH[,…]] [--seeds N] [--epochs E] [--agents C] [--batch B] "
-        + "[--methods a,b] [--sweep] [--transfer] [--out DIR] [--backend cluster|reference] [--shards S] [--console-port P | --no-console] [--keep-serving]";
+        + "[--methods a,b] [--sweep] [--forgetting-options] [--transfer] [--out DIR] [--backend cluster|reference] [--shards S] [--console-port P | --no-console] [--keep-serving]"
+        + " | --embed SCENARIO.json";
 
     public static CliOptions Parse(string[] args)
     {
@@ -93,6 +103,12 @@ internal sealed record CliOptions(string[] Scenarios, int Seeds, int Epochs, int
             if (flag == "--sweep")
             {
                 o = o with { Sweep = true };
+                continue;
+            }
+
+            if (flag == "--forgetting-options")
+            {
+                o = o with { ForgettingOptions = true };
                 continue;
             }
 

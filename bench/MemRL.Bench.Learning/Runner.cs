@@ -13,8 +13,11 @@ public sealed record RunSettings(int Epochs = 10, int BatchSize = 16, int Agents
 public readonly record struct MemoryUse(string MemoryId, double Q, bool Success, int Epoch);
 
 /// <summary>Everything one (method, seed) run produced.</summary>
+/// <param name="Chosen">Per epoch and task, the strategy the agent followed (−1 for a task not run in the epoch).</param>
+/// <param name="Followed">Per epoch and task, whether that strategy came from a successful memory in the context (else a guess).</param>
 public sealed record RunResult(
-    string Method, int Seed, bool[][] Success, bool[][] HeldOutSuccess, IReadOnlyList<MemoryUse> Uses, IReadOnlyList<MemoryQ> FinalMemories);
+    string Method, int Seed, bool[][] Success, bool[][] HeldOutSuccess, IReadOnlyList<MemoryUse> Uses, IReadOnlyList<MemoryQ> FinalMemories,
+    int[][] Chosen, bool[][] Followed);
 
 /// <summary>
 /// Replays a world's tasks for E epochs against one bank, in mini-batches with barriers as in the authors' code: every
@@ -44,23 +47,30 @@ public sealed class Runner(World world, IMemoryBackend backend, RunSettings sett
         }
 
         var success = new bool[settings.Epochs][];
+        var chosenAt = new int[settings.Epochs][];
+        var followed = new bool[settings.Epochs][];
         var heldOutSuccess = new bool[settings.Epochs][];
         var uses = new List<MemoryUse>();
         for (int epoch = 0; epoch < settings.Epochs; epoch++)
         {
             success[epoch] = new bool[scenario.TaskCount];
+            chosenAt[epoch] = Enumerable.Repeat(-1, scenario.TaskCount).ToArray();
+            followed[epoch] = new bool[scenario.TaskCount];
             foreach (var batch in train.Chunk(settings.BatchSize))
             {
-                var recalls = await RecallAllAsync(method, bank, batch, ct);
+                var recalls = await RecallAllAsync(method, bank, batch, epoch, ct);
                 var outcomes = new bool[batch.Length];
                 var chosen = new int[batch.Length];
                 for (int i = 0; i < batch.Length; i++)
                 {
                     var task = batch[i];
                     int slot = (epoch * scenario.TaskCount) + task.Id;
-                    chosen[i] = _policy.Choose(Context(recalls[i]), choice[slot]);
+                    var context = Context(recalls[i]);
+                    chosen[i] = _policy.Choose(context, choice[slot]);
                     outcomes[i] = _policy.Succeeds(chosen[i], task.RightStrategy, luck[slot]);
                     success[epoch][task.Id] = outcomes[i];
+                    chosenAt[epoch][task.Id] = chosen[i];
+                    followed[epoch][task.Id] = context.Any(c => c.Success);
                     foreach (var m in recalls[i]?.Memories ?? [])
                     {
                         uses.Add(new MemoryUse(m.Id, m.Q, outcomes[i], epoch));
@@ -77,7 +87,7 @@ public sealed class Runner(World world, IMemoryBackend backend, RunSettings sett
 
                     for (int i = 0; i < batch.Length; i++)
                     {
-                        await backend.WriteAsync(bank, batch[i].Intent, batch[i].Text, Policy.Experience(batch[i], chosen[i], outcomes[i]), outcomes[i], recalls[i], ct);
+                        await backend.WriteAsync(bank, batch[i].IntentAt(epoch), batch[i].TextAt(epoch), Policy.Experience(batch[i].TextAt(epoch), chosen[i], outcomes[i]), outcomes[i], recalls[i], ct);
                     }
                 }
             }
@@ -87,14 +97,14 @@ public sealed class Runner(World world, IMemoryBackend backend, RunSettings sett
         }
 
         var finalMemories = method.UsesMemory ? await backend.ListMemoriesAsync(bank, ct) : [];
-        return new RunResult(method.Name, seed, success, heldOutSuccess, uses, finalMemories);
+        return new RunResult(method.Name, seed, success, heldOutSuccess, uses, finalMemories, chosenAt, followed);
     }
 
     // Transfer: recall only, nothing learned, on tasks the memory never trained on.
     private async Task<bool[]> EvaluateAsync(Method method, string bank, TaskSpec[] tasks, int epoch, double[] choice, double[] luck, CancellationToken ct)
     {
         var result = new bool[world.Scenario.TaskCount];
-        var recalls = await RecallAllAsync(method, bank, tasks, ct);
+        var recalls = await RecallAllAsync(method, bank, tasks, epoch, ct);
         for (int i = 0; i < tasks.Length; i++)
         {
             int slot = (epoch * world.Scenario.TaskCount) + tasks[i].Id;
@@ -105,13 +115,13 @@ public sealed class Runner(World world, IMemoryBackend backend, RunSettings sett
         return result;
     }
 
-    private async Task<BackendRecall?[]> RecallAllAsync(Method method, string bank, TaskSpec[] batch, CancellationToken ct)
+    private async Task<BackendRecall?[]> RecallAllAsync(Method method, string bank, TaskSpec[] batch, int epoch, CancellationToken ct)
     {
         var recalls = new BackendRecall?[batch.Length];
         if (method.UsesMemory)
         {
             await Parallel.ForAsync(0, batch.Length, new ParallelOptions { MaxDegreeOfParallelism = settings.Agents, CancellationToken = ct },
-                async (i, token) => recalls[i] = await backend.RecallAsync(bank, batch[i].Intent, token));
+                async (i, token) => recalls[i] = await backend.RecallAsync(bank, batch[i].IntentAt(epoch), token));
         }
 
         return recalls;
@@ -153,7 +163,7 @@ public sealed class Runner(World world, IMemoryBackend backend, RunSettings sett
     /// </summary>
     public static MemRLOptions Calibrated(World world)
     {
-        var c = Calibration.FromSample(world.Tasks.Select(t => t.Intent).ToList());
+        var c = Calibration.FromSample(world.Tasks.SelectMany(t => t.AllIntents).ToList());
         var reward = world.Scenario.Reward;
         var options = MemRLOptions.Default with
         {
