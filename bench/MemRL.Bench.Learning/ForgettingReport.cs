@@ -22,7 +22,7 @@ public sealed class ForgettingReport(World world, RunSettings settings, IReadOnl
 
     private IReadOnlyList<string> Methods => runs.Select(r => r.Method).Distinct().ToList();
 
-    private List<int> TrainTasks(RunResult r) => new Runner(world, null!, settings).Split(r.Seed).Train.Select(t => t.Id).Order().ToList();
+    private List<int> TrainTasks(RunResult r) => Runner.Split(world, settings, r.Seed).Train.Select(t => t.Id).ToList();
 
     /// <summary>The units of one method, seeds then tasks in order (so two methods pair unit by unit), optionally of some families only.</summary>
     public List<UnitCounts> Units(string method, Func<TaskSpec, bool>? include = null)

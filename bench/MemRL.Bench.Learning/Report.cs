@@ -15,10 +15,10 @@ public sealed class Report(World world, RunSettings settings, IReadOnlyList<RunR
     private int LastEpoch => settings.Epochs - 1;
 
     private IReadOnlyCollection<int> TrainTasks(RunResult r) =>
-        new Runner(world, null!, settings).Split(r.Seed).Train.Select(t => t.Id).ToList();
+        Runner.Split(world, settings, r.Seed).Train.Select(t => t.Id).ToList();
 
     private IReadOnlyCollection<int> HeldOutTasks(RunResult r) =>
-        new Runner(world, null!, settings).Split(r.Seed).HeldOut.Select(t => t.Id).ToList();
+        Runner.Split(world, settings, r.Seed).HeldOut.Select(t => t.Id).ToList();
 
     /// <summary>Per (seed, task) values of one method, in a fixed order so two methods pair up unit by unit.</summary>
     private List<double> Units(string method, Func<RunResult, int, double> value) =>

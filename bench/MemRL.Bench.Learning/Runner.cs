@@ -131,7 +131,10 @@ public sealed class Runner(World world, IMemoryBackend backend, RunSettings sett
         recall?.Memories.Select(m => new ContextItem(Policy.StrategyOf(m.Experience), m.Success)).ToList() ?? [];
 
     /// <summary>The runtime setting trains on every task; transfer on a seeded 70 % with the rest held out.</summary>
-    public (TaskSpec[] Train, TaskSpec[] HeldOut) Split(int seed)
+    public (TaskSpec[] Train, TaskSpec[] HeldOut) Split(int seed) => Split(world, settings, seed);
+
+    /// <summary>The split a run of <paramref name="seed"/> used, for the reports that read its results (each side in id order).</summary>
+    public static (TaskSpec[] Train, TaskSpec[] HeldOut) Split(World world, RunSettings settings, int seed)
     {
         if (!settings.Transfer)
         {
