@@ -190,7 +190,7 @@ public sealed class ReferenceBackend : IMemoryBackend
             r = b.Recall(intent);
             if (_caps.TryGetValue(bank, out var capped))
             {
-                capped.Touch(r.Memories.Select(m => m.Sequence));
+                capped.Touch(r.Memories.Select(m => m.Sequence), write: false);
             }
         }
 
@@ -221,7 +221,7 @@ public sealed class ReferenceBackend : IMemoryBackend
         var written = b.Write(intent, intentText, experience, success, keys);
         if (_caps.TryGetValue(bank, out var capped))
         {
-            capped.Touch([written.MemorySequence]);
+            capped.Touch([written.MemorySequence], write: true);
             capped.Enforce(b);
         }
 
@@ -240,9 +240,15 @@ public sealed class ReferenceBackend : IMemoryBackend
         private readonly Dictionary<long, long> _lastAccess = [];
         private long _tick;
 
-        public void Touch(IEnumerable<long> sequences)
+        // Recalls of a batch run concurrently in any order but all from the batch-start state, so they share one tick (the
+        // order they are touched in must not matter, or LRU would differ between runs of one seed); each write is a tick.
+        public void Touch(IEnumerable<long> sequences, bool write)
         {
-            _tick++;
+            if (write)
+            {
+                _tick++;
+            }
+
             foreach (long s in sequences)
             {
                 _lastAccess[s] = _tick;
