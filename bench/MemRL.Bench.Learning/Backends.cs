@@ -178,9 +178,13 @@ public sealed class ReferenceBackend : IMemoryBackend
     public Task RewardAsync(string bank, BackendRecall recall, double reward, CancellationToken ct)
     {
         var (_, ids) = ((IReadOnlyList<Core.Recall.KeyMatch>, List<long>))recall.Handle!;
+        ReferenceBank b = _banks[bank];
         if (ids.Count > 0)
         {
-            _banks[bank].Reward(ids, reward);
+            lock (b)
+            {
+                b.Reward(ids, reward);
+            }
         }
 
         return Task.CompletedTask;
@@ -188,8 +192,15 @@ public sealed class ReferenceBackend : IMemoryBackend
 
     public Task WriteAsync(string bank, float[] intent, string intentText, string experience, bool success, BackendRecall? recall, CancellationToken ct)
     {
-        var keys = recall is null ? null : (((IReadOnlyList<Core.Recall.KeyMatch>, List<long>))recall.Handle!).Item1;
-        _banks[bank].Write(intent, intentText, experience, success, keys);
+        var handle = recall is null ? ((IReadOnlyList<Core.Recall.KeyMatch>, List<long>)?)null : ((IReadOnlyList<Core.Recall.KeyMatch>, List<long>))recall.Handle!;
+        var keys = handle?.Item1;
+        var recalled = handle?.Item2;
+        ReferenceBank b = _banks[bank];
+        lock (b)
+        {
+            // The recalled memories become the new memory's ancestors when the bank credits along provenance.
+            b.Write(intent, intentText, experience, success, keys, recalledMemories: recalled);
+        }
         return Task.CompletedTask;
     }
 

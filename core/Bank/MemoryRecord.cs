@@ -50,6 +50,10 @@ public sealed class MemoryRecord
 
     /// <summary>The key–values the memory was written with.</summary>
     public MemoryMetadata Metadata { get; internal set; } = MemoryMetadata.Empty;
+
+    /// <summary>The memories that were in the recall context this memory was written from (its provenance parents), in
+    /// recall order; fixed at write time, and empty unless the bank had <see cref="MemRLOptions.ProvenanceDecay"/> on then.</summary>
+    public IReadOnlyList<long> Ancestors { get; internal set; } = [];
 }
 
 /// <summary>An intent key: a normalised intent vector owning one or more memories (the authors' "bucket").</summary>
