@@ -37,7 +37,7 @@ public sealed class OptionsMappingTests
 
         Assert.True(MemRL.Errors.FieldError.TryRead(error, out var parts));
         Assert.Equal(field, parts.Field);
-        Assert.Equal(BankOptionsMapping.CoreOnly.Count, typeof(MemRLOptions).GetProperties().Length - CoreMembers.Length);
+        Assert.Equal(BankOptionsMapping.CoreOnly.Count, typeof(MemRLOptions).GetProperties(BindingFlags.Public | BindingFlags.Instance).Length - CoreMembers.Length);
     }
     private static readonly PropertyInfo[] WireMembers = typeof(BankOptions).GetProperties(BindingFlags.Public | BindingFlags.Instance);
 
