@@ -202,13 +202,16 @@ public sealed class ReferenceBackend : IMemoryBackend
     public Task RewardAsync(string bank, BackendRecall recall, double reward, CancellationToken ct)
     {
         var (_, ids) = ((IReadOnlyList<Core.Recall.KeyMatch>, List<long>))recall.Handle!;
-        var b = _banks[bank];
-        // In a capped bank a memory recalled at the batch's start may have been archived by an earlier write of the batch:
-        // its reward is lost, as a real agent's would be for a memory forgotten in between.
-        var live = ids.Where(id => b.Table.TryGetMemory(id, out _)).ToList();
-        if (live.Count > 0)
+        ReferenceBank b = _banks[bank];
+        lock (b)
         {
-            b.Reward(live, reward);
+            // In a capped bank a memory recalled at the batch's start may have been archived by an earlier write of the batch:
+            // its reward is lost, as a real agent's would be for a memory forgotten in between.
+            var live = ids.Where(id => b.Table.TryGetMemory(id, out _)).ToList();
+            if (live.Count > 0)
+            {
+                b.Reward(live, reward);
+            }
         }
 
         return Task.CompletedTask;
@@ -216,13 +219,19 @@ public sealed class ReferenceBackend : IMemoryBackend
 
     public Task WriteAsync(string bank, float[] intent, string intentText, string experience, bool success, BackendRecall? recall, CancellationToken ct)
     {
-        var keys = recall is null ? null : (((IReadOnlyList<Core.Recall.KeyMatch>, List<long>))recall.Handle!).Item1;
-        var b = _banks[bank];
-        var written = b.Write(intent, intentText, experience, success, keys);
-        if (_caps.TryGetValue(bank, out var capped))
+        var handle = recall is null ? ((IReadOnlyList<Core.Recall.KeyMatch>, List<long>)?)null : ((IReadOnlyList<Core.Recall.KeyMatch>, List<long>))recall.Handle!;
+        var keys = handle?.Item1;
+        var recalled = handle?.Item2;
+        ReferenceBank b = _banks[bank];
+        lock (b)
         {
-            capped.Touch([written.MemorySequence], write: true);
-            capped.Enforce(b);
+            // The recalled memories become the new memory's ancestors when the bank credits along provenance.
+            var written = b.Write(intent, intentText, experience, success, keys, recalledMemories: recalled);
+            if (_caps.TryGetValue(bank, out var capped))
+            {
+                capped.Touch([written.MemorySequence], write: true);
+                capped.Enforce(b);
+            }
         }
 
         return Task.CompletedTask;

@@ -65,6 +65,21 @@ public sealed record Method(string Name, MemRLOptions? Options, MemoryCap? Cap =
             $"memrl-cap{fraction * 100:0}-{order.ToString().ToLowerInvariant()}", calibrated with { Lambda = 0.5 }, new MemoryCap(cap, order))),
     ];
 
+    /// <summary>
+    /// Beyond the paper (docs/provenance.md), each on top of MemRL and off by default in the product, at values stated up
+    /// front and never tuned on a scenario: credit along provenance (decay 0.5, the parents and grandparents, fan-out 16),
+    /// and the UCB visit-count bonus on zQ with c = 1.
+    /// </summary>
+    public static IReadOnlyList<Method> Beyond(MemRLOptions calibrated)
+    {
+        var memrl = calibrated with { Lambda = 0.5 };
+        return
+        [
+            new("memrl-prov", memrl with { ProvenanceDecay = 0.5, ProvenanceDepth = 2, ProvenanceFanOut = 16 }),
+            new("memrl-ucb", memrl with { ExplorationBonus = 1 }),
+        ];
+    }
+
     /// <summary>lambda 0 … 1 in both zsim modes, k1/k2 variants, and the alpha-0 sanity check.</summary>
     public static IReadOnlyList<Method> Sweep(MemRLOptions calibrated)
     {

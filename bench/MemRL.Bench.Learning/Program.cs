@@ -41,6 +41,7 @@ foreach (string name in cli.Scenarios)
     var methods = Method.Standard(calibrated)
         .Concat(cli.Sweep ? Method.Sweep(calibrated) : [])
         .Concat(cli.ForgettingOptions ? Method.ForgettingOptions(calibrated) : [])
+        .Concat(cli.Beyond ? Method.Beyond(calibrated) : [])
         .Where(m => cli.Methods is null || cli.Methods.Contains(m.Name)).ToList();
     var settings = new RunSettings(cli.Epochs, cli.Batch, cli.Agents, cli.Transfer);
     var runner = new Runner(world, backend, settings);
@@ -99,13 +100,13 @@ return 0;
 
 internal sealed record CliOptions(string[] Scenarios, int Seeds, int Epochs, int Agents, int Batch, string[]? Methods, bool Sweep, bool Transfer,
     string Out, string Backend, int Shards, string CommandLine, int? ConsolePort = 0, bool KeepServing = false, bool ForgettingOptions = false,
-    double[]? Caps = null)
+    double[]? Caps = null, bool Beyond = false)
 {
     /// <summary>The forgetting-cap fractions (empty: no capped runs).</summary>
     public double[] ForgettingCaps => Caps ?? [];
 
     public const string Usage = "usage: MemRL.Bench.Learning [--scenario NAME|PATH[,…]] [--seeds N] [--epochs E] [--agents C] [--batch B] "
-        + "[--methods a,b] [--sweep] [--forgetting-options] [--forgetting-cap F[,F…]] [--transfer] [--out DIR] [--backend cluster|reference] [--shards S] [--console-port P | --no-console] [--keep-serving]"
+        + "[--methods a,b] [--sweep] [--forgetting-options] [--forgetting-cap F[,F…]] [--beyond] [--transfer] [--out DIR] [--backend cluster|reference] [--shards S] [--console-port P | --no-console] [--keep-serving]"
         + " | --embed SCENARIO.json";
 
     public static CliOptions Parse(string[] args)
@@ -124,6 +125,12 @@ internal sealed record CliOptions(string[] Scenarios, int Seeds, int Epochs, int
             if (flag == "--forgetting-options")
             {
                 o = o with { ForgettingOptions = true };
+                continue;
+            }
+
+            if (flag == "--beyond")
+            {
+                o = o with { Beyond = true };
                 continue;
             }
 

@@ -60,6 +60,10 @@ public sealed class MemoryRecord
     /// <summary>The later of its last reward (or write) and its last restore: the age rules' clock, so a restored memory
     /// is not archived again by the next run for the idleness that archived it.</summary>
     public DateTimeOffset LastActiveAt => RestoredAt is { } restored && restored > UpdatedAt ? restored : UpdatedAt;
+
+    /// <summary>The memories that were in the recall context this memory was written from (its provenance parents), in
+    /// recall order; fixed at write time, and empty unless the bank had <see cref="MemRLOptions.ProvenanceDecay"/> on then.</summary>
+    public IReadOnlyList<long> Ancestors { get; internal set; } = [];
 }
 
 /// <summary>An intent key: a normalised intent vector owning one or more memories (the authors' "bucket").</summary>

@@ -154,6 +154,19 @@ public sealed class MemoryTable
     public bool TryGetKey(long keySequence, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IntentKey? key) =>
         _keys.TryGetValue(keySequence, out key);
 
+    /// <summary>Records a memory's provenance parents (at its write, or on log replay).</summary>
+    public void SetAncestors(long memorySequence, IReadOnlyList<long> ancestors) => _memories[memorySequence].Ancestors = [.. ancestors];
+
+    /// <summary>Applies a reward's discounted credit to an ancestor (<see cref="ProvenanceCredit"/>): Q moves with the
+    /// eligibility-scaled rate, and neither the visit count (the UCB n counts direct rewards) nor the last reward changes.</summary>
+    public double ApplyCredit(long memorySequence, double q, DateTimeOffset now)
+    {
+        var memory = _memories[memorySequence];
+        memory.Q = q;
+        memory.UpdatedAt = now;
+        return q;
+    }
+
     /// <summary>Applies one reward to one memory with <see cref="QRule"/>; returns the new Q.</summary>
     public double ApplyReward(long memorySequence, double reward, double alpha, double? floor, DateTimeOffset now)
     {
@@ -234,7 +247,7 @@ public sealed class MemoryTable
         {
             if (filter is null || filter.Matches(m))
             {
-                all.Add(new MemoryCandidate(m.Sequence, m.Q, m.Success));
+                all.Add(new MemoryCandidate(m.Sequence, m.Q, m.Success, m.Visits));
             }
         }
 

@@ -22,6 +22,9 @@ public sealed record RecallResult(IReadOnlyList<RecalledMemory> Memories, IReadO
 /// <param name="More">True when the run stopped at <see cref="RetentionPolicy.MaxPerRun"/> with work left.</param>
 public sealed record RetentionRun(IReadOnlyList<long> Purged, IReadOnlyList<long> Archived, bool More);
 
+/// <summary>An ancestor a reward credited along provenance: its generation and new Q.</summary>
+public sealed record CreditedMemory(long Sequence, int Depth, double Q);
+
 /// <summary>The answer of <see cref="ReferenceBank.Write"/>.</summary>
 public sealed record WriteResult(long MemorySequence, long KeySequence, bool CreatedKey);
 
@@ -150,6 +153,15 @@ public sealed class ReferenceBank
             QRule.UpdateFinite(memory.Q, reward, _options.Alpha, _options.QFloor);
         }
 
+        // Credit along provenance (off by default): the ancestors and their new Q are fixed before anything applies.
+        var credit = ProvenanceCredit.Plan(memoryIds, s => ProvenanceCredit.AncestorsIn(_table, s), _options);
+        var creditQ = new double[credit.Count];
+        for (int i = 0; i < credit.Count; i++)
+        {
+            _table.TryGetMemory(credit[i].Sequence, out var ancestor);
+            creditQ[i] = ProvenanceCredit.Update(ancestor!.Q, reward, _options.Alpha, credit[i].Eligibility, _options.QFloor);
+        }
+
         var now = _time.GetUtcNow();
         var result = new double[memoryIds.Count];
         for (int i = 0; i < memoryIds.Count; i++)
@@ -157,8 +169,19 @@ public sealed class ReferenceBank
             result[i] = _table.ApplyReward(memoryIds[i], reward, _options.Alpha, _options.QFloor, now);
         }
 
+        var credited = new CreditedMemory[credit.Count];
+        for (int i = 0; i < credit.Count; i++)
+        {
+            _table.ApplyCredit(credit[i].Sequence, creditQ[i], now);
+            credited[i] = new CreditedMemory(credit[i].Sequence, credit[i].Depth, creditQ[i]);
+        }
+
+        LastCredited = credited;
         return result;
     }
+
+    /// <summary>The ancestors the last <see cref="Reward"/> credited (empty with provenance off), in the order applied.</summary>
+    public IReadOnlyList<CreditedMemory> LastCredited { get; private set; } = [];
 
     /// <summary>Stores a new experience with <c>Q = qInit(outcome)</c>, joining a key per <see cref="WriteRule"/>.</summary>
     /// <param name="intent">Intent embedding.</param>
@@ -170,8 +193,10 @@ public sealed class ReferenceBank
     /// <param name="scope">Who the memory belongs to: it joins only keys of the same scope unless the bank merges across
     /// scopes.</param>
     /// <param name="metadata">Key–values stored with the memory.</param>
+    /// <param name="recalledMemories">The memories this episode's recall returned: recorded as the new memory's ancestors
+    /// when <see cref="MemRLOptions.ProvenanceDecay"/> is on (those deleted since are left out), ignored otherwise.</param>
     public WriteResult Write(ReadOnlySpan<float> intent, string intentText, string experience, bool success, IReadOnlyList<KeyMatch>? recallKeys = null,
-        MemoryScope? scope = null, MemoryMetadata? metadata = null)
+        MemoryScope? scope = null, MemoryMetadata? metadata = null, IReadOnlyList<long>? recalledMemories = null)
     {
         scope = (scope ?? MemoryScope.None).Validated("scope");
         VectorValidation.ThrowIfInvalid(intent, Dimension, nameof(intent));
@@ -210,6 +235,11 @@ public sealed class ReferenceBank
         long memorySequence = _nextSequence++;
         _table.AddMemory(memorySequence, keySequence, intentText, experience, success, success ? _options.QInitSuccess : _options.QInitFailure, now,
             scope, metadata);
+        if (_options.ProvenanceDecay > 0 && recalledMemories is { Count: > 0 })
+        {
+            _table.SetAncestors(memorySequence, [.. recalledMemories.Where(s => _table.TryGetMemory(s, out _)).Distinct()]);
+        }
+
         return new WriteResult(memorySequence, keySequence, join is null);
     }
 
