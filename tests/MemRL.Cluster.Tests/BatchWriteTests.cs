@@ -102,7 +102,7 @@ public sealed class BatchWriteTests(ClusterFixture fixture)
 
     public static TheoryData<string, int, string> BadItems => new()
     {
-        { "nan", 2, "items[2].intent" },
+        { "nan", 2, "items[2].intent[5]" },
         { "dimension", 3, "items[3].intent" },
         { "experience", 1, "items[1].experience" },
         { "intentText", 4, "items[4].intentText" },
