@@ -120,4 +120,7 @@ public static class Reasons
 
     /// <summary>A JSON member the endpoint does not know.</summary>
     public const string UnknownMember = "unknown-member";
+
+    /// <summary>The storage service kept refusing for load after the retries with backoff (HTTP 503 with Retry-After).</summary>
+    public const string StorageOverloaded = "storage-overloaded";
 }
