@@ -52,6 +52,24 @@ public sealed class MemoryClient(IGrainFactory grains)
     }
 
     /// <summary>
+    /// Writes an export of the bank (docs/export-format.md) to <paramref name="output"/>, taken at one bank-version
+    /// barrier; only the memories of <paramref name="userId"/> when it is set. Writes to the bank are refused (retryable)
+    /// while the shards are read.
+    /// </summary>
+    public Task<Export.ExportCounts> ExportBankAsync(string bank, Stream output, string? userId = null, IProgress<Export.ExportCounts>? progress = null,
+        CancellationToken cancellationToken = default) =>
+        new Export.BankExporter(grains).ExportAsync(bank, output, userId, progress, cancellationToken);
+
+    /// <summary>
+    /// Imports an export stream into a new bank named <paramref name="bank"/>, all or nothing: a stream that is truncated,
+    /// corrupted, newer or of another dimension is refused before anything is created, and a failure while loading deletes
+    /// the new bank. Memory ids change (they name the new bank); slots, sequences, Q and visits are kept.
+    /// </summary>
+    public Task<Export.ImportResult> ImportBankAsync(string bank, Stream input, Export.ImportSettings? settings = null, IProgress<Export.ExportCounts>? progress = null,
+        CancellationToken cancellationToken = default) =>
+        new Export.BankImporter(grains).ImportAsync(bank, input, settings, progress, cancellationToken);
+
+    /// <summary>
     /// Deletes a bank and every memory in it (physically, from storage); false when it did not exist. A bank created
     /// later under the same name starts empty, and no id or token of the deleted one reaches it.
     /// </summary>
