@@ -54,6 +54,9 @@ public sealed record WriteBatchItemBody(
 /// <summary>How many memories a delete by scope erased.</summary>
 public sealed record DeletedView(int Deleted);
 
+/// <summary>What an import created: the new bank and how many intent keys and memories it holds.</summary>
+public sealed record ImportView(BankView Bank, long Keys, long Memories);
+
 /// <summary>Calibrate a bank from a sample of its keys; <see cref="Apply"/> writes the result into its options.</summary>
 public sealed record CalibrateBody(int? Sample = null, bool Apply = false);
 
