@@ -28,6 +28,12 @@ if (args is ["rotate-recall-token-key", ..])
     return RecallTokenKeyCommand.Run(WebApplication.CreateBuilder(args[1..]).Configuration, Console.Out, Console.Error);
 }
 
+// `export --bank B [--out FILE]` / `import --bank B --in FILE` move a bank through the configured store (docs/export-format.md).
+if (args is [("export" or "import") and var verb, .. var transferArgs])
+{
+    return await BankTransferCommand.RunAsync(verb, transferArgs, Console.Error);
+}
+
 await using var app = SiloApp.Create(args);
 await app.RunAsync();
 return 0;

@@ -114,14 +114,14 @@ public sealed class ExportImportHttpTests(ApiSiloFixture fixture)
         (await writer.GetJsonAsync($"/v1/banks/{target}")).Problem(HttpStatusCode.NotFound, "bank");
     }
 
-    private static async Task<HttpResponseMessage> ExportAsync(HttpClient http, string bank)
+    internal static async Task<HttpResponseMessage> ExportAsync(HttpClient http, string bank)
     {
         var response = await http.GetAsync($"/v1/banks/{bank}:export");
         Assert.True(response.StatusCode == HttpStatusCode.OK, $"export answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
         return response;
     }
 
-    private static async Task<Reply> ImportAsync(HttpClient http, string bank, byte[] stream)
+    internal static async Task<Reply> ImportAsync(HttpClient http, string bank, byte[] stream)
     {
         using var content = new ByteArrayContent(stream);
         content.Headers.ContentType = new MediaTypeHeaderValue(ExportType);
@@ -131,6 +131,6 @@ public sealed class ExportImportHttpTests(ApiSiloFixture fixture)
     }
 
     // Everything of a recall but ids and the token, which name the bank incarnation and so differ by design.
-    private static string Recalled(Reply recall) => string.Join('\n', recall.Body.GetProperty("memories").EnumerateArray().Select(m =>
+    internal static string Recalled(Reply recall) => string.Join('\n', recall.Body.GetProperty("memories").EnumerateArray().Select(m =>
         string.Join('|', m.EnumerateObject().Where(p => p.Name != "id").Select(p => $"{p.Name}={p.Value.GetRawText()}"))));
 }

@@ -16,6 +16,8 @@ public static class HostileCatalogue
     private const string Batch = Bank + "/memories:batch";
     private const string Options = Bank + "/options";
     private const string Calibrate = Bank + "/calibrate";
+    private const string Export = Bank + ":export";
+    private const string Import = "/v1/banks/{newBank}:import";
 
     /// <summary>Every case by name.</summary>
     public static IReadOnlyDictionary<string, HostileCase> Cases => ByName.Value;
@@ -51,6 +53,7 @@ public static class HostileCatalogue
         Banks(all);
         OptionsCases(all);
         Calibrations(all);
+        Transfers(all);
         Access(all);
         Transport(all);
         var byName = new Dictionary<string, HostileCase>(StringComparer.Ordinal);
@@ -563,7 +566,31 @@ public static class HostileCatalogue
         ("list", "GET", Write, null),
         ("get memory", "GET", Write + "/{id}", null),
         ("delete memory", "DELETE", Write + "/{id}", null),
+        ("export", "GET", Export, null),
+        ("import", "POST", Import, null),
     ];
+
+    // An import's body is an export stream, not JSON: what is not one is refused with the stream's defect, and nothing
+    // is created (the harness checks {newBank} does not exist after each case).
+    private static void Transfers(List<HostileCase> all)
+    {
+        const string type = "application/vnd.memrl.export";
+        all.Add(new HostileCase("import: empty body", "POST", Import, "", 400, "stream.magic", "0 byte(s)", "export-corrupted") { ContentType = type });
+        all.Add(new HostileCase("import: not an export", "POST", Import, """{"name":"x"}""", 400, "stream.magic", "*", "export-corrupted") { ContentType = type });
+        all.Add(new HostileCase("import: preamble only", "POST", Import, null, 400, "stream.frame[0]", "*", "export-truncated")
+        {
+            ContentType = type,
+            BodyBytes = [.. "MEMRLEXP"u8, 0x01, 0x00],
+        });
+        all.Add(new HostileCase("import: a newer version", "POST", Import, null, 400, "stream.formatVersion", "32767", "export-version")
+        {
+            ContentType = type,
+            BodyBytes = [.. "MEMRLEXP"u8, 0xff, 0x7f],
+        });
+        all.Add(new HostileCase("import: into an existing bank", "POST", "/v1/banks/{bank}:import", "MEMRLEXP", 409, "bank") { ContentType = type });
+        all.Add(new HostileCase("export: another tenant's bank", "GET", "/v1/banks/{betaOnlyBank}:export", null, 404, "bank"));
+        all.Add(new HostileCase("export: an unknown bank", "GET", "/v1/banks/no-such-bank:export", null, 404, "bank"));
+    }
 
     private static void Access(List<HostileCase> all)
     {
