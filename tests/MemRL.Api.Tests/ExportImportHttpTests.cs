@@ -92,6 +92,24 @@ public sealed class ExportImportHttpTests(ApiSiloFixture fixture)
     }
 
     [Fact]
+    public async Task Import_LargerThanTheJsonBodyLimit_IsAccepted()
+    {
+        using var http = fixture.Silo.Client(ApiSilo.KeyOf("alpha"));
+        string source = ApiSiloFixture.NewBankName("exp-big");
+        await http.CreateVectorBankAsync(source);
+        for (int i = 0; i < 6; i++)
+        {
+            (await http.PostJsonAsync($"/v1/banks/{source}/memories", new { intent = Vector(Dimension, i), experience = new string((char)('a' + i), 900_000), success = true }))
+                .Ok(HttpStatusCode.Created);
+        }
+
+        byte[] stream = await (await ExportAsync(http, source)).Content.ReadAsByteArrayAsync();
+        Assert.True(stream.Length > 4 << 20, $"the stream must exceed MaxRequestBytes (4 MiB) to test the lifted limit; it is {stream.Length} bytes");
+        string copy = ApiSiloFixture.NewBankName("exp-big-copy");
+        Assert.Equal(6, (await ImportAsync(http, copy, stream)).Ok(HttpStatusCode.Created).Body.GetProperty("memories").GetInt64());
+    }
+
+    [Fact]
     public async Task ReadOnlyKey_MayExport_ButNotImport_AndTenantsReachOnlyTheirOwnBanks()
     {
         using var writer = fixture.Silo.Client(ApiSilo.KeyOf("alpha"));
