@@ -42,6 +42,15 @@ public sealed record WriteBody(
     string? Experience, bool? Success, float[]? Intent = null, string? IntentText = null, string? RecallToken = null, string? EmbedderId = null,
     ScopeFields? Scope = null, Dictionary<string, string>? Metadata = null);
 
+/// <summary>A batch of writes (<c>POST …/memories:batch</c>): at most 1,000 items, applied in order, each as one write.</summary>
+public sealed record WriteBatchBody(IReadOnlyList<WriteBatchItemBody?>? Items);
+
+/// <summary>One write of a batch: the members of a single write, and optionally the item's own idempotency key (else
+/// it is derived from the batch's Idempotency-Key and the item's index).</summary>
+public sealed record WriteBatchItemBody(
+    string? Experience, bool? Success, float[]? Intent = null, string? IntentText = null, string? RecallToken = null, string? EmbedderId = null,
+    ScopeFields? Scope = null, Dictionary<string, string>? Metadata = null, string? IdempotencyKey = null);
+
 /// <summary>How many memories a delete by scope erased.</summary>
 public sealed record DeletedView(int Deleted);
 

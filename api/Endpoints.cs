@@ -52,6 +52,7 @@ internal static class Endpoints
         banks.MapPost("/{bank}/recall", RecallAsync).WithName("Recall").ProducesProblem(400).ProducesProblem(404).ProducesProblem(503);
         banks.MapPost("/{bank}/reward", RewardAsync).RequireAuthorization(WriterPolicy).WithName("Reward").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
         banks.MapPost("/{bank}/memories", WriteAsync).RequireAuthorization(WriterPolicy).WithName("Write").ProducesProblem(400).ProducesProblem(403).ProducesProblem(404).ProducesProblem(409);
+        banks.MapPost("/{bank}/memories:batch", WriteBatchAsync).RequireAuthorization(WriterPolicy).WithName("WriteBatch").ProducesProblem(400).ProducesProblem(403).ProducesProblem(404).ProducesProblem(409);
         banks.MapGet("/{bank}/memories", ListMemoriesAsync).WithName("ListMemories").ProducesProblem(400).ProducesProblem(404);
         banks.MapDelete("/{bank}/memories", DeleteMatchingAsync).RequireAuthorization(WriterPolicy).WithName("DeleteMemoriesByScope")
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
@@ -207,6 +208,55 @@ internal static class Endpoints
             client.WriteAsync(intent, body.IntentText ?? "", experience, success, body.RecallToken, idempotencyKey, embedderId, body.Scope, body.Metadata));
         usage.AddWrite(tenant, textBytes);
         return TypedResults.Created($"/v1/banks/{bank}/memories/{written.MemoryId}", written);
+    }
+
+    // Every item is checked, and its text embedded, before the first is written: a bad item refuses the batch and names
+    // it (items[3].intent). The quota is checked for the batch's whole text up front and counted for what was written.
+    private static async Task<Ok<BatchWriteResponse>> WriteBatchAsync(
+        string bank, WriteBatchBody body, HttpRequest request, ClaimsPrincipal user, MemoryClient memory, TextEmbedders embedders, BankEmbedders bankEmbedders,
+        TenantUsage usage, CancellationToken cancellationToken)
+    {
+        var client = BankOf(memory, user, bank);
+        var items = body.Items ?? throw Missing("items", "a list of writes");
+        BatchWrites.ValidateCount(items.Count);
+        string? batchKey = IdempotencyKey(request);
+        var writes = new BatchWriteItem[items.Count];
+        var itemBytes = new long[items.Count];
+        for (int i = 0; i < items.Count; i++)
+        {
+            var item = items[i] ?? throw Missing($"items[{i}]", "a write");
+            VectorOrText? input = null;
+            BatchWrites.CheckItem(i, () =>
+            {
+                _ = item.Experience ?? throw Missing("experience", "the experience text");
+                _ = item.Success ?? throw Missing("success", "true or false");
+                input = new VectorOrText(item.Intent, "intent", item.Intent is null ? item.IntentText : null, "intentText", item.EmbedderId);
+                input.Validate();
+                WireValidation.WriteTexts(item.IntentText ?? "", item.Experience);
+                _ = item.Scope?.ToScope();
+                _ = ScopeWire.ToMetadata(item.Metadata);
+                if (item.IdempotencyKey is { } own)
+                {
+                    WireValidation.OperationId(own, "idempotencyKey");
+                }
+            });
+            itemBytes[i] = System.Text.Encoding.UTF8.GetByteCount(item.Experience!) + System.Text.Encoding.UTF8.GetByteCount(item.IntentText ?? "");
+            writes[i] = new BatchWriteItem(null!, item.IntentText ?? "", item.Experience!, item.Success!.Value, item.IdempotencyKey, item.RecallToken, item.EmbedderId,
+                item.Scope, item.Metadata);
+            var (vector, embedderId) = await WithBankVectorAsync(input!, bank, user, memory, embedders, bankEmbedders, request.HttpContext.Response, cancellationToken,
+                (v, e) => Task.FromResult((v, e)));
+            writes[i] = writes[i] with { Intent = vector, EmbedderId = embedderId };
+        }
+
+        string tenant = Tenants.TenantOf(user);
+        await usage.CheckWriteAsync(tenant, itemBytes.Sum());
+        var written = await client.WriteBatchAsync(writes, batchKey);
+        foreach (long bytes in itemBytes)
+        {
+            usage.AddWrite(tenant, bytes);
+        }
+
+        return TypedResults.Ok(written);
     }
 
     // limit is read as text: the framework's own binding error names the .NET type ("Nullable<int> limit"). Every other

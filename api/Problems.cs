@@ -63,6 +63,9 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
 {
     private const string RetryLater = "retry after the Retry-After delay.";
 
+    /// <summary>Retry-After of a storage-overloaded answer, in seconds.</summary>
+    internal const int StorageOverloadedRetryAfterSeconds = 5;
+
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
     {
         string? tenant = context.User.FindFirst(Tenants.TenantClaim)?.Value;
@@ -145,6 +148,15 @@ internal sealed partial class ProblemExceptionHandler(ILogger<ProblemExceptionHa
                 await Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Unavailable",
                     "Not every shard of the bank answered in time; " + RetryLater,
                     expected: "a retry after the time in Retry-After");
+                return true;
+            case ShardUnavailableException { StorageOverloaded: true }:
+                // The store already retried with backoff for about 16 s; asking for a longer pause than the generic
+                // 503 spreads the callers' retries instead of adding to the load that throttled it.
+                context.Response.Headers.RetryAfter = StorageOverloadedRetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                await Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Storage overloaded",
+                    "The storage service is throttling this bank's shard (its account or partition is over its throughput target); "
+                    + "the change is not acknowledged. Slow down and " + RetryLater,
+                    expected: "a retry after the time in Retry-After", reason: Reasons.StorageOverloaded);
                 return true;
             case ShardUnavailableException or StaleBankVersionException or TimeoutException:
                 context.Response.Headers.RetryAfter = "1";

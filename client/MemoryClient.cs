@@ -52,6 +52,24 @@ public sealed class MemoryClient(IGrainFactory grains)
     }
 
     /// <summary>
+    /// Writes an export of the bank (docs/export-format.md) to <paramref name="output"/>, taken at one bank-version
+    /// barrier; only the memories of <paramref name="userId"/> when it is set. Writes to the bank are refused (retryable)
+    /// while the shards are read.
+    /// </summary>
+    public Task<Export.ExportCounts> ExportBankAsync(string bank, Stream output, string? userId = null, IProgress<Export.ExportCounts>? progress = null,
+        CancellationToken cancellationToken = default) =>
+        new Export.BankExporter(grains).ExportAsync(bank, output, userId, progress, cancellationToken);
+
+    /// <summary>
+    /// Imports an export stream into a new bank named <paramref name="bank"/>, all or nothing: a stream that is truncated,
+    /// corrupted, newer or of another dimension is refused before anything is created, and a failure while loading deletes
+    /// the new bank. Memory ids change (they name the new bank); slots, sequences, Q and visits are kept.
+    /// </summary>
+    public Task<Export.ImportResult> ImportBankAsync(string bank, Stream input, Export.ImportSettings? settings = null, IProgress<Export.ExportCounts>? progress = null,
+        CancellationToken cancellationToken = default) =>
+        new Export.BankImporter(grains).ImportAsync(bank, input, settings, progress, cancellationToken);
+
+    /// <summary>
     /// Deletes a bank and every memory in it (physically, from storage); false when it did not exist. A bank created
     /// later under the same name starts empty, and no id or token of the deleted one reaches it.
     /// </summary>
@@ -82,6 +100,7 @@ public sealed class BankClient
     {
         // Resolved once: GetGrain looks the grain type up by reflection on every call.
         Coordinator = grains.GetGrain<IMemoryCoordinatorGrain>(0);
+        BankGrain = grains.GetGrain<IBankGrain>(bank);
         Name = bank;
     }
 
@@ -89,6 +108,8 @@ public sealed class BankClient
     public string Name { get; }
 
     private IMemoryCoordinatorGrain Coordinator { get; }
+
+    private IBankGrain BankGrain { get; }
 
     /// <summary>Similarity recall then value-aware selection. An empty result means "run without memory".</summary>
     public Task<RecallResponse> RecallAsync(float[] query, RecallSettings? settings = null, CancellationToken cancellationToken = default)
@@ -151,6 +172,64 @@ public sealed class BankClient
         operationId ??= Guid.NewGuid().ToString("N");
         WireValidation.OperationId(operationId);
         return Coordinator.WriteAsync(Name, new WriteRequest(intent, intentText, experience, success, operationId, recallToken, embedderId, scope, tags));
+    }
+
+    /// <summary>
+    /// Writes the items in order, each exactly as <see cref="WriteAsync"/> would (so a batch leaves the bank as the same
+    /// writes one by one do), and returns one result per item. Every item is checked before the first applies: a bad
+    /// item refuses the batch, naming it (<c>items[3].intent</c>), and nothing is written. Each item is its own operation,
+    /// under its own id or one derived from <paramref name="batchKey"/> and its index, so sending the same batch again
+    /// after an interruption (a lost answer, a killed silo) returns the applied items' first results and applies the rest.
+    /// </summary>
+    /// <param name="batchKey">The batch's idempotency key; null makes a fresh one (then a retry is a new batch).</param>
+    public async Task<BatchWriteResponse> WriteBatchAsync(IReadOnlyList<BatchWriteItem> items, string? batchKey = null)
+    {
+        _ = items ?? throw FieldError.Missing(nameof(items), "a list of writes");
+        BatchWrites.ValidateCount(items.Count);
+        batchKey ??= Guid.NewGuid().ToString("N");
+        WireValidation.OperationId(batchKey, nameof(batchKey));
+        // The dimension is the one check a single write leaves to the bank: asked once, so a batch whose item 700 has the
+        // wrong length is refused before item 0 is written.
+        var info = await BankGrain.GetAsync() ?? throw new BankNotFoundException(Name);
+        var requests = new WriteRequest[items.Count];
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < items.Count; i++)
+        {
+            var item = items[i] ?? throw FieldError.Missing($"items[{i}]", "a write");
+            string operationId = item.OperationId ?? BatchWrites.ItemOperationId(batchKey, i);
+            BatchWrites.CheckItem(i, () =>
+            {
+                WireValidation.Vector(item.Intent, "intent");
+                if (item.Intent.Length != info.Dimension)
+                {
+                    throw FieldError.Invalid("intent", $"a vector of the bank's dimension {info.Dimension}", $"{item.Intent.Length} elements");
+                }
+
+                WireValidation.WriteTexts(item.IntentText, item.Experience);
+                WireValidation.OperationId(operationId, "operationId");
+                _ = item.Scope?.ToScope();
+                _ = ScopeWire.ToMetadata(item.Metadata);
+            });
+            // Two items under one id would be one operation: the second would return the first's result, or conflict.
+            if (!ids.Add(operationId))
+            {
+                throw FieldError.Invalid($"items[{i}].operationId", "an id no earlier item of the batch has", FieldError.Quote(operationId));
+            }
+
+            requests[i] = new WriteRequest(item.Intent, item.IntentText, item.Experience, item.Success, operationId, item.RecallToken, item.EmbedderId,
+                item.Scope, ScopeWire.From(ScopeWire.ToMetadata(item.Metadata)));
+        }
+
+        // In order, one at a time: an item may join a key an earlier item of the batch made, exactly as the same writes
+        // sent one by one would, so the bank (and the reference bank's equivalence) does not depend on batching.
+        var results = new BatchWriteResult[requests.Length];
+        for (int i = 0; i < requests.Length; i++)
+        {
+            var written = await Coordinator.WriteAsync(Name, requests[i]);
+            results[i] = new BatchWriteResult(i, requests[i].OperationId, written.MemoryId, written.CreatedKey, written.Q);
+        }
+
+        return new BatchWriteResponse(batchKey, results);
     }
 
     /// <summary>One memory; throws <see cref="MemoryNotFoundException"/> when it does not exist.</summary>

@@ -94,6 +94,25 @@ public sealed record MemRLOptions
     /// Range [0, 2]; ≤ 1e-9 counts as 1. Default 0.1203.</summary>
     public double SimilarityStdDev { get; init; } = 0.1203;
 
+    /// <summary>Credit along provenance (docs/provenance.md; MemQ, arXiv 2605.08374): a reward to a memory also reaches
+    /// the memories that were in the recall context it was written from (its ancestors), with eligibility
+    /// <c>decay^depth</c>: <c>Q ← Q + alpha·decay^depth·(R − Q)</c>. 0 (default) turns it off, and memories written while
+    /// it is off record no ancestors. Range [0, 1].</summary>
+    public double ProvenanceDecay { get; init; }
+
+    /// <summary>How many generations of ancestors a reward reaches when <see cref="ProvenanceDecay"/> is on. Range [1, 4].
+    /// Default 1 (the parents only).</summary>
+    public int ProvenanceDepth { get; init; } = 1;
+
+    /// <summary>At most this many ancestors are credited per reward (breadth first, nearest generation first, then in the
+    /// order the ancestors were recorded), so one reward's work stays bounded. Range [1, 256]. Default 16.</summary>
+    public int ProvenanceFanOut { get; init; } = 16;
+
+    /// <summary>UCB-style exploration (docs/provenance.md): Phase B adds <c>c·sqrt(ln(N + 1) / (n + 1))</c> to a pool
+    /// member's zQ, with n its visit count (direct rewards) and N the pool's total visits; deterministic. 0 (default) turns
+    /// it off. Range [0, 10].</summary>
+    public double ExplorationBonus { get; init; }
+
     /// <summary>The defaults.</summary>
     public static MemRLOptions Default { get; } = new();
 
@@ -149,6 +168,11 @@ public sealed record MemRLOptions
             errors.Add(new FieldErrorParts(F(nameof(SimilarityNormalization)), "Pool or Fixed", FieldError.Format((int)SimilarityNormalization), null));
         }
 
+        RangeCheck.Closed(errors, F(nameof(ProvenanceDecay)), ProvenanceDecay, 0, 1);
+        RangeCheck.Closed(errors, F(nameof(ProvenanceDepth)), ProvenanceDepth, 1, 4);
+        RangeCheck.Closed(errors, F(nameof(ProvenanceFanOut)), ProvenanceFanOut, 1, 256);
+        RangeCheck.Closed(errors, F(nameof(ExplorationBonus)), ExplorationBonus, 0, 10);
+
         return errors;
     }
 
@@ -187,6 +211,7 @@ public sealed record MemRLOptions
     [
         Alpha, Lambda, K1, K2, Delta, RewardMin, RewardMax, QInitSuccess, QInitFailure, QFloor, QMin, Epsilon, MergeThreshold,
         MaxMemoriesPerKey, SimilarityNormalization, SimilarityMean, SimilarityStdDev, MergeAcrossScopes,
+        ProvenanceDecay, ProvenanceDepth, ProvenanceFanOut, ExplorationBonus,
     ];
 
     // Adds the range's errors; true when the range is usable for the checks that depend on it.

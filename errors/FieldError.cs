@@ -120,4 +120,19 @@ public static class Reasons
 
     /// <summary>A JSON member the endpoint does not know.</summary>
     public const string UnknownMember = "unknown-member";
+
+    /// <summary>The storage service kept refusing for load after the retries with backoff (HTTP 503 with Retry-After).</summary>
+    public const string StorageOverloaded = "storage-overloaded";
+
+    /// <summary>A bank export stream that ends before its trailer.</summary>
+    public const string ExportTruncated = "export-truncated";
+
+    /// <summary>A bank export stream that fails a CRC or whose frames do not decode.</summary>
+    public const string ExportCorrupted = "export-corrupted";
+
+    /// <summary>A bank export stream of a format version newer than this build reads.</summary>
+    public const string ExportVersion = "export-version";
+
+    /// <summary>A bank export stream whose dimension is not the one the import asked for.</summary>
+    public const string ExportDimension = "export-dimension";
 }

@@ -154,6 +154,13 @@ public sealed record BankInfo(
 
     /// <summary>Whether <paramref name="slot"/> is being moved to another shard (its memories are read-only meanwhile).</summary>
     public bool IsMoving(int slot) => MovingSlots is { Count: > 0 } moving && moving.Contains(slot);
+
+    /// <summary>
+    /// Whether the bank is frozen for an export's cut (docs/export-format.md): every slot frozen. A slot move never
+    /// freezes every slot (slot 0 maps to shard 0 at every shard count, so it never moves), which is what tells the two
+    /// freezes apart without a new field in the bank row.
+    /// </summary>
+    public bool IsExportFreeze => MovingSlots is { Count: BankLimits.VirtualSlots };
 }
 
 /// <summary>Fixed limits of the cluster's wire contract.</summary>

@@ -10,8 +10,40 @@ namespace MemRL.GrainInterfaces;
 /// </summary>
 public static class BankOptionsMapping
 {
+    /// <summary>
+    /// Core options the cluster does not carry yet: credit along provenance and the UCB bonus run in the reference bank
+    /// only (docs/provenance.md). <see cref="ToWire"/> refuses them when set rather than drop them silently, so a bank can
+    /// never behave differently from the options it was given.
+    /// </summary>
+    public static IReadOnlyList<string> CoreOnly { get; } =
+    [
+        nameof(MemRLOptions.ProvenanceDecay), nameof(MemRLOptions.ProvenanceDepth), nameof(MemRLOptions.ProvenanceFanOut),
+        nameof(MemRLOptions.ExplorationBonus),
+    ];
+
     /// <summary>The wire form of core options.</summary>
-    public static BankOptions ToWire(this MemRLOptions o) => new()
+    /// <exception cref="ArgumentOutOfRangeException">A <see cref="CoreOnly"/> option differs from its default.</exception>
+    public static BankOptions ToWire(this MemRLOptions o)
+    {
+        var d = MemRLOptions.Default;
+        // Named as the JSON field (camelCase), with the only value the cluster accepts today.
+        if (o.ProvenanceDecay != d.ProvenanceDecay || o.ProvenanceDepth != d.ProvenanceDepth || o.ProvenanceFanOut != d.ProvenanceFanOut)
+        {
+            string field = o.ProvenanceDecay != d.ProvenanceDecay ? "provenanceDecay" : o.ProvenanceDepth != d.ProvenanceDepth ? "provenanceDepth" : "provenanceFanOut";
+            object actual = o.ProvenanceDecay != d.ProvenanceDecay ? o.ProvenanceDecay : o.ProvenanceDepth != d.ProvenanceDepth ? o.ProvenanceDepth : o.ProvenanceFanOut;
+            throw FieldError.OutOfRange(field, "its default (credit along provenance runs in the reference bank only, not in the cluster yet)",
+                FieldError.Format(Convert.ToDouble(actual, System.Globalization.CultureInfo.InvariantCulture)));
+        }
+
+        if (o.ExplorationBonus != d.ExplorationBonus)
+        {
+            throw FieldError.OutOfRange("explorationBonus", "0 (the UCB bonus runs in the reference bank only, not in the cluster yet)", FieldError.Format(o.ExplorationBonus));
+        }
+
+        return Wire(o);
+    }
+
+    private static BankOptions Wire(MemRLOptions o) => new()
     {
         Alpha = o.Alpha, Lambda = o.Lambda, K1 = o.K1, K2 = o.K2, Delta = o.Delta,
         QInitSuccess = o.QInitSuccess, QInitFailure = o.QInitFailure, QFloor = o.QFloor, QMin = o.QMin, Epsilon = o.Epsilon,

@@ -48,9 +48,17 @@ public sealed class IncompleteCoverageException(int answered, int total, string 
     [Id(1)] public int Total { get; } = total;
 }
 
-/// <summary>A shard cannot serve: it lost its state, or it is unreachable (503).</summary>
+/// <summary>
+/// A shard cannot serve: it lost its state, or it is unreachable (503). <see cref="StorageOverloaded"/> says the cause
+/// was the storage service refusing for load (Azure's HTTP 429/503 still returned after the retries with backoff), which
+/// a caller should meet by slowing down rather than by retrying at once (HTTP 503, reason <c>storage-overloaded</c>).
+/// </summary>
 [GenerateSerializer, Alias("memrl.ShardUnavailableException")]
-public sealed class ShardUnavailableException(string message) : MemRLException(message);
+public sealed class ShardUnavailableException(string message, bool storageOverloaded = false) : MemRLException(message)
+{
+    /// <summary>True when the storage service kept throttling the shard's reads or commits.</summary>
+    [Id(0)] public bool StorageOverloaded { get; } = storageOverloaded;
+}
 
 /// <summary>The caller's cached bank version is older than the shard's; refresh and retry (internal).</summary>
 [GenerateSerializer, Alias("memrl.StaleBankVersionException")]

@@ -34,6 +34,25 @@ public interface IBankGrain : IGrainWithStringKey
     Task<BankInfo> GrowShardsAsync(int shardCount);
 
     /// <summary>
+    /// Starts an export's cut: freezes every slot (writes, deletes and new rewards refused as retryable; a reward spanning
+    /// shards that was checked everywhere before the freeze may still finish) and returns the frozen bank with the bank's
+    /// sequence end. The caller reads the shards at the returned version, then calls <see cref="EndExportAsync"/>.
+    /// </summary>
+    [Alias("BeginExport")]
+    Task<ExportCut> BeginExportAsync();
+
+    /// <summary>Lifts the freeze of the export begun at <paramref name="frozenVersion"/>; nothing when it was lifted already.</summary>
+    [Alias("EndExport")]
+    Task<BankInfo> EndExportAsync(long frozenVersion);
+
+    /// <summary>
+    /// Makes every sequence this bank hands out from now on at least <paramref name="floor"/>: an import keeps the
+    /// exported sequences, so new writes must start above them.
+    /// </summary>
+    [Alias("RaiseSequences")]
+    Task RaiseSequencesAsync(long floor);
+
+    /// <summary>
     /// Deletes the bank and every memory in it, physically; false when there was no bank. A bank created later under
     /// the same name is a new bank: ids and recall tokens of this one never reach it.
     /// </summary>
@@ -48,6 +67,13 @@ public interface IBankGrain : IGrainWithStringKey
 [Alias("memrl.IMemoryShardGrain")]
 public interface IMemoryShardGrain : IGrainWithStringKey
 {
+    /// <summary>
+    /// How many rewards spanning shards were checked here (leased) and not yet applied: an export's cut waits until none
+    /// is left, so such a reward is in the export whole or not at all.
+    /// </summary>
+    [Alias("PendingRewards")]
+    Task<int> PendingRewardsAsync(long bankVersion);
+
     /// <summary>Phase A on this shard: its top-k1 keys with similarity ≥ delta, as compact candidates.</summary>
     [Alias("Search")]
     Task<ShardCandidates> SearchAsync(ShardSearch request, CancellationToken cancellationToken = default);

@@ -138,6 +138,16 @@ public sealed record SlotExportPage([property: Id(0)] KeyExport[] Keys, [propert
 [GenerateSerializer, Immutable, Alias("memrl.ShardMemoryPage")]
 public sealed record ShardMemoryPage([property: Id(0)] MemoryInfo[] Memories, [property: Id(1)] bool More);
 
+/// <summary>An export's cut: the bank frozen for it, and the end of the bank's sequences (every exported sequence is below).</summary>
+[GenerateSerializer, Immutable, Alias("memrl.ExportCut")]
+public sealed record ExportCut([property: Id(0)] BankInfo Bank, [property: Id(1)] long SequenceEnd);
+
+/// <summary>The key of a bank's shard grain: "{bank}/{shard}" (one definition for the silo and the client's exporter).</summary>
+public static class ShardKeys
+{
+    public static string Of(string bank, int shard) => $"{bank}/{shard}";
+}
+
 /// <summary>
 /// One entry of a memory's history (docs/history.md), newest first in a page. Only <see cref="Kind"/> 1 (a reward) is
 /// written today; 2 (edit), 3 and 4 (archive, restore) are reserved.

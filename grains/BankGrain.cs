@@ -21,6 +21,7 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
 
     private readonly SemaphoreSlim _write = new(1, 1);
     private bool _resizing;
+    private long? _exportFrozen;
     private BankInfo? _bank;
     private BankTombstone? _tombstone;
     private long _revision;
@@ -229,6 +230,11 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
             throw new BankConflictException($"Bank '{bank.Name}' is already changing its shard count; retry when that finishes.");
         }
 
+        if (_exportFrozen is not null || bank.MovingSlots is { Count: > 0 })
+        {
+            throw new BankConflictException($"Bank '{bank.Name}' is being exported; change its shard count when that finishes.");
+        }
+
         _resizing = true;
         try
         {
@@ -237,6 +243,77 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
         finally
         {
             _resizing = false;
+        }
+    }
+
+    // The export's cut is a bank-version barrier, as a slot move's freeze is (docs/export-format.md): every slot frozen at
+    // one version, so no change made after it appears and none acknowledged before it is missing. The freeze is the
+    // bank row's frozen slots, so a bank grain that stops during an export lifts it on its next activation, as it does a
+    // move's.
+    public async Task<ExportCut> BeginExportAsync()
+    {
+        var bank = _bank ?? throw new BankNotFoundException(this.GetPrimaryKeyString());
+        if (_resizing || _exportFrozen is not null || bank.MovingSlots is { Count: > 0 })
+        {
+            throw new BankConflictException($"Bank '{bank.Name}' is changing its shard count or being exported already; retry when that finishes.");
+        }
+
+        _exportFrozen = bank.Version + 1;
+        try
+        {
+            var frozen = await SaveAsync(bank with { MovingSlots = Enumerable.Range(0, BankLimits.VirtualSlots).ToArray(), Version = bank.Version + 1 });
+            if (!await NotifyShardsAsync(frozen))
+            {
+                await LiftExportFreezeAsync(frozen);
+                throw new ShardUnavailableException($"Bank '{bank.Name}' could not freeze every shard for the export; retry.");
+            }
+
+            return new ExportCut(frozen, _nextSequence);
+        }
+        catch
+        {
+            _exportFrozen = null;
+            throw;
+        }
+    }
+
+    public async Task<BankInfo> EndExportAsync(long frozenVersion)
+    {
+        var bank = _bank ?? throw new BankNotFoundException(this.GetPrimaryKeyString());
+        if (_exportFrozen != frozenVersion || !bank.IsExportFreeze)
+        {
+            return bank;
+        }
+
+        return await LiftExportFreezeAsync(bank);
+    }
+
+    private async Task<BankInfo> LiftExportFreezeAsync(BankInfo frozen)
+    {
+        var lifted = await SaveAsync(frozen with { MovingSlots = null, Version = frozen.Version + 1 });
+        _exportFrozen = null;
+        await NotifyShardsAsync(lifted);
+        return lifted;
+    }
+
+    public async Task RaiseSequencesAsync(long floor)
+    {
+        _ = _bank ?? throw new BankNotFoundException(this.GetPrimaryKeyString());
+        await _write.WaitAsync();
+        try
+        {
+            if (floor > _nextSequence)
+            {
+                long end = Math.Max(_reservedEnd, floor);
+                // Durable before any sequence above the floor is handed out, as every window is.
+                await PersistAsync(_bank ?? throw new BankNotFoundException(this.GetPrimaryKeyString()), end);
+                _reservedEnd = end;
+                _nextSequence = floor;
+            }
+        }
+        finally
+        {
+            _write.Release();
         }
     }
 

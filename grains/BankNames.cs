@@ -7,7 +7,7 @@ public static class BankNames
     public static void Validate(string? bank, string paramName = "bank") => GrainInterfaces.WireValidation.BankName(bank, paramName);
 
     /// <summary>The key of shard <paramref name="shard"/> of <paramref name="bank"/>.</summary>
-    public static string ShardKey(string bank, int shard) => $"{bank}/{shard}";
+    public static string ShardKey(string bank, int shard) => GrainInterfaces.ShardKeys.Of(bank, shard);
 
     /// <summary>Splits a shard key.</summary>
     public static (string Bank, int Shard) ParseShardKey(string key)

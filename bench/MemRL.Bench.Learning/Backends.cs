@@ -30,6 +30,10 @@ public interface IMemoryBackend : IAsyncDisposable
 
     Task CreateBankAsync(string bank, int dimension, MemRLOptions options, CancellationToken ct);
 
+    /// <summary>A bank capped at <paramref name="cap"/> active memories; only the reference backend enforces caps for now.</summary>
+    Task CreateBankAsync(string bank, int dimension, MemRLOptions options, MemoryCap cap, CancellationToken ct) =>
+        throw new NotSupportedException($"the {Name} backend does not cap banks yet; run the forgetting-cap experiment with --backend reference");
+
     Task<BackendRecall> RecallAsync(string bank, float[] intent, CancellationToken ct);
 
     Task RewardAsync(string bank, BackendRecall recall, double reward, CancellationToken ct);
@@ -151,13 +155,29 @@ public sealed class ClusterBackend : IMemoryBackend
 /// <summary>MemRL.Core's single-process reference bank: the oracle the cluster equals, fast for sweeps and tests.</summary>
 public sealed class ReferenceBackend : IMemoryBackend
 {
+    private static readonly DateTimeOffset Epoch = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
     private readonly Dictionary<string, ReferenceBank> _banks = [];
+    private readonly Dictionary<string, CappedBank> _caps = [];
 
     public string Name => "reference";
 
     public Task CreateBankAsync(string bank, int dimension, MemRLOptions options, CancellationToken ct)
     {
         _banks[bank] = new ReferenceBank(dimension, options);
+        return Task.CompletedTask;
+    }
+
+    public Task CreateBankAsync(string bank, int dimension, MemRLOptions options, MemoryCap cap, CancellationToken ct)
+    {
+        // A logical clock, one tick per reading, so the cap's "last active" and LRU orders are deterministic per seed.
+        var clock = new TickingTime(Epoch);
+        _banks[bank] = new ReferenceBank(dimension, options, time: clock);
+        if (cap.Order == CapOrder.Utility)
+        {
+            _banks[bank].Retention = new RetentionPolicy { MaxActive = cap.MaxActive, MaxPerRun = 100_000 };
+        }
+
+        _caps[bank] = new CappedBank(cap, clock);
         return Task.CompletedTask;
     }
 
@@ -168,6 +188,10 @@ public sealed class ReferenceBackend : IMemoryBackend
         lock (b)
         {
             r = b.Recall(intent);
+            if (_caps.TryGetValue(bank, out var capped))
+            {
+                capped.Touch(r.Memories.Select(m => m.Sequence), write: false);
+            }
         }
 
         return Task.FromResult(new BackendRecall(
@@ -178,9 +202,16 @@ public sealed class ReferenceBackend : IMemoryBackend
     public Task RewardAsync(string bank, BackendRecall recall, double reward, CancellationToken ct)
     {
         var (_, ids) = ((IReadOnlyList<Core.Recall.KeyMatch>, List<long>))recall.Handle!;
-        if (ids.Count > 0)
+        ReferenceBank b = _banks[bank];
+        lock (b)
         {
-            _banks[bank].Reward(ids, reward);
+            // In a capped bank a memory recalled at the batch's start may have been archived by an earlier write of the batch:
+            // its reward is lost, as a real agent's would be for a memory forgotten in between.
+            var live = ids.Where(id => b.Table.TryGetMemory(id, out _)).ToList();
+            if (live.Count > 0)
+            {
+                b.Reward(live, reward);
+            }
         }
 
         return Task.CompletedTask;
@@ -188,8 +219,21 @@ public sealed class ReferenceBackend : IMemoryBackend
 
     public Task WriteAsync(string bank, float[] intent, string intentText, string experience, bool success, BackendRecall? recall, CancellationToken ct)
     {
-        var keys = recall is null ? null : (((IReadOnlyList<Core.Recall.KeyMatch>, List<long>))recall.Handle!).Item1;
-        _banks[bank].Write(intent, intentText, experience, success, keys);
+        var handle = recall is null ? ((IReadOnlyList<Core.Recall.KeyMatch>, List<long>)?)null : ((IReadOnlyList<Core.Recall.KeyMatch>, List<long>))recall.Handle!;
+        var keys = handle?.Item1;
+        var recalled = handle?.Item2;
+        ReferenceBank b = _banks[bank];
+        lock (b)
+        {
+            // The recalled memories become the new memory's ancestors when the bank credits along provenance.
+            var written = b.Write(intent, intentText, experience, success, keys, recalledMemories: recalled);
+            if (_caps.TryGetValue(bank, out var capped))
+            {
+                capped.Touch([written.MemorySequence], write: true);
+                capped.Enforce(b);
+            }
+        }
+
         return Task.CompletedTask;
     }
 
@@ -198,4 +242,58 @@ public sealed class ReferenceBackend : IMemoryBackend
             .Select(m => new MemoryQ(m.Sequence.ToString(System.Globalization.CultureInfo.InvariantCulture), m.Q, m.Success, m.Visits)).ToList());
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    /// <summary>A cap and what its order needs: the retention policy for utility; sequence for age; last access for LRU.</summary>
+    private sealed class CappedBank(MemoryCap cap, TickingTime clock)
+    {
+        private readonly Dictionary<long, long> _lastAccess = [];
+        private long _tick;
+
+        // Recalls of a batch run concurrently in any order but all from the batch-start state, so they share one tick (the
+        // order they are touched in must not matter, or LRU would differ between runs of one seed); each write is a tick.
+        public void Touch(IEnumerable<long> sequences, bool write)
+        {
+            if (write)
+            {
+                _tick++;
+            }
+
+            foreach (long s in sequences)
+            {
+                _lastAccess[s] = _tick;
+            }
+        }
+
+        public void Enforce(ReferenceBank bank)
+        {
+            var now = clock.GetUtcNow();
+            if (cap.Order == CapOrder.Utility)
+            {
+                bank.RunRetention(now);
+                return;
+            }
+
+            int excess = bank.Table.MemoryCount - cap.MaxActive;
+            if (excess <= 0)
+            {
+                return;
+            }
+
+            var victims = cap.Order == CapOrder.Age
+                ? bank.Table.Memories.OrderBy(m => m.Sequence)
+                : bank.Table.Memories.OrderBy(m => _lastAccess.GetValueOrDefault(m.Sequence)).ThenBy(m => m.Sequence);
+            foreach (var m in victims.Take(excess).ToList())
+            {
+                bank.Archive(m.Sequence, now);
+                _lastAccess.Remove(m.Sequence);
+            }
+        }
+    }
+
+    private sealed class TickingTime(DateTimeOffset start) : TimeProvider
+    {
+        private long _ticks;
+
+        public override DateTimeOffset GetUtcNow() => start.AddSeconds(Interlocked.Increment(ref _ticks));
+    }
 }

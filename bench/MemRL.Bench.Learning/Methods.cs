@@ -2,8 +2,24 @@ using MemRL.Core;
 
 namespace MemRL.Bench.Learning;
 
-/// <summary>A retrieval method: MemRL options (or no memory at all).</summary>
-public sealed record Method(string Name, MemRLOptions? Options)
+/// <summary>Which memories a capped bank gives up first (docs/retention.md).</summary>
+public enum CapOrder
+{
+    /// <summary>Lowest utility first: the retention policy's cap (<see cref="RetentionPolicy.UtilityOrder"/>).</summary>
+    Utility,
+
+    /// <summary>Oldest write first.</summary>
+    Age,
+
+    /// <summary>Least recently recalled (or written) first.</summary>
+    Lru,
+}
+
+/// <summary>A cap on a bank's active memories, enforced after every write by archiving in <paramref name="Order"/>.</summary>
+public sealed record MemoryCap(int MaxActive, CapOrder Order);
+
+/// <summary>A retrieval method: MemRL options (or no memory at all), optionally with a capped bank.</summary>
+public sealed record Method(string Name, MemRLOptions? Options, MemoryCap? Cap = null)
 {
     public bool UsesMemory => Options is not null;
 
@@ -36,6 +52,31 @@ public sealed record Method(string Name, MemRLOptions? Options)
             new("memrl-qmin", memrl with { QMin = memrl.QInitSuccess }),
             new("memrl-qfloor", memrl with { QFloor = low + ((high - low) / 4) }),
             new("memrl-eps-0.1", memrl with { Epsilon = 0.1 }),
+        ];
+    }
+
+    /// <summary>
+    /// MemRL on a bank capped at <paramref name="cap"/> active memories, once per forgetting order (utility, age, LRU):
+    /// the retention experiment of issue 17.
+    /// </summary>
+    public static IReadOnlyList<Method> Capped(MemRLOptions calibrated, double fraction, int cap) =>
+    [
+        .. Enum.GetValues<CapOrder>().Select(order => new Method(
+            $"memrl-cap{fraction * 100:0}-{order.ToString().ToLowerInvariant()}", calibrated with { Lambda = 0.5 }, new MemoryCap(cap, order))),
+    ];
+
+    /// <summary>
+    /// Beyond the paper (docs/provenance.md), each on top of MemRL and off by default in the product, at values stated up
+    /// front and never tuned on a scenario: credit along provenance (decay 0.5, the parents and grandparents, fan-out 16),
+    /// and the UCB visit-count bonus on zQ with c = 1.
+    /// </summary>
+    public static IReadOnlyList<Method> Beyond(MemRLOptions calibrated)
+    {
+        var memrl = calibrated with { Lambda = 0.5 };
+        return
+        [
+            new("memrl-prov", memrl with { ProvenanceDecay = 0.5, ProvenanceDepth = 2, ProvenanceFanOut = 16 }),
+            new("memrl-ucb", memrl with { ExplorationBonus = 1 }),
         ];
     }
 

@@ -41,6 +41,7 @@ foreach (string name in cli.Scenarios)
     var methods = Method.Standard(calibrated)
         .Concat(cli.Sweep ? Method.Sweep(calibrated) : [])
         .Concat(cli.ForgettingOptions ? Method.ForgettingOptions(calibrated) : [])
+        .Concat(cli.Beyond ? Method.Beyond(calibrated) : [])
         .Where(m => cli.Methods is null || cli.Methods.Contains(m.Name)).ToList();
     var settings = new RunSettings(cli.Epochs, cli.Batch, cli.Agents, cli.Transfer);
     var runner = new Runner(world, backend, settings);
@@ -48,12 +49,23 @@ foreach (string name in cli.Scenarios)
     await AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
         .StartAsync(async progress =>
         {
-            var bar = progress.AddTask($"{scenario.Name}: {methods.Count} methods × {cli.Seeds} seeds × {cli.Epochs} epochs", maxValue: methods.Count * cli.Seeds * cli.Epochs);
+            int methodCount = methods.Count + (cli.ForgettingCaps.Length * Enum.GetValues<CapOrder>().Length);
+            var bar = progress.AddTask($"{scenario.Name}: {methodCount} methods × {cli.Seeds} seeds × {cli.Epochs} epochs", maxValue: methodCount * cli.Seeds * cli.Epochs);
             for (int seed = 1; seed <= cli.Seeds; seed++)
             {
                 foreach (var method in methods)
                 {
                     runs.Add(await runner.RunAsync(method, seed, _ => bar.Increment(1)));
+                }
+
+                // The cap is a fraction of what this seed's uncapped MemRL bank grew to, so every order gives up the same share.
+                int grown = runs.Single(r => r.Seed == seed && r.Method == "memrl").FinalMemories.Count;
+                foreach (double fraction in cli.ForgettingCaps)
+                {
+                    foreach (var method in Method.Capped(calibrated, fraction, Math.Max(1, (int)Math.Round(fraction * grown))))
+                    {
+                        runs.Add(await runner.RunAsync(method, seed, _ => bar.Increment(1)));
+                    }
                 }
             }
         });
@@ -87,10 +99,14 @@ if (cli.KeepServing && consoleUrl is not null)
 return 0;
 
 internal sealed record CliOptions(string[] Scenarios, int Seeds, int Epochs, int Agents, int Batch, string[]? Methods, bool Sweep, bool Transfer,
-    string Out, string Backend, int Shards, string CommandLine, int? ConsolePort = 0, bool KeepServing = false, bool ForgettingOptions = false)
+    string Out, string Backend, int Shards, string CommandLine, int? ConsolePort = 0, bool KeepServing = false, bool ForgettingOptions = false,
+    double[]? Caps = null, bool Beyond = false)
 {
+    /// <summary>The forgetting-cap fractions (empty: no capped runs).</summary>
+    public double[] ForgettingCaps => Caps ?? [];
+
     public const string Usage = "usage: MemRL.Bench.Learning [--scenario NAME|PATH[,…]] [--seeds N] [--epochs E] [--agents C] [--batch B] "
-        + "[--methods a,b] [--sweep] [--forgetting-options] [--transfer] [--out DIR] [--backend cluster|reference] [--shards S] [--console-port P | --no-console] [--keep-serving]"
+        + "[--methods a,b] [--sweep] [--forgetting-options] [--forgetting-cap F[,F…]] [--beyond] [--transfer] [--out DIR] [--backend cluster|reference] [--shards S] [--console-port P | --no-console] [--keep-serving]"
         + " | --embed SCENARIO.json";
 
     public static CliOptions Parse(string[] args)
@@ -109,6 +125,12 @@ internal sealed record CliOptions(string[] Scenarios, int Seeds, int Epochs, int
             if (flag == "--forgetting-options")
             {
                 o = o with { ForgettingOptions = true };
+                continue;
+            }
+
+            if (flag == "--beyond")
+            {
+                o = o with { Beyond = true };
                 continue;
             }
 
@@ -143,8 +165,14 @@ internal sealed record CliOptions(string[] Scenarios, int Seeds, int Epochs, int
                 "--backend" => value is "cluster" or "reference" ? o with { Backend = value } : throw new ArgumentException($"--backend is '{value}'; expected cluster or reference."),
                 "--shards" => o with { Shards = Int(flag, value, 1, 64) },
                 "--console-port" => o with { ConsolePort = Int(flag, value, 0, 65535) },
+                "--forgetting-cap" => o with { Caps = value.Split(',').Select(f => Fraction(flag, f)).ToArray() },
                 _ => throw new ArgumentException($"unknown flag '{flag}'."),
             };
+        }
+
+        if (o.ForgettingCaps.Length > 0 && (o.Backend != "reference" || (o.Methods is { } only && !only.Contains("memrl"))))
+        {
+            throw new ArgumentException("--forgetting-cap needs --backend reference (the cluster does not cap banks yet) and the memrl method (the cap is a fraction of its bank).");
         }
 
         if (o.KeepServing && o.ConsolePort is null)
@@ -154,6 +182,11 @@ internal sealed record CliOptions(string[] Scenarios, int Seeds, int Epochs, int
 
         return o;
     }
+
+    private static double Fraction(string flag, string value) =>
+        double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v > 0 && v < 1
+            ? v
+            : throw new ArgumentException($"{flag} has '{value}'; expected fractions in (0, 1), e.g. 0.25,0.5.");
 
     private static int Int(string flag, string value, int min, int max) =>
         int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= min && v <= max

@@ -100,6 +100,29 @@ public sealed class Report(World world, RunSettings settings, IReadOnlyList<RunR
             }
         }
 
+        var utilityCaps = Methods.Where(m => m.StartsWith("memrl-cap", StringComparison.Ordinal) && m.EndsWith("-utility", StringComparison.Ordinal)).ToList();
+        if (utilityCaps.Count > 0)
+        {
+            // The retention experiment's question: at the same cap, does forgetting by utility beat age and LRU?
+            sb.AppendLine();
+            sb.AppendLine("Paired differences at the same cap (utility archiving minus the other order; units: task × seed; bootstrap 95 % CI):");
+            sb.AppendLine();
+            sb.AppendLine("| utility versus | Δ SR last | 95 % CI | Δ CSR last | 95 % CI |");
+            sb.AppendLine("|---|---:|---|---:|---|");
+            foreach (string utility in utilityCaps)
+            {
+                string prefix = utility[..^"utility".Length];
+                var uSr = Units(utility, LastSr);
+                var uCsr = Units(utility, EverSolved);
+                foreach (string m in Methods.Where(m => m.StartsWith(prefix, StringComparison.Ordinal) && m != utility))
+                {
+                    var dSr = Metrics.Bootstrap(uSr.Zip(Units(m, LastSr), (a, b) => a - b).ToList());
+                    var dCsr = Metrics.Bootstrap(uCsr.Zip(Units(m, EverSolved), (a, b) => a - b).ToList());
+                    sb.AppendLine(Inv, $"| {m} | {dSr.Mean:+0.000;-0.000} | [{dSr.Low:+0.000;-0.000}, {dSr.High:+0.000;-0.000}] | {dCsr.Mean:+0.000;-0.000} | [{dCsr.Low:+0.000;-0.000}, {dCsr.High:+0.000;-0.000}] |");
+                }
+            }
+        }
+
         sb.AppendLine();
         sb.AppendLine("SR per epoch (mean over seeds):");
         sb.AppendLine();

@@ -43,7 +43,9 @@ public sealed class Runner(World world, IMemoryBackend backend, RunSettings sett
         string bank = $"{scenario.Name}-{method.Name}-s{seed}-{Guid.NewGuid().ToString("N")[..8]}";
         if (method.UsesMemory)
         {
-            await backend.CreateBankAsync(bank, scenario.Dimension, method.Options!, ct);
+            await (method.Cap is { } cap
+                ? backend.CreateBankAsync(bank, scenario.Dimension, method.Options!, cap, ct)
+                : backend.CreateBankAsync(bank, scenario.Dimension, method.Options!, ct));
         }
 
         var success = new bool[settings.Epochs][];

@@ -32,8 +32,10 @@ public sealed class LocalSilo
     /// </summary>
     /// <param name="portBase">Offset added to the script's default ports (silo 11111, gateway 30000, HTTP 8081), so a
     /// test cluster keeps clear of others on the machine; 0 for the defaults.</param>
+    /// <param name="azure">An Azure Storage connection string: the silos run as <c>MEMRL_LOCAL_STORAGE=azure</c> starts
+    /// them (Orleans' Azure Table membership and reminders, banks and shards on Azure), and PostgreSQL and Redis go unused.</param>
     public static Dictionary<string, string>[] Environment(string root, string state, string clusterId, string postgres, string redis, int count,
-        IReadOnlyDictionary<string, string>? overrides = null, int portBase = 0)
+        IReadOnlyDictionary<string, string>? overrides = null, int portBase = 0, string? azure = null)
     {
         var result = new Dictionary<string, string>[count];
         for (int n = 0; n < count; n++)
@@ -45,6 +47,12 @@ public sealed class LocalSilo
             script.Environment["MEMRL_LOCAL_DIR"] = state;
             script.Environment["MEMRL_LOCAL_POSTGRES"] = postgres;
             script.Environment["MEMRL_LOCAL_REDIS"] = redis;
+            if (azure is not null)
+            {
+                script.Environment["MEMRL_LOCAL_STORAGE"] = "azure";
+                script.Environment["MEMRL_LOCAL_AZURE"] = azure;
+            }
+
             script.Environment["MEMRL_LOCAL_SILO_PORT"] = (11111 + portBase).ToString(CultureInfo.InvariantCulture);
             script.Environment["MEMRL_LOCAL_GATEWAY_PORT"] = (30000 + portBase).ToString(CultureInfo.InvariantCulture);
             script.Environment["MEMRL_LOCAL_HTTP_PORT"] = (8081 + portBase).ToString(CultureInfo.InvariantCulture);

@@ -50,6 +50,20 @@ public sealed class MemoryRecord
 
     /// <summary>The key–values the memory was written with.</summary>
     public MemoryMetadata Metadata { get; internal set; } = MemoryMetadata.Empty;
+
+    /// <summary>When it was archived; null while active (docs/retention.md).</summary>
+    public DateTimeOffset? ArchivedAt { get; internal set; }
+
+    /// <summary>When it was last restored from the archive, if ever.</summary>
+    public DateTimeOffset? RestoredAt { get; internal set; }
+
+    /// <summary>The later of its last reward (or write) and its last restore: the age rules' clock, so a restored memory
+    /// is not archived again by the next run for the idleness that archived it.</summary>
+    public DateTimeOffset LastActiveAt => RestoredAt is { } restored && restored > UpdatedAt ? restored : UpdatedAt;
+
+    /// <summary>The memories that were in the recall context this memory was written from (its provenance parents), in
+    /// recall order; fixed at write time, and empty unless the bank had <see cref="MemRLOptions.ProvenanceDecay"/> on then.</summary>
+    public IReadOnlyList<long> Ancestors { get; internal set; } = [];
 }
 
 /// <summary>An intent key: a normalised intent vector owning one or more memories (the authors' "bucket").</summary>
@@ -71,8 +85,12 @@ public sealed class IntentKey
     /// <summary>The unit-length intent vector.</summary>
     public float[] Vector { get; }
 
-    /// <summary>The key's memories, oldest first.</summary>
+    /// <summary>The key's active memories, oldest first.</summary>
     public List<MemoryRecord> Memories { get; } = [];
+
+    /// <summary>How many of the key's memories are archived: a key with none active but some archived leaves the graph and
+    /// is kept aside so a restore brings it back.</summary>
+    public int ArchivedCount { get; internal set; }
 
     /// <summary>
     /// The key's scope: its oldest memory's. Unless the bank merges across scopes every memory of a key has it, because

@@ -10,6 +10,8 @@ public sealed class MemoryTable
 {
     private readonly Dictionary<long, IntentKey> _keys = [];
     private readonly Dictionary<long, MemoryRecord> _memories = [];
+    private readonly Dictionary<long, MemoryRecord> _archived = [];
+    private readonly Dictionary<long, IntentKey> _archivedKeys = [];
 
     /// <summary>Number of intent keys.</summary>
     public int KeyCount => _keys.Count;
@@ -20,8 +22,93 @@ public sealed class MemoryTable
     /// <summary>All keys (unordered).</summary>
     public IEnumerable<IntentKey> Keys => _keys.Values;
 
-    /// <summary>All memories (unordered).</summary>
+    /// <summary>All active memories (unordered).</summary>
     public IEnumerable<MemoryRecord> Memories => _memories.Values;
+
+    /// <summary>Number of archived memories (out of recall, restorable).</summary>
+    public int ArchivedCount => _archived.Count;
+
+    /// <summary>All archived memories (unordered).</summary>
+    public IEnumerable<MemoryRecord> ArchivedMemories => _archived.Values;
+
+    /// <summary>Looks an archived memory up.</summary>
+    public bool TryGetArchived(long memorySequence, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out MemoryRecord? memory) =>
+        _archived.TryGetValue(memorySequence, out memory);
+
+    /// <summary>
+    /// Archives an active memory: it leaves its key (so recall no longer sees it) and, when it was the key's last active
+    /// memory, the key leaves the graph too and is kept aside for a restore.
+    /// </summary>
+    /// <returns>The key that left the graph, if any.</returns>
+    public long? Archive(long memorySequence, DateTimeOffset now)
+    {
+        if (!_memories.Remove(memorySequence, out var memory))
+        {
+            throw new KeyNotFoundException($"Memory {memorySequence} is not active.");
+        }
+
+        var key = _keys[memory.KeySequence];
+        key.Memories.Remove(memory);
+        key.ArchivedCount++;
+        memory.ArchivedAt = now;
+        _archived.Add(memorySequence, memory);
+        if (key.Memories.Count > 0)
+        {
+            return null;
+        }
+
+        _keys.Remove(key.Sequence);
+        _archivedKeys.Add(key.Sequence, key);
+        return key.Sequence;
+    }
+
+    /// <summary>Brings an archived memory back into its key, in sequence order; a key that had left the graph returns.</summary>
+    /// <returns>The key that returned to the graph, if any.</returns>
+    public long? Restore(long memorySequence, DateTimeOffset now)
+    {
+        if (!_archived.Remove(memorySequence, out var memory))
+        {
+            throw new KeyNotFoundException($"Memory {memorySequence} is not archived.");
+        }
+
+        long? returned = null;
+        if (!_keys.TryGetValue(memory.KeySequence, out var key))
+        {
+            key = _archivedKeys[memory.KeySequence];
+            _archivedKeys.Remove(key.Sequence);
+            _keys.Add(key.Sequence, key);
+            returned = key.Sequence;
+        }
+
+        key.ArchivedCount--;
+        memory.ArchivedAt = null;
+        memory.RestoredAt = now;
+        _memories.Add(memorySequence, memory);
+        // Keep the key's list oldest first (the per-key cap and canonical order depend on it).
+        int at = key.Memories.FindIndex(m => m.Sequence > memorySequence);
+        key.Memories.Insert(at < 0 ? key.Memories.Count : at, memory);
+        return returned;
+    }
+
+    /// <summary>Removes an archived memory for good; a set-aside key with nothing left is removed with it.</summary>
+    /// <returns>The set-aside key removed with it, if any (it was already out of the graph).</returns>
+    public long? Purge(long memorySequence)
+    {
+        if (!_archived.Remove(memorySequence, out var memory))
+        {
+            throw new KeyNotFoundException($"Memory {memorySequence} is not archived.");
+        }
+
+        IntentKey key = _keys.TryGetValue(memory.KeySequence, out var live) ? live : _archivedKeys[memory.KeySequence];
+        key.ArchivedCount--;
+        if (key.ArchivedCount == 0 && key.Memories.Count == 0)
+        {
+            _archivedKeys.Remove(key.Sequence);
+            return key.Sequence;
+        }
+
+        return null;
+    }
 
     /// <summary>Adds a key with an already normalised vector.</summary>
     public IntentKey AddKey(long keySequence, string intentText, float[] unitVector)
@@ -67,6 +154,19 @@ public sealed class MemoryTable
     public bool TryGetKey(long keySequence, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IntentKey? key) =>
         _keys.TryGetValue(keySequence, out key);
 
+    /// <summary>Records a memory's provenance parents (at its write, or on log replay).</summary>
+    public void SetAncestors(long memorySequence, IReadOnlyList<long> ancestors) => _memories[memorySequence].Ancestors = [.. ancestors];
+
+    /// <summary>Applies a reward's discounted credit to an ancestor (<see cref="ProvenanceCredit"/>): Q moves with the
+    /// eligibility-scaled rate, and neither the visit count (the UCB n counts direct rewards) nor the last reward changes.</summary>
+    public double ApplyCredit(long memorySequence, double q, DateTimeOffset now)
+    {
+        var memory = _memories[memorySequence];
+        memory.Q = q;
+        memory.UpdatedAt = now;
+        return q;
+    }
+
     /// <summary>Applies one reward to one memory with <see cref="QRule"/>; returns the new Q.</summary>
     public double ApplyReward(long memorySequence, double reward, double alpha, double? floor, DateTimeOffset now)
     {
@@ -106,6 +206,13 @@ public sealed class MemoryTable
     /// <returns>Whether the memory existed, and the key that was removed with it, if any.</returns>
     public (bool Deleted, long? RemovedKey) Delete(long memorySequence)
     {
+        if (_archived.ContainsKey(memorySequence))
+        {
+            // Deleting an archived memory is purging it early; its key, if gone, had already left the graph.
+            Purge(memorySequence);
+            return (true, null);
+        }
+
         if (!_memories.Remove(memorySequence, out var memory))
         {
             return (false, null);
@@ -119,6 +226,12 @@ public sealed class MemoryTable
         }
 
         _keys.Remove(key.Sequence);
+        if (key.ArchivedCount > 0)
+        {
+            // The key leaves the graph but its archived memories may still come back.
+            _archivedKeys.Add(key.Sequence, key);
+        }
+
         return (true, key.Sequence);
     }
 
@@ -134,7 +247,7 @@ public sealed class MemoryTable
         {
             if (filter is null || filter.Matches(m))
             {
-                all.Add(new MemoryCandidate(m.Sequence, m.Q, m.Success));
+                all.Add(new MemoryCandidate(m.Sequence, m.Q, m.Success, m.Visits));
             }
         }
 

@@ -16,6 +16,15 @@ public sealed record RecalledMemory(
 /// <param name="Explored">True when epsilon-greedy chose at random.</param>
 public sealed record RecallResult(IReadOnlyList<RecalledMemory> Memories, IReadOnlyList<KeyMatch> Keys, int PoolSize, bool Explored);
 
+/// <summary>What one retention run did, each list in the order applied (docs/retention.md).</summary>
+/// <param name="Purged">Archived memories removed for good (their retention period had ended).</param>
+/// <param name="Archived">Active memories archived, by the rules then by the cap.</param>
+/// <param name="More">True when the run stopped at <see cref="RetentionPolicy.MaxPerRun"/> with work left.</param>
+public sealed record RetentionRun(IReadOnlyList<long> Purged, IReadOnlyList<long> Archived, bool More);
+
+/// <summary>An ancestor a reward credited along provenance: its generation and new Q.</summary>
+public sealed record CreditedMemory(long Sequence, int Depth, double Q);
+
 /// <summary>The answer of <see cref="ReferenceBank.Write"/>.</summary>
 public sealed record WriteResult(long MemorySequence, long KeySequence, bool CreatedKey);
 
@@ -32,6 +41,7 @@ public sealed class ReferenceBank
     private readonly IRandomSource _random;
     private readonly TimeProvider _time;
     private MemRLOptions _options;
+    private RetentionPolicy _retention = RetentionPolicy.None;
     private long _nextSequence;
 
     /// <summary>Creates an empty bank.</summary>
@@ -66,6 +76,18 @@ public sealed class ReferenceBank
             _ = value ?? throw FieldError.Missing("options", "the bank's options");
             value.Validate();
             _options = value;
+        }
+    }
+
+    /// <summary>The bank's retention policy (none by default); setting validates it first.</summary>
+    public RetentionPolicy Retention
+    {
+        get => _retention;
+        set
+        {
+            _ = value ?? throw FieldError.Missing("retention", "the bank's retention policy");
+            value.Validate("retention.");
+            _retention = value;
         }
     }
 
@@ -131,6 +153,15 @@ public sealed class ReferenceBank
             QRule.UpdateFinite(memory.Q, reward, _options.Alpha, _options.QFloor);
         }
 
+        // Credit along provenance (off by default): the ancestors and their new Q are fixed before anything applies.
+        var credit = ProvenanceCredit.Plan(memoryIds, s => ProvenanceCredit.AncestorsIn(_table, s), _options);
+        var creditQ = new double[credit.Count];
+        for (int i = 0; i < credit.Count; i++)
+        {
+            _table.TryGetMemory(credit[i].Sequence, out var ancestor);
+            creditQ[i] = ProvenanceCredit.Update(ancestor!.Q, reward, _options.Alpha, credit[i].Eligibility, _options.QFloor);
+        }
+
         var now = _time.GetUtcNow();
         var result = new double[memoryIds.Count];
         for (int i = 0; i < memoryIds.Count; i++)
@@ -138,8 +169,19 @@ public sealed class ReferenceBank
             result[i] = _table.ApplyReward(memoryIds[i], reward, _options.Alpha, _options.QFloor, now);
         }
 
+        var credited = new CreditedMemory[credit.Count];
+        for (int i = 0; i < credit.Count; i++)
+        {
+            _table.ApplyCredit(credit[i].Sequence, creditQ[i], now);
+            credited[i] = new CreditedMemory(credit[i].Sequence, credit[i].Depth, creditQ[i]);
+        }
+
+        LastCredited = credited;
         return result;
     }
+
+    /// <summary>The ancestors the last <see cref="Reward"/> credited (empty with provenance off), in the order applied.</summary>
+    public IReadOnlyList<CreditedMemory> LastCredited { get; private set; } = [];
 
     /// <summary>Stores a new experience with <c>Q = qInit(outcome)</c>, joining a key per <see cref="WriteRule"/>.</summary>
     /// <param name="intent">Intent embedding.</param>
@@ -151,8 +193,10 @@ public sealed class ReferenceBank
     /// <param name="scope">Who the memory belongs to: it joins only keys of the same scope unless the bank merges across
     /// scopes.</param>
     /// <param name="metadata">Key–values stored with the memory.</param>
+    /// <param name="recalledMemories">The memories this episode's recall returned: recorded as the new memory's ancestors
+    /// when <see cref="MemRLOptions.ProvenanceDecay"/> is on (those deleted since are left out), ignored otherwise.</param>
     public WriteResult Write(ReadOnlySpan<float> intent, string intentText, string experience, bool success, IReadOnlyList<KeyMatch>? recallKeys = null,
-        MemoryScope? scope = null, MemoryMetadata? metadata = null)
+        MemoryScope? scope = null, MemoryMetadata? metadata = null, IReadOnlyList<long>? recalledMemories = null)
     {
         scope = (scope ?? MemoryScope.None).Validated("scope");
         VectorValidation.ThrowIfInvalid(intent, Dimension, nameof(intent));
@@ -191,6 +235,11 @@ public sealed class ReferenceBank
         long memorySequence = _nextSequence++;
         _table.AddMemory(memorySequence, keySequence, intentText, experience, success, success ? _options.QInitSuccess : _options.QInitFailure, now,
             scope, metadata);
+        if (_options.ProvenanceDecay > 0 && recalledMemories is { Count: > 0 })
+        {
+            _table.SetAncestors(memorySequence, [.. recalledMemories.Where(s => _table.TryGetMemory(s, out _)).Distinct()]);
+        }
+
         return new WriteResult(memorySequence, keySequence, join is null);
     }
 
@@ -198,12 +247,129 @@ public sealed class ReferenceBank
     /// <returns>False when no such memory exists.</returns>
     public bool Delete(long memoryId) => _table.Delete(memoryId).Deleted;
 
+    /// <summary>Archives one active memory at <paramref name="now"/>: it leaves recall at once.</summary>
+    /// <returns>False when it was already archived (archiving is idempotent).</returns>
+    /// <exception cref="ArgumentException">No such memory, active or archived.</exception>
+    public bool Archive(long memoryId, DateTimeOffset now)
+    {
+        if (_table.TryGetArchived(memoryId, out _))
+        {
+            return false;
+        }
+
+        if (!_table.TryGetMemory(memoryId, out _))
+        {
+            throw FieldError.Invalid("memoryId", "a memory of this bank", memoryId.ToString(CultureInfo.InvariantCulture));
+        }
+
+        _table.Archive(memoryId, now);
+        return true;
+    }
+
+    /// <summary>Restores an archived memory while its retention period lasts; it is recalled again at once.</summary>
+    /// <returns>False when it was already active (restoring is idempotent).</returns>
+    /// <exception cref="ArgumentException">The memory is not archived any more (purged, deleted or never written), or its
+    /// retention period has ended.</exception>
+    public bool Restore(long memoryId, DateTimeOffset now)
+    {
+        if (_table.TryGetMemory(memoryId, out _))
+        {
+            return false;
+        }
+
+        string id = memoryId.ToString(CultureInfo.InvariantCulture);
+        if (!_table.TryGetArchived(memoryId, out var memory))
+        {
+            throw FieldError.Invalid("memoryId", "an archived memory of this bank", $"{id}, which is not in the archive (purged after its retention period, deleted, or never written)");
+        }
+
+        var ends = memory.ArchivedAt!.Value + _retention.RetentionPeriod;
+        if (now >= ends)
+        {
+            throw FieldError.Invalid("memoryId", $"an archived memory within its retention period ({_retention.RetentionPeriod})",
+                $"{id}, whose retention period ended at {ends:O}");
+        }
+
+        _table.Restore(memoryId, now);
+        return true;
+    }
+
+    /// <summary>
+    /// One retention run at <paramref name="now"/>, at most <see cref="RetentionPolicy.MaxPerRun"/> changes: purges archived
+    /// memories whose retention period has ended, then archives active memories the rules name (low Q after enough visits;
+    /// idle past the window unless protected by high Q), then, above the cap, the lowest-utility active memories
+    /// (<see cref="RetentionPolicy.UtilityOrder"/>). Each step goes in ascending sequence (the cap in utility order), so the
+    /// same state and <paramref name="now"/> give the same run everywhere.
+    /// </summary>
+    public RetentionRun RunRetention(DateTimeOffset now)
+    {
+        var policy = _retention;
+        int budget = policy.MaxPerRun;
+        bool more = false;
+        var purged = new List<long>();
+        foreach (var m in _table.ArchivedMemories.Where(m => now >= m.ArchivedAt!.Value + policy.RetentionPeriod).OrderBy(m => m.Sequence).ToList())
+        {
+            if (budget == 0)
+            {
+                more = true;
+                break;
+            }
+
+            _table.Purge(m.Sequence);
+            purged.Add(m.Sequence);
+            budget--;
+        }
+
+        var archived = new List<long>();
+        foreach (var m in _table.Memories.Where(m => IsArchivedByRule(policy, m, now)).OrderBy(m => m.Sequence).ToList())
+        {
+            if (budget == 0)
+            {
+                more = true;
+                break;
+            }
+
+            _table.Archive(m.Sequence, now);
+            archived.Add(m.Sequence);
+            budget--;
+        }
+
+        if (policy.MaxActive is { } cap && _table.MemoryCount > cap)
+        {
+            int excess = _table.MemoryCount - cap;
+            var lowest = _table.Memories.ToList();
+            lowest.Sort((a, b) => RetentionPolicy.UtilityOrder(a.Q, a.LastActiveAt, a.Sequence, b.Q, b.LastActiveAt, b.Sequence));
+            int take = Math.Min(excess, budget);
+            more |= take < excess;
+            foreach (var m in lowest.Take(take))
+            {
+                _table.Archive(m.Sequence, now);
+                archived.Add(m.Sequence);
+            }
+        }
+
+        return new RetentionRun(purged, archived, more);
+    }
+
+    /// <summary>Whether the policy's rules (not the cap) archive <paramref name="memory"/> at <paramref name="now"/>.</summary>
+    public static bool IsArchivedByRule(RetentionPolicy policy, MemoryRecord memory, DateTimeOffset now)
+    {
+        if (policy.LowQThreshold is { } low && memory.Visits >= policy.LowQMinVisits && memory.Q <= low)
+        {
+            return true;
+        }
+
+        bool protectedByQ = policy.ProtectQ is { } protect && memory.Q >= protect;
+        return policy.IdleWindow is { } idle && !protectedByQ && now - memory.LastActiveAt >= idle;
+    }
+
     /// <summary>Deletes every memory that passes <paramref name="filter"/>, which must name a scope field.</summary>
     /// <returns>How many were deleted.</returns>
     public int DeleteMatching(MemoryFilter filter)
     {
         RequireScopeField(filter);
-        var doomed = _table.Memories.Where(filter.Matches).Select(m => m.Sequence).ToList();
+        // Archived memories belong to the scope too: deleting a user's memories must not leave restorable copies.
+        var doomed = _table.Memories.Concat(_table.ArchivedMemories).Where(filter.Matches).Select(m => m.Sequence).ToList();
         foreach (long sequence in doomed)
         {
             _table.Delete(sequence);

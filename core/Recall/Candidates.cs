@@ -4,7 +4,8 @@ namespace MemRL.Core.Recall;
 /// <param name="Sequence">Bank-wide memory sequence; unique, and increasing with age within a key.</param>
 /// <param name="Q">Current utility.</param>
 /// <param name="Success">Whether the memory was written from a successful episode.</param>
-public readonly record struct MemoryCandidate(long Sequence, double Q, bool Success);
+/// <param name="Visits">Direct rewards applied so far: the n of the UCB bonus (<see cref="MemRLOptions.ExplorationBonus"/>).</param>
+public readonly record struct MemoryCandidate(long Sequence, double Q, bool Success, int Visits = 0);
 
 /// <summary>An intent key that matched a query, with the memories it contributes to the pool.</summary>
 /// <param name="KeySequence">Bank-wide key creation sequence: the tie-break after similarity.</param>

@@ -68,16 +68,38 @@ public static class PhaseB
             (simMean, simStd) = MeanAndStdDev(pool, static e => e.Similarity);
         }
 
+        // UCB (off at 0): N is the pool's total visits, so a pool nobody was rewarded from yet gets no bonus (ln 1 = 0).
+        long totalVisits = 0;
+        if (options.ExplorationBonus > 0)
+        {
+            foreach (var entry in pool)
+            {
+                totalVisits += entry.Memory.Visits;
+            }
+        }
+
         var scored = new List<ScoredMemory>(pool.Count);
         foreach (var entry in pool)
         {
             double zSim = (entry.Similarity - simMean) / simStd;
             double zQ = Math.Clamp((entry.Memory.Q - qMean) / qStd, -ZQClip, ZQClip);
+            if (options.ExplorationBonus > 0)
+            {
+                zQ += ExplorationBonus(options.ExplorationBonus, totalVisits, entry.Memory.Visits);
+            }
+
             scored.Add(new ScoredMemory(entry, zSim, zQ, ((1 - lambda) * zSim) + (lambda * zQ)));
         }
 
         return scored;
     }
+
+    /// <summary>The UCB visit-count bonus added to zQ: <c>c·sqrt(ln(N + 1) / (n + 1))</c>.</summary>
+    /// <param name="c">The bank's <see cref="MemRLOptions.ExplorationBonus"/>.</param>
+    /// <param name="totalVisits">N, the pool's total visits.</param>
+    /// <param name="visits">n, the member's visits.</param>
+    public static double ExplorationBonus(double c, long totalVisits, int visits) =>
+        c * Math.Sqrt(Math.Log(totalVisits + 1.0) / (visits + 1.0));
 
     /// <summary>Mean and population standard deviation; a pool of one or a std ≤ 1e-9 gives std 1.</summary>
     public static (double Mean, double StdDev) MeanAndStdDev(IReadOnlyList<PoolEntry> pool, Func<PoolEntry, double> value)

@@ -38,7 +38,8 @@ internal sealed partial class MemoryShardGrain
         long until = nowTicks + RewardLease.Ticks;
         foreach (var (id, _, earlier, _) in PlanReward(request))
         {
-            if (earlier is null)
+            // Under an export's freeze a prepare passes only on a live lease, and keeps its end: the cut waits for them.
+            if (earlier is null && !_bank.IsExportFreeze)
             {
                 _rewardLeases[(request.RecallId, id.Sequence)] = (request.Reward, until);
             }
@@ -56,7 +57,12 @@ internal sealed partial class MemoryShardGrain
             throw new ShardUnavailableException($"Operation ids of slot {home} are not kept by shard '{_key}'; retry shortly.");
         }
 
-        RequireNotMoving(home);
+        // An export's freeze lets a reward spanning shards that registered here before it finish its other parts.
+        if (!(_bank.IsExportFreeze && _state.Operations.Contains(request.OperationId)))
+        {
+            RequireNotMoving(home);
+        }
+
         if (_state.Operations.TryGet(request.OperationId, request.PayloadHash, out var prior))
         {
             switch (prior)
@@ -98,7 +104,11 @@ internal sealed partial class MemoryShardGrain
         {
             var id = request.Memories[i];
             RequireOwnedMemory(id);
-            RequireNotMoving(id.Slot);
+            if (!LeasedThroughExport(request.RecallId, id.Sequence, request.Reward, now))
+            {
+                RequireNotMoving(id.Slot);
+            }
+
             Table.TryGetMemory(id.Sequence, out var memory);
             if (_state.RecallRewards.TryGet(request.RecallId, id.Sequence, out var earlier))
             {
@@ -123,5 +133,20 @@ internal sealed partial class MemoryShardGrain
         }
 
         return plan;
+    }
+
+    // Under an export's freeze, a reward spanning shards that was checked on every shard before the freeze (it holds a
+    // live lease here for the same value) may still apply, so the cut, which waits for the leases, has it whole. A slot
+    // move's freeze lets nothing through: a page already copied would miss the change.
+    private bool LeasedThroughExport(Guid recall, long memory, double reward, long nowTicks) =>
+        _bank.IsExportFreeze && _rewardLeases.TryGetValue((recall, memory), out var lease) && lease.UntilTicks >= nowTicks
+        && BitConverter.DoubleToInt64Bits(lease.Reward) == BitConverter.DoubleToInt64Bits(reward);
+
+    public async Task<int> PendingRewardsAsync(long bankVersion)
+    {
+        await EnsureVersionAsync(bankVersion);
+        ThrowIfBroken();
+        long now = time.GetUtcNow().UtcTicks;
+        return _rewardLeases.Count(l => l.Value.UntilTicks >= now);
     }
 }

@@ -213,12 +213,13 @@ internal sealed partial class MemoryShardGrain(
             case BankNotFoundException:
                 throw new BankNotFoundException(_bankName);
             case var stopped:
-                throw new ShardUnavailableException(stopped.Message);
+                throw new ShardUnavailableException(stopped.Message, stopped is ShardUnavailableException { StorageOverloaded: true });
         }
     }
 
+    // A store that kept being throttled (StoreOverloadedException) is told apart, so callers hear "slow down".
     private ShardUnavailableException Unavailable(string what, Exception inner) =>
-        new($"Shard '{_key}' {what}: {inner.GetType().Name}: {inner.Message}");
+        new($"Shard '{_key}' {what}: {inner.GetType().Name}: {inner.Message}", inner is StoreOverloadedException);
 
     // Completes when no snapshot is reading the graph; the caller changes the index in its next synchronous stretch.
     private Task IndexWritableAsync() => _snapshots.IndexWritableAsync();

@@ -20,6 +20,7 @@ public sealed class OpenApiTests(ApiSiloFixture fixture)
         { "POST", "/v1/banks/{bank}/recall" },
         { "POST", "/v1/banks/{bank}/reward" },
         { "POST", "/v1/banks/{bank}/memories" },
+        { "POST", "/v1/banks/{bank}/memories:batch" },
         { "GET", "/v1/banks/{bank}/memories" },
         { "GET", "/v1/banks/{bank}/memories/{memoryId}" },
         { "GET", "/v1/banks/{bank}/memories/{memoryId}/history" },

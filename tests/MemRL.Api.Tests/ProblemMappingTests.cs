@@ -75,12 +75,34 @@ public sealed class ProblemMappingTests
         Assert.Equal("recallToken", problem.GetProperty("field").GetString());
     }
 
-    private static async Task<JsonElement> MapAsync(Exception exception, string bank = "b", string path = "/v1/banks/b/recall")
+    [Theory]
+    [InlineData(true, 503, "5", Reasons.StorageOverloaded)]
+    [InlineData(false, 503, "1", null)]
+    public async Task ShardUnavailable_IsStorageOverloaded_OnlyByItsFlag_WithALongerRetryAfter(bool overloaded, int status, string retryAfter, string? reason)
+    {
+        // The message names throttling either way: only the flag may decide.
+        var context = Context("b", "/v1/banks/b/memories");
+        var problem = await MapAsync(new ShardUnavailableException("Shard 'b/0' could not commit: HTTP 503 ServerBusy throttling.", overloaded), context);
+
+        Assert.Equal(status, problem.GetProperty("status").GetInt32());
+        Assert.Equal(retryAfter, context.Response.Headers.RetryAfter.ToString());
+        Assert.Equal(reason, problem.TryGetProperty("reason", out var r) ? r.GetString() : null);
+    }
+
+    private static DefaultHttpContext Context(string bank, string path)
     {
         var context = new DefaultHttpContext();
         context.Request.Path = path;
         context.Items[Problems.BankItem] = bank;
         context.Response.Body = new MemoryStream();
+        return context;
+    }
+
+    private static async Task<JsonElement> MapAsync(Exception exception, string bank = "b", string path = "/v1/banks/b/recall") =>
+        await MapAsync(exception, Context(bank, path));
+
+    private static async Task<JsonElement> MapAsync(Exception exception, DefaultHttpContext context)
+    {
         Assert.True(await new ProblemExceptionHandler(NullLogger<ProblemExceptionHandler>.Instance).TryHandleAsync(context, exception, CancellationToken.None));
         context.Response.Body.Position = 0;
         using var document = await JsonDocument.ParseAsync(context.Response.Body);

@@ -13,7 +13,32 @@ namespace MemRL.Cluster.Tests;
 /// </summary>
 public sealed class OptionsMappingTests
 {
-    private static readonly PropertyInfo[] CoreMembers = typeof(MemRLOptions).GetProperties(BindingFlags.Public | BindingFlags.Instance);
+    // The core-only options (provenance, UCB: reference bank only, BankOptionsMapping.CoreOnly) are not on the wire; the
+    // test below pins that the mapping refuses them instead of dropping them.
+    private static readonly PropertyInfo[] CoreMembers = typeof(MemRLOptions).GetProperties(BindingFlags.Public | BindingFlags.Instance)
+        .Where(p => !BankOptionsMapping.CoreOnly.Contains(p.Name)).ToArray();
+
+    [Theory]
+    [InlineData("provenanceDecay")]
+    [InlineData("provenanceDepth")]
+    [InlineData("provenanceFanOut")]
+    [InlineData("explorationBonus")]
+    public void ToWire_RefusesACoreOnlyOption_NamingIt(string field)
+    {
+        var options = field switch
+        {
+            "provenanceDecay" => MemRLOptions.Default with { ProvenanceDecay = 0.5 },
+            "provenanceDepth" => MemRLOptions.Default with { ProvenanceDepth = 2 },
+            "provenanceFanOut" => MemRLOptions.Default with { ProvenanceFanOut = 4 },
+            _ => MemRLOptions.Default with { ExplorationBonus = 1 },
+        };
+
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => options.ToWire());
+
+        Assert.True(MemRL.Errors.FieldError.TryRead(error, out var parts));
+        Assert.Equal(field, parts.Field);
+        Assert.Equal(BankOptionsMapping.CoreOnly.Count, typeof(MemRLOptions).GetProperties(BindingFlags.Public | BindingFlags.Instance).Length - CoreMembers.Length);
+    }
     private static readonly PropertyInfo[] WireMembers = typeof(BankOptions).GetProperties(BindingFlags.Public | BindingFlags.Instance);
 
     [Fact]

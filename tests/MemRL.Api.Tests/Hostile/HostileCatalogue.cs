@@ -13,6 +13,7 @@ public static class HostileCatalogue
     private const string Recall = Bank + "/recall";
     private const string Reward = Bank + "/reward";
     private const string Write = Bank + "/memories";
+    private const string Batch = Bank + "/memories:batch";
     private const string Options = Bank + "/options";
     private const string Calibrate = Bank + "/calibrate";
 
@@ -43,6 +44,7 @@ public static class HostileCatalogue
         Recalls(all);
         Rewards(all);
         Writes(all);
+        Batches(all);
         Listing(all);
         MemoryPaths(all);
         PathTricks(all);
@@ -519,6 +521,31 @@ public static class HostileCatalogue
         all.Add(new HostileCase("calibrate: apply with a read-only key", "POST", Calibrate, """{"apply":true}""", 403, "Authorization") { Key = "reader" });
     }
 
+    // A batch names a bad item by its index: the item's own field follows (items[1].intent[3]); the good item before it
+    // is not written (the scene must be unchanged).
+    private static void Batches(List<HostileCase> all)
+    {
+        string Good() => $$"""{"intent":{{V()}},"experience":"e","success":true}""";
+        void B(string name, string item, string field, string? actual = "*", string? reason = null) =>
+            all.Add(Bad($"batch: {name}", "POST", Batch, $$"""{"items":[{{Good()}},{{item}}]}""", field, actual, reason));
+
+        B("intent of 3 dimensions", """{"intent":[1,0,0],"experience":"e","success":true}""", "items[1].intent");
+        B("intent NaN", $$"""{"intent":{{VAt3("\"NaN\"")}},"experience":"e","success":true}""", "items[1].intent[3]", "NaN");
+        B("intent zero", $$"""{"intent":{{VAll("0")}},"experience":"e","success":true}""", "items[1].intent");
+        B("neither intent nor intentText", """{"experience":"e","success":true}""", "items[1].intent", null, "missing");
+        B("experience missing", $$"""{"intent":{{V()}},"success":true}""", "items[1].experience", null, "missing");
+        B("success missing", $$"""{"intent":{{V()}},"experience":"e"}""", "items[1].success", null, "missing");
+        B("experience over 1 Mi characters", $$"""{"intent":{{V()}},"experience":"{{new string('x', (1 << 20) + 1)}}","success":true}""", "items[1].experience");
+        B("idempotencyKey of 201 characters", $$"""{"intent":{{V()}},"experience":"e","success":true,"idempotencyKey":"{{new string('k', 201)}}"}""", "items[1].idempotencyKey");
+        B("item null", "null", "items[1]", null, "missing");
+        all.Add(Bad("batch: items empty", "POST", Batch, """{"items":[]}""", "items", "0"));
+        all.Add(Bad("batch: items missing", "POST", Batch, "{}", "items", null, "missing"));
+        all.Add(Bad("batch: 1001 items", "POST", Batch, "{\"items\":[" + string.Join(',', Enumerable.Repeat(Good(), 1001)) + "]}", "items", "1001"));
+        all.Add(Bad("batch: Idempotency-Key of 201 characters", "POST", Batch, $$"""{"items":[{{Good()}}]}""", "Idempotency-Key", "*") with { Headers = [("Idempotency-Key", new string('k', 201))] });
+        all.Add(Bad("batch: body an array", "POST", Batch, "[]", null, null));
+        all.Add(Bad("batch: body truncated", "POST", Batch, """{"items":[{"intent":[1,2""", null, null));
+    }
+
     /// <summary>Every route, as (label, method, path, body): the access and transport cases run over all of them.</summary>
     public static IReadOnlyList<(string Label, string Method, string Path, string? Body)> Routes { get; } =
     [
@@ -532,6 +559,7 @@ public static class HostileCatalogue
         ("recall", "POST", Recall, $$"""{"query":{{V()}}}"""),
         ("reward", "POST", Reward, """{"token":"{token}","reward":1}"""),
         ("write", "POST", Write, $$"""{"intent":{{V()}},"experience":"e","success":true}"""),
+        ("write batch", "POST", Batch, $$"""{"items":[{"intent":{{V()}},"experience":"e","success":true}]}"""),
         ("list", "GET", Write, null),
         ("get memory", "GET", Write + "/{id}", null),
         ("delete memory", "DELETE", Write + "/{id}", null),

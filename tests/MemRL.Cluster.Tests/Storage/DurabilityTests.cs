@@ -68,12 +68,28 @@ public abstract class DurabilityTests(IFaultFixture fixture)
 
         var error = await Assert.ThrowsAsync<ShardUnavailableException>(() => bank.RewardAsync(recall.Token, 1.0));
         Assert.Contains("could not commit to storage", error.Message);
+        Assert.False(error.StorageOverloaded, "an ordinary commit failure is not an overload.");
 
         var after = await bank.GetAsync(written.MemoryId);
         Assert.Equal(0, after.Visits);
         Assert.Equal(0.0, after.Q);
         var retried = await bank.RewardAsync(recall.Token, 1.0);
         Assert.Equal(1, Assert.Single(retried.Updated).Visits);
+    }
+
+    protected async Task WriteAsync_FailsAsStorageOverloaded_WhenTheStoreIsThrottled_AndTheRetryApplies()
+    {
+        var (name, bank) = await NewBankAsync("throttled");
+        var v = _vectors.Gaussian();
+        fixture.Store.Arm(name, AppendFault.Throttled);
+
+        var error = await Assert.ThrowsAsync<ShardUnavailableException>(() => bank.WriteAsync(v, "i", "e", true, operationId: "op-throttled"));
+        Assert.True(error.StorageOverloaded, $"expected the throttling to be told apart; got: {error.Message}");
+        Assert.Equal(0, (await bank.GetStatsAsync()).Memories);
+
+        var retried = await bank.WriteAsync(v, "i", "e", true, operationId: "op-throttled");
+        Assert.Equal(retried.MemoryId, (await bank.WriteAsync(v, "i", "e", true, operationId: "op-throttled")).MemoryId);
+        Assert.Equal(1, (await bank.GetStatsAsync()).Memories);
     }
 
     protected async Task WriteAsync_AppliesOnce_WhenCommitFailsAfterWrite()
@@ -210,6 +226,9 @@ public sealed class SqliteDurabilityTests(FaultFixture fixture) : DurabilityTest
     public Task RewardAsync_FailsAndLeavesQUntouched_WhenCommitFails_Sqlite() => RewardAsync_FailsAndLeavesQUntouched_WhenCommitFails();
 
     [Fact]
+    public Task WriteAsync_FailsAsStorageOverloaded_WhenTheStoreIsThrottled_AndTheRetryApplies_Sqlite() => WriteAsync_FailsAsStorageOverloaded_WhenTheStoreIsThrottled_AndTheRetryApplies();
+
+    [Fact]
     public Task WriteAsync_AppliesOnce_WhenCommitFailsAfterWrite_Sqlite() => WriteAsync_AppliesOnce_WhenCommitFailsAfterWrite();
 
     [Fact]
@@ -238,6 +257,9 @@ public sealed class AzureDurabilityTests(AzureFaultFixture fixture) : Durability
 
     [AzuriteFact]
     public Task WriteAsync_AppliesOnce_WhenCommitFailsAfterWrite_Azure() => WriteAsync_AppliesOnce_WhenCommitFailsAfterWrite();
+
+    [AzuriteFact]
+    public Task WriteAsync_FailsAsStorageOverloaded_WhenTheStoreIsThrottled_AndTheRetryApplies_Azure() => WriteAsync_FailsAsStorageOverloaded_WhenTheStoreIsThrottled_AndTheRetryApplies();
 
     [AzuriteFact]
     public Task Activation_DiscardsTornLastRecord_AndNeverAppliesIt_Azure() => Activation_DiscardsTornLastRecord_AndNeverAppliesIt();

@@ -14,6 +14,12 @@ public enum AppendFault
 
     /// <summary>The record is written torn (its last bytes missing), then the call fails, as in a crash mid-write.</summary>
     TearRecord,
+
+    /// <summary>
+    /// The commit fails before anything is written as a store fails when the service kept throttling it
+    /// (<see cref="StoreOverloadedException"/>; AzureStoreTests checks that the Azure store raises it on persistent 503s).
+    /// </summary>
+    Throttled,
 }
 
 /// <summary>
@@ -113,6 +119,8 @@ public sealed class FaultyStore(IMemoryStore inner) : IMemoryStore
         {
             case AppendFault.FailBeforeWrite:
                 throw new IOException("Injected fault: the commit failed before anything was written.");
+            case AppendFault.Throttled:
+                throw new StoreOverloadedException("Injected fault: the storage service kept answering HTTP 503 (ServerBusy).", new IOException("503"));
             case AppendFault.FailAfterWrite:
                 await inner.AppendAsync(shard, batch, cancellationToken);
                 throw new IOException("Injected fault: the commit was written, then the call failed.");

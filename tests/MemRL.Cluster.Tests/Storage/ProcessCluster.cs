@@ -38,14 +38,16 @@ internal sealed class ProcessCluster : IAsyncDisposable
     /// Starts <paramref name="silos"/> silos on ports from <paramref name="portBase"/> (each test its own range, clear of
     /// the others and of TestCluster silos) and connects a client.
     /// </summary>
+    /// <param name="azure">An Azure Storage connection string (Azurite's in the tests): the silos keep membership,
+    /// reminders, banks and shards there instead of Redis and PostgreSQL, and the client finds them through it.</param>
     public static async Task<ProcessCluster> StartAsync(
-        string purpose, int silos, int portBase, IReadOnlyDictionary<string, string>? overrides = null, TimeSpan? ready = null)
+        string purpose, int silos, int portBase, IReadOnlyDictionary<string, string>? overrides = null, TimeSpan? ready = null, string? azure = null)
     {
         string clusterId = $"{purpose}-{Guid.NewGuid():N}";
         string root = LocalSilo.FindRoot(AppContext.BaseDirectory);
         string state = Directory.CreateTempSubdirectory($"memrl-{purpose}-").FullName;
-        string redis = Environment.GetEnvironmentVariable("MEMRL_TEST_REDIS")!;
-        var env = LocalSilo.Environment(root, state, clusterId, PostgreSqlFactAttribute.ConnectionString!, redis, silos, overrides, portBase);
+        string redis = Environment.GetEnvironmentVariable("MEMRL_TEST_REDIS") ?? "";
+        var env = LocalSilo.Environment(root, state, clusterId, PostgreSqlFactAttribute.ConnectionString ?? "", redis, silos, overrides, portBase, azure);
         var cluster = new ProcessCluster(root, state, env, ready ?? TimeSpan.FromSeconds(60));
         try
         {
@@ -54,7 +56,7 @@ internal sealed class ProcessCluster : IAsyncDisposable
                 await cluster.StartSiloAsync(i);
             }
 
-            cluster._host = await LocalClusterClient.ConnectAsync(clusterId, redis);
+            cluster._host = azure is null ? await LocalClusterClient.ConnectAsync(clusterId, redis) : await LocalClusterClient.ConnectAzureAsync(clusterId, azure);
             cluster.Memory = new MemoryClient(cluster._host.Services.GetRequiredService<IClusterClient>());
             return cluster;
         }

@@ -31,8 +31,37 @@ public sealed class ProcessCrashTests
         int kills = int.TryParse(Environment.GetEnvironmentVariable("MEMRL_CRASH_KILLS"), out int k) ? k : 6;
         // Silos as deploy/local starts them; the ledger check replays each shard's whole log, so no snapshot may truncate it.
         // Ports clear of the chaos test's silos and of TestCluster silos in other collections.
-        await using var cluster = await ProcessCluster.StartAsync("crash", 2, portBase: 2468,
-            new Dictionary<string, string> { ["MemRL__Storage__SnapshotEveryEvents"] = int.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        await using var cluster = await ProcessCluster.StartAsync("crash", 2, portBase: 2468, NoSnapshots);
+        await using var store = new PostgreSqlMemoryStore(PostgreSqlFactAttribute.ConnectionString!);
+        await KillUnderLoadAndCheckTheLedgerAsync(cluster, store, kills);
+    }
+
+    /// <summary>
+    /// The same ledger on the Azure backend, as <c>MEMRL_LOCAL_STORAGE=azure</c> runs it: Orleans' Azure Table membership
+    /// (the client finds the silos through it too), banks and shards in Azurite's tables and blobs. Two kills by default,
+    /// not six: every restart here waits for Orleans to declare the killed silo dead in the membership table and for its
+    /// shards to reload through Azurite, one Node process sharing CI's two cores with the silos, which costs several times
+    /// a PostgreSQL reload; two kills (one per silo is likely, each a cold reload) keep the test inside its two-minute CI
+    /// budget, and the PostgreSQL run above covers the count. MEMRL_CRASH_KILLS_AZURE raises it.
+    /// </summary>
+    [AzuriteFact]
+    public async Task SigkilledSiloProcesses_OnAzureStorage_LoseNothingAcknowledged_AndApplyEachOperationOnce()
+    {
+        int kills = int.TryParse(Environment.GetEnvironmentVariable("MEMRL_CRASH_KILLS_AZURE"), out int k) ? k : 2;
+        string azure = AzuriteFactAttribute.ConnectionString!;
+        // Tables and container of this run only, so the ledger reads nothing another test wrote.
+        string prefix = $"crash{Guid.NewGuid():N}"[..15];
+        var overrides = new Dictionary<string, string>(NoSnapshots) { ["MemRL__Storage__AzurePrefix"] = prefix };
+        await using var cluster = await ProcessCluster.StartAsync("azcrash", 2, portBase: 2488, overrides, azure: azure);
+        var store = AzureStorageClients.CreateStore(new StorageOptions { Provider = StorageProvider.Azure, AzureConnectionString = azure, AzurePrefix = prefix });
+        await KillUnderLoadAndCheckTheLedgerAsync(cluster, store, kills);
+    }
+
+    private static readonly Dictionary<string, string> NoSnapshots =
+        new() { ["MemRL__Storage__SnapshotEveryEvents"] = int.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+
+    private static async Task KillUnderLoadAndCheckTheLedgerAsync(ProcessCluster cluster, IMemoryStore store, int kills)
+    {
         var memory = cluster.Memory;
         string name = ClusterFixture.NewBankName("sigkill");
         const int shards = 4;
@@ -68,7 +97,6 @@ public sealed class ProcessCrashTests
 
         stop.Cancel();
         await Task.WhenAll(agents);
-        await using var store = new PostgreSqlMemoryStore(PostgreSqlFactAttribute.ConnectionString!);
         var log = await CrashTests.SettleWritesAsync(bank, load.Acked, load.InFlight.Values, store, name, shards);
         foreach (string id in load.Acked.Values)
         {

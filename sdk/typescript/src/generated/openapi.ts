@@ -132,6 +132,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/banks/{bank}/memories:batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["WriteBatch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/banks/{bank}/memories/{memoryId}": {
         parameters: {
             query?: never;
@@ -326,6 +342,25 @@ export interface components {
             createdAt: string;
             options: components["schemas"]["BankOptions"];
             index: components["schemas"]["IndexSettings"];
+        };
+        /** @description The answer to a batch: one result per item, in order. */
+        BatchWriteResponse: {
+            batchKey: string;
+            results: components["schemas"]["BatchWriteResult"][];
+        };
+        /** @description What one item of a batch wrote, in the batch's order. */
+        BatchWriteResult: {
+            /**
+             * Format: int32
+             * @description The item's position in the batch.
+             */
+            index: number | string;
+            /** @description The operation id it was applied under (its own, or the one derived from the batch key). */
+            operationId: string;
+            memoryId: string;
+            createdKey: boolean;
+            /** Format: double */
+            q: number | string;
         };
         /** @description Calibrate a bank from a sample of its keys; bool CalibrateBody.Apply writes the result into its options. */
         CalibrateBody: {
@@ -730,6 +765,27 @@ export interface components {
             /** @description Bin edges (IReadOnlyList&lt;long&gt; ValueDistribution.Counts + 1 values); bin i covers [edges[i], edges[i + 1]). */
             edges: (number | string)[];
             counts: (number | string)[];
+        };
+        /** @description A batch of writes (`POST …/memories:batch`): at most 1,000 items, applied in order, each as one write. */
+        WriteBatchBody: {
+            items: null | components["schemas"]["WriteBatchItemBody"][];
+        };
+        /**
+         * @description One write of a batch: the members of a single write, and optionally the item's own idempotency key (else
+         *         it is derived from the batch's Idempotency-Key and the item's index).
+         */
+        WriteBatchItemBody: {
+            experience: null | string;
+            success: null | boolean;
+            intent?: null | (number | string)[];
+            intentText?: null | string;
+            recallToken?: null | string;
+            embedderId?: null | string;
+            scope?: null | components["schemas"]["ScopeFields"];
+            metadata?: null | {
+                [key: string]: string;
+            };
+            idempotencyKey?: null | string;
         };
         /** @description Write an experience; the intent by vector, or by text alone (then the server embeds it). */
         WriteBody: {
@@ -1328,6 +1384,68 @@ export interface operations {
             };
             /** @description Bad Request */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    WriteBatch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                bank: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WriteBatchBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchWriteResponse"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
