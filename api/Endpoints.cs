@@ -57,6 +57,7 @@ internal static class Endpoints
         banks.MapDelete("/{bank}/memories", DeleteMatchingAsync).RequireAuthorization(WriterPolicy).WithName("DeleteMemoriesByScope")
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
         banks.MapGet("/{bank}/memories/{memoryId}", GetMemoryAsync).WithName("GetMemory").ProducesProblem(400).ProducesProblem(404);
+        banks.MapGet("/{bank}/memories/{memoryId}/history", GetHistoryAsync).WithName("GetMemoryHistory").ProducesProblem(400).ProducesProblem(404);
         banks.MapDelete("/{bank}/memories/{memoryId}", DeleteMemoryAsync).RequireAuthorization(WriterPolicy).WithName("DeleteMemory").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
         // Export is a read (a read-only key may take a backup); import creates a bank, so it needs a key that may write.
         banks.MapGet("/{bank}:export", BankTransfer.ExportAsync).WithName("ExportBank")
@@ -290,6 +291,20 @@ internal static class Endpoints
 
     private static async Task<Ok<MemoryInfo>> GetMemoryAsync(string bank, string memoryId, ClaimsPrincipal user, MemoryClient memory) =>
         TypedResults.Ok(await BankOf(memory, user, bank).GetAsync(memoryId));
+
+    // limit and cursor arrive as text: a value that is not a number is named by its field with what was sent.
+    private static async Task<Ok<MemoryHistoryPage>> GetHistoryAsync(string bank, string memoryId, string? limit, string? cursor, ClaimsPrincipal user, MemoryClient memory)
+    {
+        const System.Globalization.NumberStyles digits = System.Globalization.NumberStyles.None;
+        var invariant = System.Globalization.CultureInfo.InvariantCulture;
+        int pageLimit = limit is null ? MemoryHistoryPage.DefaultLimit
+            : int.TryParse(limit, digits, invariant, out int n) && n is >= 1 and <= MemoryHistoryPage.MaxLimit ? n
+            : throw MemRL.Errors.FieldError.OutOfRange("limit", $"an integer from 1 to {MemoryHistoryPage.MaxLimit}", limit);
+        long? before = cursor is null ? null
+            : long.TryParse(cursor, digits, invariant, out long c) && c >= 1 ? c
+            : throw MemRL.Errors.FieldError.Invalid("cursor", "a positive integer (a page's nextCursor)", cursor);
+        return TypedResults.Ok(await BankOf(memory, user, bank).GetHistoryAsync(memoryId, pageLimit, before));
+    }
 
     private static async Task<NoContent> DeleteMemoryAsync(
         string bank, string memoryId, HttpRequest request, ClaimsPrincipal user, MemoryClient memory, TenantUsage usage)

@@ -129,14 +129,20 @@ public static class MemRLApiExtensions
             // document still says what it is.
             foreach (var parameter in operation.Parameters?.OfType<Microsoft.OpenApi.OpenApiParameter>() ?? [])
             {
+                bool history = operation.OperationId == "GetMemoryHistory";
                 if (parameter is { Name: "limit", In: Microsoft.OpenApi.ParameterLocation.Query })
                 {
                     parameter.Schema = new Microsoft.OpenApi.OpenApiSchema
                     {
                         Type = Microsoft.OpenApi.JsonSchemaType.Integer, Format = "int32", Minimum = "1",
-                        Maximum = GrainInterfaces.BankLimits.MaxPageSize.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                        Default = System.Text.Json.Nodes.JsonValue.Create(100),
+                        Maximum = (history ? GrainInterfaces.MemoryHistoryPage.MaxLimit : GrainInterfaces.BankLimits.MaxPageSize).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                        Default = System.Text.Json.Nodes.JsonValue.Create(history ? GrainInterfaces.MemoryHistoryPage.DefaultLimit : 100),
                     };
+                }
+                else if (history && parameter is { Name: "cursor", In: Microsoft.OpenApi.ParameterLocation.Query })
+                {
+                    // Bound as text for the same reason; a history cursor is an ordinal.
+                    parameter.Schema = new Microsoft.OpenApi.OpenApiSchema { Type = Microsoft.OpenApi.JsonSchemaType.Integer, Format = "int64", Minimum = "1" };
                 }
             }
 

@@ -239,6 +239,17 @@ public sealed class BankClient
         return Coordinator.GetAsync(Name, memoryId);
     }
 
+    /// <summary>
+    /// One page of a memory's reward history, newest first (docs/history.md): <paramref name="limit"/> 1–256 entries,
+    /// older ones from a page's <see cref="MemoryHistoryPage.NextCursor"/>. Throws <see cref="MemoryNotFoundException"/>
+    /// when the memory does not exist.
+    /// </summary>
+    public Task<MemoryHistoryPage> GetHistoryAsync(string memoryId, int limit = MemoryHistoryPage.DefaultLimit, long? cursor = null)
+    {
+        MemoryId.Parse(memoryId, nameof(memoryId));
+        return Coordinator.GetHistoryAsync(Name, memoryId, cursor, limit);
+    }
+
     /// <summary>Deletes a memory; false when it did not exist.</summary>
     public Task<bool> DeleteAsync(string memoryId, string? operationId = null)
     {

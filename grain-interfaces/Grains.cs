@@ -118,6 +118,13 @@ public interface IMemoryShardGrain : IGrainWithStringKey
     [Alias("Get")]
     Task<MemoryInfo?> GetAsync(long bankVersion, MemoryId id);
 
+    /// <summary>
+    /// The memory's history entries with an ordinal below <paramref name="beforeOrdinal"/>, newest first, at most
+    /// <paramref name="limit"/>; null when the memory does not exist here. Read after everything applied is durable.
+    /// </summary>
+    [Alias("GetHistory")]
+    Task<MemoryHistoryEntry[]?> GetHistoryAsync(long bankVersion, MemoryId id, long beforeOrdinal, int limit);
+
     /// <summary>Takes a newer bank description (options, slot map); older ones are ignored.</summary>
     [Alias("ApplyBank")]
     Task ApplyBankAsync(BankInfo bank);
@@ -203,6 +210,10 @@ public interface IMemoryCoordinatorGrain : IGrainWithIntegerKey
 
     [Alias("Get")]
     Task<MemoryInfo> GetAsync(string bank, string memoryId);
+
+    /// <summary>One page of a memory's history, newest first; <paramref name="cursor"/> is a page's NextCursor (null: the newest).</summary>
+    [Alias("GetHistory")]
+    Task<MemoryHistoryPage> GetHistoryAsync(string bank, string memoryId, long? cursor, int limit);
 
     [Alias("Delete")]
     Task<bool> DeleteAsync(string bank, string memoryId, string operationId);

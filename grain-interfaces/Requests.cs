@@ -196,6 +196,19 @@ public sealed record ShardSize([property: Id(0)] int Shard, [property: Id(1)] in
 [GenerateSerializer, Immutable, Alias("memrl.MemoryPage")]
 public sealed record MemoryPage([property: Id(0)] IReadOnlyList<MemoryInfo> Memories, [property: Id(1)] string? NextCursor);
 
+/// <summary>One page of a memory's history (docs/history.md), newest first.</summary>
+/// <param name="Entries">At most the requested limit.</param>
+/// <param name="NextCursor">The ordinal of the last entry, when older entries may follow; null at the end.</param>
+[GenerateSerializer, Immutable, Alias("memrl.MemoryHistoryPage")]
+public sealed record MemoryHistoryPage([property: Id(0)] IReadOnlyList<MemoryHistoryEntry> Entries, [property: Id(1)] long? NextCursor)
+{
+    /// <summary>Entries a page may hold (and the most a memory keeps).</summary>
+    public const int MaxLimit = 256;
+
+    /// <summary>Entries per page when the caller names none.</summary>
+    public const int DefaultLimit = 50;
+}
+
 /// <summary>A bank's calibration: the suggested delta and the similarity statistics of a sample of its keys.</summary>
 /// <param name="Delta">Top-20 % quantile of pairwise key similarity: the similarity gate the paper uses.</param>
 /// <param name="SimilarityMean">Mean pairwise similarity (for fixed z-scoring of similarity).</param>

@@ -123,7 +123,12 @@ public sealed record KeyExport(
     [property: Id(1)] int Slot,
     [property: Id(2)] string IntentText,
     [property: Id(3)] float[] Vector,
-    [property: Id(5)] IReadOnlyList<MemoryInfo> Memories); // Id(4) held the retired MemoryExport list: never reuse it
+    [property: Id(5)] IReadOnlyList<MemoryInfo> Memories, // Id(4) held the retired MemoryExport list: never reuse it
+    [property: Id(6)] IReadOnlyList<HistoryRowExport>? History = null);
+
+/// <summary>One history row of a moved memory (docs/history.md), carried with its key so the target keeps the history.</summary>
+[GenerateSerializer, Immutable, Alias("memrl.HistoryRowExport")]
+public sealed record HistoryRowExport([property: Id(0)] long Memory, [property: Id(1)] long Ordinal, [property: Id(2)] byte[] Entry);
 
 /// <summary>One page of a slot move's export; <see cref="NextAfterKey"/> is where the next page starts, null after the last.</summary>
 [GenerateSerializer, Immutable, Alias("memrl.SlotExportPage")]
@@ -141,4 +146,28 @@ public sealed record ExportCut([property: Id(0)] BankInfo Bank, [property: Id(1)
 public static class ShardKeys
 {
     public static string Of(string bank, int shard) => $"{bank}/{shard}";
+}
+
+/// <summary>
+/// One entry of a memory's history (docs/history.md), newest first in a page. Only <see cref="Kind"/> 1 (a reward) is
+/// written today; 2 (edit), 3 and 4 (archive, restore) are reserved.
+/// </summary>
+/// <param name="Ordinal">The memory's visits (+ revision, once edits exist) after the change: the page cursor.</param>
+/// <param name="Reward">The reward's value.</param>
+/// <param name="At">When the shard applied it.</param>
+/// <param name="RecallId">The recall token's id the reward came with.</param>
+/// <param name="Q">The memory's Q after the reward.</param>
+/// <param name="Visits">The memory's visits after the reward.</param>
+[GenerateSerializer, Immutable, Alias("memrl.MemoryHistoryEntry")]
+public sealed record MemoryHistoryEntry(
+    [property: Id(0)] int Kind,
+    [property: Id(1)] long Ordinal,
+    [property: Id(2)] double Reward,
+    [property: Id(3)] DateTimeOffset At,
+    [property: Id(4)] Guid RecallId,
+    [property: Id(5)] double Q,
+    [property: Id(6)] int Visits)
+{
+    /// <summary>The kind of a reward entry.</summary>
+    public const int RewardKind = 1;
 }

@@ -74,6 +74,32 @@ internal sealed partial class MemoryCoordinatorGrain(
         });
     }
 
+    public Task<MemoryHistoryPage> GetHistoryAsync(string bank, string memoryId, long? cursor, int limit)
+    {
+        BankNames.Validate(bank);
+        var id = MemoryId.Parse(memoryId, nameof(memoryId));
+        if (limit is < 1 or > MemoryHistoryPage.MaxLimit)
+        {
+            throw FieldError.OutOfRange("limit", $"an integer from 1 to {MemoryHistoryPage.MaxLimit}", limit.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        if (cursor is < 1)
+        {
+            throw FieldError.OutOfRange("cursor", "a positive integer (a page's nextCursor)", cursor.Value.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        return WithFreshBankAsync(bank, async b =>
+        {
+            RequireSameBank(b, id);
+            int shard = b.Info.ShardOf(id.Slot);
+            var entries = await guard.CallAsync(b.ShardKey(shard), () => b.Shard(shard).GetHistoryAsync(b.Info.Version, id, cursor ?? long.MaxValue, limit))
+                ?? throw NotFound(b, id);
+            // Ordinals step by one: below the last one returned there is more exactly when it is above 1 (and the page is full).
+            long? next = entries.Length == limit && entries[^1].Ordinal > 1 ? entries[^1].Ordinal : null;
+            return new MemoryHistoryPage(entries, next);
+        });
+    }
+
     public Task<bool> DeleteAsync(string bank, string memoryId, string operationId)
     {
         BankNames.Validate(bank);

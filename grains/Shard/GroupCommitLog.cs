@@ -19,6 +19,7 @@ internal sealed class GroupCommitLog(IMemoryStore store, string shard, long dura
     private readonly List<ShardEvent> _pendingEvents = [];
     private readonly List<StoredPayload> _pendingPuts = [];
     private readonly List<long> _pendingDeletes = [];
+    private readonly List<StoredHistory> _pendingHistory = [];
     private TaskCompletionSource? _pendingCommit;
     private Task? _inFlightCommit;
     private bool _flushing;
@@ -50,6 +51,9 @@ internal sealed class GroupCommitLog(IMemoryStore store, string shard, long dura
             _pendingPuts.Add(put);
         }
     }
+
+    /// <summary>Queues a history row, written in the same commit (and transaction) as the change queued with it.</summary>
+    public void QueueHistory(StoredHistory row) => _pendingHistory.Add(row);
 
     /// <summary>Queues the physical deletion of a payload row. Rows are written before deletes within one commit.</summary>
     public void QueueDelete(long sequence) => _pendingDeletes.Add(sequence);
@@ -96,6 +100,7 @@ internal sealed class GroupCommitLog(IMemoryStore store, string shard, long dura
         _pendingEvents.Clear();
         _pendingPuts.Clear();
         _pendingDeletes.Clear();
+        _pendingHistory.Clear();
     }
 
     private static async Task Settled(Task? task)
@@ -123,10 +128,11 @@ internal sealed class GroupCommitLog(IMemoryStore store, string shard, long dura
             while (_pendingCommit is { } commit && Stopped is null)
             {
                 int events = _pendingEvents.Count;
-                var batch = new ShardBatch(DurableHead, EventCodec.Encode(_pendingEvents), [.. _pendingPuts], [.. _pendingDeletes]);
+                var batch = new ShardBatch(DurableHead, EventCodec.Encode(_pendingEvents), [.. _pendingPuts], [.. _pendingDeletes]) { History = [.. _pendingHistory] };
                 _pendingEvents.Clear();
                 _pendingPuts.Clear();
                 _pendingDeletes.Clear();
+                _pendingHistory.Clear();
                 _pendingCommit = null;
                 _inFlightCommit = commit.Task;
                 long started = Stopwatch.GetTimestamp();

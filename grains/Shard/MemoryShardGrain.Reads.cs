@@ -1,6 +1,7 @@
 using MemRL.Core.Bank;
 using MemRL.Errors;
 using MemRL.GrainInterfaces;
+using MemRL.Grains.Storage;
 using MemRL.Index;
 
 namespace MemRL.Grains.Shard;
@@ -111,6 +112,25 @@ internal sealed partial class MemoryShardGrain
         }
 
         return Info(id, m);
+    }
+
+    public async Task<MemoryHistoryEntry[]?> GetHistoryAsync(long bankVersion, MemoryId id, long beforeOrdinal, int limit)
+    {
+        await EnsureVersionAsync(bankVersion);
+        ThrowIfBroken();
+        RequireRoutedHere(id);
+        // Read-your-writes: an acknowledged reward's row is in the store once everything applied so far is durable.
+        await DurableAsync();
+        if (!Table.TryGetMemory(id.Sequence, out var m))
+        {
+            return null;
+        }
+
+        // Only ordinals up to the live one: a row past it was left by a commit that failed after staging it, and the
+        // next entry with that ordinal overwrites it.
+        long live = m.Visits;
+        var rows = await store.ReadHistoryAsync(_key, id.Sequence, Math.Min(beforeOrdinal, live + 1), limit);
+        return [.. rows.Select(r => HistoryCodec.Decode(r.Ordinal, r.Entry))];
     }
 
     public async Task<float[][]> SampleKeysAsync(long bankVersion, int count, int seed)

@@ -37,6 +37,11 @@ internal sealed partial class MemoryShardGrain
             }
 
             Change(new QUpdated(id.Sequence, request.Reward, q, memory.Visits + 1, now));
+            // Ordinal = visits after the reward (edits will add their revision): one more per entry, recomputed from
+            // state after a restart and carried by slot moves with the memory's visits. `memory` is live: Change
+            // has already raised its visits.
+            _log.QueueHistory(new StoredHistory(id.Sequence, memory.Visits,
+                HistoryCodec.EncodeReward(request.Reward, now, request.RecallId, q, memory.Visits)));
             Change(new RecallRewarded(request.RecallId, id.Sequence, request.Reward, q, memory.Visits, request.RecallExpiresAt.UtcTicks));
             _rewardLeases.Remove((request.RecallId, id.Sequence));
             result[i] = new ShardQ(id, q, memory.Visits);

@@ -18,6 +18,9 @@ internal sealed class SlotImportPlan
     /// <summary>The changes, in order, each with the payload row it writes.</summary>
     public List<(ShardEvent Change, StoredPayload? Row)> Changes { get; } = [];
 
+    /// <summary>History rows of the memories this plan adds or catches up (upserts: a repeated row is harmless).</summary>
+    public List<StoredHistory> History { get; } = [];
+
     /// <summary>Payload rows to delete physically: memories the source no longer has.</summary>
     public List<long> RowDeletes { get; } = [];
 
@@ -26,6 +29,7 @@ internal sealed class SlotImportPlan
         var plan = new SlotImportPlan();
         foreach (var key in keys)
         {
+            int before = plan.Changes.Count;
             if (!state.Table.TryGetKey(key.KeySequence, out var here))
             {
                 // The exported vector is the stored unit vector; the key's payload row keeps it for replay.
@@ -35,6 +39,7 @@ internal sealed class SlotImportPlan
                     plan.Add(key.KeySequence, m);
                 }
 
+                plan.AddHistory(key, before);
                 continue;
             }
 
@@ -65,9 +70,28 @@ internal sealed class SlotImportPlan
                 plan.Changes.Add((new MemoryDeleted(stale), null));
                 plan.RowDeletes.Add(stale);
             }
+
+            plan.AddHistory(key, before);
         }
 
         return plan;
+    }
+
+    // The key's history rows of the memories whose MemoryAdded or QUpdated this key's part of the plan holds.
+    private void AddHistory(KeyExport key, int firstChange)
+    {
+        if (key.History is not { Count: > 0 } rows)
+        {
+            return;
+        }
+
+        var brought = Changes.Skip(firstChange).Select(c => c.Change switch
+        {
+            MemoryAdded a => a.Memory,
+            QUpdated q => q.Memory,
+            _ => -1L,
+        }).Where(s => s >= 0).ToHashSet();
+        History.AddRange(rows.Where(r => brought.Contains(r.Memory)).Select(r => new StoredHistory(r.Memory, r.Ordinal, r.Entry)));
     }
 
     private void Add(long key, MemoryInfo m)

@@ -122,8 +122,9 @@ public sealed class AzureMemoryStore : IMemoryStore
                 var logs = new List<TableEntity>();
                 var payloads = new List<TableEntity>();
                 var markers = new List<TableEntity>();
-                await foreach (var e in _shards.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {pk}"), cancellationToken: cancellationToken))
+                await foreach (var e in _shards.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {pk} and RowKey lt {"y"}"), cancellationToken: cancellationToken))
                 {
+                    // History rows ('y') are not part of a shard's state: the filter leaves them on the server.
                     switch (e.RowKey[0])
                     {
                         case 'h':
@@ -252,6 +253,24 @@ public sealed class AzureMemoryStore : IMemoryStore
                 }
             }
 
+            // History rows after the payloads (the log record and payloads come first when the transaction is full):
+            // one per key, the newest ordinal winning, none for a memory the batch deletes. A staged one that its
+            // commit then fails to land has an ordinal past the memory's live one, which reads filter out.
+            foreach (var h in batch.History.Where(h => !deleted.Contains(h.Memory)).GroupBy(h => (h.Memory, h.Slot)).Select(g => g.MaxBy(h => h.Ordinal)!))
+            {
+                var entity = new TableEntity(pk, HistoryRow(h.Memory, h.Slot)) { ["Ordinal"] = h.Ordinal, ["E"] = h.Entry };
+                long size = AzureValues.BatchBytes(entity);
+                if (commit.Count < MaxActions - 1 && bytes + size <= MaxTransactionBytes)
+                {
+                    commit.Add(new TableTransactionAction(TableTransactionActionType.UpsertReplace, entity));
+                    bytes += size;
+                }
+                else
+                {
+                    staged.Add(entity);
+                }
+            }
+
             var laterRows = new List<long>();
             var laterBlobs = new List<long>();
             foreach (var (sequence, hasBlob) in existing)
@@ -303,6 +322,20 @@ public sealed class AzureMemoryStore : IMemoryStore
             {
                 _heads.TryRemove(shard, out _);
                 throw;
+            }
+
+            // A deleted memory's history rows go after the commit: until then they are invisible (the memory is gone and
+            // sequences are never reused), and a crash before this leaves them unread for good.
+            foreach (long sequence in deleted)
+            {
+                try
+                {
+                    await DeleteHistoryAsync(pk, sequence, cancellationToken);
+                }
+                catch (RequestFailedException)
+                {
+                    // Tidiness only: the commit is durable and no read can reach the rows.
+                }
             }
 
             if (marker is not null)
@@ -467,6 +500,26 @@ public sealed class AzureMemoryStore : IMemoryStore
             return (IReadOnlyList<StoredBankUsage>)banks.OrderBy(b => b.Bank, StringComparer.Ordinal).ToList();
         });
 
+    public Task<IReadOnlyList<StoredHistory>> ReadHistoryAsync(string shard, long memorySequence, long beforeOrdinal, int limit, CancellationToken cancellationToken = default) =>
+        GuardAsync($"read the history of memory {memorySequence} of shard '{shard}'", async () =>
+        {
+            await _created.Value;
+            string pk = Key(shard);
+            var rows = new List<StoredHistory>();
+            await foreach (var e in _shards.QueryAsync<TableEntity>(
+                TableClient.CreateQueryFilter($"PartitionKey eq {pk} and RowKey ge {HistoryRow(memorySequence, 0)} and RowKey le {HistoryRow(memorySequence, StoredHistory.Slots - 1)}"),
+                cancellationToken: cancellationToken))
+            {
+                long ordinal = e.GetInt64("Ordinal")!.Value;
+                if (ordinal < beforeOrdinal)
+                {
+                    rows.Add(new StoredHistory(memorySequence, ordinal, e.GetBinary("E")));
+                }
+            }
+
+            return (IReadOnlyList<StoredHistory>)rows.OrderByDescending(r => r.Ordinal).Take(limit).ToList();
+        });
+
     public Task ProbeAsync(CancellationToken cancellationToken = default) =>
         GuardAsync("probe", async () =>
         {
@@ -528,6 +581,23 @@ public sealed class AzureMemoryStore : IMemoryStore
     private static string LogRow(long position) => "l" + position.ToString("D19", CultureInfo.InvariantCulture);
 
     private static string PayloadRow(long sequence) => "p" + sequence.ToString("D19", CultureInfo.InvariantCulture);
+
+    // Memory then slot, fixed width: one memory's rows are one row-key range, and all sort after the shard's other rows.
+    private static string HistoryRow(long memory, int slot) =>
+        "y" + memory.ToString("D19", CultureInfo.InvariantCulture) + slot.ToString("D3", CultureInfo.InvariantCulture);
+
+    private async Task DeleteHistoryAsync(string pk, long memory, CancellationToken cancellationToken)
+    {
+        var rows = new List<TableTransactionAction>();
+        await foreach (var e in _shards.QueryAsync<TableEntity>(
+            TableClient.CreateQueryFilter($"PartitionKey eq {pk} and RowKey ge {HistoryRow(memory, 0)} and RowKey le {HistoryRow(memory, StoredHistory.Slots - 1)}"),
+            select: ["PartitionKey", "RowKey"], cancellationToken: cancellationToken))
+        {
+            rows.Add(new TableTransactionAction(TableTransactionActionType.Delete, e, ETag.All));
+        }
+
+        await WriteAllAsync(pk, rows, cancellationToken);
+    }
 
     private static string MarkerRow(long position) => "x" + position.ToString("D19", CultureInfo.InvariantCulture);
 

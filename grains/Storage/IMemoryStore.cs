@@ -48,6 +48,14 @@ public interface IMemoryStore
     Task PurgeShardsAsync(string bank, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// The history rows of memory <paramref name="memorySequence"/> of <paramref name="shard"/> whose ordinal is below
+    /// <paramref name="beforeOrdinal"/>, newest (highest ordinal) first, at most <paramref name="limit"/>. The store keeps
+    /// at most <see cref="StoredHistory.Slots"/> rows per memory (the key is the ordinal modulo it); the caller filters
+    /// rows past the memory's live ordinal by passing at most <c>live + 1</c>.
+    /// </summary>
+    Task<IReadOnlyList<StoredHistory>> ReadHistoryAsync(string shard, long memorySequence, long beforeOrdinal, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>
     /// Every bank row whose name starts with <paramref name="prefix"/> (a tenant's "{tenant}."), in ordinal order, tombstones
     /// included (the caller tells them apart), with the memories stored under the bank's shards and the UTF-8 bytes of
     /// their experience and intent text. One query, read from the stored rows: no shard is asked.
@@ -72,7 +80,25 @@ public sealed record StoredBankUsage(string Bank, string Description, long Memor
 /// <param name="Record">The commit's events framed as one log record (<see cref="EventCodec"/>).</param>
 /// <param name="Puts">Experience texts, intent texts and key vectors created by the batch.</param>
 /// <param name="Deletes">Payload rows (by sequence) removed physically by the batch.</param>
-public sealed record ShardBatch(long ExpectedHead, byte[] Record, IReadOnlyList<StoredPayload> Puts, IReadOnlyList<long> Deletes);
+public sealed record ShardBatch(long ExpectedHead, byte[] Record, IReadOnlyList<StoredPayload> Puts, IReadOnlyList<long> Deletes)
+{
+    /// <summary>
+    /// History rows the batch's events produce, upserted by key (memory, ordinal mod <see cref="StoredHistory.Slots"/>) in
+    /// the same transaction as <see cref="Record"/>, so a row exists exactly when the change it describes is durable. A
+    /// memory in <see cref="Deletes"/> loses all its rows in the same commit.
+    /// </summary>
+    public IReadOnlyList<StoredHistory> History { get; init; } = [];
+}
+
+/// <summary>One history entry of a memory as stored: its ordinal (visits + revision after the change) and the encoded entry (<see cref="HistoryCodec"/>, opaque to stores).</summary>
+public sealed record StoredHistory(long Memory, long Ordinal, byte[] Entry)
+{
+    /// <summary>Rows kept per memory: entry n + Slots overwrites entry n, so the bound holds without a trim query.</summary>
+    public const int Slots = 256;
+
+    /// <summary>The row's slot within the memory's rows.</summary>
+    public int Slot => (int)(Ordinal % Slots);
+}
 
 /// <summary>
 /// A payload row. For a memory: its intent text and experience. For a key: its intent text and vector. Kept out of the

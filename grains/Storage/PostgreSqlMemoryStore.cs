@@ -26,6 +26,11 @@ public sealed class PostgreSqlMemoryStore : IMemoryStore, IAsyncDisposable
         CREATE TABLE memrl_snapshot(shard text NOT NULL, position bigint NOT NULL, chunk int NOT NULL, data bytea NOT NULL,
             PRIMARY KEY(shard, position, chunk));
         """,
+        // Per-memory history (docs/history.md): one row per slot (ordinal mod 256), upserted, so at most 256 per memory.
+        """
+        CREATE TABLE memrl_history(shard text NOT NULL, memory bigint NOT NULL, slot int NOT NULL, ordinal bigint NOT NULL, entry bytea NOT NULL,
+            PRIMARY KEY(shard, memory, slot));
+        """,
     ];
 
     private readonly NpgsqlDataSource _dataSource;
@@ -166,9 +171,19 @@ public sealed class PostgreSqlMemoryStore : IMemoryStore, IAsyncDisposable
                     p.Vector is null ? DBNull.Value : StoreRows.ToBytes(p.Vector)));
             }
 
+            // Before the deletes: a memory the batch deletes keeps no row, even one the same batch wrote.
+            foreach (var h in batch.History)
+            {
+                work.BatchCommands.Add(BatchCommand(
+                    "INSERT INTO memrl_history(shard, memory, slot, ordinal, entry) VALUES($1, $2, $3, $4, $5) "
+                    + "ON CONFLICT(shard, memory, slot) DO UPDATE SET ordinal = EXCLUDED.ordinal, entry = EXCLUDED.entry",
+                    shard, h.Memory, h.Slot, h.Ordinal, h.Entry));
+            }
+
             foreach (long sequence in batch.Deletes)
             {
                 work.BatchCommands.Add(BatchCommand("DELETE FROM memrl_payload WHERE shard = $1 AND sequence = $2", shard, sequence));
+                work.BatchCommands.Add(BatchCommand("DELETE FROM memrl_history WHERE shard = $1 AND memory = $2", shard, sequence));
             }
 
             await work.ExecuteNonQueryAsync(cancellationToken);
@@ -222,7 +237,7 @@ public sealed class PostgreSqlMemoryStore : IMemoryStore, IAsyncDisposable
         WriteAsync(async (connection, transaction) =>
         {
             await using var purge = new NpgsqlBatch(connection, transaction);
-            foreach (string table in (string[])["memrl_log", "memrl_payload", "memrl_snapshot", "memrl_shard"])
+            foreach (string table in (string[])["memrl_log", "memrl_payload", "memrl_snapshot", "memrl_history", "memrl_shard"])
             {
                 purge.BatchCommands.Add(BatchCommand($"DELETE FROM {table} WHERE starts_with(shard, $1)", bank + "/"));
             }
@@ -230,6 +245,25 @@ public sealed class PostgreSqlMemoryStore : IMemoryStore, IAsyncDisposable
             await purge.ExecuteNonQueryAsync(cancellationToken);
             return true;
         }, cancellationToken);
+
+    public async Task<IReadOnlyList<StoredHistory>> ReadHistoryAsync(string shard, long memorySequence, long beforeOrdinal, int limit, CancellationToken cancellationToken = default)
+    {
+        await EnsureSchemaAsync();
+        await using var command = _dataSource.CreateCommand(
+            "SELECT ordinal, entry FROM memrl_history WHERE shard = $1 AND memory = $2 AND ordinal < $3 ORDER BY ordinal DESC LIMIT $4");
+        command.Parameters.Add(new() { Value = shard });
+        command.Parameters.Add(new() { Value = memorySequence });
+        command.Parameters.Add(new() { Value = beforeOrdinal });
+        command.Parameters.Add(new() { Value = limit });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var rows = new List<StoredHistory>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            rows.Add(new StoredHistory(memorySequence, reader.GetInt64(0), reader.GetFieldValue<byte[]>(1)));
+        }
+
+        return rows;
+    }
 
     public async Task ProbeAsync(CancellationToken cancellationToken = default)
     {

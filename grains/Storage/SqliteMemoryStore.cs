@@ -23,6 +23,11 @@ public sealed class SqliteMemoryStore : IMemoryStore
         CREATE TABLE memrl_snapshot(shard TEXT NOT NULL, position INTEGER NOT NULL, chunk INTEGER NOT NULL, data BLOB NOT NULL,
             PRIMARY KEY(shard, position, chunk)) WITHOUT ROWID;
         """,
+        // Per-memory history (docs/history.md): one row per slot (ordinal mod 256), upserted, so at most 256 per memory.
+        """
+        CREATE TABLE memrl_history(shard TEXT NOT NULL, memory INTEGER NOT NULL, slot INTEGER NOT NULL, ordinal INTEGER NOT NULL, entry BLOB NOT NULL,
+            PRIMARY KEY(shard, memory, slot)) WITHOUT ROWID;
+        """,
     ];
 
     private readonly string _connectionString;
@@ -164,12 +169,29 @@ public sealed class SqliteMemoryStore : IMemoryStore
             }
         }
 
+        // Before the deletes: a memory the batch deletes keeps no row, even one the same batch wrote.
+        using (var history = Command(connection, transaction, "INSERT OR REPLACE INTO memrl_history(shard, memory, slot, ordinal, entry) VALUES($s, $m, $k, $o, $e)",
+            ("$s", shard), ("$m", 0L), ("$k", 0), ("$o", 0L), ("$e", Array.Empty<byte>())))
+        {
+            foreach (var h in batch.History)
+            {
+                history.Parameters["$m"].Value = h.Memory;
+                history.Parameters["$k"].Value = h.Slot;
+                history.Parameters["$o"].Value = h.Ordinal;
+                history.Parameters["$e"].Value = h.Entry;
+                history.ExecuteNonQuery();
+            }
+        }
+
         using (var delete = Command(connection, transaction, "DELETE FROM memrl_payload WHERE shard = $s AND sequence = $q", ("$s", shard), ("$q", 0L)))
+        using (var forget = Command(connection, transaction, "DELETE FROM memrl_history WHERE shard = $s AND memory = $q", ("$s", shard), ("$q", 0L)))
         {
             foreach (long sequence in batch.Deletes)
             {
                 delete.Parameters["$q"].Value = sequence;
                 delete.ExecuteNonQuery();
+                forget.Parameters["$q"].Value = sequence;
+                forget.ExecuteNonQuery();
             }
         }
 
@@ -219,12 +241,28 @@ public sealed class SqliteMemoryStore : IMemoryStore
     public Task PurgeShardsAsync(string bank, CancellationToken cancellationToken = default) => WriteAsync(transaction =>
     {
         // A prefix compare, not LIKE: '_' is a LIKE wildcard and may appear in bank names.
-        foreach (string table in (string[])["memrl_log", "memrl_payload", "memrl_snapshot", "memrl_shard"])
+        foreach (string table in (string[])["memrl_log", "memrl_payload", "memrl_snapshot", "memrl_history", "memrl_shard"])
         {
             Command(transaction.Connection!, transaction, $"DELETE FROM {table} WHERE substr(shard, 1, length($p)) = $p", ("$p", bank + "/")).ExecuteNonQuery();
         }
 
         return true;
+    }, cancellationToken);
+
+    public Task<IReadOnlyList<StoredHistory>> ReadHistoryAsync(string shard, long memorySequence, long beforeOrdinal, int limit, CancellationToken cancellationToken = default) => Task.Run(() =>
+    {
+        using var connection = Open();
+        using var command = Command(connection, null,
+            "SELECT ordinal, entry FROM memrl_history WHERE shard = $s AND memory = $m AND ordinal < $b ORDER BY ordinal DESC LIMIT $l",
+            ("$s", shard), ("$m", memorySequence), ("$b", beforeOrdinal), ("$l", limit));
+        using var reader = command.ExecuteReader();
+        var rows = new List<StoredHistory>();
+        while (reader.Read())
+        {
+            rows.Add(new StoredHistory(memorySequence, reader.GetInt64(0), (byte[])reader[1]));
+        }
+
+        return (IReadOnlyList<StoredHistory>)rows;
     }, cancellationToken);
 
     public Task ProbeAsync(CancellationToken cancellationToken = default) => Task.Run(() =>

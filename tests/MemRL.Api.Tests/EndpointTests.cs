@@ -73,8 +73,20 @@ public sealed class EndpointTests(ApiSiloFixture fixture)
         Assert.Equal(updated[0].GetProperty("q").GetDouble(), memory.Body.GetProperty("q").GetDouble());
         Assert.Equal(1.0, memory.Body.GetProperty("lastReward").GetDouble());
 
+        // The reward is the memory's history: its value, recall id, resulting Q and visits; ordinal 1 is the last page.
+        var history = (await _alpha.GetJsonAsync($"/v1/banks/{bank}/memories/{ids[2]}/history")).Ok().Body;
+        var entry = Assert.Single(history.GetProperty("entries").EnumerateArray());
+        Assert.Equal((1, 1L, 1.0, updated[0].GetProperty("q").GetDouble(), 1), (entry.GetProperty("kind").GetInt32(), entry.GetProperty("ordinal").GetInt64(),
+            entry.GetProperty("reward").GetDouble(), entry.GetProperty("q").GetDouble(), entry.GetProperty("visits").GetInt32()));
+        Assert.Equal(JsonValueKind.Null, history.GetProperty("nextCursor").ValueKind);
+        Assert.Empty((await _alpha.GetJsonAsync($"/v1/banks/{bank}/memories/{ids[1]}/history")).Ok().Body.GetProperty("entries").EnumerateArray());
+        (await _alpha.GetJsonAsync($"/v1/banks/{bank}/memories/{ids[2]}/history?limit=0")).Problem(HttpStatusCode.BadRequest, "limit");
+        (await _alpha.GetJsonAsync($"/v1/banks/{bank}/memories/{ids[2]}/history?limit=257")).Problem(HttpStatusCode.BadRequest, "limit");
+        (await _alpha.GetJsonAsync($"/v1/banks/{bank}/memories/{ids[2]}/history?cursor=abc")).Problem(HttpStatusCode.BadRequest, "cursor");
+
         (await _alpha.SendJsonAsync(HttpMethod.Delete, $"/v1/banks/{bank}/memories/{ids[0]}")).Ok(HttpStatusCode.NoContent);
         (await _alpha.GetJsonAsync($"/v1/banks/{bank}/memories/{ids[0]}")).Problem(HttpStatusCode.NotFound, "memoryId");
+        (await _alpha.GetJsonAsync($"/v1/banks/{bank}/memories/{ids[0]}/history")).Problem(HttpStatusCode.NotFound, "memoryId");
         Assert.Equal(3, (await _alpha.GetJsonAsync($"/v1/banks/{bank}/stats")).Body.GetProperty("memories").GetInt32());
     }
 

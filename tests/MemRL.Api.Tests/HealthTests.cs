@@ -68,6 +68,9 @@ public sealed class HealthTests : IAsyncLifetime
         public Task<IReadOnlyList<StoredBankUsage>> ListBanksAsync(string prefix, CancellationToken cancellationToken = default) =>
             Up(() => _inner.ListBanksAsync(prefix, cancellationToken));
 
+        public Task<IReadOnlyList<StoredHistory>> ReadHistoryAsync(string shard, long memorySequence, long beforeOrdinal, int limit, CancellationToken cancellationToken = default) =>
+            Up(() => _inner.ReadHistoryAsync(shard, memorySequence, beforeOrdinal, limit, cancellationToken));
+
         public Task ProbeAsync(CancellationToken cancellationToken = default) => Up(() => _inner.ProbeAsync(cancellationToken));
 
         private Task<T> Up<T>(Func<Task<T>> call) => Down ? Task.FromException<T>(new IOException("database unreachable (test outage)")) : call();

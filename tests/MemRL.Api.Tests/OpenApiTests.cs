@@ -23,6 +23,7 @@ public sealed class OpenApiTests(ApiSiloFixture fixture)
         { "POST", "/v1/banks/{bank}/memories:batch" },
         { "GET", "/v1/banks/{bank}/memories" },
         { "GET", "/v1/banks/{bank}/memories/{memoryId}" },
+        { "GET", "/v1/banks/{bank}/memories/{memoryId}/history" },
         { "DELETE", "/v1/banks/{bank}/memories/{memoryId}" },
         { "DELETE", "/v1/banks/{bank}/memories" },
         { "POST", "/v1/banks/{bank}/explain" },
@@ -51,5 +52,7 @@ public sealed class OpenApiTests(ApiSiloFixture fixture)
         var limit = document.Paths["/v1/banks/{bank}/memories"].Operations![HttpMethod.Get].Parameters!.Single(p => p.Name == "limit");
         Assert.Equal(JsonSchemaType.Integer, limit.Schema!.Type);
         Assert.Equal("1000", limit.Schema.Maximum);
+        var historyLimit = document.Paths["/v1/banks/{bank}/memories/{memoryId}/history"].Operations![HttpMethod.Get].Parameters!.Single(p => p.Name == "limit");
+        Assert.Equal("256", historyLimit.Schema!.Maximum);
     }
 }

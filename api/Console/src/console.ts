@@ -9,6 +9,8 @@ interface BankUsage { name: string; memories: number; textBytes: number; }
 interface Latency { count: number; p50Ms: number; p90Ms: number; maxMs: number; }
 interface RewardBucket { start: string; count: number; successes: number; sum: number; }
 interface MemoryBrief { id: string; q: number; visits: number; success: boolean; lastReward: number | null; intentText: string; }
+interface HistoryEntry { kind: number; ordinal: number; reward: number; at: string; recallId: string; q: number; visits: number; }
+interface HistoryPage { entries: HistoryEntry[]; nextCursor: number | null; }
 interface ShardInsight { shard: number; silo: string; activeSince: string; keys: number; memories: number; successMemories: number; search: Latency; rewards: RewardBucket[]; }
 interface BankInsight { shards: ShardInsight[]; coverage: Coverage; bucketSeconds: number; rewards: RewardBucket[]; best: MemoryBrief[]; worst: MemoryBrief[]; asOf: string; }
 interface Candidate { id: string; similarity: number; q: number; zSim: number; zQ: number; score: number; success: boolean; rank: number | null; verdict: string; reason: string; intentText: string; experience: string; }
@@ -266,16 +268,42 @@ function rewardChart(insight: BankInsight): SVGElement {
   return chart;
 }
 
-function memoryTable(id: string, memories: MemoryBrief[]): HTMLElement {
+// Rewards shown per memory in the best/worst tables (the endpoint keeps up to 256).
+const HistoryShown = 5;
+
+// Each entry's value and time as text (el appends strings as text nodes); the exact values ride in data attributes.
+function historyCell(entries: HistoryEntry[] | undefined): HTMLElement {
+  if (!entries) return el("td", { "data-field": "history" }, "–");
+  const rewards = entries.filter(e => e.kind === 1);
+  return el("td", { "data-field": "history" }, ...rewards.map(e =>
+    el("span", { class: "reward", "data-reward": String(e.reward), "data-at": e.at, title: e.at },
+      `${fmt(e.reward)} @ ${new Date(e.at).toLocaleTimeString()} `)));
+}
+
+function memoryTable(id: string, memories: MemoryBrief[], histories: Map<string, HistoryEntry[]>): HTMLElement {
   return el("table", { id },
     el("thead", {}, el("tr", {}, el("th", { class: "num" }, "Q"), el("th", { class: "num" }, "visits"), el("th", {}, "success"),
-      el("th", { class: "num" }, "last reward"), el("th", {}, "intent"))),
+      el("th", { class: "num" }, "last reward"), el("th", {}, "recent rewards"), el("th", {}, "intent"))),
     el("tbody", {}, ...memories.map(m => el("tr", { "data-id": m.id },
       el("td", { class: "num", "data-field": "q" }, fmt(m.q)),
       el("td", { class: "num", "data-field": "visits" }, fmt(m.visits)),
       el("td", { "data-field": "success" }, m.success ? "yes" : "no"),
       el("td", { class: "num", "data-field": "lastReward" }, fmt(m.lastReward)),
+      historyCell(histories.get(m.id)),
       el("td", { class: "text", "data-field": "intentText" }, m.intentText)))));
+}
+
+// The recent rewards of the listed memories; one that is gone since the insight was taken shows none.
+async function histories(path: string, memories: MemoryBrief[]): Promise<Map<string, HistoryEntry[]>> {
+  const ids = [...new Set(memories.map(m => m.id))];
+  const pages = await Promise.all(ids.map(id =>
+    api<HistoryPage>("GET", `${path}/memories/${encodeURIComponent(id)}/history?limit=${HistoryShown}`).catch((e: unknown) => {
+      if (e instanceof ApiError && e.status === 404) return null;
+      throw e;
+    })));
+  const map = new Map<string, HistoryEntry[]>();
+  ids.forEach((id, i) => { const page = pages[i]; if (page) map.set(id, page.entries); });
+  return map;
 }
 
 function shardTable(insight: BankInsight, total: number): HTMLElement {
@@ -302,6 +330,7 @@ function shardTable(insight: BankInsight, total: number): HTMLElement {
 async function renderBank(bank: string, query: string | null): Promise<void> {
   const path = `/v1/banks/${encodeURIComponent(bank)}`;
   const [stats, insight] = await Promise.all([api<BankStats>("GET", `${path}/stats`), api<BankInsight>("GET", `${path}/insight`)]);
+  const recentRewards = await histories(path, [...insight.best, ...insight.worst]);
   const successMemories = insight.shards.reduce((n, s) => n + s.successMemories, 0);
   const rewards = insight.rewards.reduce((n, b) => n + b.count, 0);
   const rewardSuccesses = insight.rewards.reduce((n, b) => n + b.successes, 0);
@@ -335,8 +364,8 @@ async function renderBank(bank: string, query: string | null): Promise<void> {
       el("div", { class: "panel" }, el("h3", {}, "Visits per memory (log2 bins)"), histogram(stats.visitsDistribution, "visits-histogram", "visits histogram"))),
     el("h3", {}, "Shards"), shardTable(insight, stats.coverage.shardsTotal),
     el("div", { class: "grid" },
-      el("div", {}, el("h3", {}, "Best memories by Q"), memoryTable("best", insight.best)),
-      el("div", {}, el("h3", {}, "Worst memories by Q"), memoryTable("worst", insight.worst))),
+      el("div", {}, el("h3", {}, "Best memories by Q"), memoryTable("best", insight.best, recentRewards)),
+      el("div", {}, el("h3", {}, "Worst memories by Q"), memoryTable("worst", insight.worst, recentRewards))),
     el("h2", {}, "Recall explainer"),
     el("p", { class: "muted" }, "Runs Phase A and Phase B as a recall would (exploiting) and shows the whole pool. It issues no recall token: nothing here can be rewarded."),
     explainForm, explainOut);

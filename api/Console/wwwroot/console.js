@@ -243,8 +243,30 @@ function rewardChart(insight) {
     chart.append(top, bottom);
     return chart;
 }
-function memoryTable(id, memories) {
-    return el("table", { id }, el("thead", {}, el("tr", {}, el("th", { class: "num" }, "Q"), el("th", { class: "num" }, "visits"), el("th", {}, "success"), el("th", { class: "num" }, "last reward"), el("th", {}, "intent"))), el("tbody", {}, ...memories.map(m => el("tr", { "data-id": m.id }, el("td", { class: "num", "data-field": "q" }, fmt(m.q)), el("td", { class: "num", "data-field": "visits" }, fmt(m.visits)), el("td", { "data-field": "success" }, m.success ? "yes" : "no"), el("td", { class: "num", "data-field": "lastReward" }, fmt(m.lastReward)), el("td", { class: "text", "data-field": "intentText" }, m.intentText)))));
+// Rewards shown per memory in the best/worst tables (the endpoint keeps up to 256).
+const HistoryShown = 5;
+// Each entry's value and time as text (el appends strings as text nodes); the exact values ride in data attributes.
+function historyCell(entries) {
+    if (!entries)
+        return el("td", { "data-field": "history" }, "–");
+    const rewards = entries.filter(e => e.kind === 1);
+    return el("td", { "data-field": "history" }, ...rewards.map(e => el("span", { class: "reward", "data-reward": String(e.reward), "data-at": e.at, title: e.at }, `${fmt(e.reward)} @ ${new Date(e.at).toLocaleTimeString()} `)));
+}
+function memoryTable(id, memories, histories) {
+    return el("table", { id }, el("thead", {}, el("tr", {}, el("th", { class: "num" }, "Q"), el("th", { class: "num" }, "visits"), el("th", {}, "success"), el("th", { class: "num" }, "last reward"), el("th", {}, "recent rewards"), el("th", {}, "intent"))), el("tbody", {}, ...memories.map(m => el("tr", { "data-id": m.id }, el("td", { class: "num", "data-field": "q" }, fmt(m.q)), el("td", { class: "num", "data-field": "visits" }, fmt(m.visits)), el("td", { "data-field": "success" }, m.success ? "yes" : "no"), el("td", { class: "num", "data-field": "lastReward" }, fmt(m.lastReward)), historyCell(histories.get(m.id)), el("td", { class: "text", "data-field": "intentText" }, m.intentText)))));
+}
+// The recent rewards of the listed memories; one that is gone since the insight was taken shows none.
+async function histories(path, memories) {
+    const ids = [...new Set(memories.map(m => m.id))];
+    const pages = await Promise.all(ids.map(id => api("GET", `${path}/memories/${encodeURIComponent(id)}/history?limit=${HistoryShown}`).catch((e) => {
+        if (e instanceof ApiError && e.status === 404)
+            return null;
+        throw e;
+    })));
+    const map = new Map();
+    ids.forEach((id, i) => { const page = pages[i]; if (page)
+        map.set(id, page.entries); });
+    return map;
 }
 function shardTable(insight, total) {
     const answered = new Map(insight.shards.map(s => [s.shard, s]));
@@ -260,6 +282,7 @@ function shardTable(insight, total) {
 async function renderBank(bank, query) {
     const path = `/v1/banks/${encodeURIComponent(bank)}`;
     const [stats, insight] = await Promise.all([api("GET", `${path}/stats`), api("GET", `${path}/insight`)]);
+    const recentRewards = await histories(path, [...insight.best, ...insight.worst]);
     const successMemories = insight.shards.reduce((n, s) => n + s.successMemories, 0);
     const rewards = insight.rewards.reduce((n, b) => n + b.count, 0);
     const rewardSuccesses = insight.rewards.reduce((n, b) => n + b.successes, 0);
@@ -269,7 +292,7 @@ async function renderBank(bank, query) {
     const cards = el("div", { class: "cards", id: "bank-stats" }, card("keys", fmt(stats.keys), "keys"), card("memories", fmt(stats.memories), "memories"), card("mean Q", fmt(stats.qMean), "qMean"), card("min Q", fmt(stats.qMin), "qMin"), card("max Q", fmt(stats.qMax), "qMax"), card("mean visits", fmt(stats.visitsDistribution.mean), "visitsMean"), card("max visits", fmt(stats.visitsDistribution.max), "visitsMax"), card("successful memories", pct(successMemories, stats.memories), "successShare"), card("rewards (15 min)", fmt(rewards), "rewards"), card("rewarded as success", pct(rewardSuccesses, rewards), "rewardSuccessShare"), card(`success, last ${RollingBuckets * insight.bucketSeconds} s`, pct(recentSuccesses, recentCount), "recentSuccessShare"), card("shards answered", `${stats.coverage.shardsAnswered}/${stats.coverage.shardsTotal}`, "coverage"));
     const explainForm = el("form", { class: "explain", id: "explain-form" }, el("input", { type: "text", id: "explain-query", placeholder: "a query as an agent would send it (text, or a JSON vector)", required: "" }), el("label", {}, "k1 ", el("input", { type: "number", id: "explain-k1", min: "1" })), el("label", {}, "k2 ", el("input", { type: "number", id: "explain-k2", min: "1" })), el("label", {}, "λ ", el("input", { type: "number", id: "explain-lambda", min: "0", max: "1", step: "0.05" })), el("button", { type: "submit" }, "Explain"));
     const explainOut = el("div", { id: "explain-result" });
-    byId("view").replaceChildren(el("h2", {}, "Bank ", el("span", { id: "bank-name" }, bank), " ", el("a", { href: "#" }, "(all banks)")), cards, el("div", { class: "grid" }, el("div", { class: "panel" }, el("h3", {}, "Q distribution"), histogram(stats.qDistribution, "q-histogram", "Q histogram")), el("div", { class: "panel" }, el("h3", {}, "Rewards over time"), rewardChart(insight)), el("div", { class: "panel" }, el("h3", {}, "Visits per memory (log2 bins)"), histogram(stats.visitsDistribution, "visits-histogram", "visits histogram"))), el("h3", {}, "Shards"), shardTable(insight, stats.coverage.shardsTotal), el("div", { class: "grid" }, el("div", {}, el("h3", {}, "Best memories by Q"), memoryTable("best", insight.best)), el("div", {}, el("h3", {}, "Worst memories by Q"), memoryTable("worst", insight.worst))), el("h2", {}, "Recall explainer"), el("p", { class: "muted" }, "Runs Phase A and Phase B as a recall would (exploiting) and shows the whole pool. It issues no recall token: nothing here can be rewarded."), explainForm, explainOut);
+    byId("view").replaceChildren(el("h2", {}, "Bank ", el("span", { id: "bank-name" }, bank), " ", el("a", { href: "#" }, "(all banks)")), cards, el("div", { class: "grid" }, el("div", { class: "panel" }, el("h3", {}, "Q distribution"), histogram(stats.qDistribution, "q-histogram", "Q histogram")), el("div", { class: "panel" }, el("h3", {}, "Rewards over time"), rewardChart(insight)), el("div", { class: "panel" }, el("h3", {}, "Visits per memory (log2 bins)"), histogram(stats.visitsDistribution, "visits-histogram", "visits histogram"))), el("h3", {}, "Shards"), shardTable(insight, stats.coverage.shardsTotal), el("div", { class: "grid" }, el("div", {}, el("h3", {}, "Best memories by Q"), memoryTable("best", insight.best, recentRewards)), el("div", {}, el("h3", {}, "Worst memories by Q"), memoryTable("worst", insight.worst, recentRewards))), el("h2", {}, "Recall explainer"), el("p", { class: "muted" }, "Runs Phase A and Phase B as a recall would (exploiting) and shows the whole pool. It issues no recall token: nothing here can be rewarded."), explainForm, explainOut);
     const input = byId("explain-query");
     explainForm.addEventListener("submit", event => {
         event.preventDefault();

@@ -55,6 +55,7 @@ public sealed class ConsoleBrowserTests
             var explanation = await PostAsync(http, $"/v1/banks/{bank}/explain", new { queryText = query });
             AssertStats(page, stats);
             AssertShards(page, insight);
+            await AssertHistoriesAsync(page, http, bank, insight);
             AssertExplanation(page, explanation);
             AssertHostileTextIsText(page, hostileId);
             await AssertBankListAsync(list, http);
@@ -105,6 +106,30 @@ public sealed class ConsoleBrowserTests
         var edges = stats.GetProperty("qDistribution").GetProperty("edges").EnumerateArray().Select(e => e.GetDouble()).ToList();
         var from = page.QuerySelectorAll("#q-histogram rect.bar").Select(b => double.Parse(b.GetAttribute("data-from")!, CultureInfo.InvariantCulture)).ToList();
         Assert.Equal(edges.Take(from.Count), from);
+    }
+
+    // The best/worst tables' recent rewards are each memory's newest history entries, value and time, as the endpoint has them.
+    private static async Task AssertHistoriesAsync(IDocument page, HttpClient http, string bank, JsonElement insight)
+    {
+        int rewarded = 0;
+        foreach (string table in (string[])["best", "worst"])
+        {
+            foreach (var memory in insight.GetProperty(table).EnumerateArray())
+            {
+                string id = memory.GetProperty("id").GetString()!;
+                var history = await GetAsync(http, $"/v1/banks/{bank}/memories/{id}/history?limit=5");
+                var expected = history.GetProperty("entries").EnumerateArray()
+                    .Select(e => (e.GetProperty("reward").GetDouble(), DateTimeOffset.Parse(e.GetProperty("at").GetString()!, CultureInfo.InvariantCulture))).ToList();
+                var row = page.QuerySelector($"#{table} tr[data-id='{id}']") ?? throw new Xunit.Sdk.XunitException($"memory {id} is not in #{table}");
+                var shown = row.QuerySelectorAll("[data-field=history] .reward")
+                    .Select(s => (double.Parse(s.GetAttribute("data-reward")!, CultureInfo.InvariantCulture), DateTimeOffset.Parse(s.GetAttribute("data-at")!, CultureInfo.InvariantCulture))).ToList();
+                Assert.Equal(expected, shown);
+                rewarded += expected.Count;
+            }
+        }
+
+        // The seed rewards: a table of empty cells would match an empty history and check nothing.
+        Assert.True(rewarded > 0, "no memory in the best/worst tables has a reward in its history");
     }
 
     private static void AssertShards(IDocument page, JsonElement insight)

@@ -148,6 +148,12 @@ public sealed class FaultyStore(IMemoryStore inner) : IMemoryStore
         return inner.PurgeShardsAsync(bank, cancellationToken);
     }
 
+    public Task<IReadOnlyList<StoredHistory>> ReadHistoryAsync(string shard, long memorySequence, long beforeOrdinal, int limit, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDown(shard);
+        return inner.ReadHistoryAsync(shard, memorySequence, beforeOrdinal, limit, cancellationToken);
+    }
+
     public Task<IReadOnlyList<StoredBankUsage>> ListBanksAsync(string prefix, CancellationToken cancellationToken = default)
     {
         ThrowIfDown(prefix);

@@ -128,6 +128,66 @@ public abstract class StoreContractTests
         Assert.DoesNotContain(image.Payloads, p => p.Sequence == 7);
     }
 
+    private static StoredHistory Reward(long memory, int ordinal) =>
+        new(memory, ordinal, HistoryCodec.EncodeReward(ordinal / 10.0, new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero).AddSeconds(ordinal), Guid.NewGuid(), ordinal / 100.0, ordinal));
+
+    private static ShardBatch RewardBatch(long head, long memory, IEnumerable<int> ordinals) =>
+        new(head, EventCodec.Encode([new MemoryDeleted(memory)]), [], []) { History = [.. ordinals.Select(o => Reward(memory, o))] };
+
+    protected async Task History_KeepsThe256Newest_ByWrapAround_NewestFirst()
+    {
+        string shard = NewShard();
+        await Store.AppendAsync(shard, Batch(0, 5));
+        // 300 entries in commits of 30: entries 1..44 are overwritten by 257..300 (same slot), nothing trims.
+        for (int c = 0; c < 10; c++)
+        {
+            await Store.AppendAsync(shard, RewardBatch(c + 1, 5, Enumerable.Range(c * 30 + 1, 30)));
+        }
+
+        var all = await Store.ReadHistoryAsync(shard, 5, long.MaxValue, 300);
+        Assert.Equal(Enumerable.Range(45, 256).Reverse().Select(o => (long)o), all.Select(h => h.Ordinal));
+        Assert.Equal(300, HistoryCodec.Decode(all[0].Ordinal, all[0].Entry).Visits);
+        Assert.Equal(4.5, HistoryCodec.Decode(all[^1].Ordinal, all[^1].Entry).Reward);
+
+        // A page below a cursor, and a live ordinal filter: rows at or past `before` are not answered.
+        var page = await Store.ReadHistoryAsync(shard, 5, 100, 10);
+        Assert.Equal(Enumerable.Range(90, 10).Reverse().Select(o => (long)o), page.Select(h => h.Ordinal));
+        Assert.Empty(await Store.ReadHistoryAsync(shard, 6, long.MaxValue, 10));
+        // Not part of the shard's state: a load does not return them as payloads.
+        Assert.Single((await Store.LoadShardAsync(shard)).Payloads);
+    }
+
+    protected async Task History_IsDroppedWithTheMemory_AndByPurge()
+    {
+        string bank = $"contract-{Guid.NewGuid():N}";
+        string shard = $"{bank}/0", other = $"{bank}x/0";
+        await Store.AppendAsync(shard, RewardBatch(0, 7, [1, 2]) with { Puts = [new StoredPayload(7, "i", "e", null), new StoredPayload(8, "i", "e", null)] });
+        await Store.AppendAsync(shard, RewardBatch(1, 8, [1, 2, 3]));
+        await Store.AppendAsync(other, RewardBatch(0, 7, [1]));
+
+        await Store.AppendAsync(shard, new ShardBatch(2, EventCodec.Encode([new MemoryDeleted(7)]), [], [7]));
+
+        Assert.Empty(await Store.ReadHistoryAsync(shard, 7, long.MaxValue, 256));
+        Assert.Equal(3, (await Store.ReadHistoryAsync(shard, 8, long.MaxValue, 256)).Count);
+
+        await Store.PurgeShardsAsync(bank);
+
+        Assert.Empty(await Store.ReadHistoryAsync(shard, 8, long.MaxValue, 256));
+        Assert.Single(await Store.ReadHistoryAsync(other, 7, long.MaxValue, 256));
+    }
+
+    protected async Task History_IsWrittenOnlyWithItsRecord_AFencedAppendLeavesNone()
+    {
+        string shard = NewShard();
+        await Store.AppendAsync(shard, RewardBatch(0, 3, [1]));
+
+        // Head is 1: an append at head 0 is fenced, and its history row must not land without its record.
+        await Assert.ThrowsAsync<StoreFencedException>(() => Store.AppendAsync(shard, RewardBatch(0, 3, [2])));
+
+        Assert.Equal([1L], (await Store.ReadHistoryAsync(shard, 3, long.MaxValue, 256)).Select(h => h.Ordinal));
+        Assert.Equal(1, (await Store.LoadShardAsync(shard)).Head);
+    }
+
     protected async Task TryWriteBankAsync_RefusesStaleRevision()
     {
         string bank = $"contract-{Guid.NewGuid():N}";
@@ -171,6 +231,15 @@ public sealed class SqliteStoreContractTests : StoreContractTests, IDisposable
 
     [Fact]
     public Task TryWriteBankAsync_RefusesStaleRevision_Sqlite() => TryWriteBankAsync_RefusesStaleRevision();
+
+    [Fact]
+    public Task History_KeepsThe256Newest_ByWrapAround_Sqlite() => History_KeepsThe256Newest_ByWrapAround_NewestFirst();
+
+    [Fact]
+    public Task History_IsDroppedWithTheMemory_AndByPurge_Sqlite() => History_IsDroppedWithTheMemory_AndByPurge();
+
+    [Fact]
+    public Task History_IsWrittenOnlyWithItsRecord_Sqlite() => History_IsWrittenOnlyWithItsRecord_AFencedAppendLeavesNone();
 
     [Fact]
     public Task PurgeShardsAsync_RemovesEveryShardOfTheBank_AndNothingElse_Sqlite() => PurgeShardsAsync_RemovesEveryShardOfTheBank_AndNothingElse();
@@ -250,6 +319,15 @@ public sealed class PostgreSqlStoreContractTests : StoreContractTests, IAsyncLif
     public Task TryWriteBankAsync_RefusesStaleRevision_PostgreSql() => TryWriteBankAsync_RefusesStaleRevision();
 
     [PostgreSqlFact]
+    public Task History_KeepsThe256Newest_ByWrapAround_PostgreSql() => History_KeepsThe256Newest_ByWrapAround_NewestFirst();
+
+    [PostgreSqlFact]
+    public Task History_IsDroppedWithTheMemory_AndByPurge_PostgreSql() => History_IsDroppedWithTheMemory_AndByPurge();
+
+    [PostgreSqlFact]
+    public Task History_IsWrittenOnlyWithItsRecord_PostgreSql() => History_IsWrittenOnlyWithItsRecord_AFencedAppendLeavesNone();
+
+    [PostgreSqlFact]
     public Task PurgeShardsAsync_RemovesEveryShardOfTheBank_AndNothingElse_PostgreSql() => PurgeShardsAsync_RemovesEveryShardOfTheBank_AndNothingElse();
 
     [PostgreSqlFact]
@@ -287,6 +365,15 @@ public sealed class AzureStoreContractTests : StoreContractTests
 
     [AzuriteFact]
     public Task TryWriteBankAsync_RefusesStaleRevision_Azure() => TryWriteBankAsync_RefusesStaleRevision();
+
+    [AzuriteFact]
+    public Task History_KeepsThe256Newest_ByWrapAround_Azure() => History_KeepsThe256Newest_ByWrapAround_NewestFirst();
+
+    [AzuriteFact]
+    public Task History_IsDroppedWithTheMemory_AndByPurge_Azure() => History_IsDroppedWithTheMemory_AndByPurge();
+
+    [AzuriteFact]
+    public Task History_IsWrittenOnlyWithItsRecord_Azure() => History_IsWrittenOnlyWithItsRecord_AFencedAppendLeavesNone();
 
     [AzuriteFact]
     public Task PurgeShardsAsync_RemovesEveryShardOfTheBank_AndNothingElse_Azure() => PurgeShardsAsync_RemovesEveryShardOfTheBank_AndNothingElse();

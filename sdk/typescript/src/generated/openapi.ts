@@ -164,6 +164,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/banks/{bank}/memories/{memoryId}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["GetMemoryHistory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/banks/{bank}:export": {
         parameters: {
             query?: never;
@@ -510,6 +526,54 @@ export interface components {
             /** Format: double */
             lastReward: null | number | string;
             intentText: string;
+        };
+        /**
+         * @description One entry of a memory's history (docs/history.md), newest first in a page. Only int MemoryHistoryEntry.Kind 1 (a reward) is
+         *     written today; 2 (edit), 3 and 4 (archive, restore) are reserved.
+         */
+        MemoryHistoryEntry: {
+            /** Format: int32 */
+            kind: number | string;
+            /**
+             * Format: int64
+             * @description The memory's visits (+ revision, once edits exist) after the change: the page cursor.
+             */
+            ordinal: number | string;
+            /**
+             * Format: double
+             * @description The reward's value.
+             */
+            reward: number | string;
+            /**
+             * Format: date-time
+             * @description When the shard applied it.
+             */
+            at: string;
+            /**
+             * Format: uuid
+             * @description The recall token's id the reward came with.
+             */
+            recallId: string;
+            /**
+             * Format: double
+             * @description The memory's Q after the reward.
+             */
+            q: number | string;
+            /**
+             * Format: int32
+             * @description The memory's visits after the reward.
+             */
+            visits: number | string;
+        };
+        /** @description One page of a memory's history (docs/history.md), newest first. */
+        MemoryHistoryPage: {
+            /** @description At most the requested limit. */
+            entries: components["schemas"]["MemoryHistoryEntry"][];
+            /**
+             * Format: int64
+             * @description The ordinal of the last entry, when older entries may follow; null at the end.
+             */
+            nextCursor: null | number | string;
         };
         /** @description A stored memory. */
         MemoryInfo: {
@@ -1531,6 +1595,50 @@ export interface operations {
             };
             /** @description Conflict */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    GetMemoryHistory: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: number;
+            };
+            header?: never;
+            path: {
+                bank: string;
+                memoryId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemoryHistoryPage"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
