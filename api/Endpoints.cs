@@ -60,9 +60,9 @@ internal static class Endpoints
         banks.MapGet("/{bank}/memories/{memoryId}/history", GetHistoryAsync).WithName("GetMemoryHistory").ProducesProblem(400).ProducesProblem(404);
         banks.MapDelete("/{bank}/memories/{memoryId}", DeleteMemoryAsync).RequireAuthorization(WriterPolicy).WithName("DeleteMemory").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
         // Export is a read (a read-only key may take a backup); import creates a bank, so it needs a key that may write.
-        banks.MapGet("/{bank}:export", BankTransfer.ExportAsync).WithName("ExportBank")
+        banks.MapGet("/{bank}/export", BankTransfer.ExportAsync).WithName("ExportBank")
             .Produces(200, contentType: BankTransfer.ContentType).ProducesProblem(400).ProducesProblem(404).ProducesProblem(503);
-        banks.MapPost("/{bank}:import", BankTransfer.ImportAsync).RequireAuthorization(WriterPolicy).WithName("ImportBank")
+        banks.MapPost("/{bank}/import", BankTransfer.ImportAsync).RequireAuthorization(WriterPolicy).WithName("ImportBank")
             .Accepts<Stream>(BankTransfer.ContentType, "application/octet-stream")
             .Produces<ImportView>(201).ProducesProblem(400).ProducesProblem(403).ProducesProblem(409);
         Console.ConsoleEndpoints.MapReads(banks);

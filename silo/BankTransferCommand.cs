@@ -52,7 +52,7 @@ internal static class BankTransferCommand
         if (settings.RedisClustering is not null || settings.AzureClustering is not null)
         {
             await errors.WriteLineAsync($"{verb} works on the embedded store only; this configuration names a cluster: use its HTTP routes "
-                + $"(GET /v1/banks/{bank}:export, POST /v1/banks/{bank}:import).");
+                + $"(GET /v1/banks/{bank}/export, POST /v1/banks/{bank}/import).");
             return 2;
         }
 
@@ -81,7 +81,7 @@ internal static class BankTransferCommand
         }
         catch (SiloLockHeldException e)
         {
-            await errors.WriteLineAsync($"{e.Message} A silo is running on this data folder: use its HTTP routes instead (GET /v1/banks/{bank}:export, POST /v1/banks/{bank}:import).");
+            await errors.WriteLineAsync($"{e.Message} A silo is running on this data folder: use its HTTP routes instead (GET /v1/banks/{bank}/export, POST /v1/banks/{bank}/import).");
             return 1;
         }
 

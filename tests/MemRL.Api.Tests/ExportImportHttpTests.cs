@@ -6,7 +6,7 @@ using static MemRL.Api.Tests.Http;
 namespace MemRL.Api.Tests;
 
 /// <summary>
-/// GET /v1/banks/{bank}:export and POST /v1/banks/{bank}:import: a bank moved over HTTP recalls exactly as the original,
+/// GET /v1/banks/{bank}/export and POST /v1/banks/{bank}/import: a bank moved over HTTP recalls exactly as the original,
 /// a bad stream is refused with its reason and creates nothing, an import needs a key that may write, and a tenant
 /// reaches only its own banks.
 /// </summary>
@@ -59,7 +59,7 @@ public sealed class ExportImportHttpTests(ApiSiloFixture fixture)
         (await ImportAsync(http, copy, stream)).Problem(HttpStatusCode.Conflict, "bank");
 
         // Export by scope: only that user's memories.
-        using var scoped = await http.GetAsync($"/v1/banks/{source}:export?userId=u-even");
+        using var scoped = await http.GetAsync($"/v1/banks/{source}/export?userId=u-even");
         Assert.Equal(HttpStatusCode.OK, scoped.StatusCode);
         string even = ApiSiloFixture.NewBankName("exp-even");
         Assert.Equal(12, (await ImportAsync(http, even, await scoped.Content.ReadAsByteArrayAsync())).Ok(HttpStatusCode.Created).Body.GetProperty("memories").GetInt64());
@@ -126,7 +126,7 @@ public sealed class ExportImportHttpTests(ApiSiloFixture fixture)
         (await writer.GetJsonAsync($"/v1/banks/{target}")).Problem(HttpStatusCode.NotFound, "bank");
 
         // Another tenant neither sees alpha's bank nor lands its import in alpha's names.
-        using var foreign = await beta.GetAsync($"/v1/banks/{source}:export");
+        using var foreign = await beta.GetAsync($"/v1/banks/{source}/export");
         Assert.Equal(HttpStatusCode.NotFound, foreign.StatusCode);
         (await ImportAsync(beta, target, stream)).Ok(HttpStatusCode.Created);
         (await writer.GetJsonAsync($"/v1/banks/{target}")).Problem(HttpStatusCode.NotFound, "bank");
@@ -134,7 +134,7 @@ public sealed class ExportImportHttpTests(ApiSiloFixture fixture)
 
     internal static async Task<HttpResponseMessage> ExportAsync(HttpClient http, string bank)
     {
-        var response = await http.GetAsync($"/v1/banks/{bank}:export");
+        var response = await http.GetAsync($"/v1/banks/{bank}/export");
         Assert.True(response.StatusCode == HttpStatusCode.OK, $"export answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
         return response;
     }
@@ -143,7 +143,7 @@ public sealed class ExportImportHttpTests(ApiSiloFixture fixture)
     {
         using var content = new ByteArrayContent(stream);
         content.Headers.ContentType = new MediaTypeHeaderValue(ExportType);
-        var response = await http.PostAsync($"/v1/banks/{bank}:import", content);
+        var response = await http.PostAsync($"/v1/banks/{bank}/import", content);
         string text = await response.Content.ReadAsStringAsync();
         return new Reply(response.StatusCode, text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone(), response);
     }

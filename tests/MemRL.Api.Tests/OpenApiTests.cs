@@ -28,8 +28,8 @@ public sealed class OpenApiTests(ApiSiloFixture fixture)
         { "DELETE", "/v1/banks/{bank}/memories" },
         { "POST", "/v1/banks/{bank}/explain" },
         { "GET", "/v1/banks/{bank}/insight" },
-        { "GET", "/v1/banks/{bank}:export" },
-        { "POST", "/v1/banks/{bank}:import" },
+        { "GET", "/v1/banks/{bank}/export" },
+        { "POST", "/v1/banks/{bank}/import" },
     };
 
     [Fact]

@@ -180,7 +180,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/banks/{bank}:export": {
+    "/v1/banks/{bank}/export": {
         parameters: {
             query?: never;
             header?: never;
@@ -196,7 +196,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/banks/{bank}:import": {
+    "/v1/banks/{bank}/import": {
         parameters: {
             query?: never;
             header?: never;
