@@ -233,14 +233,10 @@ public sealed class AzureMemoryStore : IMemoryStore
             var existing = await ExistingPayloadsAsync(pk, deleted.Where(s => !putSequences.Contains(s)), cancellationToken);
             // One action stays free for the marker.
             var staged = new List<TableEntity>();
-            foreach (var put in batch.Puts)
-            {
-                if (deleted.Contains(put.Sequence))
-                {
-                    continue;
-                }
 
-                var entity = await PayloadEntityAsync(pk, put, cancellationToken);
+            // A row goes in the entity-group transaction while it has room, else it is staged before it.
+            void CommitOrStage(TableEntity entity)
+            {
                 long size = AzureValues.BatchBytes(entity);
                 if (commit.Count < MaxActions - 1 && bytes + size <= MaxTransactionBytes)
                 {
@@ -253,22 +249,24 @@ public sealed class AzureMemoryStore : IMemoryStore
                 }
             }
 
+            foreach (var put in batch.Puts)
+            {
+                if (deleted.Contains(put.Sequence))
+                {
+                    continue;
+                }
+
+                var entity = await PayloadEntityAsync(pk, put, cancellationToken);
+                CommitOrStage(entity);
+            }
+
             // History rows after the payloads (the log record and payloads come first when the transaction is full):
             // one per key, the newest ordinal winning, none for a memory the batch deletes. A staged one that its
             // commit then fails to land has an ordinal past the memory's live one, which reads filter out.
             foreach (var h in batch.History.Where(h => !deleted.Contains(h.Memory)).GroupBy(h => (h.Memory, h.Slot)).Select(g => g.MaxBy(h => h.Ordinal)!))
             {
                 var entity = new TableEntity(pk, HistoryRow(h.Memory, h.Slot)) { ["Ordinal"] = h.Ordinal, ["E"] = h.Entry };
-                long size = AzureValues.BatchBytes(entity);
-                if (commit.Count < MaxActions - 1 && bytes + size <= MaxTransactionBytes)
-                {
-                    commit.Add(new TableTransactionAction(TableTransactionActionType.UpsertReplace, entity));
-                    bytes += size;
-                }
-                else
-                {
-                    staged.Add(entity);
-                }
+                CommitOrStage(entity);
             }
 
             var laterRows = new List<long>();
