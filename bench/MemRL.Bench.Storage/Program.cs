@@ -15,10 +15,17 @@ using Microsoft.Extensions.Logging;
 // Usage: MemRL.Bench.Storage sqlite|postgres|azure [connection string] [--keys N] [--seconds S] [--dim D] [--shards S] [--hnsw]
 // --hnsw: the shard searches with its HNSW graph (the default: exact search, as the first runs did); either way the
 // shard keeps a graph, so a replay rebuilds it and a snapshot loads it.
+// `transfer`: export and import throughput (TransferBench.cs).
 // `recall-table`: the memory one remembered (recall, memory) reward takes on a shard (the exactly-once table), then exits.
 if (args is ["recall-table", ..])
 {
     MeasureRecallTable(1_000_000);
+    return;
+}
+
+if (args is ["transfer", ..])
+{
+    await TransferBench.RunAsync(args[1..]);
     return;
 }
 
@@ -39,6 +46,7 @@ var random = new Random(42);
 var intents = MemRL.Bench.Cluster.Dataset.Clustered(keys + 4096, Dimension, seed: 42);
 string bankName = $"bench-{Guid.NewGuid():N}";
 using var pool = new PoolSampler();
+long retries = 0;
 Console.WriteLine($"backend {backend}, keys {keys}, {seconds} s per point, dimension {Dimension}, {shards} shard(s), {(hnsw ? "HNSW" : "exact")} search, {Environment.ProcessorCount} cores");
 
 await using (var silo = await StartAsync(snapshotEvery: int.MaxValue))
@@ -48,7 +56,7 @@ await using (var silo = await StartAsync(snapshotEvery: int.MaxValue))
     pool.Begin();
     var load = Stopwatch.StartNew();
     await Parallel.ForAsync(0, keys, new ParallelOptions { MaxDegreeOfParallelism = 64 }, async (i, _) =>
-        await bank.WriteAsync(intents[i], $"intent {i}", $"experience {i}", true, operationId: $"load-{i}"));
+        await RetryingAsync(() => bank.WriteAsync(intents[i], $"intent {i}", $"experience {i}", true, operationId: $"load-{i}")));
     Console.WriteLine($"load: {keys} new-key writes in {load.Elapsed.TotalSeconds:F1} s with 64 writers = {keys / load.Elapsed.TotalSeconds:F0}/s");
     Console.WriteLine($"  {pool.Report()}");
     long sizeAfterLoad = DatabaseBytes();
@@ -70,8 +78,11 @@ await using (var silo = await StartAsync(snapshotEvery: int.MaxValue))
         var cpu = CpuClock.Start();
         pool.Begin();
         var (ops, p50, p99) = await ClosedLoopAsync(agents, seconds, async n =>
-            await bank.RewardAsync(signer.Sign(bankName, info.Incarnation, new Coverage(shards, shards), recalled[n % recalled.Count], []),
-                (n & 1) == 0 ? 1.0 : 0.0, operationId: $"r-{agents}-{n}"));
+        {
+            // One token per reward, reused by its retry: a resend is the same reward, as an agent's would be.
+            string signed = signer.Sign(bankName, info.Incarnation, new Coverage(shards, shards), recalled[n % recalled.Count], []);
+            await RetryingAsync(() => bank.RewardAsync(signed, (n & 1) == 0 ? 1.0 : 0.0, operationId: $"r-{agents}-{n}"));
+        });
         rewards += ops;
         Console.WriteLine($"reward  agents {agents,2}: {ops / (double)seconds,8:F0} rewards/s = {3 * ops / (double)seconds,8:F0} Q updates/s, p50 {p50:F2} ms, p99 {p99:F2} ms, {cpu.Report()}");
         Console.WriteLine($"  {pool.Report()}");
@@ -85,7 +96,7 @@ await using (var silo = await StartAsync(snapshotEvery: int.MaxValue))
         var cpu = CpuClock.Start();
         pool.Begin();
         var (ops, p50, p99) = await ClosedLoopAsync(agents, seconds, async n =>
-            await bank.WriteAsync(intents[(offset + n) % intents.Length], "w", $"experience w{agents}-{n}", true, operationId: $"w-{agents}-{n}"));
+            await RetryingAsync(() => bank.WriteAsync(intents[(offset + n) % intents.Length], "w", $"experience w{agents}-{n}", true, operationId: $"w-{agents}-{n}")));
         written += (int)ops;
         Console.WriteLine($"write   agents {agents,2}: {ops / (double)seconds,8:F0} new-key writes/s, p50 {p50:F2} ms, p99 {p99:F2} ms, {cpu.Report()}");
         Console.WriteLine($"  {pool.Report()}");
@@ -102,7 +113,7 @@ await using (var silo = await StartAsync(snapshotEvery: int.MaxValue))
         pool.Begin();
         var (ops, p50, p99) = await ClosedLoopAsync(agents, seconds, async n =>
         {
-            var r = await bank.WriteAsync(intents[n % keys], "j", $"experience j{agents}-{n}", true, operationId: $"j-{agents}-{n}");
+            var r = await RetryingAsync(() => bank.WriteAsync(intents[n % keys], "j", $"experience j{agents}-{n}", true, operationId: $"j-{agents}-{n}"));
             if (!r.CreatedKey)
             {
                 Interlocked.Increment(ref joined);
@@ -129,6 +140,7 @@ double fromLog = await ActivationAsync(int.MaxValue);
 await ActivationAsync(1);
 await ActivationAsync(int.MaxValue);
 double fromSnapshot = await ActivationAsync(int.MaxValue);
+Console.WriteLine($"retries after an unavailable shard: {retries}");
 Console.WriteLine($"activation: from log replay {fromLog:F0} ms, from snapshot {fromSnapshot:F0} ms = {fromLog / fromSnapshot:F1}x (includes the bank grain and the first call)");
 if (backend == "sqlite")
 {
@@ -161,29 +173,14 @@ async Task<double> ActivationAsync(int snapshotEvery)
     return watch.Elapsed.TotalMilliseconds;
 }
 
-async Task<Silo> StartAsync(int snapshotEvery)
+Task<Silo> StartAsync(int snapshotEvery) => Silo.StartAsync(o =>
 {
-    var builder = Host.CreateApplicationBuilder();
-    builder.Logging.SetMinimumLevel(LogLevel.Warning);
-    builder.UseOrleans(silo =>
-    {
-        silo.UseLocalhostClustering();
-        // Replaying a 50k-key shard rebuilds its graph for longer than Orleans' default 30 s response timeout; the
-        // activation measurement waits for it instead of timing out.
-        silo.Configure<Orleans.Configuration.SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromMinutes(10));
-        silo.AddMemRL(o => o.MaxPendingPerShard = 100_000).Configure<StorageOptions>(o =>
-        {
-            o.Provider = backend switch { "sqlite" => StorageProvider.Sqlite, "azure" => StorageProvider.Azure, _ => StorageProvider.PostgreSql };
-            o.SqlitePath = sqlitePath;
-            o.PostgreSqlConnectionString = backend == "postgres" ? connection : null;
-            o.AzureConnectionString = backend == "azure" ? connection : null;
-            o.SnapshotEveryEvents = snapshotEvery;
-        });
-    });
-    var host = builder.Build();
-    await host.StartAsync();
-    return new Silo(host);
-}
+    o.Provider = backend switch { "sqlite" => StorageProvider.Sqlite, "azure" => StorageProvider.Azure, _ => StorageProvider.PostgreSql };
+    o.SqlitePath = sqlitePath;
+    o.PostgreSqlConnectionString = backend == "postgres" ? connection : null;
+    o.AzureConnectionString = backend == "azure" ? connection : null;
+    o.SnapshotEveryEvents = snapshotEvery;
+});
 
 static void MeasureRecallTable(int entries)
 {
@@ -202,6 +199,27 @@ static void MeasureRecallTable(int entries)
 long DatabaseBytes() => backend == "sqlite"
     ? new[] { sqlitePath, sqlitePath + "-wal" }.Where(File.Exists).Sum(f => new FileInfo(f).Length)
     : 0;
+
+// A shard that lost its storage fence (a starved SDK resent a commit the store had applied; docs/storage.md) or found its
+// storage unavailable refuses the call unacknowledged; an agent retries with the same operation id, which applies it at
+// most once. The benchmark does the same and counts the retries, which it prints at the end (the latency of a retried
+// call includes its retries).
+async Task<T> RetryingAsync<T>(Func<Task<T>> call)
+{
+    for (int attempt = 1; ; attempt++)
+    {
+        try
+        {
+            return await call();
+        }
+        catch (ShardUnavailableException e) when (attempt < 10)
+        {
+            Interlocked.Increment(ref retries);
+            Console.Error.WriteLine($"  retry {attempt} after: {e.Message}");
+            await Task.Delay(200 * attempt);
+        }
+    }
+}
 
 static async Task<(long Ops, double P50, double P99)> ClosedLoopAsync(int agents, int seconds, Func<int, Task> call)
 {
@@ -284,6 +302,24 @@ sealed class CpuClock
 
 sealed class Silo(IHost host) : IAsyncDisposable
 {
+    /// <summary>One silo in this process with a co-hosted client on the storage <paramref name="storage"/> sets up.</summary>
+    public static async Task<Silo> StartAsync(Action<StorageOptions> storage)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.UseOrleans(silo =>
+        {
+            silo.UseLocalhostClustering();
+            // Replaying a 50k-key shard rebuilds its graph for longer than Orleans' default 30 s response timeout; the
+            // activation measurement waits for it instead of timing out.
+            silo.Configure<Orleans.Configuration.SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromMinutes(10));
+            silo.AddMemRL(o => o.MaxPendingPerShard = 100_000).Configure(storage);
+        });
+        var host = builder.Build();
+        await host.StartAsync();
+        return new Silo(host);
+    }
+
     public IGrainFactory Factory => host.Services.GetRequiredService<IGrainFactory>();
 
     public MemoryClient Memory => new(Factory);
