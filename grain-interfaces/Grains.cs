@@ -11,9 +11,42 @@ public interface IBankGrain : IGrainWithStringKey
     [Alias("Create")]
     Task<BankInfo> CreateAsync(BankSpec spec);
 
-    /// <summary>The bank, or null when it does not exist.</summary>
+    /// <summary>The bank, or null when it does not exist or an import is still filling it.</summary>
     [Alias("Get")]
     Task<BankInfo?> GetAsync();
+
+    /// <summary>
+    /// The bank for its own shards and its importer: unlike <see cref="GetAsync"/>, also while an import fills it.
+    /// Null when it does not exist.
+    /// </summary>
+    [Alias("Describe")]
+    Task<BankInfo?> DescribeAsync();
+
+    /// <summary>
+    /// Creates the bank for an import (docs/export-format.md): hidden (<see cref="GetAsync"/> answers null, listings leave it
+    /// out, every call through the coordinator is "not found") until <see cref="CompleteImportAsync"/>, and held by a lease
+    /// of <paramref name="lease"/> that the importer renews (<see cref="RenewImportAsync"/>). When the lease runs out the
+    /// importer is taken for dead and the next touch of the name deletes the half-imported bank, so an import completes or
+    /// leaves no bank. The same <paramref name="importId"/> again returns the bank (a retry); an existing bank, or an import
+    /// under another id whose lease is live, is a conflict.
+    /// </summary>
+    [Alias("BeginImport")]
+    Task<BankInfo> BeginImportAsync(BankSpec spec, string importId, TimeSpan lease);
+
+    /// <summary>Extends the lease of the import <paramref name="importId"/> to <paramref name="lease"/> from now; a conflict when it is not this bank's import.</summary>
+    [Alias("RenewImport")]
+    Task RenewImportAsync(string importId, TimeSpan lease);
+
+    /// <summary>Makes the imported bank visible; nothing when it is visible already and <paramref name="importId"/> was its import.</summary>
+    [Alias("CompleteImport")]
+    Task<BankInfo> CompleteImportAsync(string importId);
+
+    /// <summary>
+    /// Deletes the bank if the import <paramref name="importId"/> is still filling it (the importer failed); nothing
+    /// otherwise, so an importer that stalled past its lease never deletes a bank created under the name since.
+    /// </summary>
+    [Alias("AbandonImport")]
+    Task AbandonImportAsync(string importId);
 
     /// <summary>Replaces the bank's MemRL options (validated); bumps the version.</summary>
     [Alias("UpdateOptions")]

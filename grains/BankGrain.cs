@@ -9,7 +9,9 @@ namespace MemRL.Grains;
 /// A bank's description and its bank-wide sequence, persisted in the <see cref="IMemoryStore"/>. Sequences are handed
 /// out from a reserved window whose end is written before any sequence in it is returned, so a crash can leave gaps but
 /// never issues a sequence twice. Writes are conditional on the stored revision: a second activation (possible briefly
-/// during membership changes) that loses the race deactivates instead of handing out the same window.
+/// during membership changes) that loses the race deactivates instead of handing out the same window. A bank an import
+/// is filling is hidden behind its import's lease (<see cref="BankImport"/>) until the import completes; once the lease
+/// runs out the next touch of the name deletes it, so a killed importer leaves no bank.
 /// </summary>
 // Reentrant: UpdateOptions awaits shard notifications, and shards activated by them call back GetAsync, which must not
 // deadlock. Writes are serialised by _write so that revisions advance one at a time.
@@ -24,6 +26,8 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
     private long? _exportFrozen;
     private BankInfo? _bank;
     private BankTombstone? _tombstone;
+    private BankImport? _import;
+    private string? _completedImport;
     private long _revision;
     private long _nextSequence;
     private long _reservedEnd;
@@ -36,7 +40,7 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
             _revision = stored.Revision;
             // Everything below the stored end may have been handed out before a crash: start past it.
             _nextSequence = _reservedEnd = stored.SequenceEnd;
-            (_bank, _tombstone) = BankRowCodec.Read(this.GetPrimaryKeyString(), stored.Description);
+            (_bank, _tombstone, _import) = BankRowCodec.Read(this.GetPrimaryKeyString(), stored.Description);
             if (_bank is null)
             {
                 return;
@@ -61,6 +65,7 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
         await _write.WaitAsync();
         try
         {
+            await RefuseLiveImportAsync(name);
             if (_bank is { } existing)
             {
                 if (existing.Dimension == spec.Dimension && existing.EmbedderId == spec.EmbedderId && existing.ShardCount == spec.ShardCount
@@ -72,23 +77,131 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
                 throw new BankConflictException($"Bank '{name}' already exists with a different definition; delete it or choose another name.");
             }
 
-            var slotMap = new int[BankLimits.VirtualSlots];
-            for (int slot = 0; slot < slotMap.Length; slot++)
+            return await CreateCoreAsync(name, spec, import: null);
+        }
+        finally
+        {
+            _write.Release();
+        }
+    }
+
+    // The caller holds _write and has checked that no bank holds the name.
+    private async Task<BankInfo> CreateCoreAsync(string name, BankSpec spec, BankImport? import)
+    {
+        var slotMap = new int[BankLimits.VirtualSlots];
+        for (int slot = 0; slot < slotMap.Length; slot++)
+        {
+            slotMap[slot] = slot % spec.ShardCount;
+        }
+
+        if (_tombstone is { Purged: false } unfinished)
+        {
+            await PurgeAsync(unfinished);
+        }
+
+        // Versions continue past a deleted bank of the same name, so no description cached from it looks current.
+        var bank = new BankInfo(name, spec.Dimension, spec.EmbedderId, spec.Options ?? new BankOptions(), spec.Index ?? new IndexSettings(), spec.ShardCount,
+            Incarnation: (uint)Random.Shared.NextInt64(1, uint.MaxValue), Version: (_tombstone?.Version ?? 0) + 1, slotMap, time.GetUtcNow());
+        await PersistAsync(bank, _reservedEnd, import);
+        _bank = bank;
+        _import = import;
+        _tombstone = null;
+        return bank;
+    }
+
+    public async Task<BankInfo?> GetAsync()
+    {
+        if (_import is { } import && import.Until <= time.GetUtcNow())
+        {
+            await _write.WaitAsync();
+            try
             {
-                slotMap[slot] = slot % spec.ShardCount;
+                await DropExpiredImportAsync();
+            }
+            catch (Exception)
+            {
+                // A shard could not forget yet: the bank is a tombstone or still an expired import, hidden either way, and
+                // the next create, import or delete of the name finishes the drop.
+            }
+            finally
+            {
+                _write.Release();
+            }
+        }
+
+        return Visible;
+    }
+
+    public Task<BankInfo?> DescribeAsync() => Task.FromResult(_bank);
+
+    // The bank as everyone but its shards and its importer sees it: none while an import fills it.
+    private BankInfo? Visible => _import is null ? _bank : null;
+
+    private BankInfo VisibleOrThrow => Visible ?? throw new BankNotFoundException(this.GetPrimaryKeyString());
+
+    public async Task<BankInfo> BeginImportAsync(BankSpec spec, string importId, TimeSpan lease)
+    {
+        _ = spec ?? throw FieldError.Missing(nameof(spec), "a bank definition");
+        string name = this.GetPrimaryKeyString();
+        BankNames.Validate(name);
+        ValidateSpec(spec);
+        ValidateImport(importId, lease);
+        await _write.WaitAsync();
+        try
+        {
+            if (_import is { } current && current.Id == importId)
+            {
+                // A retry of the begin (its answer was lost): the same bank, its lease renewed.
+                await RenewCoreAsync(current, lease);
+                return _bank!;
             }
 
-            if (_tombstone is { Purged: false } unfinished)
+            await RefuseLiveImportAsync(name);
+            if (_bank is not null)
             {
-                await PurgeAsync(unfinished);
+                throw new BankConflictException($"Bank '{name}' already exists; an import creates a new bank: delete it or import under another name.");
             }
 
-            // Versions continue past a deleted bank of the same name, so no description cached from it looks current.
-            var bank = new BankInfo(name, spec.Dimension, spec.EmbedderId, options, index, spec.ShardCount,
-                Incarnation: (uint)Random.Shared.NextInt64(1, uint.MaxValue), Version: (_tombstone?.Version ?? 0) + 1, slotMap, time.GetUtcNow());
-            await PersistAsync(bank, _reservedEnd);
-            _bank = bank;
-            _tombstone = null;
+            return await CreateCoreAsync(name, spec, new BankImport(importId, time.GetUtcNow() + lease));
+        }
+        finally
+        {
+            _write.Release();
+        }
+    }
+
+    public async Task RenewImportAsync(string importId, TimeSpan lease)
+    {
+        ValidateImport(importId, lease);
+        await _write.WaitAsync();
+        try
+        {
+            await RenewCoreAsync(ImportOrThrow(importId), lease);
+        }
+        finally
+        {
+            _write.Release();
+        }
+    }
+
+    public async Task<BankInfo> CompleteImportAsync(string importId)
+    {
+        ValidateImport(importId, TimeSpan.FromMinutes(1));
+        await _write.WaitAsync();
+        try
+        {
+            if (_import is null && _bank is { } visible && _completedImport == importId)
+            {
+                // Completed already (a retry whose first answer was lost). Only this activation remembers it: after a
+                // restart such a retry is a conflict, though the bank is complete (the importer reports the failure).
+                return visible;
+            }
+
+            _ = ImportOrThrow(importId);
+            var bank = _bank!;
+            await PersistAsync(bank, _reservedEnd, import: null);
+            _import = null;
+            _completedImport = importId;
             return bank;
         }
         finally
@@ -97,7 +210,79 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
         }
     }
 
-    public Task<BankInfo?> GetAsync() => Task.FromResult(_bank);
+    public async Task AbandonImportAsync(string importId)
+    {
+        ValidateImport(importId, TimeSpan.FromMinutes(1));
+        await _write.WaitAsync();
+        try
+        {
+            if (_import is { } current && current.Id == importId && _bank is { } bank)
+            {
+                await DeleteCoreAsync(bank);
+            }
+        }
+        finally
+        {
+            _write.Release();
+        }
+    }
+
+    // The caller holds _write. A lease that ran out is renewed only if nothing has dropped the bank yet: an importer
+    // that was merely slow (not dead) keeps its bank as long as no one else touched the name meanwhile.
+    private async Task RenewCoreAsync(BankImport current, TimeSpan lease)
+    {
+        var renewed = current with { Until = time.GetUtcNow() + lease };
+        await PersistAsync(_bank!, _reservedEnd, renewed);
+        _import = renewed;
+    }
+
+    private BankImport ImportOrThrow(string importId)
+    {
+        string name = this.GetPrimaryKeyString();
+        return _import is { } current && current.Id == importId ? current
+            : throw new BankConflictException(_import is null
+                ? $"Bank '{name}' is not being imported by '{importId}': the import's lease ran out and the half-imported bank was deleted, or another bank took the name; import again."
+                : $"Bank '{name}' is being imported by another import, not '{importId}'.");
+    }
+
+    // The caller holds _write. An import whose lease is live holds the name; one whose lease ran out is dropped here.
+    private async Task RefuseLiveImportAsync(string name)
+    {
+        if (_import is not { } import)
+        {
+            return;
+        }
+
+        if (import.Until > time.GetUtcNow())
+        {
+            throw new BankConflictException(
+                $"Bank '{name}' is being imported (its importer's lease runs until {import.Until:O}); retry after that, or delete the bank to stop the import.");
+        }
+
+        await DropExpiredImportAsync();
+    }
+
+    // The caller holds _write. The importer stopped renewing (it died): the half-imported bank is deleted like any bank.
+    private async Task DropExpiredImportAsync()
+    {
+        if (_import is { } import && import.Until <= time.GetUtcNow() && _bank is { } bank)
+        {
+            await DeleteCoreAsync(bank);
+        }
+    }
+
+    private static void ValidateImport(string importId, TimeSpan lease)
+    {
+        if (string.IsNullOrEmpty(importId) || importId.Length > 100)
+        {
+            throw FieldError.Invalid(nameof(importId), "1 to 100 characters", FieldError.Quote(importId));
+        }
+
+        if (lease < TimeSpan.FromSeconds(1) || lease > TimeSpan.FromHours(1))
+        {
+            throw FieldError.OutOfRange(nameof(lease), "a duration in [1 s, 1 h]", $"{lease.TotalSeconds:G6} s");
+        }
+    }
 
     // Three steps, each durable before the next, so a crash at any point is finished by the next Delete or Create:
     // (1) the row becomes a tombstone: the bank answers "not found" from here on and no shard can activate for it;
@@ -123,17 +308,25 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
                 throw new BankConflictException($"Bank '{bank.Name}' is changing its shard count; delete it when that finishes.");
             }
 
-            var tombstone = new BankTombstone(bank.Version + 1, bank.ShardCount, bank.Incarnation, Purged: false);
-            await PersistTombstoneAsync(tombstone);
-            _bank = null;
-            _tombstone = tombstone;
-            await PurgeAsync(tombstone);
+            // A bank an import is filling is deleted too: its importer's next page or renewal fails, and it stops.
+            await DeleteCoreAsync(bank);
             return true;
         }
         finally
         {
             _write.Release();
         }
+    }
+
+    // The caller holds _write.
+    private async Task DeleteCoreAsync(BankInfo bank)
+    {
+        var tombstone = new BankTombstone(bank.Version + 1, bank.ShardCount, bank.Incarnation, Purged: false);
+        await PersistTombstoneAsync(tombstone);
+        _bank = null;
+        _import = null;
+        _tombstone = tombstone;
+        await PurgeAsync(tombstone);
     }
 
     private async Task PurgeAsync(BankTombstone tombstone)
@@ -179,7 +372,7 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
         await _write.WaitAsync();
         try
         {
-            var bank = _bank ?? throw new BankNotFoundException(this.GetPrimaryKeyString());
+            var bank = VisibleOrThrow;
             updated = bank with { Options = options, Version = bank.Version + 1 };
             await PersistAsync(updated, _reservedEnd);
             _bank = updated;
@@ -218,7 +411,7 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
 
     public async Task<BankInfo> GrowShardsAsync(int shardCount)
     {
-        var bank = _bank ?? throw new BankNotFoundException(this.GetPrimaryKeyString());
+        var bank = VisibleOrThrow;
         if (shardCount <= bank.ShardCount || shardCount > BankLimits.MaxShards)
         {
             throw FieldError.OutOfRange(nameof(shardCount),
@@ -252,7 +445,7 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
     // move's.
     public async Task<ExportCut> BeginExportAsync()
     {
-        var bank = _bank ?? throw new BankNotFoundException(this.GetPrimaryKeyString());
+        var bank = VisibleOrThrow;
         if (_resizing || _exportFrozen is not null || bank.MovingSlots is { Count: > 0 })
         {
             throw new BankConflictException($"Bank '{bank.Name}' is changing its shard count or being exported already; retry when that finishes.");
@@ -371,7 +564,9 @@ internal sealed class BankGrain(IMemoryStore store, TimeProvider time) : Grain, 
         }
     }
 
-    private Task PersistAsync(BankInfo bank, long sequenceEnd) => WriteRowAsync(BankRowCodec.Write(bank), sequenceEnd);
+    private Task PersistAsync(BankInfo bank, long sequenceEnd) => PersistAsync(bank, sequenceEnd, _import);
+
+    private Task PersistAsync(BankInfo bank, long sequenceEnd, BankImport? import) => WriteRowAsync(BankRowCodec.Write(bank, import), sequenceEnd);
 
     private Task PersistTombstoneAsync(BankTombstone tombstone) => WriteRowAsync(BankRowCodec.Write(tombstone), _reservedEnd);
 

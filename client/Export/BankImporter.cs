@@ -6,7 +6,16 @@ namespace MemRL.Client.Export;
 /// <summary>What an import may ask for beyond what the stream says.</summary>
 /// <param name="ShardCount">The new bank's shard count; the exported bank's when null.</param>
 /// <param name="ExpectedDimension">Refuse a stream of another dimension (an import into a cluster whose embedder is fixed).</param>
-public sealed record ImportSettings(int? ShardCount = null, int? ExpectedDimension = null);
+/// <param name="Lease">
+/// How long the new bank waits for this importer between renewals (renewed every quarter of it) before taking it for
+/// dead: a killed importer's half-imported bank is hidden at once and deleted by the first touch of its name after the
+/// lease. Also how long a retry of the name has to wait after such a kill. One minute when null; between 1 s and 1 h.
+/// </param>
+public sealed record ImportSettings(int? ShardCount = null, int? ExpectedDimension = null, TimeSpan? Lease = null)
+{
+    /// <summary>The lease when none is given.</summary>
+    public static readonly TimeSpan DefaultLease = TimeSpan.FromMinutes(1);
+}
 
 /// <summary>The imported bank and what it holds.</summary>
 public sealed record ImportResult(BankInfo Bank, ExportCounts Counts);
@@ -16,7 +25,9 @@ public sealed record ImportResult(BankInfo Bank, ExportCounts Counts);
 /// temporary file and checked whole (CRCs, frame order, dimension, counts, sequences), so a truncated, corrupted,
 /// newer or other-dimension stream is refused before anything is created. Then the bank is created, its sequences start
 /// above the exported ones, and the keys go to their shards in pages, keeping slot and sequence (ids change: they name
-/// the new bank's incarnation). A failure while importing deletes the new bank.
+/// the new bank's incarnation). The bank stays hidden until the last key is in (IBankGrain.BeginImportAsync: a lease this
+/// importer renews), so no one reads a half-imported bank; a failure while importing deletes it, and a killed importer's
+/// bank is deleted once its lease runs out.
 /// </summary>
 public sealed class BankImporter(IGrainFactory grains)
 {
@@ -45,22 +56,32 @@ public sealed class BankImporter(IGrainFactory grains)
             }
 
             var bankGrain = grains.GetGrain<IBankGrain>(bank);
-            if (await bankGrain.GetAsync() is not null)
-            {
-                throw new BankConflictException($"Bank '{bank}' already exists; an import creates a new bank: delete it or import under another name.");
-            }
-
-            var created = await bankGrain.CreateAsync(new BankSpec(header.Dimension, header.EmbedderId, header.Options, settings.ShardCount ?? header.ShardCount, header.Index));
+            var lease = new ImportLease(bankGrain, $"import-{Guid.NewGuid():N}", settings.Lease ?? ImportSettings.DefaultLease);
+            var created = await bankGrain.BeginImportAsync(
+                new BankSpec(header.Dimension, header.EmbedderId, header.Options, settings.ShardCount ?? header.ShardCount, header.Index), lease.Id, lease.Length);
             try
             {
                 await bankGrain.RaiseSequencesAsync(header.SequenceEnd);
-                await using var file = OpenRead(spool);
-                await LoadAsync(created, new ExportReader(file), progress, cancellationToken);
+                await using (var file = OpenRead(spool))
+                {
+                    await LoadAsync(created, new ExportReader(file), lease, progress, cancellationToken);
+                }
+
+                created = await bankGrain.CompleteImportAsync(lease.Id);
             }
             catch
             {
-                // All or nothing: the half-imported bank goes.
-                await bankGrain.DeleteAsync();
+                // All or nothing: the half-imported bank goes, if it is still this import's (a stalled importer whose
+                // lease ran out must not delete a bank created under the name since).
+                try
+                {
+                    await bankGrain.AbandonImportAsync(lease.Id);
+                }
+                catch (Exception)
+                {
+                    // The cluster is unreachable too: the bank stays hidden and goes once its lease runs out.
+                }
+
                 throw;
             }
 
@@ -88,6 +109,11 @@ public sealed class BankImporter(IGrainFactory grains)
         if (settings.ShardCount is < 1 or > BankLimits.MaxShards)
         {
             throw FieldError.OutOfRange("shardCount", $"an integer in [1, {BankLimits.MaxShards}]", FieldError.Format(settings.ShardCount.Value));
+        }
+
+        if (settings.Lease is { } lease && (lease < TimeSpan.FromSeconds(1) || lease > TimeSpan.FromHours(1)))
+        {
+            throw FieldError.OutOfRange("lease", "a duration in [1 s, 1 h]", $"{lease.TotalSeconds:G6} s");
         }
 
         var seen = new HashSet<long>();
@@ -133,7 +159,7 @@ public sealed class BankImporter(IGrainFactory grains)
         }
     }
 
-    private async Task LoadAsync(BankInfo bank, ExportReader reader, IProgress<ExportCounts>? progress, CancellationToken cancellationToken)
+    private async Task LoadAsync(BankInfo bank, ExportReader reader, ImportLease lease, IProgress<ExportCounts>? progress, CancellationToken cancellationToken)
     {
         await reader.ReadHeaderAsync(cancellationToken);
         var pages = new Dictionary<int, (List<KeyExport> Keys, long Bytes)>();
@@ -147,6 +173,7 @@ public sealed class BankImporter(IGrainFactory grains)
             pages[shard] = page;
             if (page.Keys.Count >= PageKeys || page.Bytes >= PageBytes)
             {
+                await lease.KeepAsync();
                 await FlushAsync(bank, shard, page.Keys);
                 pages.Remove(shard);
             }
@@ -161,8 +188,11 @@ public sealed class BankImporter(IGrainFactory grains)
 
         foreach (var (shard, page) in pages)
         {
+            await lease.KeepAsync();
             await FlushAsync(bank, shard, page.Keys);
         }
+
+        await lease.KeepAsync();
 
         progress?.Report(new ExportCounts(keys, memories));
     }
@@ -170,6 +200,26 @@ public sealed class BankImporter(IGrainFactory grains)
     // The shard's import is the slot move's: a difference against what it holds, durable before it returns.
     private Task FlushAsync(BankInfo bank, int shard, List<KeyExport> keys) =>
         grains.GetGrain<IMemoryShardGrain>(ShardKeys.Of(bank.Name, shard)).ImportAsync(bank.Version, [.. keys]);
+
+    // Renews the import's lease once a quarter of it has passed since the last renewal, so a live importer keeps its
+    // bank with a margin of three renewals, at one bank-row write per quarter lease rather than one per page.
+    private sealed class ImportLease(IBankGrain bank, string id, TimeSpan length)
+    {
+        private long _renewed = Environment.TickCount64;
+
+        public string Id => id;
+
+        public TimeSpan Length => length;
+
+        public async Task KeepAsync()
+        {
+            if (Environment.TickCount64 - _renewed >= length.TotalMilliseconds / 4)
+            {
+                await bank.RenewImportAsync(id, length);
+                _renewed = Environment.TickCount64;
+            }
+        }
+    }
 
     private static KeyExport ToKeyExport(BankInfo bank, ExportedKey key) => new(key.Sequence, key.Slot, key.IntentText, key.Vector,
         key.Memories.Select(m => new MemoryInfo(new MemoryId(bank.Incarnation, key.Slot, m.Sequence).ToString(), m.IntentText, m.Experience, m.Success,

@@ -60,7 +60,7 @@ internal sealed partial class MemoryShardGrain(
     {
         _key = this.GetPrimaryKeyString();
         (_bankName, _shard) = BankNames.ParseShardKey(_key);
-        var bank = await BankGrain.GetAsync() ?? throw new BankNotFoundException(_bankName);
+        var bank = await BankGrain.DescribeAsync() ?? throw new BankNotFoundException(_bankName);
         Apply(bank);
         ShardImage image;
         try
@@ -139,7 +139,7 @@ internal sealed partial class MemoryShardGrain(
 
         if (callerVersion > _bank.Version)
         {
-            var bank = await BankGrain.GetAsync() ?? throw new BankNotFoundException(_bankName);
+            var bank = await BankGrain.DescribeAsync() ?? throw new BankNotFoundException(_bankName);
             if (bank.Incarnation != _bank.Incarnation)
             {
                 // The bank was deleted and created again under the same name: this activation's memories are not its.

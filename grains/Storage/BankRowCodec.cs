@@ -10,14 +10,30 @@ namespace MemRL.Grains.Storage;
 /// </summary>
 internal sealed record BankTombstone(long Version, int ShardCount, uint Incarnation, bool Purged);
 
-/// <summary>A decoded bank row: a live bank's description, or the tombstone of a deleted one (exactly one is set).</summary>
-internal readonly record struct BankRow(BankInfo? Bank, BankTombstone? Tombstone);
+/// <summary>
+/// A bank that an import is filling (docs/export-format.md): hidden from everyone but the importer holding
+/// <paramref name="Id"/>, until the import completes, or deleted once <paramref name="Until"/> passes without a renewal
+/// (the importer died).
+/// </summary>
+internal sealed record BankImport(string Id, DateTimeOffset Until);
+
+/// <summary>
+/// A decoded bank row: a live bank's description, or the tombstone of a deleted one (exactly one is set); a live bank's
+/// <paramref name="Import"/> is set while an import fills it.
+/// </summary>
+internal readonly record struct BankRow(BankInfo? Bank, BankTombstone? Tombstone, BankImport? Import = null)
+{
+    public void Deconstruct(out BankInfo? bank, out BankTombstone? tombstone) => (bank, tombstone) = (Bank, Tombstone);
+}
 
 /// <summary>
 /// The description column of a bank row (<see cref="StoredBank.Description"/>), owned by storage: its own documents
 /// with explicit JSON names and a <c>format</c> number, so a wire record can be renamed or reshaped without changing
 /// what stored banks say, and a stored bank never depends on how the wire record happens to serialise.
-/// Writes format 3. Reads formats 3, 2 and 1. Format 3 is format 2 plus the reward range (<c>rewardMin</c>,
+/// Writes format 3, or format 4 while an import fills the bank. Reads formats 4, 3, 2 and 1. Format 4 is format 3 plus
+/// the bank's <c>import</c> (id, lease end): a silo that reads only format 3 would ignore it and serve a half-imported
+/// bank, so the number changes and such a silo refuses the row; a bank whose import completed is written in format 3
+/// again, so a finished import leaves nothing an older silo cannot read. Format 3 is format 2 plus the reward range (<c>rewardMin</c>,
 /// <c>rewardMax</c>; null for an unbounded side): a silo that reads only format 2 would ignore those members and accept
 /// rewards outside the range, so the number changes and it refuses the row instead. Format 2 and 1 rows predate reward
 /// ranges: their banks read with the unbounded legacy range and the qInit they stored. Format 1: rows written before this codec (the wire <see cref="BankInfo"/>, or a
@@ -27,19 +43,27 @@ internal readonly record struct BankRow(BankInfo? Bank, BankTombstone? Tombstone
 internal static class BankRowCodec
 {
     /// <summary>The format this code writes.</summary>
-    public const int CurrentFormat = 3;
+    public const int CurrentFormat = 4;
+
+    // The format of a row without an import: what every bank is written in outside an import.
+    private const int SettledFormat = 3;
 
     private const string FormatMember = "format";
 
     // No naming policy: every member names itself with an attribute, so nothing about the stored text is left to a setting.
     private static readonly JsonSerializerOptions Json = new();
 
-    /// <summary>The row of a live bank, in the current format.</summary>
-    public static string Write(BankInfo bank) => JsonSerializer.Serialize(new RowV2 { Format = CurrentFormat, Bank = BankV2.From(bank) }, Json);
+    /// <summary>The row of a live bank: format 3, or format 4 with the import filling it.</summary>
+    public static string Write(BankInfo bank, BankImport? import = null) => JsonSerializer.Serialize(new RowV2
+    {
+        Format = import is null ? SettledFormat : CurrentFormat,
+        Bank = BankV2.From(bank),
+        Import = import is null ? null : new ImportV4 { Id = import.Id, Until = import.Until },
+    }, Json);
 
-    /// <summary>The row of a deleted bank, in the current format.</summary>
+    /// <summary>The row of a deleted bank (format 3: a tombstone never carries an import).</summary>
     public static string Write(BankTombstone tombstone) =>
-        JsonSerializer.Serialize(new RowV2 { Format = CurrentFormat, Tombstone = TombstoneV2.From(tombstone) }, Json);
+        JsonSerializer.Serialize(new RowV2 { Format = SettledFormat, Tombstone = TombstoneV2.From(tombstone) }, Json);
 
     /// <summary>Decodes a stored row of <paramref name="bank"/>.</summary>
     /// <exception cref="InvalidDataException">The row is not a bank row of a format this code reads (the message names the
@@ -65,7 +89,7 @@ internal static class BankRowCodec
                     ? new BankRow(null, Required(tombstone.Deserialize<TombstoneV1>(Json), bank).ToTombstone())
                     : new BankRow(Required(root.Deserialize<BankV1>(Json), bank).ToBankInfo(), null),
                 // Format 2 has no range members, so they read as null: the legacy unbounded range.
-                2 or CurrentFormat => Required(root.Deserialize<RowV2>(Json), bank).ToRow(bank, format),
+                2 or SettledFormat or CurrentFormat => Required(root.Deserialize<RowV2>(Json), bank).ToRow(bank, format),
                 _ => throw new InvalidDataException(
                     $"Bank '{bank}' has a stored row of format {format}; this silo reads formats 1 to {CurrentFormat} (a newer silo wrote it: upgrade this one)."),
             };
@@ -80,19 +104,31 @@ internal static class BankRowCodec
 
     private static InvalidDataException Invalid(string bank, string what) => new($"Bank '{bank}' has a stored row that is {what}.");
 
-    // Formats 2 and 3: camelCase names, the normalisation mode as a word, a format number first; 3 adds the reward range.
+    // Formats 2 to 4: camelCase names, the normalisation mode as a word, a format number first; 3 adds the reward range,
+    // 4 the import (read only from format 4: a lower format never has one).
     private sealed class RowV2
     {
         [JsonPropertyName(FormatMember)] public required int Format { get; init; }
         [JsonPropertyName("bank"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public BankV2? Bank { get; init; }
         [JsonPropertyName("tombstone"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public TombstoneV2? Tombstone { get; init; }
+        [JsonPropertyName("import"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public ImportV4? Import { get; init; }
 
-        public BankRow ToRow(string bank, int format) => (Bank, Tombstone) switch
+        public BankRow ToRow(string bank, int format) => (Bank, Tombstone, Import) switch
         {
-            ({ } b, null) => new BankRow(b.ToBankInfo(bank), null),
-            (null, { } t) => new BankRow(null, t.ToTombstone()),
+            ({ } b, null, null) => new BankRow(b.ToBankInfo(bank), null),
+            ({ } b, null, { } i) when format >= CurrentFormat => new BankRow(b.ToBankInfo(bank), null, i.ToImport(bank)),
+            (null, { } t, null) => new BankRow(null, t.ToTombstone()),
+            (_, _, { }) => throw Invalid(bank, $"a format-{format} row with an 'import'; expected one only on a live bank of format {CurrentFormat}"),
             _ => throw Invalid(bank, $"a format-{format} row with neither or both of 'bank' and 'tombstone'; expected exactly one"),
         };
+    }
+
+    private sealed class ImportV4
+    {
+        [JsonPropertyName("id")] public required string Id { get; init; }
+        [JsonPropertyName("until")] public required DateTimeOffset Until { get; init; }
+
+        public BankImport ToImport(string bank) => string.IsNullOrEmpty(Id) ? throw Invalid(bank, "a row whose import has an empty id") : new BankImport(Id, Until);
     }
 
     private sealed class BankV2

@@ -135,7 +135,7 @@ public sealed class BankRowCodecTests
     }
 
     [Theory]
-    [InlineData("""{"format":4,"bank":{"name":"future"}}""", "format 4")]
+    [InlineData("""{"format":5,"bank":{"name":"future"}}""", "format 5")]
     [InlineData("""{"format":0}""", "format 0")]
     [InlineData("""{"format":"2"}""", "format \"2\"")]
     public void Read_UnknownFormat_IsRefused_NamingTheFormat(string row, string named)
@@ -154,11 +154,40 @@ public sealed class BankRowCodecTests
     [InlineData("""{"format":3}""")]
     [InlineData("""{"format":3,"bank":{"name":"x","options":{"rewardMin":0}}}""")]
     [InlineData("""{"Name":"x","Dimension":4}""")]
+    [InlineData("""{"format":4,"tombstone":{"version":4,"shardCount":2,"incarnation":7,"purged":true},"import":{"id":"i","until":"2026-12-02T00:00:00+00:00"}}""")]
+    [InlineData("""{"format":4,"import":{"id":"i","until":"2026-12-02T00:00:00+00:00"}}""")]
     public void Read_MalformedRow_IsInvalidData_NamingTheBank(string row)
     {
         var error = Assert.Throws<InvalidDataException>(() => BankRowCodec.Read("broken", row));
 
         Assert.Contains("'broken'", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ImportingBank_IsFormatFour_WithItsLease_AndFormatThreeAgainOnceComplete()
+    {
+        var import = new BankImport("import-1", new DateTimeOffset(2026, 12, 2, 23, 0, 0, TimeSpan.Zero));
+        string row = BankRowCodec.Write(Known, import);
+
+        Assert.StartsWith("""{"format":4,"bank":""", row, StringComparison.Ordinal);
+        Assert.EndsWith(""","import":{"id":"import-1","until":"2026-12-02T23:00:00+00:00"}}""", row, StringComparison.Ordinal);
+        var read = BankRowCodec.Read("acme.support", row);
+        Assert.Equal(import, read.Import);
+        AssertSameBank(Known, read.Bank);
+        // The finished import writes exactly the row a bank that was never imported has.
+        Assert.Equal(KnownRow, BankRowCodec.Write(read.Bank!));
+        Assert.Null(BankRowCodec.Read("acme.support", KnownRow).Import);
+    }
+
+    [Fact]
+    public void ImportMember_InALowerFormat_IsRefused()
+    {
+        // A format-3 reader never looked for it: a row claiming format 3 with an import is not one this codec wrote.
+        string row = BankRowCodec.Write(Known, new BankImport("i", Created)).Replace("\"format\":4", "\"format\":3", StringComparison.Ordinal);
+
+        var error = Assert.Throws<InvalidDataException>(() => BankRowCodec.Read("acme.support", row));
+
+        Assert.Contains("'import'", error.Message, StringComparison.Ordinal);
     }
 
     private static void AssertSameBank(BankInfo expected, BankInfo? actual)

@@ -161,6 +161,122 @@ public sealed class ExportImportTests
         });
     }
 
+    [Fact]
+    public async Task Import_StalledPastItsLease_IsHiddenMeanwhile_AndNeverDeletesTheBankCreatedUnderItsNameSince()
+    {
+        using var file = new SqliteFile("import-stalled");
+        string source = ClusterFixture.NewBankName("import-stall-src");
+        string target = ClusterFixture.NewBankName("import-stall-dst");
+        var vectors = new Vectors(83, BankHelpers.Dimension);
+        var spec = new BankSpec(BankHelpers.Dimension, "test-embedder", Options, 1, new IndexSettings(Exact: true));
+        await StorageClusters.RunAsync(StorageClusters.Sqlite(file.Path, snapshotEvery: 1000), async (memory, _) =>
+        {
+            byte[] export = await SeededExportAsync(memory, source, vectors, 300);
+            using var gate = new StallingProgress(stallAtReport: 2);
+            var import = Task.Run(() => memory.ImportBankAsync(target, new MemoryStream(export), new ImportSettings(Lease: TimeSpan.FromSeconds(2)), gate));
+            Assert.True(gate.Reached.Wait(TimeSpan.FromMinutes(1)), "the import never reported progress");
+
+            // Half imported: nobody sees it, and the name is held while the importer's lease is live.
+            Assert.Null(await memory.GetBankAsync(target));
+            Assert.DoesNotContain(target, (await memory.ListBanksAsync("")).Select(b => b.Name));
+            await Assert.ThrowsAsync<BankNotFoundException>(() => memory.Bank(target).RecallAsync(vectors.Gaussian()));
+            var held = await Assert.ThrowsAsync<BankConflictException>(() => memory.CreateBankAsync(target, spec));
+            Assert.Contains("being imported", held.Message, StringComparison.Ordinal);
+            await Assert.ThrowsAsync<BankConflictException>(() => memory.ImportBankAsync(target, new MemoryStream(export)));
+
+            // The lease runs out with no renewal: the importer is taken for dead, the name is free again.
+            await Task.Delay(TimeSpan.FromSeconds(2.5));
+            Assert.Null(await memory.GetBankAsync(target));
+            await memory.CreateBankAsync(target, spec);
+            var own = await memory.Bank(target).WriteAsync(vectors.Gaussian(), "new owner", "new owner's memory", true);
+
+            // The stalled importer wakes, fails, and leaves the new bank alone.
+            gate.Release();
+            await Assert.ThrowsAnyAsync<Exception>(() => import);
+            Assert.NotNull(await memory.GetBankAsync(target));
+            Assert.Equal(1, (await memory.Bank(target).GetStatsAsync()).Memories);
+            Assert.Equal(own.MemoryId, (await memory.Bank(target).GetAsync(own.MemoryId)).Id);
+        });
+    }
+
+    [Fact]
+    public async Task Import_WhoseImporterDies_LeavesNoBank_AcrossARestart_AndTheNameImportsAgainWhole()
+    {
+        using var file = new SqliteFile("import-dies");
+        string source = ClusterFixture.NewBankName("import-dies-src");
+        string target = ClusterFixture.NewBankName("import-dies-dst");
+        var vectors = new Vectors(89, BankHelpers.Dimension);
+        var queries = Enumerable.Range(0, 12).Select(_ => vectors.Gaussian()).ToList();
+        byte[] export = [];
+        List<string[]> expected = [];
+        var lease = TimeSpan.FromSeconds(3);
+        using var gate = new StallingProgress(stallAtReport: 3);
+        Task? import = null;
+        await StorageClusters.RunAsync(StorageClusters.Sqlite(file.Path, snapshotEvery: 50), async (memory, _) =>
+        {
+            export = await SeededExportAsync(memory, source, vectors, 300);
+            expected = await RecallAllAsync(memory.Bank(source), queries);
+            import = Task.Run(() => memory.ImportBankAsync(target, new MemoryStream(export), new ImportSettings(Lease: lease), gate));
+            Assert.True(gate.Reached.Wait(TimeSpan.FromMinutes(1)), "the import never reported progress");
+            // The silo stops with the importer in the middle of the stream (some pages in, the rest not).
+        });
+
+        gate.Release();
+        await Assert.ThrowsAnyAsync<Exception>(() => import!);
+        await StorageClusters.RunAsync(StorageClusters.Sqlite(file.Path, snapshotEvery: 50), async (memory, _) =>
+        {
+            Assert.Null(await memory.GetBankAsync(target));
+            Assert.DoesNotContain(target, (await memory.ListBanksAsync("")).Select(b => b.Name));
+            await Assert.ThrowsAsync<BankNotFoundException>(() => memory.Bank(target).RecallAsync(queries[0]));
+
+            await Task.Delay(lease);
+            var result = await memory.ImportBankAsync(target, new MemoryStream(export));
+            Assert.Equal(300, result.Counts.Memories);
+            // Nothing of the dead import is left beside the new one: the same count, the same recalls as the source.
+            Assert.Equal(300, (await memory.Bank(target).GetStatsAsync()).Memories);
+            Assert.Equal(expected, await RecallAllAsync(memory.Bank(target), queries));
+            Assert.Contains(target, (await memory.ListBanksAsync("")).Select(b => b.Name));
+        });
+    }
+
+    private static async Task<byte[]> SeededExportAsync(MemoryClient memory, string source, Vectors vectors, int count)
+    {
+        await memory.CreateBankAsync(source, new BankSpec(BankHelpers.Dimension, "test-embedder", Options, 2, new IndexSettings(Exact: true)));
+        await SeedAsync(memory.Bank(source), vectors, count);
+        using var stream = new MemoryStream();
+        var counts = await memory.ExportBankAsync(source, stream);
+        Assert.Equal(count, counts.Memories);
+        return stream.ToArray();
+    }
+
+    // Blocks the importer's own thread at its n-th progress report, as a process that stops responding would: no page
+    // is sent and no lease renewed until the test releases it.
+    private sealed class StallingProgress(int stallAtReport) : IProgress<ExportCounts>, IDisposable
+    {
+        private readonly ManualResetEventSlim _release = new();
+        private int _reports;
+
+        public ManualResetEventSlim Reached { get; } = new();
+
+        public void Report(ExportCounts value)
+        {
+            if (Interlocked.Increment(ref _reports) == stallAtReport)
+            {
+                Reached.Set();
+                _release.Wait();
+            }
+        }
+
+        public void Release() => _release.Set();
+
+        public void Dispose()
+        {
+            _release.Set();
+            _release.Dispose();
+            Reached.Dispose();
+        }
+    }
+
     // Memories under a few hundred keys, some merged, scoped to two users, rewarded by recalls so Q and visits vary.
     private static async Task SeedAsync(BankClient bank, Vectors vectors, int count)
     {
