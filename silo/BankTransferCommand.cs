@@ -12,7 +12,8 @@ using Microsoft.Extensions.Logging;
 namespace MemRL.Silo;
 
 /// <summary>
-/// <c>MemRL.Silo export --bank B [--out FILE] [--user-id U] [--tenant T]</c> and <c>import --bank B --in FILE [--tenant T]</c>:
+/// <c>MemRL.Silo export --bank B [--out FILE] [--user-id U] [--tenant T]</c> and <c>import --bank B --in FILE [--tenant T]
+/// [--lease-seconds S]</c>:
 /// a bank to or from an export stream (docs/export-format.md) through a silo of this process on the configured store
 /// (the embedded default's SQLite data folder; a configuration naming a cluster is refused). A running silo on the same SQLite folder holds
 /// its lock, so the command refuses and says to use the HTTP routes instead. Progress goes to stderr; an export
@@ -22,7 +23,7 @@ internal static class BankTransferCommand
 {
     public static async Task<int> RunAsync(string verb, string[] args, TextWriter errors)
     {
-        string? bank = null, file = null, userId = null, tenant = LocalKeys.Tenant;
+        string? bank = null, file = null, userId = null, tenant = LocalKeys.Tenant, lease = null;
         var host = new List<string>();
         for (int i = 0; i < args.Length; i++)
         {
@@ -34,6 +35,7 @@ internal static class BankTransferCommand
                 case "--in" when verb == "import": file = Value(); break;
                 case "--user-id" when verb == "export": userId = Value(); break;
                 case "--tenant": tenant = Value(); break;
+                case "--lease-seconds" when verb == "import": lease = Value(); break;
                 default: host.Add(args[i]); break;
             }
         }
@@ -42,8 +44,21 @@ internal static class BankTransferCommand
         {
             await errors.WriteLineAsync(verb == "export"
                 ? "usage: export --bank NAME [--out FILE] [--user-id USER] [--tenant TENANT] (default tenant 'local', the embedded key's)"
-                : "usage: import --bank NAME --in FILE [--tenant TENANT] (the bank must not exist)");
+                : "usage: import --bank NAME --in FILE [--tenant TENANT] [--lease-seconds S] (the bank must not exist; S, 1 to 3600, default 60: "
+                  + "how long a killed import hides and holds the name before it is deleted)");
             return 2;
+        }
+
+        TimeSpan? importLease = null;
+        if (lease is not null)
+        {
+            if (!int.TryParse(lease, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int seconds) || seconds is < 1 or > 3600)
+            {
+                await errors.WriteLineAsync($"--lease-seconds must be an integer in [1, 3600]; got '{lease}'.");
+                return 2;
+            }
+
+            importLease = TimeSpan.FromSeconds(seconds);
         }
 
         // A silo of this process would join a configured cluster and take grains from it: only the embedded store is
@@ -102,7 +117,7 @@ internal static class BankTransferCommand
                 else
                 {
                     await using var input = new FileStream(file!, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);
-                    var result = await memory.ImportBankAsync(name, input, progress: progress);
+                    var result = await memory.ImportBankAsync(name, input, new ImportSettings(Lease: importLease), progress);
                     await errors.WriteLineAsync($"imported bank '{bank}': {result.Counts.Keys} keys, {result.Counts.Memories} memories");
                 }
 

@@ -61,6 +61,55 @@ public sealed class BankTransferCommandTests(ApiSiloFixture fixture)
         }
     }
 
+    [Fact]
+    public async Task Import_KilledMidStream_LeavesNoBank_AndTheSameImportRunsWholeAfterItsLease()
+    {
+        Assert.True(File.Exists(McpSilo.SiloDll), $"{McpSilo.SiloDll} is missing: run dotnet build silo -c Release");
+        using var http = fixture.Silo.Client(ApiSilo.KeyOf("alpha"));
+        string source = ApiSiloFixture.NewBankName("cli-kill");
+        await http.CreateVectorBankAsync(source);
+        const int Count = 6000;
+        for (int b = 0; b < Count / 1000; b++)
+        {
+            var items = Enumerable.Range(b * 1000, 1000)
+                .Select(i => new { intent = Vector(Dimension, i % Dimension, noise: 0.5f, seed: i), intentText = $"t{i}", experience = $"e{i}", success = i % 2 == 0 }).ToArray();
+            (await http.PostJsonAsync($"/v1/banks/{source}/memories:batch", new { items })).Ok();
+        }
+
+        string work = Directory.CreateTempSubdirectory("memrl-cli-kill-").FullName;
+        try
+        {
+            string stream = Path.Combine(work, "bank.memrl-export");
+            await File.WriteAllBytesAsync(stream, await (await ExportImportHttpTests.ExportAsync(http, source)).Content.ReadAsByteArrayAsync());
+            var env = new Dictionary<string, string> { ["MemRL__Storage__SqlitePath"] = Path.Combine(work, "memrl.db") };
+            string[] import = [McpSilo.SiloDll, "import", "--bank", "moved", "--in", stream, "--tenant", "alpha", "--lease-seconds", "2"];
+
+            // SIGKILLed at its first progress line: some pages are in the store, the rest never came, nothing cleaned up.
+            var (killed, _, killedErrors) = await ExternalProcess.RunUntilKilledAsync("dotnet", import, work,
+                line => line.Contains(" keys, ", StringComparison.Ordinal), TimeSpan.FromMinutes(2), env);
+            Assert.True(killed, $"the import was to be killed at its first progress line: {killedErrors}");
+            Assert.DoesNotContain("imported bank", killedErrors, StringComparison.Ordinal);
+
+            // A new process on the same store: the half-imported bank is not there to export.
+            var (code, _, errors) = await RunAsync(["export", "--bank", "moved", "--out", Path.Combine(work, "partial.memrl-export")], work, env);
+            Assert.True(code == 1, $"exporting a half-imported bank must fail, exited {code}: {errors}");
+            Assert.Contains("does not exist", errors, StringComparison.Ordinal);
+
+            // After its lease the same import runs whole (the dead one is deleted first), and exports as many as the source.
+            await Task.Delay(TimeSpan.FromSeconds(2.5));
+            (code, _, errors) = await ExternalProcess.RunSeparatelyAsync("dotnet", import, work, TimeSpan.FromMinutes(2), env);
+            Assert.True(code == 0, $"the import after the kill exited {code}: {errors}");
+            Assert.Contains($"imported bank 'moved': {Count} keys, {Count} memories", errors);
+            (code, _, errors) = await RunAsync(["export", "--bank", "moved", "--out", Path.Combine(work, "whole.memrl-export")], work, env);
+            Assert.True(code == 0, $"export exited {code}: {errors}");
+            Assert.Contains($"exported bank 'moved': {Count} keys, {Count} memories", errors);
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true);
+        }
+    }
+
     // The local key's tenant is the default; these banks are the test tenant's, so --tenant names it.
     private static Task<(int Code, string Output, string Errors)> RunAsync(string[] args, string work, Dictionary<string, string> env) =>
         ExternalProcess.RunSeparatelyAsync("dotnet", [McpSilo.SiloDll, .. args, "--tenant", "alpha"], work, TimeSpan.FromMinutes(2), env);

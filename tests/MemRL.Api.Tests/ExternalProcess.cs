@@ -20,6 +20,65 @@ internal static class ExternalProcess
     }
 
     /// <summary>
+    /// Starts a process and SIGKILLs it (no cleanup of any kind runs in it) as soon as a line of its standard error
+    /// satisfies <paramref name="killAt"/>. Returns whether it was killed there, its exit code and its standard error up to
+    /// then; a process that ends first is returned as it ended, one still running at <paramref name="timeout"/> is killed
+    /// as a failure.
+    /// </summary>
+    internal static async Task<(bool Killed, int Code, string Errors)> RunUntilKilledAsync(
+        string file, string[] args, string directory, Func<string, bool> killAt, TimeSpan timeout, Dictionary<string, string>? env = null)
+    {
+        var start = new ProcessStartInfo(file, args) { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var (name, value) in env ?? [])
+        {
+            start.Environment[name] = value;
+        }
+
+        var errors = new System.Text.StringBuilder();
+        var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var process = new Process { StartInfo = start };
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null)
+            {
+                return;
+            }
+
+            lock (errors)
+            {
+                errors.AppendLine(e.Data);
+            }
+
+            if (killAt(e.Data))
+            {
+                reached.TrySetResult();
+            }
+        };
+        process.OutputDataReceived += (_, _) => { };
+        process.Start();
+        process.BeginErrorReadLine();
+        process.BeginOutputReadLine();
+        var ended = process.WaitForExitAsync();
+        var first = await Task.WhenAny(reached.Task, ended, Task.Delay(timeout));
+        if (first == ended)
+        {
+            await ended;
+            lock (errors)
+            {
+                return (false, process.ExitCode, errors.ToString());
+            }
+        }
+
+        // Process.Kill sends SIGKILL on Unix.
+        process.Kill(entireProcessTree: true);
+        await process.WaitForExitAsync();
+        lock (errors)
+        {
+            return (first == reached.Task, process.ExitCode, first == reached.Task ? errors.ToString() : $"timed out after {timeout}: {errors}");
+        }
+    }
+
+    /// <summary>
     /// Runs a process to its end, draining both streams (a full pipe would block it), and kills its whole tree at
     /// <paramref name="timeout"/> (exit code -1). MEMRL_URL and MEMRL_API_KEY come only from <paramref name="env"/>, so
     /// the SDKs' integration tests skip unless a test points them at its own silo.
