@@ -62,7 +62,9 @@ public sealed class BankExporter(IGrainFactory grains)
                         var memories = key.Memories.Where(m => userId is null || m.Scope?.UserId == userId).Select(ToExported).ToArray();
                         if (memories.Length > 0)
                         {
-                            await writer.WriteKeyAsync(new ExportedKey(key.KeySequence, key.Slot, key.IntentText, key.Vector, memories), cancellationToken);
+                            var exported = memories.Select(m => m.Sequence).ToHashSet();
+                            await writer.WriteKeyAsync(new ExportedKey(key.KeySequence, key.Slot, key.IntentText, key.Vector, memories,
+                                key.History?.Where(h => exported.Contains(h.Memory)).ToArray()), cancellationToken);
                         }
                     }
 

@@ -169,7 +169,8 @@ public sealed class BankImporter(IGrainFactory grains)
             int shard = bank.ShardOf(key.Slot);
             var page = pages.TryGetValue(shard, out var p) ? p : ([], 0);
             page.Keys.Add(ToKeyExport(bank, key));
-            page.Bytes += (key.Vector.Length * sizeof(float)) + key.Memories.Sum(m => 64L + (2L * (m.IntentText.Length + m.Experience.Length)));
+            page.Bytes += (key.Vector.Length * sizeof(float)) + key.Memories.Sum(m => 64L + (2L * (m.IntentText.Length + m.Experience.Length)))
+                + (64L * (key.History?.Count ?? 0));
             pages[shard] = page;
             if (page.Keys.Count >= PageKeys || page.Bytes >= PageBytes)
             {
@@ -223,5 +224,5 @@ public sealed class BankImporter(IGrainFactory grains)
 
     private static KeyExport ToKeyExport(BankInfo bank, ExportedKey key) => new(key.Sequence, key.Slot, key.IntentText, key.Vector,
         key.Memories.Select(m => new MemoryInfo(new MemoryId(bank.Incarnation, key.Slot, m.Sequence).ToString(), m.IntentText, m.Experience, m.Success,
-            m.Q, m.Visits, m.LastReward, m.CreatedAt, m.UpdatedAt, m.Scope, m.Metadata)).ToArray());
+            m.Q, m.Visits, m.LastReward, m.CreatedAt, m.UpdatedAt, m.Scope, m.Metadata)).ToArray(), key.History);
 }

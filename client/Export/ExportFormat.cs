@@ -15,8 +15,17 @@ namespace MemRL.Client.Export;
 /// </summary>
 public static class ExportFormat
 {
-    /// <summary>The version this code writes; it reads every version up to it.</summary>
-    public const ushort Version = 1;
+    /// <summary>
+    /// The version this code writes; it reads every version up to it. Version 2 adds each key's reward history after its
+    /// memories; a version-1 stream reads as keys without history.
+    /// </summary>
+    public const ushort Version = 2;
+
+    /// <summary>The first version whose key frames end with the key's history rows.</summary>
+    internal const ushort HistoryVersion = 2;
+
+    /// <summary>Largest history entry a reader accepts: the known kinds are under 64 bytes.</summary>
+    internal const int MaxHistoryEntry = 256;
 
     /// <summary>"MEMRLEXP".</summary>
     public static ReadOnlySpan<byte> Magic => "MEMRLEXP"u8;
@@ -78,8 +87,12 @@ public sealed record ExportedMemory(
     Dictionary<string, string>? Metadata,
     bool Archived = false);
 
-/// <summary>One intent key: its slot and sequence (kept on import), its stored unit vector, and its memories.</summary>
-public sealed record ExportedKey(long Sequence, int Slot, string IntentText, float[] Vector, IReadOnlyList<ExportedMemory> Memories);
+/// <summary>
+/// One intent key: its slot and sequence (kept on import), its stored unit vector, its memories, and (format 2) the
+/// reward history rows of those memories (each names its memory by sequence; the entry bytes are docs/history.md's).
+/// </summary>
+public sealed record ExportedKey(long Sequence, int Slot, string IntentText, float[] Vector, IReadOnlyList<ExportedMemory> Memories,
+    IReadOnlyList<HistoryRowExport>? History = null);
 
 /// <summary>The trailer's counts: a reader checks them against what it read, so a stream cut at a frame boundary is refused.</summary>
 public sealed record ExportCounts(long Keys, long Memories);
@@ -150,6 +163,16 @@ public sealed class ExportWriter(Stream output)
 
                 w.Write(m.Archived ? ExportFormat.ArchivedFlag : (byte)0);
             }
+
+            var history = key.History ?? [];
+            w.Write(history.Count);
+            foreach (var row in history)
+            {
+                w.Write(row.Memory);
+                w.Write(row.Ordinal);
+                w.Write(row.Entry.Length);
+                w.Write(row.Entry);
+            }
         }
 
         await WriteFrameAsync(ExportFormat.KeyKind, _frame.GetBuffer().AsMemory(0, (int)_frame.Length), cancellationToken);
@@ -202,6 +225,7 @@ public sealed class ExportWriter(Stream output)
 public sealed class ExportReader(Stream input)
 {
     private long _frames;
+    private ushort _version;
     private long _keys;
     private long _memories;
     private bool _done;
@@ -228,6 +252,7 @@ public sealed class ExportReader(Stream input)
                 version > ExportFormat.Version ? $"The export stream is format version {version}, newer than this build reads ({ExportFormat.Version}); import it with a newer MemRL." : null);
         }
 
+        _version = version;
         var (kind, payload) = await ReadFrameAsync(cancellationToken);
         if (kind != ExportFormat.HeaderKind)
         {
@@ -293,7 +318,7 @@ public sealed class ExportReader(Stream input)
 
         try
         {
-            var key = DecodeKey(payload, header.Dimension, at);
+            var key = DecodeKey(payload, header.Dimension, _version, at);
             _keys++;
             _memories += key.Memories.Count;
             return key;
@@ -304,7 +329,7 @@ public sealed class ExportReader(Stream input)
         }
     }
 
-    private static ExportedKey DecodeKey(byte[] payload, int dimension, string at)
+    private static ExportedKey DecodeKey(byte[] payload, int dimension, ushort version, string at)
     {
         using var r = new BinaryReader(new MemoryStream(payload), Encoding.UTF8);
         long sequence = r.ReadInt64();
@@ -370,12 +395,64 @@ public sealed class ExportReader(Stream input)
                 new DateTimeOffset(created, TimeSpan.Zero), new DateTimeOffset(updated, TimeSpan.Zero), scope, metadata, (flags & ExportFormat.ArchivedFlag) != 0);
         }
 
+        var history = version >= ExportFormat.HistoryVersion ? DecodeHistory(r, payload.Length, memories, at) : null;
         if (r.BaseStream.Position != payload.Length)
         {
             throw FieldError.Invalid(at, "a key frame whose fields fill its payload exactly", $"{payload.Length - r.BaseStream.Position} byte(s) left over");
         }
 
-        return new ExportedKey(sequence, slot, intentText, vector, memories);
+        return new ExportedKey(sequence, slot, intentText, vector, memories, history);
+    }
+
+    // Each row must belong to one of the key's memories, within the ordinals its visits leave (the newest 256, none above
+    // the visits), once, and decode as a known history entry: an import writes these rows as they are.
+    private static HistoryRowExport[] DecodeHistory(BinaryReader r, int payloadLength, ExportedMemory[] memories, string at)
+    {
+        int count = r.ReadInt32();
+        if (count < 0 || count > payloadLength)
+        {
+            throw FieldError.OutOfRange($"{at}.history", "a count of history rows that fits the frame", FieldError.Format(count));
+        }
+
+        var visits = memories.ToDictionary(m => m.Sequence, m => m.Visits);
+        var seen = new HashSet<(long, long)>();
+        var rows = new HistoryRowExport[count];
+        for (int h = 0; h < count; h++)
+        {
+            string field = $"{at}.history[{h}]";
+            long memory = r.ReadInt64();
+            long ordinal = r.ReadInt64();
+            int length = r.ReadInt32();
+            if (!visits.TryGetValue(memory, out int memoryVisits))
+            {
+                throw FieldError.Invalid($"{field}.memory", "the sequence of one of the key's memories", FieldError.Format(memory));
+            }
+
+            if (ordinal < Math.Max(1, memoryVisits - 255) || ordinal > memoryVisits || !seen.Add((memory, ordinal)))
+            {
+                throw FieldError.OutOfRange($"{field}.ordinal", $"an ordinal in [{Math.Max(1, memoryVisits - 255)}, {memoryVisits}] (the memory's newest rewards), once",
+                    FieldError.Format(ordinal));
+            }
+
+            if (length < 0 || length > ExportFormat.MaxHistoryEntry || length > r.BaseStream.Length - r.BaseStream.Position)
+            {
+                throw FieldError.OutOfRange($"{field}.entry", $"an entry of at most {ExportFormat.MaxHistoryEntry} bytes within the frame", FieldError.Format(length));
+            }
+
+            byte[] entry = r.ReadBytes(length);
+            try
+            {
+                HistoryCodec.Decode(ordinal, entry);
+            }
+            catch (InvalidDataException ex)
+            {
+                throw FieldError.Invalid($"{field}.entry", "a history entry this build knows (docs/history.md)", ex.Message);
+            }
+
+            rows[h] = new HistoryRowExport(memory, ordinal, entry);
+        }
+
+        return rows;
     }
 
     private async Task<(byte Kind, byte[] Payload)> ReadFrameAsync(CancellationToken cancellationToken)

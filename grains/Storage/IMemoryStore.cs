@@ -90,7 +90,7 @@ public sealed record ShardBatch(long ExpectedHead, byte[] Record, IReadOnlyList<
     public IReadOnlyList<StoredHistory> History { get; init; } = [];
 }
 
-/// <summary>One history entry of a memory as stored: its ordinal (visits + revision after the change) and the encoded entry (<see cref="HistoryCodec"/>, opaque to stores).</summary>
+/// <summary>One history entry of a memory as stored: its ordinal (visits + revision after the change) and the encoded entry (<see cref="MemRL.GrainInterfaces.HistoryCodec"/>, opaque to stores).</summary>
 public sealed record StoredHistory(long Memory, long Ordinal, byte[] Entry)
 {
     /// <summary>Rows kept per memory: entry n + Slots overwrites entry n, so the bound holds without a trim query.</summary>

@@ -162,6 +162,94 @@ public sealed class ExportImportTests
     }
 
     [Fact]
+    public async Task RoundTrip_KeepsEveryMemorysRewardHistory_UnderItsNewId()
+    {
+        using var file = new SqliteFile("export-history");
+        string source = ClusterFixture.NewBankName("history-src");
+        string target = ClusterFixture.NewBankName("history-dst");
+        var vectors = new Vectors(97, BankHelpers.Dimension);
+        await StorageClusters.RunAsync(StorageClusters.Sqlite(file.Path, snapshotEvery: 50), async (memory, _) =>
+        {
+            byte[] export = await SeededExportAsync(memory, source, vectors, 80);
+            var imported = await memory.ImportBankAsync(target, new MemoryStream(export), new ImportSettings(ShardCount: 3));
+
+            int entries = 0;
+            string? cursor = null;
+            do
+            {
+                var page = await memory.Bank(source).ListAsync(cursor, limit: 50);
+                foreach (var m in page.Memories)
+                {
+                    var id = MemoryId.Parse(m.Id, "id");
+                    string moved = new MemoryId(imported.Bank.Incarnation, id.Slot, id.Sequence).ToString();
+                    var before = await memory.Bank(source).GetHistoryAsync(m.Id, limit: 256);
+                    var after = await memory.Bank(target).GetHistoryAsync(moved, limit: 256);
+                    Assert.Equal(before.Entries, after.Entries);
+                    Assert.Equal(m.Visits, before.Entries.Count);
+                    entries += before.Entries.Count;
+                }
+
+                cursor = page.NextCursor;
+            }
+            while (cursor is not null);
+
+            Assert.True(entries > 0, "the seeded rewards left no history to carry");
+        });
+    }
+
+    [Fact]
+    public async Task Import_RefusesHistoryRowsThatDoNotBelongToTheirKey_CreatingNothing()
+    {
+        using var file = new SqliteFile("export-bad-history");
+        string source = ClusterFixture.NewBankName("bad-history-src");
+        string target = ClusterFixture.NewBankName("bad-history-dst");
+        var vectors = new Vectors(101, BankHelpers.Dimension);
+        await StorageClusters.RunAsync(StorageClusters.Sqlite(file.Path, snapshotEvery: 1000), async (memory, _) =>
+        {
+            byte[] good = await SeededExportAsync(memory, source, vectors, 60);
+
+            await Refused(row => row with { Memory = row.Memory + 1_000_000 }, ".history[0].memory");
+            await Refused(row => row with { Ordinal = 0 }, ".history[0].ordinal");
+            await Refused(row => row with { Ordinal = row.Ordinal + 1_000 }, ".history[0].ordinal");
+            await Refused(row => row with { Entry = [9, 1, 2, 3] }, ".history[0].entry");
+            // The stream rewritten unchanged imports: each refusal above was the change's.
+            Assert.Equal(60, (await memory.ImportBankAsync(target, new MemoryStream(await RewriteAsync(good, null)))).Counts.Memories);
+
+            async Task Refused(Func<HistoryRowExport, HistoryRowExport> change, string field)
+            {
+                var ex = await Assert.ThrowsAnyAsync<ArgumentException>(async () => await memory.ImportBankAsync(target, new MemoryStream(await RewriteAsync(good, change))));
+                Assert.True(FieldError.TryRead(ex, out var parts), ex.Message);
+                Assert.EndsWith(field, parts.Field, StringComparison.Ordinal);
+                Assert.Null(await memory.GetBankAsync(target));
+            }
+        });
+
+        // The stream read and written again, the first history row of the first key that has one changed.
+        static async Task<byte[]> RewriteAsync(byte[] stream, Func<HistoryRowExport, HistoryRowExport>? change)
+        {
+            var reader = new ExportReader(new MemoryStream(stream));
+            using var output = new MemoryStream();
+            var writer = new ExportWriter(output);
+            await writer.WriteHeaderAsync(await reader.ReadHeaderAsync());
+            bool changed = change is null;
+            while (await reader.ReadKeyAsync() is { } key)
+            {
+                if (!changed && key.History is { Count: > 0 } rows)
+                {
+                    key = key with { History = [change!(rows[0]), .. rows.Skip(1)] };
+                    changed = true;
+                }
+
+                await writer.WriteKeyAsync(key);
+            }
+
+            await writer.WriteTrailerAsync();
+            Assert.True(changed, "no key of the stream has history");
+            return output.ToArray();
+        }
+    }
+
+    [Fact]
     public async Task Import_StalledPastItsLease_IsHiddenMeanwhile_AndNeverDeletesTheBankCreatedUnderItsNameSince()
     {
         using var file = new SqliteFile("import-stalled");

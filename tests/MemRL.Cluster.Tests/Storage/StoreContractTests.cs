@@ -1,4 +1,5 @@
 using MemRL.Cluster.Tests.Fixtures;
+using MemRL.GrainInterfaces;
 using MemRL.Grains.Storage;
 
 namespace MemRL.Cluster.Tests.Storage;

@@ -1,10 +1,10 @@
 using System.Buffers.Binary;
-using MemRL.GrainInterfaces;
 
-namespace MemRL.Grains.Storage;
+namespace MemRL.GrainInterfaces;
 
 /// <summary>
-/// The bytes of one history row (<see cref="StoredHistory.Entry"/>): a format version, the entry kind, then the kind's
+/// The bytes of one history row (the store's history entry, a slot move's <see cref="HistoryRowExport.Entry"/>, and an
+/// export stream's history rows: docs/history.md, docs/export-format.md): a format version, the entry kind, then the kind's
 /// fields, little-endian. Versioned like the log: a reader refuses a version or kind it does not know rather than guess.
 /// Kind 1 (reward): value (double), time (UTC ticks), recall id (16 bytes), resulting Q (double), resulting visits (int32).
 /// </summary>
