@@ -159,65 +159,43 @@ public sealed class BankImporter(IGrainFactory grains)
         }
     }
 
-    // Pages go to their shards one per shard at a time, every shard at once: each shard inserts its keys into its own
-    // graph, so the shards' imports run in parallel (as the load's writers do) while at most two pages per shard are held.
     private async Task LoadAsync(BankInfo bank, ExportReader reader, ImportLease lease, IProgress<ExportCounts>? progress, CancellationToken cancellationToken)
     {
         await reader.ReadHeaderAsync(cancellationToken);
         var pages = new Dictionary<int, (List<KeyExport> Keys, long Bytes)>();
-        var inFlight = new Dictionary<int, Task>();
         long keys = 0, memories = 0;
-        try
+        while (await reader.ReadKeyAsync(cancellationToken) is { } key)
         {
-            while (await reader.ReadKeyAsync(cancellationToken) is { } key)
+            int shard = bank.ShardOf(key.Slot);
+            var page = pages.TryGetValue(shard, out var p) ? p : ([], 0);
+            page.Keys.Add(ToKeyExport(bank, key));
+            page.Bytes += (key.Vector.Length * sizeof(float)) + key.Memories.Sum(m => 64L + (2L * (m.IntentText.Length + m.Experience.Length)))
+                + (64L * (key.History?.Count ?? 0));
+            pages[shard] = page;
+            if (page.Keys.Count >= PageKeys || page.Bytes >= PageBytes)
             {
-                int shard = bank.ShardOf(key.Slot);
-                var page = pages.TryGetValue(shard, out var p) ? p : ([], 0);
-                page.Keys.Add(ToKeyExport(bank, key));
-                page.Bytes += (key.Vector.Length * sizeof(float)) + key.Memories.Sum(m => 64L + (2L * (m.IntentText.Length + m.Experience.Length)))
-                    + (64L * (key.History?.Count ?? 0));
-                pages[shard] = page;
-                if (page.Keys.Count >= PageKeys || page.Bytes >= PageBytes)
-                {
-                    await SendAsync(shard, page.Keys);
-                    pages.Remove(shard);
-                }
-
-                keys++;
-                memories += key.Memories.Count;
-                if (keys % PageKeys == 0)
-                {
-                    progress?.Report(new ExportCounts(keys, memories));
-                }
+                await lease.KeepAsync();
+                await FlushAsync(bank, shard, page.Keys);
+                pages.Remove(shard);
             }
 
-            foreach (var (shard, page) in pages)
+            keys++;
+            memories += key.Memories.Count;
+            if (keys % PageKeys == 0)
             {
-                await SendAsync(shard, page.Keys);
+                progress?.Report(new ExportCounts(keys, memories));
             }
+        }
 
-            await Task.WhenAll(inFlight.Values);
+        foreach (var (shard, page) in pages)
+        {
             await lease.KeepAsync();
+            await FlushAsync(bank, shard, page.Keys);
         }
-        catch
-        {
-            // Let the pages still on their way finish or fail before the caller abandons the import.
-            await Task.WhenAll(inFlight.Values).ContinueWith(static _ => { }, TaskScheduler.Default);
-            throw;
-        }
+
+        await lease.KeepAsync();
 
         progress?.Report(new ExportCounts(keys, memories));
-
-        async Task SendAsync(int shard, List<KeyExport> page)
-        {
-            if (inFlight.TryGetValue(shard, out var previous))
-            {
-                await previous;
-            }
-
-            await lease.KeepAsync();
-            inFlight[shard] = FlushAsync(bank, shard, page);
-        }
     }
 
     // The shard's import is the slot move's: a difference against what it holds, durable before it returns.
