@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using MemRL.Client;
+using MemRL.Client.Export;
 using MemRL.Errors;
 using MemRL.GrainInterfaces;
 using Microsoft.AspNetCore.Http;
@@ -65,7 +66,9 @@ internal static class BankTransfer
         }
 
         bankEmbedders.Forget(name);
-        var result = await memory.ImportBankAsync(name, context.Request.Body, cancellationToken: cancellationToken);
+        // The stream's memories and text count against the tenant's quotas like writes do, checked before anything is created.
+        var result = await memory.ImportBankAsync(name, context.Request.Body,
+            new ImportSettings(Admit: size => usage.CheckImportAsync(tenant, size.Memories, size.TextBytes)), cancellationToken: cancellationToken);
         usage.Forget(tenant);
         return TypedResults.Created($"/v1/banks/{bank}", new ImportView(BankView.From(result.Bank, bank), result.Counts.Keys, result.Counts.Memories));
     }

@@ -52,6 +52,21 @@ internal sealed class TenantUsage(MemoryClient memory, IOptions<ApiOptions> opti
         }
     }
 
+    /// <summary>Refuses an import whose memories or text would take the tenant over <see cref="QuotaOptions.MaxMemories"/> or <see cref="QuotaOptions.MaxTextBytes"/>.</summary>
+    public async Task CheckImportAsync(string tenant, long memories, long textBytes)
+    {
+        var usage = await GetAsync(tenant);
+        if (usage.Memories + memories > _quotas.MaxMemories)
+        {
+            throw new QuotaExceededException("memories", "MaxMemories", _quotas.MaxMemories, usage.Memories, memories);
+        }
+
+        if (usage.TextBytes + textBytes > _quotas.MaxTextBytes)
+        {
+            throw new QuotaExceededException("textBytes", "MaxTextBytes", _quotas.MaxTextBytes, usage.TextBytes, textBytes);
+        }
+    }
+
     /// <summary>Counts a bank this silo created.</summary>
     public void AddBank(string tenant) => _byTenant.AddOrUpdate(tenant, _ => Usage.Unknown, (_, u) => u with { Banks = u.Banks + 1 });
 

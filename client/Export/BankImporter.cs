@@ -11,11 +11,18 @@ namespace MemRL.Client.Export;
 /// dead: a killed importer's half-imported bank is hidden at once and deleted by the first touch of its name after the
 /// lease. Also how long a retry of the name has to wait after such a kill. One minute when null; between 1 s and 1 h.
 /// </param>
-public sealed record ImportSettings(int? ShardCount = null, int? ExpectedDimension = null, TimeSpan? Lease = null)
+/// <param name="Admit">
+/// Called with what the stream holds once it has been checked whole and before anything is created: a caller that
+/// counts usage (the HTTP API's tenant quotas) throws here to refuse the import.
+/// </param>
+public sealed record ImportSettings(int? ShardCount = null, int? ExpectedDimension = null, TimeSpan? Lease = null, Func<ImportSize, Task>? Admit = null)
 {
     /// <summary>The lease when none is given.</summary>
     public static readonly TimeSpan DefaultLease = TimeSpan.FromMinutes(1);
 }
+
+/// <summary>What an import would add: its memories, and the UTF-8 bytes of their experience and intent texts (what quotas count).</summary>
+public sealed record ImportSize(long Memories, long TextBytes);
 
 /// <summary>The imported bank and what it holds.</summary>
 public sealed record ImportResult(BankInfo Bank, ExportCounts Counts);
@@ -50,9 +57,15 @@ public sealed class BankImporter(IGrainFactory grains)
 
             ExportHeader header;
             ExportCounts counts;
+            long textBytes;
             await using (var file = OpenRead(spool))
             {
-                (header, counts) = await CheckAsync(new ExportReader(file), settings, cancellationToken);
+                (header, counts, textBytes) = await CheckAsync(new ExportReader(file), settings, cancellationToken);
+            }
+
+            if (settings.Admit is { } admit)
+            {
+                await admit(new ImportSize(counts.Memories, textBytes));
             }
 
             var bankGrain = grains.GetGrain<IBankGrain>(bank);
@@ -97,7 +110,7 @@ public sealed class BankImporter(IGrainFactory grains)
 
     // The whole stream, checked before anything is created. Sequences must be unique and below the header's end, since
     // an import keeps them.
-    private static async Task<(ExportHeader, ExportCounts)> CheckAsync(ExportReader reader, ImportSettings settings, CancellationToken cancellationToken)
+    private static async Task<(ExportHeader, ExportCounts, long TextBytes)> CheckAsync(ExportReader reader, ImportSettings settings, CancellationToken cancellationToken)
     {
         var header = await reader.ReadHeaderAsync(cancellationToken);
         if (settings.ExpectedDimension is { } expected && expected != header.Dimension)
@@ -117,6 +130,7 @@ public sealed class BankImporter(IGrainFactory grains)
         }
 
         var seen = new HashSet<long>();
+        long textBytes = 0;
         while (await reader.ReadKeyAsync(cancellationToken) is { } key)
         {
             string at = $"stream.key[{reader.Counts.Keys - 1}]";
@@ -135,6 +149,7 @@ public sealed class BankImporter(IGrainFactory grains)
                     throw FieldError.Invalid($"{at}.memories[{i}]", "a finite Q and visits ≥ 0", $"Q {FieldError.Format(m.Q)}, visits {m.Visits}");
                 }
 
+                textBytes += System.Text.Encoding.UTF8.GetByteCount(m.Experience) + System.Text.Encoding.UTF8.GetByteCount(m.IntentText);
                 if (m.Experience.Length > BankLimits.MaxExperienceLength || m.IntentText.Length > BankLimits.MaxIntentTextLength)
                 {
                     throw FieldError.OutOfRange($"{at}.memories[{i}]", $"texts within the bank limits ({BankLimits.MaxExperienceLength}, {BankLimits.MaxIntentTextLength} characters)",
@@ -143,7 +158,7 @@ public sealed class BankImporter(IGrainFactory grains)
             }
         }
 
-        return (header, reader.Counts);
+        return (header, reader.Counts, textBytes);
 
         void Sequence(long sequence, string at)
         {

@@ -83,6 +83,30 @@ public sealed class QuotaTests : IAsyncLifetime
         (await WriteAsync(http, "t", 1, new string('y', 40))).Ok(HttpStatusCode.Created);
     }
 
+    [Fact]
+    public async Task Import_OverTheMemoryQuota_IsRefusedBeforeABankIsMade_AndAcceptedOnceItFits()
+    {
+        using var http = _silo.Client(ApiSilo.KeyOf("delta"));
+        await http.CreateVectorBankAsync("src");
+        var ids = new List<string>();
+        for (int i = 0; i < 2; i++)
+        {
+            ids.Add((await WriteAsync(http, "src", i, "e")).Ok(HttpStatusCode.Created).Str("memoryId"));
+        }
+
+        byte[] stream = await (await ExportImportHttpTests.ExportAsync(http, "src")).Content.ReadAsByteArrayAsync();
+        // 2 stored + 2 imported > 3: refused, naming the quota, and no bank (hidden or not) is left under the name.
+        var problem = (await ExportImportHttpTests.ImportAsync(http, "dst", stream)).Problem(HttpStatusCode.Forbidden);
+        AssertQuota(problem, "memories", 3, 2);
+        (await http.GetJsonAsync("/v1/banks/dst")).Problem(HttpStatusCode.NotFound, "bank");
+        Assert.Equal(["src"], (await http.GetJsonAsync("/v1/banks")).Ok().Body.GetProperty("banks").EnumerateArray().Select(b => b.GetProperty("name").GetString()).ToList());
+
+        // With one memory deleted the same stream fits (1 + 2 = 3).
+        (await http.SendJsonAsync(HttpMethod.Delete, $"/v1/banks/src/memories/{ids[0]}")).Ok(HttpStatusCode.NoContent);
+        (await ExportImportHttpTests.ImportAsync(http, "dst", stream)).Ok(HttpStatusCode.Created);
+        Assert.Equal(2, (await http.GetJsonAsync("/v1/banks/dst/stats")).Body.GetProperty("memories").GetInt32());
+    }
+
     private static void AssertQuota(System.Text.Json.JsonElement problem, string quota, long limit, long current)
     {
         Assert.Equal("quota", problem.GetProperty("reason").GetString());
