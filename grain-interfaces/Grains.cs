@@ -143,6 +143,10 @@ public interface IMemoryShardGrain : IGrainWithStringKey
     [Alias("Delete")]
     Task<bool> DeleteAsync(ShardDelete request);
 
+    /// <summary>Edits an active memory's experience and/or metadata; throws MemoryNotFoundException when there is none.</summary>
+    [Alias("Edit")]
+    Task EditAsync(ShardEdit request);
+
     /// <summary>Deletes every memory this shard owns that passes the request's filter; returns how many.</summary>
     [Alias("DeleteMatching")]
     Task<int> DeleteMatchingAsync(ShardDeleteMatching request);
@@ -250,6 +254,13 @@ public interface IMemoryCoordinatorGrain : IGrainWithIntegerKey
 
     [Alias("Delete")]
     Task<bool> DeleteAsync(string bank, string memoryId, string operationId);
+
+    /// <summary>
+    /// Replaces a memory's experience text and/or its whole metadata (null: unchanged; at least one given), once per
+    /// operation id; returns the memory as it is after the edit. Its id, key, Q and visits do not change.
+    /// </summary>
+    [Alias("Edit")]
+    Task<MemoryInfo> EditAsync(string bank, string memoryId, string? experience, Dictionary<string, string>? metadata, string operationId);
 
     /// <summary>Deletes every memory that passes <paramref name="filter"/> (which must name a scope field); returns how many.</summary>
     [Alias("DeleteMatching")]

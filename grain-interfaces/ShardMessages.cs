@@ -112,6 +112,12 @@ public sealed record ShardWriteResult([property: Id(0)] MemoryId Id, [property: 
 [GenerateSerializer, Immutable, Alias("memrl.ShardDeleteMatching")]
 public sealed record ShardDeleteMatching([property: Id(0)] long BankVersion, [property: Id(1)] string OperationId, [property: Id(2)] FilterClause[] Filter);
 
+/// <summary>An edit routed by memory id: the new experience text and/or the whole new metadata (null: unchanged).</summary>
+[GenerateSerializer, Immutable, Alias("memrl.ShardEdit")]
+public sealed record ShardEdit(
+    [property: Id(0)] long BankVersion, [property: Id(1)] string OperationId, [property: Id(2)] MemoryId Id,
+    [property: Id(3)] string? Experience, [property: Id(4)] Dictionary<string, string>? Metadata);
+
 /// <summary>A delete routed by memory id.</summary>
 [GenerateSerializer, Immutable, Alias("memrl.ShardDelete")]
 public sealed record ShardDelete([property: Id(0)] long BankVersion, [property: Id(1)] string OperationId, [property: Id(2)] MemoryId Id);

@@ -98,6 +98,25 @@ public static class WireValidation
         TextLength(experience, "experience", BankLimits.MaxExperienceLength);
     }
 
+    /// <summary>An edit: at least one of the experience and the metadata, each as a write would take it.</summary>
+    public static void Edit(string? experience, IReadOnlyDictionary<string, string>? metadata)
+    {
+        if (experience is null && metadata is null)
+        {
+            throw FieldError.Missing("experience", "the new experience text, or metadata to replace the memory's (at least one)");
+        }
+
+        if (experience is not null)
+        {
+            TextLength(experience, "experience", BankLimits.MaxExperienceLength);
+        }
+
+        if (metadata is not null)
+        {
+            _ = ScopeWire.ToMetadata(metadata);
+        }
+    }
+
     /// <summary>Throws unless <paramref name="text"/> has at most <paramref name="max"/> characters.</summary>
     public static void TextLength(string text, string field, int max)
     {

@@ -115,6 +115,24 @@ internal sealed partial class MemoryCoordinatorGrain(
         });
     }
 
+    public Task<MemoryInfo> EditAsync(string bank, string memoryId, string? experience, Dictionary<string, string>? metadata, string operationId)
+    {
+        BankNames.Validate(bank);
+        var id = MemoryId.Parse(memoryId, nameof(memoryId));
+        WireValidation.Edit(experience, metadata);
+        var tags = metadata is null ? null : ScopeWire.ToMetadata(metadata);
+        OperationIds.Validate(operationId);
+        return WithFreshBankAsync(bank, async b =>
+        {
+            RequireSameBank(b, id);
+            int shard = b.Info.ShardOf(id.Slot);
+            await ClaimUnlessHomeAsync(b, operationId, OperationHashes.Edit(id, experience, tags), shard);
+            await guard.CallAsync(b.ShardKey(shard), () => b.Shard(shard).EditAsync(new ShardEdit(b.Info.Version, operationId, id, experience, metadata)));
+            var info = await guard.CallAsync(b.ShardKey(shard), () => b.Shard(shard).GetAsync(b.Info.Version, id));
+            return info ?? throw NotFound(b, id);
+        });
+    }
+
     public Task<int> DeleteMatchingAsync(string bank, FilterClause[] filter, string operationId)
     {
         BankNames.Validate(bank);

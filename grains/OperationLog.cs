@@ -115,6 +115,19 @@ internal static class OperationHashes
         return hash.Finish();
     }
 
+    /// <summary>What an edit is: the memory, and each part it replaces (or that it leaves it).</summary>
+    public static byte[] Edit(GrainInterfaces.MemoryId memory, string? experience, Core.Bank.MemoryMetadata? metadata)
+    {
+        using var hash = new PayloadHash().Add("edit").Add(memory.Sequence).Add(experience is null ? 0 : 1).Add(experience ?? "");
+        hash.Add(metadata is null ? 0 : 1);
+        foreach (var (key, value) in metadata?.Entries ?? [])
+        {
+            hash.Add(key).Add(value);
+        }
+
+        return hash.Finish();
+    }
+
     /// <summary>What a delete by scope is: its filter, in canonical order.</summary>
     public static byte[] DeleteMatching(Core.Bank.MemoryFilter filter)
     {

@@ -33,6 +33,7 @@ public static class Telemetry
     internal static readonly Counter<long> Writes = Meter.CreateCounter<long>("memrl.writes", "{memory}", "Memories written (tag created_key).");
 
     internal static readonly Counter<long> Deletes = Meter.CreateCounter<long>("memrl.deletes", "{memory}", "Memories deleted.");
+    internal static readonly Counter<long> Edits = Meter.CreateCounter<long>("memrl.edits", "{memory}", "Memories edited (experience or metadata).");
 
     internal static readonly Histogram<double> QValues = Meter.CreateHistogram<double>("memrl.q", "1", "Q of each memory after a reward: the distribution learning moves.");
 

@@ -24,8 +24,9 @@ public sealed class MemoryRecord
     /// <summary>The intent text of the episode that wrote it (may differ slightly from its key's when it joined a key).</summary>
     public string IntentText { get; }
 
-    /// <summary>The experience e: a script and trajectory on success, a reflection and trajectory on failure.</summary>
-    public string Experience { get; }
+    /// <summary>The experience e: a script and trajectory on success, a reflection and trajectory on failure; an edit
+    /// may correct it (it never changes Q, visits or the key).</summary>
+    public string Experience { get; internal set; }
 
     /// <summary>Whether the episode that wrote it succeeded.</summary>
     public bool Success { get; }

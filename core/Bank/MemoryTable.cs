@@ -186,6 +186,9 @@ public sealed class MemoryTable
         memory.Metadata = metadata;
     }
 
+    /// <summary>Replaces an active memory's experience text (an edit); Q, visits, timestamps and the key stay.</summary>
+    public void SetExperience(long memorySequence, string experience) => _memories[memorySequence].Experience = experience;
+
     /// <summary>
     /// Whether a write of <paramref name="scope"/> may join <paramref name="key"/>: keys hold one scope each unless the bank
     /// merges across scopes (docs/scopes.md).

@@ -247,6 +247,32 @@ public sealed class ReferenceBank
     /// <returns>False when no such memory exists.</returns>
     public bool Delete(long memoryId) => _table.Delete(memoryId).Deleted;
 
+    /// <summary>
+    /// Edits an active memory: <paramref name="experience"/> replaces its text, <paramref name="metadata"/> its whole
+    /// metadata (null leaves either as it is). Q, visits, scope, timestamps and the key never change, so recall ranks
+    /// the memory as before; a filter on metadata sees the new values.
+    /// </summary>
+    /// <returns>False when no such active memory exists (deleted, archived, or never written).</returns>
+    public bool Edit(long memoryId, string? experience, MemoryMetadata? metadata)
+    {
+        if (!_table.TryGetMemory(memoryId, out var memory))
+        {
+            return false;
+        }
+
+        if (experience is not null)
+        {
+            _table.SetExperience(memoryId, experience);
+        }
+
+        if (metadata is not null)
+        {
+            _table.Tag(memoryId, memory.Scope, metadata);
+        }
+
+        return true;
+    }
+
     /// <summary>Archives one active memory at <paramref name="now"/>: it leaves recall at once.</summary>
     /// <returns>False when it was already archived (archiving is idempotent).</returns>
     /// <exception cref="ArgumentException">No such memory, active or archived.</exception>

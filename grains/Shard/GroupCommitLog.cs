@@ -103,6 +103,24 @@ internal sealed class GroupCommitLog(IMemoryStore store, string shard, long dura
         _pendingHistory.Clear();
     }
 
+    // One row per sequence, the last put winning: two edits of one memory in one commit rewrite its row twice, and a store
+    // transaction may touch a row only once (Azure's entity-group transactions refuse it; the result is the last anyway).
+    private static StoredPayload[] LatestPuts(List<StoredPayload> puts)
+    {
+        if (puts.Count < 2)
+        {
+            return [.. puts];
+        }
+
+        var last = new Dictionary<long, int>(puts.Count);
+        for (int i = 0; i < puts.Count; i++)
+        {
+            last[puts[i].Sequence] = i;
+        }
+
+        return last.Count == puts.Count ? [.. puts] : [.. puts.Where((p, i) => last[p.Sequence] == i)];
+    }
+
     private static async Task Settled(Task? task)
     {
         if (task is null)
@@ -128,7 +146,7 @@ internal sealed class GroupCommitLog(IMemoryStore store, string shard, long dura
             while (_pendingCommit is { } commit && Stopped is null)
             {
                 int events = _pendingEvents.Count;
-                var batch = new ShardBatch(DurableHead, EventCodec.Encode(_pendingEvents), [.. _pendingPuts], [.. _pendingDeletes]) { History = [.. _pendingHistory] };
+                var batch = new ShardBatch(DurableHead, EventCodec.Encode(_pendingEvents), LatestPuts(_pendingPuts), [.. _pendingDeletes]) { History = [.. _pendingHistory] };
                 _pendingEvents.Clear();
                 _pendingPuts.Clear();
                 _pendingDeletes.Clear();

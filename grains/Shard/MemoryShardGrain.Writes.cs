@@ -178,6 +178,42 @@ internal sealed partial class MemoryShardGrain
         return deleted;
     }
 
+    public async Task EditAsync(ShardEdit request)
+    {
+        await EnsureVersionAsync(request.BankVersion);
+        BeginStretch();
+        var metadata = request.Metadata is null ? null : ScopeWire.ToMetadata(request.Metadata);
+        if (request.Experience is not null)
+        {
+            WireValidation.TextLength(request.Experience, "experience", BankLimits.MaxExperienceLength);
+        }
+
+        byte[] payload = OperationHashes.Edit(request.Id, request.Experience, metadata);
+        if (_state.Operations.TryGetResult<EditApplied>(request.OperationId, payload, out _))
+        {
+            await DurableAsync();
+            return;
+        }
+
+        RequireOwnedMemory(request.Id);
+        RequireNotMoving(request.Id.Slot);
+        Table.TryGetMemory(request.Id.Sequence, out var memory);
+        if (request.Experience is { } experience)
+        {
+            // The payload row carries the text: rewritten in the same commit as the event, it is what replay reads.
+            Change(new ExperienceEdited(request.Id.Sequence), new StoredPayload(request.Id.Sequence, memory!.IntentText, experience, null));
+        }
+
+        if (metadata is not null)
+        {
+            Change(new MemoryTagged(request.Id.Sequence, memory!.Scope, metadata));
+        }
+
+        Change(new OperationApplied(request.OperationId, payload, EditApplied.Instance));
+        await CommitAsync();
+        Telemetry.Edits.Add(1);
+    }
+
     public async Task<int> DeleteMatchingAsync(ShardDeleteMatching request)
     {
         await EnsureVersionAsync(request.BankVersion);

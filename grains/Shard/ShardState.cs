@@ -57,8 +57,21 @@ internal sealed class ShardState
                 Table.AddMemory(e.Memory, e.Key, memoryPayload?.IntentText ?? "", memoryPayload?.Experience ?? "", e.Success, e.Q, e.CreatedAt);
                 break;
             case MemoryTagged e:
+                // At write time the memory has no tags yet; an edit's replace its old ones, which leave the postings first.
+                Postings.Remove(e.Memory);
                 Table.Tag(e.Memory, e.Scope, e.Metadata);
                 Postings.Add(e.Memory);
+                break;
+            case ExperienceEdited e:
+                if (payloads.TryGetValue(e.Memory, out var edited) && edited.Experience is { } experience)
+                {
+                    Table.SetExperience(e.Memory, experience);
+                }
+                else
+                {
+                    _missingPayloads.Add(e.Memory);
+                }
+
                 break;
             case QUpdated e:
                 Table.RestoreQ(e.Memory, e.Q, e.Visits, e.Reward, e.UpdatedAt);

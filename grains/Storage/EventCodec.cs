@@ -26,6 +26,23 @@ public sealed record MemoryAdded(long Memory, long Key, bool Success, double Q, 
 /// </summary>
 public sealed record MemoryTagged(long Memory, MemoryScope Scope, MemoryMetadata Metadata) : ShardEvent;
 
+/// <summary>
+/// An edit of <paramref name="Memory"/>'s experience text: the new text is in the memory's payload row, rewritten in the
+/// same commit, so replay (and a snapshot taken before the edit) read it from there. A metadata edit is a
+/// <see cref="MemoryTagged"/> with the memory's unchanged scope.
+/// </summary>
+public sealed record ExperienceEdited(long Memory) : ShardEvent;
+
+/// <summary>The result of an applied edit (it has no value: a retry reads the memory as it is then).</summary>
+public sealed record EditApplied
+{
+    public static readonly EditApplied Instance = new();
+
+    private EditApplied()
+    {
+    }
+}
+
 /// <summary>A Q update: the reward applied and the resulting values, so replay restores the exact bits.</summary>
 public sealed record QUpdated(long Memory, double Reward, double Q, int Visits, DateTimeOffset UpdatedAt) : ShardEvent;
 
@@ -56,9 +73,9 @@ public static class EventCodec
 
     private const int HeaderSize = 8;
 
-    private enum Kind : byte { KeyCreated = 1, MemoryAdded = 2, QUpdated = 3, MemoryDeleted = 4, Operation = 5, KeyImported = 6, RecallRewarded = 7, MemoryTagged = 8 }
+    private enum Kind : byte { KeyCreated = 1, MemoryAdded = 2, QUpdated = 3, MemoryDeleted = 4, Operation = 5, KeyImported = 6, RecallRewarded = 7, MemoryTagged = 8, ExperienceEdited = 12 }
 
-    private enum ResultKind : byte { Reward = 1, Write = 2, Delete = 3, Claim = 4, DeleteMatching = 5 }
+    private enum ResultKind : byte { Reward = 1, Write = 2, Delete = 3, Claim = 4, DeleteMatching = 5, Edit = 8 }
 
     /// <summary>Encodes one commit's events as one framed record.</summary>
     public static byte[] Encode(IReadOnlyList<ShardEvent> events)
@@ -97,6 +114,7 @@ public static class EventCodec
         OperationApplied e => WriteOperation(w.Put(Kind.Operation), e),
         RecallRewarded e => WriteRecallRewarded(w.Put(Kind.RecallRewarded), e),
         MemoryTagged e => WriteTags(w.Put(Kind.MemoryTagged).Put(e.Memory), e.Scope, e.Metadata),
+        ExperienceEdited e => w.Put(Kind.ExperienceEdited).Put(e.Memory),
         _ => throw FieldError.Invalid(nameof(value), "one of the shard event records", value.GetType().Name),
     };
 
@@ -161,7 +179,8 @@ public static class EventCodec
             Kind.Operation => ReadOperation(r),
             Kind.RecallRewarded => ReadRecallRewarded(r),
             Kind.MemoryTagged => ReadTagged(r),
-            _ => throw new InvalidDataException($"Log event kind is {(byte)kind}; expected 1 to 8."),
+            Kind.ExperienceEdited => new ExperienceEdited(r.ReadInt64()),
+            _ => throw new InvalidDataException($"Log event kind is {(byte)kind}; expected 1 to 8 or 12."),
         };
     }
 
@@ -232,10 +251,11 @@ public static class EventCodec
             ShardWriteResult write => w.Put(ResultKind.Write).Put(write.Id).Put(write.CreatedKey).Put(write.Q),
             bool deleted => w.Put(ResultKind.Delete).Put(deleted),
             int count => w.Put(ResultKind.DeleteMatching).Put(count),
+            EditApplied => w.Put(ResultKind.Edit),
             // A claim without a route, or a route without a join key, still writes the absent fields (as zero).
             OperationClaim claim => w.Put(ResultKind.Claim)
                 .Put(claim.Route.HasValue).Put(claim.Route?.Slot ?? 0).Put(claim.Route?.JoinKey.HasValue ?? false).Put(claim.Route?.JoinKey ?? 0),
-            _ => throw FieldError.Invalid(nameof(e), "an operation result of type ShardQ[], ShardWriteResult, bool, int or OperationClaim", e.Result.GetType().Name),
+            _ => throw FieldError.Invalid(nameof(e), "an operation result of type ShardQ[], ShardWriteResult, bool, int, EditApplied or OperationClaim", e.Result.GetType().Name),
         };
         return w;
     }
@@ -251,7 +271,8 @@ public static class EventCodec
             ResultKind.Delete => r.ReadBoolean(),
             ResultKind.Claim => ReadClaim(r),
             ResultKind.DeleteMatching => r.ReadInt32(),
-            var other => throw new InvalidDataException($"Operation result kind is {(byte)other}; expected 1 to 5."),
+            ResultKind.Edit => EditApplied.Instance,
+            var other => throw new InvalidDataException($"Operation result kind is {(byte)other}; expected 1 to 5 or 8."),
         };
         return new OperationApplied(id, hash, result);
     }

@@ -41,6 +41,29 @@ public sealed class ShardPartsTests
     }
 
     [Fact]
+    public async Task GroupCommitLog_ARowPutTwiceInOneCommit_GoesToTheStoreOnce_TheLastPutWinning()
+    {
+        // Two edits of one memory in one commit: a store transaction may touch a row only once (Azure refuses it).
+        using var file = new SqliteFile("group-commit-puts");
+        var store = new FaultyStore(new SqliteMemoryStore(file.Path));
+        var log = new GroupCommitLog(store, "gp/0", 0);
+        store.Stall("gp");
+        log.Queue(new MemoryDeleted(1));
+        var first = log.CommitAsync();
+        log.Queue(new ExperienceEdited(7), new StoredPayload(7, "t", "first", null));
+        log.Queue(new ExperienceEdited(8), new StoredPayload(8, "t", "other", null));
+        log.Queue(new ExperienceEdited(7), new StoredPayload(7, "t", "second", null));
+        var second = log.CommitAsync();
+        store.Release("gp");
+        await Task.WhenAll(first, second);
+
+        var batch = store.Appended.Last().Batch;
+        Assert.Equal([(8L, "other"), (7L, "second")], batch.Puts.Select(p => (p.Sequence, p.Experience)));
+        var rows = (await store.LoadShardAsync("gp/0")).Payloads.ToDictionary(p => p.Sequence, p => p.Experience);
+        Assert.Equal("second", rows[7]);
+    }
+
+    [Fact]
     public async Task GroupCommitLog_AfterAFailedWrite_RefusesWhatWaitsAndEveryLaterCommit()
     {
         using var file = new SqliteFile("group-commit-fail");

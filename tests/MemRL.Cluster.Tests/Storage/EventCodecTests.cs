@@ -96,6 +96,22 @@ public sealed class EventCodecTests
         Assert.Equal(3, Assert.IsType<OperationApplied>(events[1]).Result);
     }
 
+    // An edit of the experience (kind 12; its text is in the payload row) and the edit's result (result kind 8, no value).
+    [Fact]
+    public void Encode_PinsTheLayout_OfExperienceEditedAndTheEditResult()
+    {
+        var record = EventCodec.Encode([new ExperienceEdited(9), new OperationApplied("e-1", [6], EditApplied.Instance)]);
+
+        string body =
+            "01" + "02000000" + // version 1, 2 events
+            "0C" + "0900000000000000" + // experience of memory 9 edited
+            "05" + "03652D31" + "01" + "06" + "08"; // operation e-1, hash [6], edit result
+        Assert.Equal(body, Convert.ToHexString(record.AsSpan(8)));
+        Assert.True(EventCodec.TryDecode(record, out var events));
+        Assert.Equal(new ExperienceEdited(9), events[0]);
+        Assert.Same(EditApplied.Instance, Assert.IsType<OperationApplied>(events[1]).Result);
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(3)]

@@ -95,8 +95,12 @@ public sealed class FaultyStore(IMemoryStore inner) : IMemoryStore
         return await inner.LoadShardAsync(shard, cancellationToken);
     }
 
+    /// <summary>Every batch handed to the store, in order (a test reads what a commit asked of the store).</summary>
+    public ConcurrentQueue<(string Shard, ShardBatch Batch)> Appended { get; } = new();
+
     public async Task AppendAsync(string shard, ShardBatch batch, CancellationToken cancellationToken = default)
     {
+        Appended.Enqueue((shard, batch));
         string? bank = Match(shard, _appends.Keys.Concat(_stalls.Keys).Concat(_nextFault.Keys).Concat(_down.Keys));
         if (bank is not null)
         {
