@@ -42,6 +42,13 @@ public sealed record WriteBody(
     string? Experience, bool? Success, float[]? Intent = null, string? IntentText = null, string? RecallToken = null, string? EmbedderId = null,
     ScopeFields? Scope = null, Dictionary<string, string>? Metadata = null);
 
+/// <summary>
+/// Edit a memory (<c>PATCH …/memories/{id}</c>): <see cref="Experience"/> replaces its text, <see cref="Metadata"/> its
+/// whole metadata (<c>{}</c> clears it); a member left out is unchanged, and at least one is required. The id, key,
+/// scope, Q and visits stay.
+/// </summary>
+public sealed record EditMemoryBody(string? Experience = null, Dictionary<string, string>? Metadata = null);
+
 /// <summary>A batch of writes (<c>POST …/memories:batch</c>): at most 1,000 items, applied in order, each as one write.</summary>
 public sealed record WriteBatchBody(IReadOnlyList<WriteBatchItemBody?>? Items);
 

@@ -58,6 +58,8 @@ internal static class Endpoints
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
         banks.MapGet("/{bank}/memories/{memoryId}", GetMemoryAsync).WithName("GetMemory").ProducesProblem(400).ProducesProblem(404);
         banks.MapGet("/{bank}/memories/{memoryId}/history", GetHistoryAsync).WithName("GetMemoryHistory").ProducesProblem(400).ProducesProblem(404);
+        banks.MapPatch("/{bank}/memories/{memoryId}", EditMemoryAsync).RequireAuthorization(WriterPolicy).WithName("EditMemory")
+            .ProducesProblem(400).ProducesProblem(403).ProducesProblem(404).ProducesProblem(409);
         banks.MapDelete("/{bank}/memories/{memoryId}", DeleteMemoryAsync).RequireAuthorization(WriterPolicy).WithName("DeleteMemory").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
         // Export is a read (a read-only key may take a backup); import creates a bank, so it needs a key that may write.
         banks.MapGet("/{bank}/export", BankTransfer.ExportAsync).WithName("ExportBank")
@@ -304,6 +306,25 @@ internal static class Endpoints
             : long.TryParse(cursor, digits, invariant, out long c) && c >= 1 ? c
             : throw MemRL.Errors.FieldError.Invalid("cursor", "a positive integer (a page's nextCursor)", cursor);
         return TypedResults.Ok(await BankOf(memory, user, bank).GetHistoryAsync(memoryId, pageLimit, before));
+    }
+
+    // The text quota counts what the edit adds over the memory's current text; metadata is not counted (as on a write).
+    private static async Task<Ok<MemoryInfo>> EditMemoryAsync(
+        string bank, string memoryId, EditMemoryBody body, HttpRequest request, ClaimsPrincipal user, MemoryClient memory, TenantUsage usage)
+    {
+        WireValidation.Edit(body.Experience, body.Metadata);
+        var client = BankOf(memory, user, bank);
+        string tenant = Tenants.TenantOf(user);
+        if (body.Experience is { } experience)
+        {
+            var current = await client.GetAsync(memoryId);
+            await usage.CheckTextGrowthAsync(tenant,
+                System.Text.Encoding.UTF8.GetByteCount(experience) - System.Text.Encoding.UTF8.GetByteCount(current.Experience));
+        }
+
+        var edited = await client.EditAsync(memoryId, body.Experience, body.Metadata, IdempotencyKey(request));
+        usage.Forget(tenant);
+        return TypedResults.Ok(edited);
     }
 
     private static async Task<NoContent> DeleteMemoryAsync(

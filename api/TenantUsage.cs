@@ -52,6 +52,22 @@ internal sealed class TenantUsage(MemoryClient memory, IOptions<ApiOptions> opti
         }
     }
 
+    /// <summary>Refuses an edit that makes the tenant's text <paramref name="extraBytes"/> longer when that passes <see cref="QuotaOptions.MaxTextBytes"/>
+    /// (an edit adds no memory, so the memory quota does not apply).</summary>
+    public async Task CheckTextGrowthAsync(string tenant, long extraBytes)
+    {
+        if (extraBytes <= 0)
+        {
+            return;
+        }
+
+        var usage = await GetAsync(tenant);
+        if (usage.TextBytes + extraBytes > _quotas.MaxTextBytes)
+        {
+            throw new QuotaExceededException("textBytes", "MaxTextBytes", _quotas.MaxTextBytes, usage.TextBytes, extraBytes);
+        }
+    }
+
     /// <summary>Refuses an import whose memories or text would take the tenant over <see cref="QuotaOptions.MaxMemories"/> or <see cref="QuotaOptions.MaxTextBytes"/>.</summary>
     public async Task CheckImportAsync(string tenant, long memories, long textBytes)
     {

@@ -250,6 +250,21 @@ public sealed class BankClient
         return Coordinator.GetHistoryAsync(Name, memoryId, cursor, limit);
     }
 
+    /// <summary>
+    /// Edits a memory: <paramref name="experience"/> replaces its text, <paramref name="metadata"/> its whole metadata (an
+    /// empty one clears it); null leaves either unchanged, and at least one must be given. Its id, key, scope, Q and
+    /// visits stay, so recall ranks it as before. Applied once per <paramref name="operationId"/>. Returns the memory
+    /// after the edit; throws <see cref="MemoryNotFoundException"/> when it does not exist.
+    /// </summary>
+    public Task<MemoryInfo> EditAsync(string memoryId, string? experience = null, IReadOnlyDictionary<string, string>? metadata = null, string? operationId = null)
+    {
+        MemoryId.Parse(memoryId, nameof(memoryId));
+        WireValidation.Edit(experience, metadata);
+        operationId ??= Guid.NewGuid().ToString("N");
+        WireValidation.OperationId(operationId);
+        return Coordinator.EditAsync(Name, memoryId, experience, metadata is null ? null : new Dictionary<string, string>(metadata), operationId);
+    }
+
     /// <summary>Deletes a memory; false when it did not exist.</summary>
     public Task<bool> DeleteAsync(string memoryId, string? operationId = null)
     {

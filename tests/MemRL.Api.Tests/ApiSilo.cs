@@ -20,13 +20,14 @@ namespace MemRL.Api.Tests;
 /// </summary>
 public sealed class ApiSilo : IAsyncDisposable
 {
-    /// <summary>Test keys: four tenants with read-write keys, and a read-only key of the first.</summary>
+    /// <summary>Test keys: five tenants with read-write keys, and a read-only key of the first.</summary>
     public static readonly IReadOnlyDictionary<string, (string Tenant, bool ReadOnly)> Keys = new Dictionary<string, (string, bool)>
     {
         ["memrl_test-alpha-key-000000000000000000000000000"] = ("alpha", false),
         ["memrl_test-beta-key-0000000000000000000000000000"] = ("beta", false),
         ["memrl_test-gamma-key-000000000000000000000000000"] = ("gamma", false),
         ["memrl_test-delta-key-000000000000000000000000000"] = ("delta", false),
+        ["memrl_test-epsilon-key-0000000000000000000000000"] = ("epsilon", false),
         ["memrl_test-alpha-reader-0000000000000000000000000"] = ("alpha", true),
     };
 

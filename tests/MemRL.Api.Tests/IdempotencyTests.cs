@@ -34,4 +34,30 @@ public sealed class IdempotencyTests(ApiSiloFixture fixture)
         (await _alpha.SendJsonAsync(HttpMethod.Delete, $"/v1/banks/{bank}/memories/{id}", idempotencyKey: "delete-1")).Ok(HttpStatusCode.NoContent);
         (await _alpha.SendJsonAsync(HttpMethod.Delete, $"/v1/banks/{bank}/memories/{id}", idempotencyKey: "delete-2")).Problem(HttpStatusCode.NotFound, "memoryId");
     }
+
+    [Fact]
+    public async Task Edit_ReturnsTheEditedMemory_AppliesOnce_AndTheKeyWithAnotherBody_Is409()
+    {
+        string bank = ApiSiloFixture.NewBankName("idem-edit");
+        await _alpha.CreateVectorBankAsync(bank);
+        var write = new { intent = Http.Vector(Dimension, 1), intentText = "t", experience = "e", success = true, metadata = new Dictionary<string, string> { ["a"] = "1" } };
+        string id = (await _alpha.PostJsonAsync($"/v1/banks/{bank}/memories", write)).Ok(HttpStatusCode.Created).Str("memoryId");
+        string path = $"/v1/banks/{bank}/memories/{id}";
+
+        var edited = (await _alpha.SendJsonAsync(HttpMethod.Patch, path, new { experience = "fixed" }, "edit-1")).Ok();
+        Assert.Equal(id, edited.Str("id"));
+        Assert.Equal("fixed", edited.Str("experience"));
+        Assert.Equal("1", edited.Body.GetProperty("metadata").GetProperty("a").GetString());
+        // Metadata is replaced whole; then the retry of edit-1 does not bring "fixed" back over "again".
+        (await _alpha.SendJsonAsync(HttpMethod.Patch, path, new { experience = "again", metadata = new Dictionary<string, string> { ["b"] = "2" } }, "edit-2")).Ok();
+        var replay = (await _alpha.SendJsonAsync(HttpMethod.Patch, path, new { experience = "fixed" }, "edit-1")).Ok();
+        Assert.Equal("again", replay.Str("experience"));
+        (await _alpha.SendJsonAsync(HttpMethod.Patch, path, new { experience = "other" }, "edit-1")).Problem(HttpStatusCode.Conflict, "Idempotency-Key");
+
+        var got = (await _alpha.GetJsonAsync(path)).Ok();
+        Assert.Equal("again", got.Str("experience"));
+        Assert.Equal("2", got.Body.GetProperty("metadata").GetProperty("b").GetString());
+        Assert.False(got.Body.GetProperty("metadata").TryGetProperty("a", out _));
+        Assert.Equal(0, got.Body.GetProperty("visits").GetInt32());
+    }
 }

@@ -23,6 +23,7 @@ public sealed class OpenApiTests(ApiSiloFixture fixture)
         { "POST", "/v1/banks/{bank}/memories:batch" },
         { "GET", "/v1/banks/{bank}/memories" },
         { "GET", "/v1/banks/{bank}/memories/{memoryId}" },
+        { "PATCH", "/v1/banks/{bank}/memories/{memoryId}" },
         { "GET", "/v1/banks/{bank}/memories/{memoryId}/history" },
         { "DELETE", "/v1/banks/{bank}/memories/{memoryId}" },
         { "DELETE", "/v1/banks/{bank}/memories" },

@@ -107,6 +107,24 @@ public sealed class QuotaTests : IAsyncLifetime
         Assert.Equal(2, (await http.GetJsonAsync("/v1/banks/dst/stats")).Body.GetProperty("memories").GetInt32());
     }
 
+    [Fact]
+    public async Task Edit_ThatGrowsTheTextPastTheQuota_IsRefused_AndOneThatFitsOrShrinksIt_IsAccepted()
+    {
+        using var http = _silo.Client(ApiSilo.KeyOf("epsilon"));
+        await http.CreateVectorBankAsync("edits");
+        string id = (await WriteAsync(http, "edits", 0, new string('x', 50))).Ok(HttpStatusCode.Created).Str("memoryId");
+        string path = $"/v1/banks/edits/memories/{id}";
+        // 50 stored; 101 in place of 50 adds 51 (101 > 100): refused, nothing changed.
+        var problem = (await http.SendJsonAsync(HttpMethod.Patch, path, new { experience = new string('y', 101) })).Problem(HttpStatusCode.Forbidden);
+        AssertQuota(problem, "textBytes", 100, 50);
+        Assert.Equal(new string('x', 50), (await http.GetJsonAsync(path)).Str("experience"));
+        // 100 in place of 50 fits exactly; a shorter text and a metadata-only edit always do.
+        (await http.SendJsonAsync(HttpMethod.Patch, path, new { experience = new string('y', 100) })).Ok();
+        (await http.SendJsonAsync(HttpMethod.Patch, path, new { experience = "short" })).Ok();
+        (await http.SendJsonAsync(HttpMethod.Patch, path, new { metadata = new Dictionary<string, string> { ["k"] = "v" } })).Ok();
+        Assert.Equal("short", (await http.GetJsonAsync(path)).Str("experience"));
+    }
+
     private static void AssertQuota(System.Text.Json.JsonElement problem, string quota, long limit, long current)
     {
         Assert.Equal("quota", problem.GetProperty("reason").GetString());

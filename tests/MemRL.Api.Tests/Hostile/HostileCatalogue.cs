@@ -49,6 +49,7 @@ public static class HostileCatalogue
         Batches(all);
         Listing(all);
         MemoryPaths(all);
+        Edits(all);
         PathTricks(all);
         Banks(all);
         OptionsCases(all);
@@ -334,12 +335,14 @@ public static class HostileCatalogue
 
     private static void MemoryPaths(List<HostileCase> all)
     {
-        foreach (string method in new[] { "GET", "DELETE" })
+        foreach (string method in new[] { "GET", "DELETE", "PATCH" })
         {
+            // An edit's body is good: only its id is wrong.
+            string? body = method == "PATCH" ? """{"experience":"x"}""" : null;
             void B(string name, string id, string? actual = "*") =>
-                all.Add(Bad($"{method} memory: id {name}", method, $"{Write}/{id}", null, "memoryId", actual));
+                all.Add(Bad($"{method} memory: id {name}", method, $"{Write}/{id}", body, "memoryId", actual));
             void N(string name, string id, string key = "alpha") =>
-                all.Add(new HostileCase($"{method} memory: {name}", method, $"{Write}/{id}", null, 404, "memoryId") { Key = key });
+                all.Add(new HostileCase($"{method} memory: {name}", method, $"{Write}/{id}", body, 404, "memoryId") { Key = key });
 
             B("of garbage", "garbage", "garbage");
             B("'1-2-3'", "1-2-3", "1-2-3");
@@ -347,15 +350,37 @@ public static class HostileCatalogue
             B("of 41 characters", "00000001-0001-" + new string('1', 27));
             B("a space", "%20", " ");
             B("non-ASCII", "%C3%A9", "é");
-            all.Add(Bad($"{method} memory: id a NUL", method, $"{Write}/%00", null, "memoryId", null) with { TransportRejection = true });
+            all.Add(Bad($"{method} memory: id a NUL", method, $"{Write}/%00", body, "memoryId", null) with { TransportRejection = true });
             B("double-encoded dots", "%252E%252E", "%2E%2E");
             // Longer than the API's path limit: refused on the raw target before routing, so it names the path.
-            all.Add(Bad($"{method} memory: id of 7000 characters", method, $"{Write}/{new string('a', 7000)}", null, "path", "*") with { AlsoFields = ["memoryId"] });
+            all.Add(Bad($"{method} memory: id of 7000 characters", method, $"{Write}/{new string('a', 7000)}", body, "path", "*") with { AlsoFields = ["memoryId"] });
             N("id forged", "{forgedId}");
             N("id of another bank of the tenant", "{otherId}");
             N("id of another tenant's bank of the same name", "{betaId}");
             N("beta asks for alpha's id on its bank of the same name", "{id}", "beta");
         }
+    }
+
+    // An edit replaces the experience and/or the whole metadata of a memory: a body with neither, of the wrong type, over
+    // the limits or with a member it does not know is refused naming the member, and the memory is unchanged.
+    private static void Edits(List<HostileCase> all)
+    {
+        void P(string name, string body, string field, string? actual = "*", string? reason = null) =>
+            all.Add(Bad($"edit: {name}", "PATCH", Write + "/{id}", body, field, actual, reason));
+
+        P("an empty object", "{}", "experience", null, "missing");
+        P("experience and metadata null", """{"experience":null,"metadata":null}""", "experience", null, "missing");
+        P("experience a number", """{"experience":5}""", "experience");
+        P("experience an array", """{"experience":["e"]}""", "experience");
+        P("experience over 1 Mi characters", $$"""{"experience":"{{new string('x', (1 << 20) + 1)}}"}""", "experience");
+        P("metadata an array", """{"metadata":["a"]}""", "metadata");
+        P("metadata with a bad key", """{"metadata":{"bad key!":"v"}}""", "metadata.bad key!", null);
+        P("metadata with a number value", """{"metadata":{"a":1}}""", "metadata.a");
+        P("metadata of 17 entries", "{\"metadata\":{" + string.Join(',', Enumerable.Range(0, 17).Select(i => $"\"k{i}\":\"v\"")) + "}}", "metadata", null);
+        P("unknown member experiance", """{"experiance":"x"}""", "experiance", "*", "unknown-member");
+        P("unknown member q", """{"experience":"x","q":1e308}""", "q", "*", "unknown-member");
+        P("unknown member scope (a memory's scope is not edited)", """{"experience":"x","scope":{"userId":"u"}}""", "scope", "*", "unknown-member");
+        P("not an object", "[1]", "body", null);
     }
 
     // Dot segments, encoded slashes and control characters must never reach a route they do not name: Kestrel collapses
@@ -369,6 +394,9 @@ public static class HostileCatalogue
             all.Add(Bad($"path: {method} {name}", method, path, null, "path", "*") with { AlsoFields = ["memoryId"] });
 
         D("memories/..", "DELETE", $"{Write}/..");
+        all.Add(Bad("path: PATCH memories/..", "PATCH", $"{Write}/..", """{"experience":"x"}""", "path", "*"));
+        all.Add(Bad("path: PATCH memories/%2E%2E", "PATCH", $"{Write}/%2E%2E", """{"experience":"x"}""", "path", "*"));
+        all.Add(Bad("path: PATCH memories/{id}/..", "PATCH", $"{Write}/{{id}}/..", """{"experience":"x"}""", "path", "*"));
         D("memories/%2E%2E", "DELETE", $"{Write}/%2E%2E");
         D("memories/%2e%2e", "DELETE", $"{Write}/%2e%2e");
         D("memories/.%2E", "DELETE", $"{Write}/.%2E");
@@ -565,6 +593,7 @@ public static class HostileCatalogue
         ("write batch", "POST", Batch, $$"""{"items":[{"intent":{{V()}},"experience":"e","success":true}]}"""),
         ("list", "GET", Write, null),
         ("get memory", "GET", Write + "/{id}", null),
+        ("edit memory", "PATCH", Write + "/{id}", """{"experience":"x"}"""),
         ("delete memory", "DELETE", Write + "/{id}", null),
         ("export", "GET", Export, null),
         ("import", "POST", Import, null),
@@ -651,7 +680,7 @@ public static class HostileCatalogue
         all.Add(new HostileCase("404: the root, browser", "GET", "/", null, 404) { Headers = [("Accept", "text/html")] });
         foreach (var (method, path) in new[]
         {
-            ("POST", Bank), ("PUT", Recall), ("GET", Recall), ("DELETE", Bank + "/stats"), ("PATCH", Write + "/{id}"), ("GET", Reward), ("POST", Bank + "/stats"), ("PUT", "/v1/banks"),
+            ("POST", Bank), ("PUT", Recall), ("GET", Recall), ("DELETE", Bank + "/stats"), ("PUT", Write + "/{id}"), ("GET", Reward), ("POST", Bank + "/stats"), ("PUT", "/v1/banks"),
         })
         {
             all.Add(new HostileCase($"405: {method} {path}", method, path, null, 405));
