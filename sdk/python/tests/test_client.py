@@ -88,6 +88,18 @@ class RequestTests(unittest.TestCase):
         self.assertIn("idempotency-key", server.requests[5]["headers"])
         self.assertEqual(server.requests[6]["query"], {"limit": "5", "cursor": "c"})
 
+    def test_EditMemory_SendsOnlyTheMembersGiven_AsAKeyedPatch(self):
+        with FakeServer(scripted((200, None, {"id": "m1", "experience": "fixed"}))) as server:
+            client = client_for(server)
+            self.assertEqual(client.edit_memory("b", "m1", experience="fixed")["experience"], "fixed")
+            with self.assertRaises(ValueError):
+                client.edit_memory("b", "m1")
+        self.assertEqual(len(server.requests), 1, "an edit with nothing to change is refused before it is sent")
+        request = server.requests[0]
+        self.assertEqual((request["method"], request["raw_path"]), ("PATCH", "/v1/banks/b/memories/m1"))
+        self.assertEqual(request["body"], {"experience": "fixed"})
+        self.assertIn("idempotency-key", request["headers"])
+
     def test_ScopeMetadataAndFilters_AreSentAsTheApiTakesThem(self):
         ok = (200, None, {"token": "t", "memories": []})
         page = (200, None, {"memories": [], "nextCursor": None})

@@ -4,7 +4,7 @@
 import { MemRLError } from "./errors.js";
 import { body, defaultRetry, newKey, send, sleep, VERSION, type Call, type RetryPolicy, type TransportSettings } from "./http.js";
 import type {
-  Bank, BankOptions, BankStats, BankSummary, Calibration, CreateBankRequest, Deleted, Filter, Memory, MemoryPage, Recall,
+  Bank, BankOptions, BankStats, BankSummary, Calibration, CreateBankRequest, Deleted, EditRequest, Filter, Memory, MemoryPage, Recall,
   RecallRequest, RewardRequest, RewardResult, WriteRequest, WriteResult,
 } from "./types.js";
 
@@ -146,6 +146,12 @@ export class Memories {
       }
       cursor = next;
     }
+  }
+
+  /** Replaces a memory's experience and/or whole metadata and returns it as edited; retries carry the same
+   * Idempotency-Key, so the edit applies once. */
+  edit(bank: string, memoryId: string, request: EditRequest, options?: MutationOptions): Promise<Memory> {
+    return this.client.send({ method: "PATCH", segments: ["banks", bank, "memories", memoryId], body: body(request), ...mutation(options) });
   }
 
   async delete(bank: string, memoryId: string, options?: MutationOptions): Promise<void> {

@@ -95,6 +95,13 @@ export interface WriteRequest extends Extra {
   metadata?: Metadata;
 }
 
+/** An edit of a memory: `experience` replaces its text, `metadata` its whole metadata (`{}` clears it); a member left
+ * out is unchanged, and at least one is required. Its id, key, scope, Q and visits stay. */
+export interface EditRequest extends Extra {
+  experience?: string;
+  metadata?: Metadata;
+}
+
 // Compile-time checks that the requests above stay within the document's bodies: a member renamed or retyped there
 // fails the build here. (Not exported; erased from the JavaScript.)
 type Known<T> = { [K in keyof T as string extends K ? never : K]: T[K] };
@@ -107,4 +114,5 @@ export type _Checks = [
   Within<Omit<Known<RecallRequest>, "filter">, Loose<Omit<Clean<Schemas["RecallBody"]>, "filter">>>,
   Within<Known<RewardRequest>, Loose<Clean<Schemas["RewardBody"]>>>,
   Within<Known<WriteRequest>, Loose<Clean<Schemas["WriteBody"]>>>,
+  Within<Known<EditRequest>, Loose<Clean<Schemas["EditMemoryBody"]>>>,
 ];

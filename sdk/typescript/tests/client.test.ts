@@ -255,6 +255,17 @@ describe("requests", () => {
     assert.equal(banks!.headers["content-type"], undefined);
   });
 
+  it("sends an edit as PATCH with only the members given, keyed", async () => {
+    const { client, server } = await serve(() => ({ status: 200, body: { id: "m1", experience: "fixed" } }));
+    const edited = await client.memories.edit("b", "m1", { experience: "fixed", metadata: undefined });
+    assert.equal(edited.experience, "fixed");
+    const [edit] = server.seen;
+    assert.equal(edit!.method, "PATCH");
+    assert.equal(edit!.url, "/v1/banks/b/memories/m1");
+    assert.deepEqual(JSON.parse(edit!.body), { experience: "fixed" });
+    assert.ok(edit!.headers["idempotency-key"]);
+  });
+
   it("keys calibrate only when it applies", async () => {
     const { client, server } = await serve(() => ({ status: 200, body: {} }));
     await client.banks.calibrate("b", { sample: 100 });

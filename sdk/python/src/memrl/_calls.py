@@ -146,5 +146,13 @@ def delete_by_scope(bank: str, filter: Filter | Mapping[str, Any], idempotency_k
                 idempotency_key=idempotency_key or new_key())
 
 
+def edit_memory(bank: str, memory_id: str, experience: str | None, metadata: Mapping[str, str] | None,
+                idempotency_key: str | None, extra: Mapping[str, Any] | None) -> Call:
+    if experience is None and metadata is None and not extra:
+        raise ValueError("edit_memory needs experience or metadata (or both).")
+    fields = {"experience": experience, "metadata": dict(metadata) if metadata is not None else None}
+    return Call("PATCH", ("banks", bank, "memories", memory_id), body(fields, extra), idempotency_key=idempotency_key or new_key())
+
+
 def delete_memory(bank: str, memory_id: str, idempotency_key: str | None) -> Call:
     return Call("DELETE", ("banks", bank, "memories", memory_id), idempotency_key=idempotency_key or new_key())

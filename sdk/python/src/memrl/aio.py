@@ -130,6 +130,12 @@ class AsyncMemRL:
                 raise RuntimeError(f"the server returned the same cursor twice: {cursor!r}")
             cursor = next_cursor
 
+    async def edit_memory(self, bank: str, memory_id: str, *, experience: str | None = None,
+                          metadata: Mapping[str, str] | None = None, idempotency_key: str | None = None,
+                          extra: Mapping[str, Any] | None = None) -> Memory:
+        """:meth:`memrl.MemRL.edit_memory`: replaces the experience and/or metadata and returns the memory."""
+        return cast(Memory, await self._send(_calls.edit_memory(bank, memory_id, experience, metadata, idempotency_key, extra)))
+
     async def delete_memory(self, bank: str, memory_id: str, *, idempotency_key: str | None = None) -> None:
         await self._send(_calls.delete_memory(bank, memory_id, idempotency_key))
 

@@ -138,6 +138,13 @@ class MemRL:
                 raise RuntimeError(f"the server returned the same cursor twice: {cursor!r}")
             cursor = next_cursor
 
+    def edit_memory(self, bank: str, memory_id: str, *, experience: str | None = None,
+                    metadata: Mapping[str, str] | None = None, idempotency_key: str | None = None,
+                    extra: Mapping[str, Any] | None = None) -> Memory:
+        """Replaces the memory's experience and/or its whole metadata (``{}`` clears it) and returns it as edited; its
+        id, key, scope, Q and visits stay. Retries carry the same Idempotency-Key, so the edit applies once."""
+        return cast(Memory, self._send(_calls.edit_memory(bank, memory_id, experience, metadata, idempotency_key, extra)))
+
     def delete_memory(self, bank: str, memory_id: str, *, idempotency_key: str | None = None) -> None:
         self._send(_calls.delete_memory(bank, memory_id, idempotency_key))
 

@@ -161,7 +161,7 @@ export interface paths {
         delete: operations["DeleteMemory"];
         options?: never;
         head?: never;
-        patch?: never;
+        patch: operations["EditMemory"];
         trace?: never;
     };
     "/v1/banks/{bank}/memories/{memoryId}/history": {
@@ -440,6 +440,17 @@ export interface components {
         DeletedView: {
             /** Format: int32 */
             deleted: number | string;
+        };
+        /**
+         * @description Edit a memory (`PATCH …/memories/{id}`): string? EditMemoryBody.Experience replaces its text, Dictionary&lt;string, string&gt;? EditMemoryBody.Metadata its
+         *     whole metadata (`{}` clears it); a member left out is unchanged, and at least one is required. The id, key,
+         *     scope, Q and visits stay.
+         */
+        EditMemoryBody: {
+            experience?: null | string;
+            metadata?: null | {
+                [key: string]: string;
+            };
         };
         /** @description One member of the Phase-B pool and why it was or was not returned. */
         ExplainedCandidate: {
@@ -1577,6 +1588,69 @@ export interface operations {
             };
             /** @description Bad Request */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    EditMemory: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                bank: string;
+                memoryId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EditMemoryBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemoryInfo"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
