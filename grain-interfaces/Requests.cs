@@ -104,7 +104,7 @@ public sealed record WriteRequest(
 [GenerateSerializer, Immutable, Alias("memrl.WriteResponse")]
 public sealed record WriteResponse([property: Id(0)] string MemoryId, [property: Id(1)] bool CreatedKey, [property: Id(2)] double Q);
 
-/// <summary>A stored memory.</summary>
+/// <summary>A stored memory. <c>Revision</c> counts its edits (0 for one never edited).</summary>
 [GenerateSerializer, Immutable, Alias("memrl.MemoryInfo")]
 public sealed record MemoryInfo(
     [property: Id(0)] string Id,
@@ -117,7 +117,8 @@ public sealed record MemoryInfo(
     [property: Id(7)] DateTimeOffset CreatedAt,
     [property: Id(8)] DateTimeOffset UpdatedAt,
     [property: Id(9)] ScopeFields? Scope = null,
-    [property: Id(10)] Dictionary<string, string>? Metadata = null);
+    [property: Id(10)] Dictionary<string, string>? Metadata = null,
+    [property: Id(11)] int Revision = 0);
 
 /// <summary>
 /// Counts and distributions of one shard, computed on the shard: its size does not grow with the bank (id 3, the list of

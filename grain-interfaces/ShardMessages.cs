@@ -155,25 +155,36 @@ public static class ShardKeys
 }
 
 /// <summary>
-/// One entry of a memory's history (docs/history.md), newest first in a page. Only <see cref="Kind"/> 1 (a reward) is
-/// written today; 2 (edit), 3 and 4 (archive, restore) are reserved.
+/// One entry of a memory's history (docs/history.md), newest first in a page: <see cref="Kind"/> 1 is a reward, 2 an
+/// edit; 3 and 4 (archive, restore) are reserved. A reader skips a kind it does not know.
 /// </summary>
-/// <param name="Ordinal">The memory's visits (+ revision, once edits exist) after the change: the page cursor.</param>
-/// <param name="Reward">The reward's value.</param>
+/// <param name="Ordinal">The memory's visits + revision after the change: the page cursor.</param>
+/// <param name="Reward">The reward's value (rewards only).</param>
 /// <param name="At">When the shard applied it.</param>
-/// <param name="RecallId">The recall token's id the reward came with.</param>
-/// <param name="Q">The memory's Q after the reward.</param>
-/// <param name="Visits">The memory's visits after the reward.</param>
+/// <param name="RecallId">The recall token's id the reward came with (rewards only).</param>
+/// <param name="Q">The memory's Q after the change (an edit leaves it as it was).</param>
+/// <param name="Visits">The memory's visits after the change (an edit leaves them as they were).</param>
 [GenerateSerializer, Immutable, Alias("memrl.MemoryHistoryEntry")]
 public sealed record MemoryHistoryEntry(
     [property: Id(0)] int Kind,
     [property: Id(1)] long Ordinal,
-    [property: Id(2)] double Reward,
+    [property: Id(2)] double? Reward,
     [property: Id(3)] DateTimeOffset At,
-    [property: Id(4)] Guid RecallId,
+    [property: Id(4)] Guid? RecallId,
     [property: Id(5)] double Q,
     [property: Id(6)] int Visits)
 {
+    /// <summary>The memory's revision after an edit (edits only).</summary>
+    [Id(7)]
+    public int? Revision { get; init; }
+
+    /// <summary>What an edit replaced: "experience" and/or "metadata" (edits only).</summary>
+    [Id(8)]
+    public string[]? Changed { get; init; }
+
     /// <summary>The kind of a reward entry.</summary>
     public const int RewardKind = 1;
+
+    /// <summary>The kind of an edit entry.</summary>
+    public const int EditKind = 2;
 }

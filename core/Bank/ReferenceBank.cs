@@ -249,8 +249,8 @@ public sealed class ReferenceBank
 
     /// <summary>
     /// Edits an active memory: <paramref name="experience"/> replaces its text, <paramref name="metadata"/> its whole
-    /// metadata (null leaves either as it is). Q, visits, scope, timestamps and the key never change, so recall ranks
-    /// the memory as before; a filter on metadata sees the new values.
+    /// metadata (null leaves either as it is), and its revision rises by one. Q, visits, scope, timestamps and the key
+    /// never change, so recall ranks the memory as before; a filter on metadata sees the new values.
     /// </summary>
     /// <returns>False when no such active memory exists (deleted, archived, or never written).</returns>
     public bool Edit(long memoryId, string? experience, MemoryMetadata? metadata)
@@ -270,6 +270,7 @@ public sealed class ReferenceBank
             _table.Tag(memoryId, memory.Scope, metadata);
         }
 
+        _table.SetRevision(memoryId, memory.Revision + 1);
         return true;
     }
 

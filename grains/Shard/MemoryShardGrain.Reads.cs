@@ -128,7 +128,7 @@ internal sealed partial class MemoryShardGrain
 
         // Only ordinals up to the live one: a row past it was left by a commit that failed after staging it, and the
         // next entry with that ordinal overwrites it.
-        long live = m.Visits;
+        long live = m.HistoryOrdinal;
         var rows = await store.ReadHistoryAsync(_key, id.Sequence, Math.Min(beforeOrdinal, live + 1), limit);
         return [.. rows.Select(r => HistoryCodec.Decode(r.Ordinal, r.Entry))];
     }
@@ -178,7 +178,7 @@ internal sealed partial class MemoryShardGrain
 
     private static MemoryInfo Info(MemoryId id, MemoryRecord m) =>
         new(id.ToString(), m.IntentText, m.Experience, m.Success, m.Q, m.Visits, m.LastReward, m.CreatedAt, m.UpdatedAt,
-            ScopeFields.From(m.Scope), ScopeWire.From(m.Metadata));
+            ScopeFields.From(m.Scope), ScopeWire.From(m.Metadata), m.Revision);
 
     public async Task<ShardStats> GetStatsAsync(long bankVersion)
     {

@@ -37,24 +37,24 @@ internal sealed partial class MemoryShardGrain
             int slot = KeySlots[key.Sequence];
             var memories = key.Memories.Select(m => Info(new MemoryId(_bank.Incarnation, slot, m.Sequence), m)).ToArray();
             bytes += (vector.Length * sizeof(float)) + (2 * key.IntentText.Length)
-                + memories.Sum(m => 64L + (2L * (m.IntentText.Length + m.Experience.Length)) + (64L * Math.Min(m.Visits, StoredHistory.Slots)));
+                + memories.Sum(m => 64L + (2L * (m.IntentText.Length + m.Experience.Length)) + (64L * Math.Min((long)m.Visits + m.Revision, StoredHistory.Slots)));
             page.Add(new KeyExport(key.Sequence, slot, key.IntentText, vector, memories));
         }
 
         bool more = page.Count < remaining;
         // History rows live in the store, not in state: read after the page is cut (and what it shows is durable), each
-        // memory's only up to the visits the page exports, so rows and the exported Q agree. The import upserts them
+        // memory's only up to the visits + revision the page exports, so rows and the exported Q agree. The import upserts them
         // with the change that brings the memory (or its rewards) over.
-        if (page.Any(k => k.Memories.Any(m => m.Visits > 0)))
+        if (page.Any(k => k.Memories.Any(m => m.Visits + m.Revision > 0)))
         {
             await DurableAsync();
             for (int i = 0; i < page.Count; i++)
             {
                 var rows = new List<HistoryRowExport>();
-                foreach (var m in page[i].Memories.Where(m => m.Visits > 0))
+                foreach (var m in page[i].Memories.Where(m => m.Visits + m.Revision > 0))
                 {
                     long sequence = MemoryId.Parse(m.Id, "id").Sequence;
-                    foreach (var row in await store.ReadHistoryAsync(_key, sequence, m.Visits + 1L, StoredHistory.Slots))
+                    foreach (var row in await store.ReadHistoryAsync(_key, sequence, (long)m.Visits + m.Revision + 1L, StoredHistory.Slots))
                     {
                         rows.Add(new HistoryRowExport(sequence, row.Ordinal, row.Entry));
                     }

@@ -37,10 +37,10 @@ internal sealed partial class MemoryShardGrain
             }
 
             Change(new QUpdated(id.Sequence, request.Reward, q, memory.Visits + 1, now));
-            // Ordinal = visits after the reward (edits will add their revision): one more per entry, recomputed from
-            // state after a restart and carried by slot moves with the memory's visits. `memory` is live: Change
-            // has already raised its visits.
-            _log.QueueHistory(new StoredHistory(id.Sequence, memory.Visits,
+            // Ordinal = visits + revision after the reward: one more per entry, recomputed from state after a restart
+            // and carried by slot moves with the memory's visits and revision. `memory` is live: Change has already
+            // raised its visits.
+            _log.QueueHistory(new StoredHistory(id.Sequence, memory.HistoryOrdinal,
                 HistoryCodec.EncodeReward(request.Reward, now, request.RecallId, q, memory.Visits)));
             Change(new RecallRewarded(request.RecallId, id.Sequence, request.Reward, q, memory.Visits, request.RecallExpiresAt.UtcTicks));
             _rewardLeases.Remove((request.RecallId, id.Sequence));
@@ -198,17 +198,20 @@ internal sealed partial class MemoryShardGrain
         RequireOwnedMemory(request.Id);
         RequireNotMoving(request.Id.Slot);
         Table.TryGetMemory(request.Id.Sequence, out var memory);
-        if (request.Experience is { } experience)
-        {
-            // The payload row carries the text: rewritten in the same commit as the event, it is what replay reads.
-            Change(new ExperienceEdited(request.Id.Sequence), new StoredPayload(request.Id.Sequence, memory!.IntentText, experience, null));
-        }
-
+        var now = time.GetUtcNow();
         if (metadata is not null)
         {
             Change(new MemoryTagged(request.Id.Sequence, memory!.Scope, metadata));
         }
 
+        bool experience = request.Experience is not null;
+        int revision = memory!.Revision + 1;
+        // The payload row carries the new text: rewritten in the same commit as the event, it is what replay reads.
+        Change(new MemoryEdited(request.Id.Sequence, revision, experience, metadata is not null, now),
+            experience ? new StoredPayload(request.Id.Sequence, memory.IntentText, request.Experience, null) : null);
+        // Ordinal = visits + revision, which this edit has just raised by one (as a reward raises visits).
+        _log.QueueHistory(new StoredHistory(request.Id.Sequence, memory.HistoryOrdinal,
+            HistoryCodec.EncodeEdit(now, revision, experience, metadata is not null, memory.Q, memory.Visits)));
         Change(new OperationApplied(request.OperationId, payload, EditApplied.Instance));
         await CommitAsync();
         Telemetry.Edits.Add(1);

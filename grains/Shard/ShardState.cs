@@ -62,16 +62,20 @@ internal sealed class ShardState
                 Table.Tag(e.Memory, e.Scope, e.Metadata);
                 Postings.Add(e.Memory);
                 break;
-            case ExperienceEdited e:
-                if (payloads.TryGetValue(e.Memory, out var edited) && edited.Experience is { } experience)
+            case MemoryEdited e:
+                if (e.Experience)
                 {
-                    Table.SetExperience(e.Memory, experience);
-                }
-                else
-                {
-                    _missingPayloads.Add(e.Memory);
+                    if (payloads.TryGetValue(e.Memory, out var edited) && edited.Experience is { } experience)
+                    {
+                        Table.SetExperience(e.Memory, experience);
+                    }
+                    else
+                    {
+                        _missingPayloads.Add(e.Memory);
+                    }
                 }
 
+                Table.SetRevision(e.Memory, e.Revision);
                 break;
             case QUpdated e:
                 Table.RestoreQ(e.Memory, e.Q, e.Visits, e.Reward, e.UpdatedAt);
@@ -153,6 +157,7 @@ internal sealed class ShardState
                 m.Scope, m.Metadata);
             Postings.Add(m.Sequence);
             Table.RestoreQ(m.Sequence, m.Q, m.Visits, m.LastReward, new DateTimeOffset(m.UpdatedTicks, TimeSpan.Zero));
+            Table.SetRevision(m.Sequence, m.Revision);
         }
     }
 }

@@ -58,10 +58,21 @@ internal sealed class SlotImportPlan
                 {
                     plan.Add(key.KeySequence, m);
                 }
-                else if (m.LastReward is { } reward && (copy.Visits != m.Visits || !BitEquals(copy.Q, m.Q) || copy.UpdatedAt != m.UpdatedAt))
+                else
                 {
-                    // Q moves only with rewards, and a memory's other fields never change: the copy is behind by rewards.
-                    plan.Changes.Add((new QUpdated(sequence, reward, m.Q, m.Visits, m.UpdatedAt), null));
+                    if (copy.Revision != m.Revision)
+                    {
+                        // Edited since the copy was made (a move cut short, then edits at the source): take its text,
+                        // tags and revision. Edits are refused while the slot moves, so a revision names one content.
+                        plan.Changes.Add((new MemoryTagged(sequence, ScopeOf(m), ScopeWire.ToMetadata(m.Metadata)), null));
+                        plan.Changes.Add((new MemoryEdited(sequence, m.Revision, true, true, m.UpdatedAt), new StoredPayload(sequence, m.IntentText, m.Experience, null)));
+                    }
+
+                    if (m.LastReward is { } reward && (copy.Visits != m.Visits || !BitEquals(copy.Q, m.Q) || copy.UpdatedAt != m.UpdatedAt))
+                    {
+                        // Q moves only with rewards: the copy is behind by rewards.
+                        plan.Changes.Add((new QUpdated(sequence, reward, m.Q, m.Visits, m.UpdatedAt), null));
+                    }
                 }
             }
 
@@ -89,6 +100,7 @@ internal sealed class SlotImportPlan
         {
             MemoryAdded a => a.Memory,
             QUpdated q => q.Memory,
+            MemoryEdited e => e.Memory,
             _ => -1L,
         }).Where(s => s >= 0).ToHashSet();
         History.AddRange(rows.Where(r => brought.Contains(r.Memory)).Select(r => new StoredHistory(r.Memory, r.Ordinal, r.Entry)));
@@ -100,7 +112,13 @@ internal sealed class SlotImportPlan
         Changes.Add((new MemoryAdded(sequence, key, m.Success, m.Q, m.CreatedAt), new StoredPayload(sequence, m.IntentText, m.Experience, null)));
         if (m.Scope is not null || m.Metadata is { Count: > 0 })
         {
-            Changes.Add((new MemoryTagged(sequence, m.Scope?.ToScope("memories.scope") ?? Core.Bank.MemoryScope.None, ScopeWire.ToMetadata(m.Metadata)), null));
+            Changes.Add((new MemoryTagged(sequence, ScopeOf(m), ScopeWire.ToMetadata(m.Metadata)), null));
+        }
+
+        if (m.Revision > 0)
+        {
+            // Only the revision: the text and tags came with the add. It keeps the history's ordinals (visits + revision).
+            Changes.Add((new MemoryEdited(sequence, m.Revision, false, false, m.UpdatedAt), null));
         }
 
         if (m.LastReward is { } reward)
@@ -108,6 +126,8 @@ internal sealed class SlotImportPlan
             Changes.Add((new QUpdated(sequence, reward, m.Q, m.Visits, m.UpdatedAt), null));
         }
     }
+
+    private static Core.Bank.MemoryScope ScopeOf(MemoryInfo m) => m.Scope?.ToScope("memories.scope") ?? Core.Bank.MemoryScope.None;
 
     // A moved memory keeps its id; the sequence is the part this shard keys it by.
     private static long SequenceOf(MemoryInfo m) => MemoryId.Parse(m.Id, "memories.id").Sequence;

@@ -27,11 +27,13 @@ public sealed record MemoryAdded(long Memory, long Key, bool Success, double Q, 
 public sealed record MemoryTagged(long Memory, MemoryScope Scope, MemoryMetadata Metadata) : ShardEvent;
 
 /// <summary>
-/// An edit of <paramref name="Memory"/>'s experience text: the new text is in the memory's payload row, rewritten in the
-/// same commit, so replay (and a snapshot taken before the edit) read it from there. A metadata edit is a
-/// <see cref="MemoryTagged"/> with the memory's unchanged scope.
+/// An edit of <paramref name="Memory"/>, which now has <paramref name="Revision"/>. When <paramref name="Experience"/> is
+/// set the new text is in the memory's payload row, rewritten in the same commit, so replay (and a snapshot taken before
+/// the edit) read it from there; a metadata edit (<paramref name="Metadata"/>) is a <see cref="MemoryTagged"/> with the
+/// memory's unchanged scope in the same commit. A slot move or an import restores an edited memory's revision with one
+/// of these with neither flag set. <paramref name="At"/> is when the shard applied it (its history entry's time).
 /// </summary>
-public sealed record ExperienceEdited(long Memory) : ShardEvent;
+public sealed record MemoryEdited(long Memory, int Revision, bool Experience, bool Metadata, DateTimeOffset At) : ShardEvent;
 
 /// <summary>The result of an applied edit (it has no value: a retry reads the memory as it is then).</summary>
 public sealed record EditApplied
@@ -73,7 +75,7 @@ public static class EventCodec
 
     private const int HeaderSize = 8;
 
-    private enum Kind : byte { KeyCreated = 1, MemoryAdded = 2, QUpdated = 3, MemoryDeleted = 4, Operation = 5, KeyImported = 6, RecallRewarded = 7, MemoryTagged = 8, ExperienceEdited = 12 }
+    private enum Kind : byte { KeyCreated = 1, MemoryAdded = 2, QUpdated = 3, MemoryDeleted = 4, Operation = 5, KeyImported = 6, RecallRewarded = 7, MemoryTagged = 8, MemoryEdited = 12 }
 
     private enum ResultKind : byte { Reward = 1, Write = 2, Delete = 3, Claim = 4, DeleteMatching = 5, Edit = 8 }
 
@@ -114,7 +116,7 @@ public static class EventCodec
         OperationApplied e => WriteOperation(w.Put(Kind.Operation), e),
         RecallRewarded e => WriteRecallRewarded(w.Put(Kind.RecallRewarded), e),
         MemoryTagged e => WriteTags(w.Put(Kind.MemoryTagged).Put(e.Memory), e.Scope, e.Metadata),
-        ExperienceEdited e => w.Put(Kind.ExperienceEdited).Put(e.Memory),
+        MemoryEdited e => w.Put(Kind.MemoryEdited).Put(e.Memory).Put(e.Revision).Put(e.Experience).Put(e.Metadata).Put(e.At),
         _ => throw FieldError.Invalid(nameof(value), "one of the shard event records", value.GetType().Name),
     };
 
@@ -179,7 +181,7 @@ public static class EventCodec
             Kind.Operation => ReadOperation(r),
             Kind.RecallRewarded => ReadRecallRewarded(r),
             Kind.MemoryTagged => ReadTagged(r),
-            Kind.ExperienceEdited => new ExperienceEdited(r.ReadInt64()),
+            Kind.MemoryEdited => new MemoryEdited(r.ReadInt64(), r.ReadInt32(), r.ReadBoolean(), r.ReadBoolean(), ReadTime(r)),
             _ => throw new InvalidDataException($"Log event kind is {(byte)kind}; expected 1 to 8 or 12."),
         };
     }

@@ -7,7 +7,7 @@ namespace MemRL.Grains.Storage;
 /// <summary>
 /// The shard snapshot format: magic "MRLS", a version byte, the log position the snapshot equals, the records (keys with
 /// their slot and memories with Q, visits, times and, from version 3, scope and metadata), the operation ids, the recall
-/// rewards (from version 2), then the
+/// rewards (from version 2), from version 4 each memory's revision (its edit count), then the
 /// HNSW graph. Texts and vectors are not included: they stay in their payload rows. Every version ever written is read;
 /// a change to the layout is a new version here, never an edit of an old one.
 /// </summary>
@@ -16,8 +16,8 @@ internal static class SnapshotCodec
     public const uint Magic = 0x534C524D; // "MRLS"
 
     /// <summary>The version written. Version 2 added the recall-reward table after the operations; version 3 a memory's
-    /// scope and metadata (a flag, then the tags when it has any).</summary>
-    public const byte Version = 3;
+    /// scope and metadata (a flag, then the tags when it has any); version 4 a memory's revision (int32, after the tags).</summary>
+    public const byte Version = 4;
 
     /// <summary>The oldest version still read.</summary>
     public const byte FirstVersion = 1;
@@ -58,6 +58,8 @@ internal static class SnapshotCodec
                 {
                     EventCodec.WriteTags(w, m.Scope, m.Metadata);
                 }
+
+                w.Write(m.Revision);
             }
         }
 
@@ -122,7 +124,8 @@ internal static class SnapshotCodec
                 double last = r.ReadDouble();
                 long created = r.ReadInt64(), updated = r.ReadInt64();
                 var (scope, metadata) = version >= 3 && r.ReadBoolean() ? EventCodec.ReadTags(r) : (MemoryScope.None, MemoryMetadata.Empty);
-                memories[m] = new SnapshotMemory(sequence, success, q, visits, hasLast ? last : null, created, updated, scope, metadata);
+                int revision = version >= 4 ? r.ReadInt32() : 0;
+                memories[m] = new SnapshotMemory(sequence, success, q, visits, hasLast ? last : null, created, updated, scope, metadata, revision);
             }
 
             keys.Add(new SnapshotKey(key, slot, memories));
@@ -167,4 +170,5 @@ internal sealed record SnapshotKey(long Key, int Slot, SnapshotMemory[] Memories
 
 /// <summary>One memory of a snapshot: everything but its texts, which stay in the payload row.</summary>
 internal sealed record SnapshotMemory(
-    long Sequence, bool Success, double Q, int Visits, double? LastReward, long CreatedTicks, long UpdatedTicks, MemoryScope Scope, MemoryMetadata Metadata);
+    long Sequence, bool Success, double Q, int Visits, double? LastReward, long CreatedTicks, long UpdatedTicks, MemoryScope Scope, MemoryMetadata Metadata,
+    int Revision);

@@ -42,8 +42,8 @@ public sealed class EditTests(ClusterFixture fixture)
         var edited = await bank.EditAsync(ids[0], experience: "corrected é", metadata: new Dictionary<string, string> { ["topic"] = "new", ["v"] = "2" });
         Assert.True(reference.Edit(referenceIds[0], "corrected é", MemoryMetadata.From(new Dictionary<string, string> { ["topic"] = "new", ["v"] = "2" })));
 
-        // Everything but the experience and metadata is as before: id, intent text, Q, visits, scope, timestamps.
-        Assert.Equal(Plain(before) with { Experience = "corrected é" }, Plain(edited));
+        // Everything but the experience, metadata and revision is as before: id, intent text, Q, visits, scope, timestamps.
+        Assert.Equal(Plain(before) with { Experience = "corrected é", Revision = 1 }, Plain(edited));
         Assert.Equal(new Dictionary<string, string> { ["topic"] = "new", ["v"] = "2" }, edited.Metadata);
         var got = await bank.GetAsync(ids[0]);
         Assert.Equal(Plain(edited), Plain(got));
@@ -71,6 +71,18 @@ public sealed class EditTests(ClusterFixture fixture)
         Assert.Equal([ids[0]], (await bank.RecallAsync(intents[0], new RecallSettings(Filter: [new FilterClause("metadata.topic", ["new"])]))).Memories.Select(m => m.Id));
         Assert.DoesNotContain(ids[0], (await bank.RecallAsync(intents[0], new RecallSettings(Filter: [new FilterClause("metadata.topic", ["old"])]))).Memories.Select(m => m.Id));
         Assert.DoesNotContain(ids[1], (await bank.RecallAsync(intents[1], new RecallSettings(Filter: [new FilterClause("metadata.topic", ["old", "new"])]))).Memories.Select(m => m.Id));
+
+        // The history numbers rewards and edits together (ordinal = visits + revision), newest first.
+        await bank.RewardAsync((await bank.RecallAsync(intents[0])).Token, 0);
+        var rewarded = await bank.GetAsync(ids[0]);
+        var history = (await bank.GetHistoryAsync(ids[0], limit: 256)).Entries;
+        Assert.Equal(rewarded.Visits + 1, history.Count);
+        Assert.Equal(Enumerable.Range(1, history.Count).Reverse().Select(o => (long)o), history.Select(e => e.Ordinal));
+        Assert.Equal([1, 2, 1], history.Take(3).Select(e => e.Kind));
+        var edit = history[1];
+        Assert.Equal((1, before.Q, before.Visits, (double?)null, (Guid?)null), (edit.Revision, edit.Q, edit.Visits, edit.Reward, edit.RecallId));
+        Assert.Equal(["experience", "metadata"], edit.Changed!);
+        Assert.Equal(["metadata"], (await bank.GetHistoryAsync(ids[1])).Entries[0].Changed!);
     }
 
     [Fact]
@@ -87,7 +99,12 @@ public sealed class EditTests(ClusterFixture fixture)
         await Assert.ThrowsAsync<OperationConflictException>(() => bank.EditAsync(id, experience: "v4", operationId: "edit-a"));
         // An id used by another kind of call is a conflict too.
         await Assert.ThrowsAsync<OperationConflictException>(() => bank.DeleteAsync(id, operationId: "edit-b"));
-        Assert.Equal("v3", (await bank.GetAsync(id)).Experience);
+        var memory = await bank.GetAsync(id);
+        Assert.Equal(("v3", 2), (memory.Experience, memory.Revision));
+        // One history entry per applied edit: the retry wrote none.
+        var history = (await bank.GetHistoryAsync(id)).Entries;
+        Assert.Equal([(2L, 2), (1L, 1)], history.Select(e => (e.Ordinal, e.Revision!.Value)));
+        Assert.All(history, e => Assert.Equal(["experience"], e.Changed!));
     }
 
     [Fact]

@@ -50,9 +50,9 @@ public sealed class ShardPartsTests
         store.Stall("gp");
         log.Queue(new MemoryDeleted(1));
         var first = log.CommitAsync();
-        log.Queue(new ExperienceEdited(7), new StoredPayload(7, "t", "first", null));
-        log.Queue(new ExperienceEdited(8), new StoredPayload(8, "t", "other", null));
-        log.Queue(new ExperienceEdited(7), new StoredPayload(7, "t", "second", null));
+        log.Queue(new MemoryEdited(7, 1, true, false, DateTimeOffset.UnixEpoch), new StoredPayload(7, "t", "first", null));
+        log.Queue(new MemoryEdited(8, 2, true, false, DateTimeOffset.UnixEpoch), new StoredPayload(8, "t", "other", null));
+        log.Queue(new MemoryEdited(7, 3, true, false, DateTimeOffset.UnixEpoch), new StoredPayload(7, "t", "second", null));
         var second = log.CommitAsync();
         store.Release("gp");
         await Task.WhenAll(first, second);
@@ -160,6 +160,30 @@ public sealed class ShardPartsTests
     }
 
     [Fact]
+    public void SlotImportPlan_GivesACopyBehindByEdits_TheSourcesTextTagsAndRevision_Once()
+    {
+        var source = NewState();
+        AddKey(source, key: 10, slot: 3, memories: [11, 12]);
+        source.Apply(new MemoryEdited(12, 1, true, false, Now), new Dictionary<long, StoredPayload> { [12] = new(12, "intent", "first edit", null) });
+        var target = NewState();
+        Apply(target, SlotImportPlan.For(target, Export(source)));
+        Assert.Equal(Describe(source), Describe(target));
+
+        // The move was cut short; the source edits again (text and tags) before the next attempt.
+        var tags = Core.Bank.MemoryMetadata.From(new Dictionary<string, string> { ["k"] = "v" });
+        source.Apply(new MemoryTagged(12, Core.Bank.MemoryScope.None, tags), Payloads());
+        source.Apply(new MemoryEdited(12, 2, true, true, Now), new Dictionary<long, StoredPayload> { [12] = new(12, "intent", "second edit", null) });
+        var plan = SlotImportPlan.For(target, Export(source));
+        Assert.Equal(["MemoryTagged", "MemoryEdited"], plan.Changes.Select(c => Name(c.Change)));
+        Assert.Equal("second edit", plan.Changes[1].Row!.Experience);
+        Apply(target, plan);
+        Assert.Equal(Describe(source), Describe(target));
+        Assert.True(target.Table.TryGetMemory(12, out var copy));
+        Assert.Equal(("v", 2), (copy.Metadata.Entries.Single().Value, copy.Revision));
+        Assert.Empty(SlotImportPlan.For(target, Export(source)).Changes);
+    }
+
+    [Fact]
     public void SlotImportPlan_RefusesAKeyThatWouldChangeSlot()
     {
         var target = NewState();
@@ -188,7 +212,8 @@ public sealed class ShardPartsTests
         var vector = new float[4];
         state.Index.TryGetVector(k.Sequence, vector);
         return new KeyExport(k.Sequence, state.KeySlots[k.Sequence], k.IntentText, vector,
-            k.Memories.Select(m => new MemoryInfo(new MemoryId(1, state.KeySlots[k.Sequence], m.Sequence).ToString(), m.IntentText, m.Experience, m.Success, m.Q, m.Visits, m.LastReward, m.CreatedAt, m.UpdatedAt)).ToArray());
+            k.Memories.Select(m => new MemoryInfo(new MemoryId(1, state.KeySlots[k.Sequence], m.Sequence).ToString(), m.IntentText, m.Experience, m.Success, m.Q, m.Visits, m.LastReward, m.CreatedAt, m.UpdatedAt,
+                null, ScopeWire.From(m.Metadata), m.Revision)).ToArray());
     }).ToList();
 
     private static void Apply(ShardState state, SlotImportPlan plan)
@@ -209,5 +234,5 @@ public sealed class ShardPartsTests
 
     private static string Describe(ShardState state) => string.Join("\n", state.Table.Keys.OrderBy(k => k.Sequence).Select(k =>
         $"{k.Sequence}@{state.KeySlots[k.Sequence]}: " + string.Join(", ", k.Memories.OrderBy(m => m.Sequence).Select(m =>
-            $"{m.Sequence} {m.Experience} q={m.Q:R} v={m.Visits} last={m.LastReward} at={m.UpdatedAt:O}"))));
+            $"{m.Sequence} {m.Experience} q={m.Q:R} v={m.Visits} last={m.LastReward} at={m.UpdatedAt:O} rev={m.Revision} tags={string.Join(',', m.Metadata.Entries)}"))));
 }

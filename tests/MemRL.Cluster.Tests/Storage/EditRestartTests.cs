@@ -37,12 +37,70 @@ public sealed class EditRestartTests
     public Task Edits_AreRestoredExactly_AfterARestart_Azure() =>
         RunAsync(StorageClusters.Azure(AzuriteFactAttribute.ConnectionString!, snapshotEvery: 7));
 
+    [Fact]
+    public async Task Edits_TravelWithASlotMove_TextTagsRevisionAndHistory()
+    {
+        string path = TestDatabase.NewPath("edits-move");
+        string name = ClusterFixture.NewBankName("edits-move");
+        var vectors = new Vectors(83, 16);
+        var cluster = await StorageClusters.StartAsync(StorageClusters.Sqlite(path, snapshotEvery: 5), silos: 2);
+        try
+        {
+            var memory = new MemoryClient(cluster.Client);
+            await memory.CreateBankAsync(name, new BankSpec(16, "test-embedder", new BankOptions { Delta = -1, MergeThreshold = 2 }, 2, new IndexSettings(Exact: true)));
+            var bank = memory.Bank(name);
+            var ids = new List<string>();
+            for (int i = 0; i < 24; i++)
+            {
+                ids.Add((await bank.WriteAsync(vectors.Gaussian(), $"t{i}", $"e{i}", true)).MemoryId);
+            }
+
+            for (int round = 0; round < 3; round++)
+            {
+                foreach (string id in ids.Where((_, i) => i % 3 != 0))
+                {
+                    await bank.EditAsync(id, experience: $"e {id} r{round}", metadata: round == 1 ? new Dictionary<string, string> { ["r"] = "1" } : null);
+                }
+
+                await bank.RewardAsync((await bank.RecallAsync(vectors.Gaussian())).Token, 0.5);
+            }
+
+            var before = new Dictionary<string, (MemoryInfo Memory, List<string> History)>();
+            foreach (string id in ids)
+            {
+                before[id] = (await bank.GetAsync(id), await HistoryAsync(bank, id));
+            }
+
+            // Slots move to the new shards: every memory arrives with its edited text, tags, revision and history.
+            await memory.GrowShardsAsync(name, 4);
+            foreach (var (id, (expected, history)) in before)
+            {
+                var got = await bank.GetAsync(id);
+                Assert.Equal(expected with { Metadata = null }, got with { Metadata = null });
+                Assert.Equal(expected.Metadata, got.Metadata);
+                Assert.Equal(history, await HistoryAsync(bank, id));
+            }
+
+            // And the numbering goes on where the old shard left it.
+            var again = await bank.EditAsync(ids[1], experience: "after the move");
+            Assert.Equal(before[ids[1]].Memory.Revision + 1, again.Revision);
+            Assert.Equal(before[ids[1]].History, (await HistoryAsync(bank, ids[1])).Skip(1));
+        }
+        finally
+        {
+            await cluster.DisposeAsync();
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            TestDatabase.Delete(path);
+        }
+    }
+
     private static async Task RunAsync(StorageOptions storage)
     {
         string name = ClusterFixture.NewBankName("edits");
         var vectors = new Vectors(81, 16);
         var intents = Enumerable.Range(0, 16).Select(_ => vectors.Gaussian()).ToArray();
         var before = new Dictionary<string, MemoryInfo?>();
+        var histories = new Dictionary<string, List<string>>();
         await StorageClusters.RunAsync(storage, async (memory, _) =>
         {
             await memory.CreateBankAsync(name, new BankSpec(16, "test-embedder", new BankOptions { Delta = -1, MergeThreshold = 2 }, 2, new IndexSettings(Exact: true)));
@@ -76,9 +134,14 @@ public sealed class EditRestartTests
             foreach (string id in ids)
             {
                 before[id] = deleted.Contains(id) ? null : await bank.GetAsync(id);
+                if (before[id] is not null)
+                {
+                    histories[id] = await HistoryAsync(bank, id);
+                }
             }
 
             Assert.Contains(before.Values, m => m?.Experience.StartsWith("by ", StringComparison.Ordinal) == true);
+            Assert.Contains(before.Values, m => m?.Revision > 6);
         });
 
         await StorageClusters.RunAsync(storage, async (memory, _) =>
@@ -95,6 +158,9 @@ public sealed class EditRestartTests
                 var got = await bank.GetAsync(id);
                 Assert.Equal(expected with { Metadata = null }, got with { Metadata = null });
                 Assert.Equal(expected.Metadata, got.Metadata);
+                var history = await HistoryAsync(bank, id);
+                Assert.Equal(histories[id], history);
+                Assert.Equal(expected.Visits + expected.Revision, history.Count);
                 // The postings were rebuilt with the new metadata: a filter on it finds the memory.
                 if (expected.Metadata is { Count: > 0 } tags)
                 {
@@ -104,9 +170,20 @@ public sealed class EditRestartTests
                 }
             }
 
+            // Numbering goes on from the restored revision: a new edit is the next ordinal, overwriting nothing.
+            string first = before.First(p => p.Value is not null).Key;
+            var again = await bank.EditAsync(first, experience: "after the restart");
+            var newest = (await bank.GetHistoryAsync(first, limit: 1)).Entries.Single();
+            Assert.Equal((2, (long)again.Visits + again.Revision, again.Revision), (newest.Kind, newest.Ordinal, newest.Revision!.Value));
+            Assert.Equal(histories[first], (await HistoryAsync(bank, first)).Skip(1));
             await memory.DeleteBankAsync(name);
         });
 
         int ids(string id) => before.Keys.ToList().IndexOf(id);
     }
+
+    // A memory's whole history (under 256 entries here), one comparable line per entry.
+    private static async Task<List<string>> HistoryAsync(BankClient bank, string id) =>
+        [.. (await bank.GetHistoryAsync(id, limit: 256)).Entries.Select(e =>
+            $"{e.Kind} {e.Ordinal} {e.Reward} {e.At.UtcTicks} {e.RecallId} {e.Q:R} {e.Visits} {e.Revision} {string.Join('+', e.Changed ?? [])}")];
 }

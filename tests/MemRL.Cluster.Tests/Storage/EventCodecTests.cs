@@ -96,19 +96,21 @@ public sealed class EventCodecTests
         Assert.Equal(3, Assert.IsType<OperationApplied>(events[1]).Result);
     }
 
-    // An edit of the experience (kind 12; its text is in the payload row) and the edit's result (result kind 8, no value).
+    // An edit (kind 12: memory, revision after it, what changed, when; the text is in the payload row) and the edit's
+    // result (result kind 8, no value).
     [Fact]
-    public void Encode_PinsTheLayout_OfExperienceEditedAndTheEditResult()
+    public void Encode_PinsTheLayout_OfMemoryEditedAndTheEditResult()
     {
-        var record = EventCodec.Encode([new ExperienceEdited(9), new OperationApplied("e-1", [6], EditApplied.Instance)]);
+        var at = new DateTimeOffset(0x0102030405060708, TimeSpan.Zero);
+        var record = EventCodec.Encode([new MemoryEdited(9, 2, true, false, at), new OperationApplied("e-1", [6], EditApplied.Instance)]);
 
         string body =
             "01" + "02000000" + // version 1, 2 events
-            "0C" + "0900000000000000" + // experience of memory 9 edited
+            "0C" + "0900000000000000" + "02000000" + "01" + "00" + "0807060504030201" + // memory 9 at revision 2, experience only
             "05" + "03652D31" + "01" + "06" + "08"; // operation e-1, hash [6], edit result
         Assert.Equal(body, Convert.ToHexString(record.AsSpan(8)));
         Assert.True(EventCodec.TryDecode(record, out var events));
-        Assert.Equal(new ExperienceEdited(9), events[0]);
+        Assert.Equal(new MemoryEdited(9, 2, true, false, at), events[0]);
         Assert.Same(EditApplied.Instance, Assert.IsType<OperationApplied>(events[1]).Result);
     }
 

@@ -93,7 +93,7 @@ public sealed class HistoryTests
         {
             var page = await bank.GetHistoryAsync(id, limit: 256);
             var expected = rewards.AsEnumerable().Reverse().ToList();
-            Assert.Equal(expected, page.Entries.Select(e => (e.Reward, e.Q, e.Visits)));
+            Assert.Equal(expected, page.Entries.Select(e => (e.Reward!.Value, e.Q, e.Visits)));
             Assert.All(page.Entries, e => Assert.Equal(MemoryHistoryEntry.RewardKind, e.Kind));
             Assert.Equal(expected.Select(e => (long)e.Visits), page.Entries.Select(e => e.Ordinal));
             Assert.Null(page.NextCursor);
