@@ -8,7 +8,7 @@ using MemRL.GrainInterfaces;
 namespace MemRL.Client.Export;
 
 /// <summary>
-/// The bank export stream, format version 1 (docs/export-format.md): a preamble (magic, format version), then frames
+/// The bank export stream (docs/export-format.md): a preamble (magic, format version), then frames
 /// (kind, payload length, payload, CRC-32 of the three): one header, one frame per intent key with its memories, one
 /// trailer with the counts. Little-endian throughout. The version comes before any frame so that a newer stream is
 /// refused before anything in it is interpreted.
@@ -17,12 +17,16 @@ public static class ExportFormat
 {
     /// <summary>
     /// The version this code writes; it reads every version up to it. Version 2 adds each key's reward history after its
-    /// memories; a version-1 stream reads as keys without history.
+    /// memories; a version-1 stream reads as keys without history. Version 3 adds each memory's revision (its edit count,
+    /// after its flags); earlier streams read as revision 0.
     /// </summary>
-    public const ushort Version = 2;
+    public const ushort Version = 3;
 
     /// <summary>The first version whose key frames end with the key's history rows.</summary>
     internal const ushort HistoryVersion = 2;
+
+    /// <summary>The first version whose memories carry their revision.</summary>
+    internal const ushort RevisionVersion = 3;
 
     /// <summary>Largest history entry a reader accepts: the known kinds are under 64 bytes.</summary>
     internal const int MaxHistoryEntry = 256;
@@ -85,7 +89,8 @@ public sealed record ExportedMemory(
     DateTimeOffset UpdatedAt,
     ScopeFields? Scope,
     Dictionary<string, string>? Metadata,
-    bool Archived = false);
+    bool Archived = false,
+    int Revision = 0);
 
 /// <summary>
 /// One intent key: its slot and sequence (kept on import), its stored unit vector, its memories, and (format 2) the
@@ -162,6 +167,7 @@ public sealed class ExportWriter(Stream output)
                 }
 
                 w.Write(m.Archived ? ExportFormat.ArchivedFlag : (byte)0);
+                w.Write(m.Revision);
             }
 
             var history = key.History ?? [];
@@ -390,9 +396,16 @@ public sealed class ExportReader(Stream input)
                 throw FieldError.Invalid($"{at}.memories[{i}].flags", $"only bits known to format version {ExportFormat.Version} (mask {ExportFormat.KnownFlags:x2})", $"{flags:x2}");
             }
 
+            int revision = version >= ExportFormat.RevisionVersion ? r.ReadInt32() : 0;
+            if (revision < 0)
+            {
+                throw FieldError.OutOfRange($"{at}.memories[{i}].revision", "an integer ≥ 0 (the memory's edit count)", FieldError.Format(revision));
+            }
+
             var scope = user is null && agent is null && session is null && run is null ? null : new ScopeFields(user, agent, session, run);
             memories[i] = new ExportedMemory(memory, intent, experience, success, q, visits, hasReward ? reward : null,
-                new DateTimeOffset(created, TimeSpan.Zero), new DateTimeOffset(updated, TimeSpan.Zero), scope, metadata, (flags & ExportFormat.ArchivedFlag) != 0);
+                new DateTimeOffset(created, TimeSpan.Zero), new DateTimeOffset(updated, TimeSpan.Zero), scope, metadata, (flags & ExportFormat.ArchivedFlag) != 0,
+                revision);
         }
 
         var history = version >= ExportFormat.HistoryVersion ? DecodeHistory(r, payload.Length, memories, at) : null;
@@ -404,8 +417,8 @@ public sealed class ExportReader(Stream input)
         return new ExportedKey(sequence, slot, intentText, vector, memories, history);
     }
 
-    // Each row must belong to one of the key's memories, within the ordinals its visits leave (the newest 256, none above
-    // the visits), once, and decode as a known history entry: an import writes these rows as they are.
+    // Each row must belong to one of the key's memories, within the ordinals its visits and revision leave (the newest 256,
+    // none above visits + revision), once, and decode as a known history entry: an import writes these rows as they are.
     private static HistoryRowExport[] DecodeHistory(BinaryReader r, int payloadLength, ExportedMemory[] memories, string at)
     {
         int count = r.ReadInt32();
@@ -414,7 +427,7 @@ public sealed class ExportReader(Stream input)
             throw FieldError.OutOfRange($"{at}.history", "a count of history rows that fits the frame", FieldError.Format(count));
         }
 
-        var visits = memories.ToDictionary(m => m.Sequence, m => m.Visits);
+        var newest = memories.ToDictionary(m => m.Sequence, m => (long)m.Visits + m.Revision);
         var seen = new HashSet<(long, long)>();
         var rows = new HistoryRowExport[count];
         for (int h = 0; h < count; h++)
@@ -423,14 +436,14 @@ public sealed class ExportReader(Stream input)
             long memory = r.ReadInt64();
             long ordinal = r.ReadInt64();
             int length = r.ReadInt32();
-            if (!visits.TryGetValue(memory, out int memoryVisits))
+            if (!newest.TryGetValue(memory, out long last))
             {
                 throw FieldError.Invalid($"{field}.memory", "the sequence of one of the key's memories", FieldError.Format(memory));
             }
 
-            if (ordinal < Math.Max(1, memoryVisits - 255) || ordinal > memoryVisits || !seen.Add((memory, ordinal)))
+            if (ordinal < Math.Max(1, last - 255) || ordinal > last || !seen.Add((memory, ordinal)))
             {
-                throw FieldError.OutOfRange($"{field}.ordinal", $"an ordinal in [{Math.Max(1, memoryVisits - 255)}, {memoryVisits}] (the memory's newest rewards), once",
+                throw FieldError.OutOfRange($"{field}.ordinal", $"an ordinal in [{Math.Max(1, last - 255)}, {last}] (the memory's newest rewards and edits), once",
                     FieldError.Format(ordinal));
             }
 

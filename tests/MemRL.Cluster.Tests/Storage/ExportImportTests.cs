@@ -173,7 +173,7 @@ public sealed class ExportImportTests
             byte[] export = await SeededExportAsync(memory, source, vectors, 80);
             var imported = await memory.ImportBankAsync(target, new MemoryStream(export), new ImportSettings(ShardCount: 3));
 
-            int entries = 0;
+            int entries = 0, edits = 0;
             string? cursor = null;
             do
             {
@@ -184,8 +184,10 @@ public sealed class ExportImportTests
                     string moved = new MemoryId(imported.Bank.Incarnation, id.Slot, id.Sequence).ToString();
                     var before = await memory.Bank(source).GetHistoryAsync(m.Id, limit: 256);
                     var after = await memory.Bank(target).GetHistoryAsync(moved, limit: 256);
-                    Assert.Equal(before.Entries, after.Entries);
-                    Assert.Equal(m.Visits, before.Entries.Count);
+                    Assert.Equal(before.Entries.Select(Line), after.Entries.Select(Line));
+                    Assert.Equal(m.Visits + m.Revision, before.Entries.Count);
+                    Assert.Equal(m.Revision, (await memory.Bank(target).GetAsync(moved)).Revision);
+                    edits += before.Entries.Count(e => e.Kind == MemoryHistoryEntry.EditKind);
                     entries += before.Entries.Count;
                 }
 
@@ -194,7 +196,11 @@ public sealed class ExportImportTests
             while (cursor is not null);
 
             Assert.True(entries > 0, "the seeded rewards left no history to carry");
+            Assert.True(edits > 0, "the seeded edits left no history to carry");
         });
+
+        static string Line(MemoryHistoryEntry e) =>
+            $"{e.Kind} {e.Ordinal} {e.Reward} {e.At.UtcTicks} {e.RecallId} {e.Q:R} {e.Visits} {e.Revision} {string.Join('+', e.Changed ?? [])}";
     }
 
     [Fact]
@@ -365,18 +371,29 @@ public sealed class ExportImportTests
         }
     }
 
-    // Memories under a few hundred keys, some merged, scoped to two users, rewarded by recalls so Q and visits vary.
+    // Memories under a few hundred keys, some merged, scoped to two users, rewarded by recalls so Q and visits vary, and
+    // every seventh edited between rewards so revisions and edit entries interleave with reward entries in the history.
     private static async Task SeedAsync(BankClient bank, Vectors vectors, int count)
     {
         var rng = new Random(5);
+        var ids = new List<string>();
         for (int i = 0; i < count; i++)
         {
-            await bank.WriteAsync(vectors.Gaussian(), $"intent {i}", $"experience {i}", i % 3 != 0, operationId: $"seed-{i}",
-                scope: new ScopeFields(UserId: i % 2 == 0 ? "alice" : "bob"), metadata: new Dictionary<string, string> { ["i"] = i.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+            ids.Add((await bank.WriteAsync(vectors.Gaussian(), $"intent {i}", $"experience {i}", i % 3 != 0, operationId: $"seed-{i}",
+                scope: new ScopeFields(UserId: i % 2 == 0 ? "alice" : "bob"), metadata: new Dictionary<string, string> { ["i"] = i.ToString(System.Globalization.CultureInfo.InvariantCulture) })).MemoryId);
         }
 
         for (int r = 0; r < 40; r++)
         {
+            if (r is 10 or 30)
+            {
+                for (int i = 0; i < ids.Count; i += 7)
+                {
+                    await bank.EditAsync(ids[i], experience: $"experience {i}, corrected in round {r}", metadata: r == 30 ? new Dictionary<string, string> { ["edited"] = "yes" } : null,
+                        operationId: $"seed-edit-{i}-{r}");
+                }
+            }
+
             var recall = await bank.RecallAsync(vectors.Gaussian());
             if (recall.Memories.Count > 0)
             {
