@@ -51,6 +51,7 @@ public static class McpServerExtensions
         services.AddSingleton<McpServerTool>(sp => new WriteTool(sp.GetRequiredService<IOptions<McpOptions>>().Value));
         services.AddSingleton<McpServerTool>(sp => new GetTool(sp.GetRequiredService<IOptions<McpOptions>>().Value));
         services.AddSingleton<McpServerTool>(sp => new ListTool(sp.GetRequiredService<IOptions<McpOptions>>().Value));
+        services.AddSingleton<McpServerTool>(sp => new EditMemoryTool(sp.GetRequiredService<IOptions<McpOptions>>().Value));
         services.AddSingleton<McpServerTool>(sp => new DeleteMemoryTool(sp.GetRequiredService<IOptions<McpOptions>>().Value));
         services.AddSingleton<McpServerTool>(sp => new BankStatsTool(sp.GetRequiredService<IOptions<McpOptions>>().Value));
         services.AddOptions<HttpServerTransportOptions>().Configure<IOptions<McpOptions>>((transport, mcp) =>

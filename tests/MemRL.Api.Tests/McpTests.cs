@@ -68,7 +68,7 @@ public sealed class McpTests(McpSilo fixture) : IClassFixture<McpSilo>
     private static readonly string Writer = ApiSilo.KeyOf("alpha");
     private static readonly string Reader = ApiSilo.KeyOf("alpha", readOnly: true);
 
-    private static readonly string[] AllTools = ["bank_stats", "delete_memory", "get", "list", "recall", "reward", "write"];
+    private static readonly string[] AllTools = ["bank_stats", "delete_memory", "edit_memory", "get", "list", "recall", "reward", "write"];
 
     [Fact]
     public async Task Http_ListsEveryTool_AndAReadOnlyKeyOnlyTheReadTools()
@@ -108,6 +108,7 @@ public sealed class McpTests(McpSilo fixture) : IClassFixture<McpSilo>
             ("write", new() { ["bank"] = bank, ["intent"] = "x", ["experience"] = "y", ["success"] = true }),
             ("reward", new() { ["reward"] = 1 }),
             ("delete_memory", new() { ["bank"] = bank, ["memoryId"] = "00000000-0000-0000-0000-000000000000" }),
+            ("edit_memory", new() { ["bank"] = bank, ["memoryId"] = "00000000-0000-0000-0000-000000000000", ["experience"] = "x" }),
         })
         {
             var error = await CallErrorAsync(reader, tool, args);
@@ -120,6 +121,39 @@ public sealed class McpTests(McpSilo fixture) : IClassFixture<McpSilo>
         // Reading is allowed: the reader's recall returns the writer's memory.
         var recall = await CallOkAsync(reader, "recall", new() { ["bank"] = bank, ["query"] = "how do I reset my password" });
         Assert.Single(recall.GetProperty("memories").EnumerateArray());
+    }
+
+    [Fact]
+    public async Task Http_EditMemory_CorrectsTheTextAndMetadata_KeepsIdAndQ_AndRefusesBadArgumentsChangingNothing()
+    {
+        string bank = ApiSiloFixture.NewBankName("mcp-edit");
+        await using var client = await fixture.HttpClientAsync(Writer);
+        var written = await CallOkAsync(client, "write", new() { ["bank"] = bank, ["intent"] = "reset a password", ["experience"] = "call support", ["success"] = true });
+        string id = written.GetProperty("memoryId").GetString()!;
+
+        var edited = await CallOkAsync(client, "edit_memory", new() { ["bank"] = bank, ["memoryId"] = id, ["experience"] = "send the reset link", ["metadata"] = new Dictionary<string, string> { ["fixed"] = "yes" } });
+        Assert.Equal((id, "send the reset link", 1, "yes"), (edited.GetProperty("memoryId").GetString(), edited.GetProperty("experience").GetString(),
+            edited.GetProperty("revision").GetInt32(), edited.GetProperty("metadata").GetProperty("fixed").GetString()));
+        Assert.Equal(written.GetProperty("q").GetDouble(), edited.GetProperty("q").GetDouble());
+        // Asked again after another edit, the same edit applies again (its operation id names the revision it read).
+        await CallOkAsync(client, "edit_memory", new() { ["bank"] = bank, ["memoryId"] = id, ["experience"] = "call support" });
+        var again = await CallOkAsync(client, "edit_memory", new() { ["bank"] = bank, ["memoryId"] = id, ["experience"] = "send the reset link" });
+        Assert.Equal(("send the reset link", 3), (again.GetProperty("experience").GetString(), again.GetProperty("revision").GetInt32()));
+
+        foreach (var (args, field) in new (Dictionary<string, object?>, string)[]
+        {
+            (new() { ["bank"] = bank, ["memoryId"] = id }, "experience"),
+            (new() { ["bank"] = bank, ["memoryId"] = "..", ["experience"] = "x" }, "memoryId"),
+            (new() { ["bank"] = bank, ["memoryId"] = id, ["metadata"] = new Dictionary<string, string> { ["bad key!"] = "v" } }, "metadata"),
+            (new() { ["bank"] = bank, ["memoryId"] = id, ["experience"] = new string('x', MemRL.GrainInterfaces.BankLimits.MaxExperienceLength + 1) }, "experience"),
+        })
+        {
+            var error = await CallErrorAsync(client, "edit_memory", args);
+            Assert.StartsWith(field, error.GetProperty("field").GetString());
+        }
+
+        var got = await CallOkAsync(client, "get", new() { ["bank"] = bank, ["memoryId"] = id });
+        Assert.Equal(("send the reset link", 3), (got.GetProperty("experience").GetString(), got.GetProperty("revision").GetInt32()));
     }
 
     [Fact]
