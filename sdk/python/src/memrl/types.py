@@ -161,6 +161,7 @@ class Memory(TypedDict):
     updatedAt: str
     scope: Optional[Scope]
     metadata: Optional[Metadata]
+    revision: int  # how many edits it has had (0: never edited)
 
 
 class MemoryPage(TypedDict):

@@ -539,22 +539,22 @@ export interface components {
             intentText: string;
         };
         /**
-         * @description One entry of a memory's history (docs/history.md), newest first in a page. Only int MemoryHistoryEntry.Kind 1 (a reward) is
-         *     written today; 2 (edit), 3 and 4 (archive, restore) are reserved.
+         * @description One entry of a memory's history (docs/history.md), newest first in a page: int MemoryHistoryEntry.Kind 1 is a reward, 2 an
+         *     edit; 3 and 4 (archive, restore) are reserved. A reader skips a kind it does not know.
          */
         MemoryHistoryEntry: {
             /** Format: int32 */
             kind: number | string;
             /**
              * Format: int64
-             * @description The memory's visits (+ revision, once edits exist) after the change: the page cursor.
+             * @description The memory's visits + revision after the change: the page cursor.
              */
             ordinal: number | string;
             /**
              * Format: double
-             * @description The reward's value.
+             * @description The reward's value (rewards only).
              */
-            reward: number | string;
+            reward: null | number | string;
             /**
              * Format: date-time
              * @description When the shard applied it.
@@ -562,19 +562,26 @@ export interface components {
             at: string;
             /**
              * Format: uuid
-             * @description The recall token's id the reward came with.
+             * @description The recall token's id the reward came with (rewards only).
              */
-            recallId: string;
+            recallId: null | string;
             /**
              * Format: double
-             * @description The memory's Q after the reward.
+             * @description The memory's Q after the change (an edit leaves it as it was).
              */
             q: number | string;
             /**
              * Format: int32
-             * @description The memory's visits after the reward.
+             * @description The memory's visits after the change (an edit leaves them as they were).
              */
             visits: number | string;
+            /**
+             * Format: int32
+             * @description The memory's revision after an edit (edits only).
+             */
+            revision?: null | number | string;
+            /** @description What an edit replaced: "experience" and/or "metadata" (edits only). */
+            changed?: null | string[];
         };
         /** @description One page of a memory's history (docs/history.md), newest first. */
         MemoryHistoryPage: {
@@ -586,7 +593,7 @@ export interface components {
              */
             nextCursor: null | number | string;
         };
-        /** @description A stored memory. */
+        /** @description A stored memory. `Revision` counts its edits (0 for one never edited). */
         MemoryInfo: {
             id: string;
             intentText: string;
@@ -606,6 +613,11 @@ export interface components {
             metadata?: null | {
                 [key: string]: string;
             };
+            /**
+             * Format: int32
+             * @default 0
+             */
+            revision: number | string;
         };
         /**
          * @description A page of a bank's memories: shard by shard, by sequence within a shard. Pass string? MemoryPage.NextCursor back for the
