@@ -315,11 +315,9 @@ internal static class Endpoints
         WireValidation.Edit(body.Experience, body.Metadata);
         var client = BankOf(memory, user, bank);
         string tenant = Tenants.TenantOf(user);
-        if (body.Experience is { } experience)
+        if (body.Experience is not null)
         {
-            var current = await client.GetAsync(memoryId);
-            await usage.CheckTextGrowthAsync(tenant,
-                System.Text.Encoding.UTF8.GetByteCount(experience) - System.Text.Encoding.UTF8.GetByteCount(current.Experience));
+            await usage.CheckEditAsync(tenant, (await client.GetAsync(memoryId)).Experience, body.Experience);
         }
 
         var edited = await client.EditAsync(memoryId, body.Experience, body.Metadata, IdempotencyKey(request));

@@ -68,6 +68,14 @@ internal sealed class TenantUsage(MemoryClient memory, IOptions<ApiOptions> opti
         }
     }
 
+    /// <summary>Refuses an edit whose new experience text would take the tenant over <see cref="QuotaOptions.MaxTextBytes"/>:
+    /// it counts what the new text adds over the memory's current one (metadata is not counted, as on a write); no new
+    /// text, or a shorter one, never fails.</summary>
+    public Task CheckEditAsync(string tenant, string currentExperience, string? newExperience) =>
+        newExperience is null
+            ? Task.CompletedTask
+            : CheckTextGrowthAsync(tenant, System.Text.Encoding.UTF8.GetByteCount(newExperience) - System.Text.Encoding.UTF8.GetByteCount(currentExperience));
+
     /// <summary>Refuses an import whose memories or text would take the tenant over <see cref="QuotaOptions.MaxMemories"/> or <see cref="QuotaOptions.MaxTextBytes"/>.</summary>
     public async Task CheckImportAsync(string tenant, long memories, long textBytes)
     {

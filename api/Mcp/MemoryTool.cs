@@ -152,6 +152,24 @@ internal abstract class MemoryTool : McpServerTool
     }
 
     /// <summary>The tool's work; throws <see cref="FieldError"/> exceptions (and the cluster's) for bad input.</summary>
+    /// <summary>
+    /// A tool call's operation id: <paramref name="prefix"/> and the SHA-256 of <paramref name="parts"/>, each
+    /// length-prefixed UTF-8 so no two different part lists hash alike ("ab","c" vs "a","bc"). Tools pass what makes two
+    /// calls the same operation (session, bank, arguments), so a host's retry maps to the id its first attempt used.
+    /// </summary>
+    protected static string OperationIdOf(string prefix, IEnumerable<string> parts)
+    {
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        foreach (string part in parts)
+        {
+            byte[] bytes = System.Text.Encoding.UTF8.GetBytes(part);
+            hash.AppendData(BitConverter.GetBytes(bytes.Length));
+            hash.AppendData(bytes);
+        }
+
+        return prefix + Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
     protected abstract Task<object> CallAsync(ToolCall call);
 
     /// <summary>The tool's name for a field the cluster or the HTTP layer named in its own terms (intentText, token).</summary>

@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using MemRL.GrainInterfaces;
 
 namespace MemRL.Api.Mcp.Tools;
@@ -31,28 +29,18 @@ internal sealed class EditMemoryTool(McpOptions options) : MemoryTool("edit_memo
         WireValidation.Edit(experience, metadata);
         var bank = call.Bank();
         var current = await bank.GetAsync(id);
-        if (experience is not null)
-        {
-            await call.Get<TenantUsage>().CheckTextGrowthAsync(call.Tenant, Encoding.UTF8.GetByteCount(experience) - Encoding.UTF8.GetByteCount(current.Experience));
-        }
+        await call.Get<TenantUsage>().CheckEditAsync(call.Tenant, current.Experience, experience);
 
         var edited = await bank.EditAsync(id, experience, metadata, OperationId(call, id, current.Revision, experience, metadata));
         call.Get<TenantUsage>().Forget(call.Tenant);
         return MemoryView.From(edited);
     }
 
-    private static string OperationId(ToolCall call, string id, int revision, string? experience, Dictionary<string, string>? metadata)
-    {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        IEnumerable<string> parts = [call.Session, call.BankName, id, revision.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            experience is null ? "\0" : "e" + experience, metadata is null ? "\0" : "m"];
-        foreach (string part in parts.Concat((metadata ?? []).OrderBy(p => p.Key, StringComparer.Ordinal).SelectMany(p => new[] { p.Key, p.Value })))
-        {
-            byte[] bytes = Encoding.UTF8.GetBytes(part);
-            hash.AppendData(BitConverter.GetBytes(bytes.Length));
-            hash.AppendData(bytes);
-        }
-
-        return "mcp-edit-" + Convert.ToHexStringLower(hash.GetHashAndReset());
-    }
+    private static string OperationId(ToolCall call, string id, int revision, string? experience, Dictionary<string, string>? metadata) =>
+        OperationIdOf("mcp-edit-",
+        [
+            call.Session, call.BankName, id, revision.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            experience is null ? "\0" : "e" + experience, metadata is null ? "\0" : "m",
+            .. (metadata ?? []).OrderBy(p => p.Key, StringComparer.Ordinal).SelectMany(p => new[] { p.Key, p.Value }),
+        ]);
 }

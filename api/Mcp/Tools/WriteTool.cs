@@ -87,20 +87,13 @@ internal sealed class WriteTool(McpOptions options) : MemoryTool("write", "Write
     };
 
     // The same call in the same session is the same operation (a host's retry); any other argument makes a new one.
-    private static string OperationId(ToolCall call, string intent, string experience, bool success, string? token, ScopeFields? scope, Core.Bank.MemoryMetadata tags)
-    {
-        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
-        string[] scopeParts = [scope?.UserId ?? "\0", scope?.AgentId ?? "\0", scope?.SessionId ?? "\0", scope?.RunId ?? "\0"];
-        string[] tagParts = [.. tags.Entries.SelectMany(e => new[] { e.Key, e.Value })];
-        foreach (string part in new[] { call.Session, call.BankName, intent, experience, success ? "1" : "0", token ?? "" }.Concat(scopeParts).Concat(tagParts))
-        {
-            byte[] bytes = System.Text.Encoding.UTF8.GetBytes(part);
-            hash.AppendData(BitConverter.GetBytes(bytes.Length));
-            hash.AppendData(bytes);
-        }
-
-        return "mcp-write-" + Convert.ToHexStringLower(hash.GetHashAndReset());
-    }
+    private static string OperationId(ToolCall call, string intent, string experience, bool success, string? token, ScopeFields? scope, Core.Bank.MemoryMetadata tags) =>
+        OperationIdOf("mcp-write-",
+        [
+            call.Session, call.BankName, intent, experience, success ? "1" : "0", token ?? "",
+            scope?.UserId ?? "\0", scope?.AgentId ?? "\0", scope?.SessionId ?? "\0", scope?.RunId ?? "\0",
+            .. tags.Entries.SelectMany(e => new[] { e.Key, e.Value }),
+        ]);
 
     private sealed record WriteResult(bool Written, string MemoryId, string Bank, bool Success, double Q, bool NewIntentKey, bool? CreatedBank, string? Note);
 }
