@@ -60,6 +60,10 @@ internal static class Endpoints
         banks.MapGet("/{bank}/memories/{memoryId}/history", GetHistoryAsync).WithName("GetMemoryHistory").ProducesProblem(400).ProducesProblem(404);
         banks.MapPatch("/{bank}/memories/{memoryId}", EditMemoryAsync).RequireAuthorization(WriterPolicy).WithName("EditMemory")
             .ProducesProblem(400).ProducesProblem(403).ProducesProblem(404).ProducesProblem(409);
+        banks.MapPost("/{bank}/memories/{memoryId}/archive", ArchiveMemoryAsync).RequireAuthorization(WriterPolicy).WithName("ArchiveMemory")
+            .ProducesProblem(400).ProducesProblem(403).ProducesProblem(404).ProducesProblem(409).ProducesProblem(503);
+        banks.MapPost("/{bank}/memories/{memoryId}/restore", RestoreMemoryAsync).RequireAuthorization(WriterPolicy).WithName("RestoreMemory")
+            .ProducesProblem(400).ProducesProblem(403).ProducesProblem(404).ProducesProblem(409).ProducesProblem(503);
         banks.MapDelete("/{bank}/memories/{memoryId}", DeleteMemoryAsync).RequireAuthorization(WriterPolicy).WithName("DeleteMemory").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
         // Export is a read (a read-only key may take a backup); import creates a bank, so it needs a key that may write.
         banks.MapGet("/{bank}/export", BankTransfer.ExportAsync).WithName("ExportBank")
@@ -324,6 +328,13 @@ internal static class Endpoints
         usage.Forget(tenant);
         return TypedResults.Ok(edited);
     }
+
+    // Archived memories stay stored (restorable), so they keep counting against the tenant's quotas until purged or deleted.
+    private static async Task<Ok<MemoryInfo>> ArchiveMemoryAsync(string bank, string memoryId, HttpRequest request, ClaimsPrincipal user, MemoryClient memory) =>
+        TypedResults.Ok(await BankOf(memory, user, bank).ArchiveAsync(memoryId, IdempotencyKey(request)));
+
+    private static async Task<Ok<MemoryInfo>> RestoreMemoryAsync(string bank, string memoryId, HttpRequest request, ClaimsPrincipal user, MemoryClient memory) =>
+        TypedResults.Ok(await BankOf(memory, user, bank).RestoreAsync(memoryId, IdempotencyKey(request)));
 
     private static async Task<NoContent> DeleteMemoryAsync(
         string bank, string memoryId, HttpRequest request, ClaimsPrincipal user, MemoryClient memory, TenantUsage usage)

@@ -265,6 +265,29 @@ public sealed class BankClient
         return Coordinator.EditAsync(Name, memoryId, experience, metadata is null ? null : new Dictionary<string, string>(metadata), operationId);
     }
 
+    /// <summary>
+    /// Archives a memory (docs/retention.md): it leaves recall at once — its key too, when that held no other active
+    /// memory — and stays restorable with <see cref="RestoreAsync"/> for the bank's retention period. Archiving an
+    /// archived memory changes nothing. Applied once per <paramref name="operationId"/>. Returns the memory, with its
+    /// archive time; throws <see cref="MemoryNotFoundException"/> when it does not exist.
+    /// </summary>
+    public Task<MemoryInfo> ArchiveAsync(string memoryId, string? operationId = null) => SetArchivedAsync(memoryId, archive: true, operationId);
+
+    /// <summary>
+    /// Restores an archived memory: it is recalled again at once, with the Q and history it had. Restoring an active
+    /// memory changes nothing; after the retention period, or once purged, it is refused (naming <c>memoryId</c>, or
+    /// <see cref="MemoryNotFoundException"/>). Applied once per <paramref name="operationId"/>.
+    /// </summary>
+    public Task<MemoryInfo> RestoreAsync(string memoryId, string? operationId = null) => SetArchivedAsync(memoryId, archive: false, operationId);
+
+    private Task<MemoryInfo> SetArchivedAsync(string memoryId, bool archive, string? operationId)
+    {
+        MemoryId.Parse(memoryId, nameof(memoryId));
+        operationId ??= Guid.NewGuid().ToString("N");
+        WireValidation.OperationId(operationId);
+        return Coordinator.ArchiveAsync(Name, memoryId, archive, operationId);
+    }
+
     /// <summary>Deletes a memory; false when it did not exist.</summary>
     public Task<bool> DeleteAsync(string memoryId, string? operationId = null)
     {

@@ -102,6 +102,19 @@ public sealed record RetentionPolicy
         return c != 0 ? c : sequenceA.CompareTo(sequenceB);
     }
 
+    /// <summary>Throws unless a memory archived at <paramref name="archivedAt"/> may still be restored at <paramref name="now"/>:
+    /// its retention period has not ended (after that a run purges it, and a restore in between must not depend on
+    /// whether the run came first).</summary>
+    /// <param name="id">The memory's id as the caller spells it, for the message.</param>
+    public void RequireRestorable(string id, DateTimeOffset archivedAt, DateTimeOffset now)
+    {
+        var ends = archivedAt + RetentionPeriod;
+        if (now >= ends)
+        {
+            throw FieldError.Invalid("memoryId", $"an archived memory within its retention period ({RetentionPeriod})", $"{id}, whose retention period ended at {ends:O}");
+        }
+    }
+
     private static void Span(List<FieldErrorParts> errors, string field, TimeSpan value, TimeSpan min)
     {
         if (value < min || value > MaxSpan)

@@ -147,6 +147,11 @@ public interface IMemoryShardGrain : IGrainWithStringKey
     [Alias("Edit")]
     Task EditAsync(ShardEdit request);
 
+    /// <summary>Archives or restores one memory; false when it already was so. Throws MemoryNotFoundException when the
+    /// shard has no such memory, active or archived.</summary>
+    [Alias("Archive")]
+    Task<bool> ArchiveAsync(ShardArchive request);
+
     /// <summary>Deletes every memory this shard owns that passes the request's filter; returns how many.</summary>
     [Alias("DeleteMatching")]
     Task<int> DeleteMatchingAsync(ShardDeleteMatching request);
@@ -261,6 +266,13 @@ public interface IMemoryCoordinatorGrain : IGrainWithIntegerKey
     /// </summary>
     [Alias("Edit")]
     Task<MemoryInfo> EditAsync(string bank, string memoryId, string? experience, Dictionary<string, string>? metadata, string operationId);
+
+    /// <summary>
+    /// Archives (<paramref name="archive"/> true) or restores one memory, once per operation id; returns the memory as it
+    /// is then. Archived, it leaves recall at once and stays restorable for the bank's retention period (docs/retention.md).
+    /// </summary>
+    [Alias("Archive")]
+    Task<MemoryInfo> ArchiveAsync(string bank, string memoryId, bool archive, string operationId);
 
     /// <summary>Deletes every memory that passes <paramref name="filter"/> (which must name a scope field); returns how many.</summary>
     [Alias("DeleteMatching")]

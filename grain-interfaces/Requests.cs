@@ -104,7 +104,8 @@ public sealed record WriteRequest(
 [GenerateSerializer, Immutable, Alias("memrl.WriteResponse")]
 public sealed record WriteResponse([property: Id(0)] string MemoryId, [property: Id(1)] bool CreatedKey, [property: Id(2)] double Q);
 
-/// <summary>A stored memory. <c>Revision</c> counts its edits (0 for one never edited).</summary>
+/// <summary>A stored memory. <c>Revision</c> counts its edits (0 for one never edited); <c>ArchivedAt</c> is set while it
+/// is archived (out of recall, restorable: docs/retention.md), <c>RestoredAt</c> once it has been restored.</summary>
 [GenerateSerializer, Immutable, Alias("memrl.MemoryInfo")]
 public sealed record MemoryInfo(
     [property: Id(0)] string Id,
@@ -118,7 +119,9 @@ public sealed record MemoryInfo(
     [property: Id(8)] DateTimeOffset UpdatedAt,
     [property: Id(9)] ScopeFields? Scope = null,
     [property: Id(10)] Dictionary<string, string>? Metadata = null,
-    [property: Id(11)] int Revision = 0);
+    [property: Id(11)] int Revision = 0,
+    [property: Id(12)] DateTimeOffset? ArchivedAt = null,
+    [property: Id(13)] DateTimeOffset? RestoredAt = null);
 
 /// <summary>
 /// Counts and distributions of one shard, computed on the shard: its size does not grow with the bank (id 3, the list of

@@ -118,6 +118,10 @@ public sealed record ShardEdit(
     [property: Id(0)] long BankVersion, [property: Id(1)] string OperationId, [property: Id(2)] MemoryId Id,
     [property: Id(3)] string? Experience, [property: Id(4)] Dictionary<string, string>? Metadata);
 
+/// <summary>An archive (<paramref name="Archive"/> true) or a restore of one memory, routed by its id (docs/retention.md).</summary>
+[GenerateSerializer, Immutable, Alias("memrl.ShardArchive")]
+public sealed record ShardArchive([property: Id(0)] long BankVersion, [property: Id(1)] string OperationId, [property: Id(2)] MemoryId Id, [property: Id(3)] bool Archive);
+
 /// <summary>A delete routed by memory id.</summary>
 [GenerateSerializer, Immutable, Alias("memrl.ShardDelete")]
 public sealed record ShardDelete([property: Id(0)] long BankVersion, [property: Id(1)] string OperationId, [property: Id(2)] MemoryId Id);

@@ -133,6 +133,22 @@ internal sealed partial class MemoryCoordinatorGrain(
         });
     }
 
+    public Task<MemoryInfo> ArchiveAsync(string bank, string memoryId, bool archive, string operationId)
+    {
+        BankNames.Validate(bank);
+        var id = MemoryId.Parse(memoryId, nameof(memoryId));
+        OperationIds.Validate(operationId);
+        return WithFreshBankAsync(bank, async b =>
+        {
+            RequireSameBank(b, id);
+            int shard = b.Info.ShardOf(id.Slot);
+            await ClaimUnlessHomeAsync(b, operationId, OperationHashes.Archive(id, archive), shard);
+            await guard.CallAsync(b.ShardKey(shard), () => b.Shard(shard).ArchiveAsync(new ShardArchive(b.Info.Version, operationId, id, archive)));
+            var info = await guard.CallAsync(b.ShardKey(shard), () => b.Shard(shard).GetAsync(b.Info.Version, id));
+            return info ?? throw NotFound(b, id);
+        });
+    }
+
     public Task<int> DeleteMatchingAsync(string bank, FilterClause[] filter, string operationId)
     {
         BankNames.Validate(bank);

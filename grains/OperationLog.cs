@@ -128,6 +128,13 @@ internal static class OperationHashes
         return hash.Finish();
     }
 
+    /// <summary>What an archive or a restore is: the memory and which of the two.</summary>
+    public static byte[] Archive(GrainInterfaces.MemoryId memory, bool archive)
+    {
+        using var hash = new PayloadHash().Add(archive ? "archive" : "restore").Add(memory.Sequence);
+        return hash.Finish();
+    }
+
     /// <summary>What a delete by scope is: its filter, in canonical order.</summary>
     public static byte[] DeleteMatching(Core.Bank.MemoryFilter filter)
     {

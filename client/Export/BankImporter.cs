@@ -139,11 +139,6 @@ public sealed class BankImporter(IGrainFactory grains)
             {
                 var m = key.Memories[i];
                 Sequence(m.Sequence, $"{at}.memories[{i}]");
-                if (m.Archived)
-                {
-                    throw FieldError.Invalid($"{at}.memories[{i}].archived", "false (this build has no archive state to restore it into)", "true");
-                }
-
                 if (!double.IsFinite(m.Q) || m.Visits < 0)
                 {
                     throw FieldError.Invalid($"{at}.memories[{i}]", "a finite Q and visits ≥ 0", $"Q {FieldError.Format(m.Q)}, visits {m.Visits}");
@@ -239,5 +234,5 @@ public sealed class BankImporter(IGrainFactory grains)
 
     private static KeyExport ToKeyExport(BankInfo bank, ExportedKey key) => new(key.Sequence, key.Slot, key.IntentText, key.Vector,
         key.Memories.Select(m => new MemoryInfo(new MemoryId(bank.Incarnation, key.Slot, m.Sequence).ToString(), m.IntentText, m.Experience, m.Success,
-            m.Q, m.Visits, m.LastReward, m.CreatedAt, m.UpdatedAt, m.Scope, m.Metadata, m.Revision)).ToArray(), key.History);
+            m.Q, m.Visits, m.LastReward, m.CreatedAt, m.UpdatedAt, m.Scope, m.Metadata, m.Revision, m.ArchivedAt, m.RestoredAt)).ToArray(), key.History);
 }

@@ -18,15 +18,19 @@ public static class ExportFormat
     /// <summary>
     /// The version this code writes; it reads every version up to it. Version 2 adds each key's reward history after its
     /// memories; a version-1 stream reads as keys without history. Version 3 adds each memory's revision (its edit count,
-    /// after its flags); earlier streams read as revision 0.
+    /// after its flags); earlier streams read as revision 0. Version 4 adds archive state: flag bit 0 (archived) is followed
+    /// by the archive time and flag bit 1 (restored) by the last restore time, both after the revision.
     /// </summary>
-    public const ushort Version = 3;
+    public const ushort Version = 4;
 
     /// <summary>The first version whose key frames end with the key's history rows.</summary>
     internal const ushort HistoryVersion = 2;
 
     /// <summary>The first version whose memories carry their revision.</summary>
     internal const ushort RevisionVersion = 3;
+
+    /// <summary>The first version whose memories carry archive state (flags bits 0 and 1, with their times).</summary>
+    internal const ushort ArchiveVersion = 4;
 
     /// <summary>Largest history entry a reader accepts: the known kinds are under 64 bytes.</summary>
     internal const int MaxHistoryEntry = 256;
@@ -41,9 +45,11 @@ public static class ExportFormat
     internal const byte KeyKind = 2;
     internal const byte TrailerKind = 3;
 
-    // Memory flags byte: bit 0 archived (no archive state exists yet, so writers set 0); other bits refused until defined.
+    // Memory flags byte: bit 0 archived, bit 1 restored (from version 4 each is followed by its time after the revision;
+    // writers of versions 1-3 never set them); other bits refused until defined.
     internal const byte ArchivedFlag = 1;
-    internal const byte KnownFlags = ArchivedFlag;
+    internal const byte RestoredFlag = 2;
+    internal const byte KnownFlags = ArchivedFlag | RestoredFlag;
 
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -89,8 +95,13 @@ public sealed record ExportedMemory(
     DateTimeOffset UpdatedAt,
     ScopeFields? Scope,
     Dictionary<string, string>? Metadata,
-    bool Archived = false,
-    int Revision = 0);
+    int Revision = 0,
+    DateTimeOffset? ArchivedAt = null,
+    DateTimeOffset? RestoredAt = null)
+{
+    /// <summary>Whether the memory was archived at the cut (out of recall, restorable).</summary>
+    public bool Archived => ArchivedAt is not null;
+}
 
 /// <summary>
 /// One intent key: its slot and sequence (kept on import), its stored unit vector, its memories, and (format 2) the
@@ -166,8 +177,17 @@ public sealed class ExportWriter(Stream output)
                     WriteString(w, value);
                 }
 
-                w.Write(m.Archived ? ExportFormat.ArchivedFlag : (byte)0);
+                w.Write((byte)((m.ArchivedAt is null ? 0 : ExportFormat.ArchivedFlag) | (m.RestoredAt is null ? 0 : ExportFormat.RestoredFlag)));
                 w.Write(m.Revision);
+                if (m.ArchivedAt is { } archivedAt)
+                {
+                    w.Write(archivedAt.UtcTicks);
+                }
+
+                if (m.RestoredAt is { } restoredAt)
+                {
+                    w.Write(restoredAt.UtcTicks);
+                }
             }
 
             var history = key.History ?? [];
@@ -375,8 +395,8 @@ public sealed class ExportReader(Stream input)
             int visits = r.ReadInt32();
             bool hasReward = r.ReadBoolean();
             double reward = r.ReadDouble();
-            long created = r.ReadInt64();
-            long updated = r.ReadInt64();
+            var createdAt = ReadTicks(r, $"{at}.memories[{i}].createdAt");
+            var updatedAt = ReadTicks(r, $"{at}.memories[{i}].updatedAt");
             string? user = ReadOptional(r), agent = ReadOptional(r), session = ReadOptional(r), run = ReadOptional(r);
             int entries = r.ReadInt32();
             if (entries < 0 || entries > payload.Length)
@@ -391,9 +411,10 @@ public sealed class ExportReader(Stream input)
             }
 
             byte flags = r.ReadByte();
-            if ((flags & ~ExportFormat.KnownFlags) != 0)
+            byte known = version >= ExportFormat.ArchiveVersion ? ExportFormat.KnownFlags : (byte)0;
+            if ((flags & ~known) != 0)
             {
-                throw FieldError.Invalid($"{at}.memories[{i}].flags", $"only bits known to format version {ExportFormat.Version} (mask {ExportFormat.KnownFlags:x2})", $"{flags:x2}");
+                throw FieldError.Invalid($"{at}.memories[{i}].flags", $"only bits known to format version {version} (mask {known:x2})", $"{flags:x2}");
             }
 
             int revision = version >= ExportFormat.RevisionVersion ? r.ReadInt32() : 0;
@@ -402,10 +423,11 @@ public sealed class ExportReader(Stream input)
                 throw FieldError.OutOfRange($"{at}.memories[{i}].revision", "an integer ≥ 0 (the memory's edit count)", FieldError.Format(revision));
             }
 
+            DateTimeOffset? archivedAt = (flags & ExportFormat.ArchivedFlag) != 0 ? ReadTicks(r, $"{at}.memories[{i}].archivedAt") : null;
+            DateTimeOffset? restoredAt = (flags & ExportFormat.RestoredFlag) != 0 ? ReadTicks(r, $"{at}.memories[{i}].restoredAt") : null;
             var scope = user is null && agent is null && session is null && run is null ? null : new ScopeFields(user, agent, session, run);
             memories[i] = new ExportedMemory(memory, intent, experience, success, q, visits, hasReward ? reward : null,
-                new DateTimeOffset(created, TimeSpan.Zero), new DateTimeOffset(updated, TimeSpan.Zero), scope, metadata, (flags & ExportFormat.ArchivedFlag) != 0,
-                revision);
+                createdAt, updatedAt, scope, metadata, revision, archivedAt, restoredAt);
         }
 
         var history = version >= ExportFormat.HistoryVersion ? DecodeHistory(r, payload.Length, memories, at) : null;
@@ -515,6 +537,18 @@ public sealed class ExportReader(Stream input)
         }
 
         return Encoding.UTF8.GetString(r.ReadBytes(length));
+    }
+
+    // UTC ticks; a value no DateTimeOffset holds is a corrupted stream, named by its field.
+    private static DateTimeOffset ReadTicks(BinaryReader r, string field)
+    {
+        long ticks = r.ReadInt64();
+        if (ticks < 0 || ticks > DateTimeOffset.MaxValue.UtcTicks)
+        {
+            throw FieldError.OutOfRange(field, $"UTC ticks in [0, {DateTimeOffset.MaxValue.UtcTicks}]", FieldError.Format(ticks));
+        }
+
+        return new DateTimeOffset(ticks, TimeSpan.Zero);
     }
 
     private static string? ReadOptional(BinaryReader r) => r.ReadBoolean() ? ReadString(r) : null;

@@ -96,9 +96,12 @@ public sealed class IntentKey
     /// <summary>The key's active memories, oldest first.</summary>
     public List<MemoryRecord> Memories { get; } = [];
 
-    /// <summary>How many of the key's memories are archived: a key with none active but some archived leaves the graph and
-    /// is kept aside so a restore brings it back.</summary>
-    public int ArchivedCount { get; internal set; }
+    /// <summary>The key's archived memories (unordered): a key with none active but some archived leaves the graph and is
+    /// kept aside so a restore brings it back; slot moves and exports carry them with the key.</summary>
+    public HashSet<MemoryRecord> Archived { get; } = [];
+
+    /// <summary>How many of the key's memories are archived.</summary>
+    public int ArchivedCount => Archived.Count;
 
     /// <summary>
     /// The key's scope: its oldest memory's. Unless the bank merges across scopes every memory of a key has it, because

@@ -49,7 +49,7 @@ public sealed class MemoryTable
 
         var key = _keys[memory.KeySequence];
         key.Memories.Remove(memory);
-        key.ArchivedCount++;
+        key.Archived.Add(memory);
         memory.ArchivedAt = now;
         _archived.Add(memorySequence, memory);
         if (key.Memories.Count > 0)
@@ -80,7 +80,7 @@ public sealed class MemoryTable
             returned = key.Sequence;
         }
 
-        key.ArchivedCount--;
+        key.Archived.Remove(memory);
         memory.ArchivedAt = null;
         memory.RestoredAt = now;
         _memories.Add(memorySequence, memory);
@@ -100,7 +100,7 @@ public sealed class MemoryTable
         }
 
         IntentKey key = _keys.TryGetValue(memory.KeySequence, out var live) ? live : _archivedKeys[memory.KeySequence];
-        key.ArchivedCount--;
+        key.Archived.Remove(memory);
         if (key.ArchivedCount == 0 && key.Memories.Count == 0)
         {
             _archivedKeys.Remove(key.Sequence);
@@ -109,6 +109,9 @@ public sealed class MemoryTable
 
         return null;
     }
+
+    private MemoryRecord Any(long memorySequence) =>
+        TryGetAnyMemory(memorySequence, out var memory) ? memory : throw new KeyNotFoundException($"Memory {memorySequence} does not exist.");
 
     /// <summary>Adds a key with an already normalised vector.</summary>
     public IntentKey AddKey(long keySequence, string intentText, float[] unitVector)
@@ -122,13 +125,20 @@ public sealed class MemoryTable
         return key;
     }
 
-    /// <summary>Adds a memory to an existing key.</summary>
+    /// <summary>Adds a memory to an existing key (one set aside returns to the graph: see <see cref="IsSetAside"/> before).</summary>
     public MemoryRecord AddMemory(long memorySequence, long keySequence, string intentText, string experience, bool success, double qInit, DateTimeOffset now,
         MemoryScope? scope = null, MemoryMetadata? metadata = null)
     {
         if (!_keys.TryGetValue(keySequence, out var key))
         {
-            throw new KeyNotFoundException($"Key {keySequence} does not exist.");
+            // A key kept aside for its archived memories returns to the graph with an active one (an import or a slot move
+            // bringing a memory the copy here did not have; writes never join such a key).
+            if (!_archivedKeys.Remove(keySequence, out key))
+            {
+                throw new KeyNotFoundException($"Key {keySequence} does not exist.");
+            }
+
+            _keys.Add(keySequence, key);
         }
 
         var memory = new MemoryRecord(memorySequence, keySequence, intentText, experience, success, qInit, now)
@@ -150,6 +160,23 @@ public sealed class MemoryTable
     public bool TryGetMemory(long memorySequence, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out MemoryRecord? memory) =>
         _memories.TryGetValue(memorySequence, out memory);
 
+    /// <summary>Whether <paramref name="keySequence"/> is out of the graph with only archived memories, kept for a restore.</summary>
+    public bool IsSetAside(long keySequence) => _archivedKeys.ContainsKey(keySequence);
+
+    /// <summary>The keys out of the graph with only archived memories (unordered).</summary>
+    public IEnumerable<IntentKey> SetAsideKeys => _archivedKeys.Values;
+
+    /// <summary>Looks a key up, in the graph or set aside.</summary>
+    public bool TryGetAnyKey(long keySequence, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IntentKey? key) =>
+        _keys.TryGetValue(keySequence, out key) || _archivedKeys.TryGetValue(keySequence, out key);
+
+    /// <summary>Looks a memory up, active or archived.</summary>
+    public bool TryGetAnyMemory(long memorySequence, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out MemoryRecord? memory) =>
+        _memories.TryGetValue(memorySequence, out memory) || _archived.TryGetValue(memorySequence, out memory);
+
+    /// <summary>Sets when an active memory was last restored (a moved or imported copy keeps its source's clock).</summary>
+    public void SetRestoredAt(long memorySequence, DateTimeOffset restoredAt) => _memories[memorySequence].RestoredAt = restoredAt;
+
     /// <summary>Looks a key up.</summary>
     public bool TryGetKey(long keySequence, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IntentKey? key) =>
         _keys.TryGetValue(keySequence, out key);
@@ -167,10 +194,11 @@ public sealed class MemoryTable
         return q;
     }
 
-    /// <summary>Applies one reward to one memory with <see cref="QRule"/>; returns the new Q.</summary>
+    /// <summary>Applies one reward to one memory, active or archived (a reward of a recall made before the archive still
+    /// counts), with <see cref="QRule"/>; returns the new Q.</summary>
     public double ApplyReward(long memorySequence, double reward, double alpha, double? floor, DateTimeOffset now)
     {
-        var memory = _memories[memorySequence];
+        var memory = Any(memorySequence);
         memory.Q = QRule.Update(memory.Q, reward, alpha, floor);
         memory.Visits++;
         memory.LastReward = reward;
@@ -198,25 +226,25 @@ public sealed class MemoryTable
     /// </summary>
     public static bool CanJoin(IntentKey key, MemoryScope scope, bool mergeAcrossScopes) => mergeAcrossScopes || key.Scope == scope;
 
-    /// <summary>Sets a memory's Q directly (log replay and snapshots), keeping its bookkeeping.</summary>
+    /// <summary>Sets a memory's Q directly (log replay and snapshots), active or archived, keeping its bookkeeping.</summary>
     public void RestoreQ(long memorySequence, double q, int visits, double? lastReward, DateTimeOffset updatedAt)
     {
-        var memory = _memories[memorySequence];
+        var memory = Any(memorySequence);
         memory.Q = q;
         memory.Visits = visits;
         memory.LastReward = lastReward;
         memory.UpdatedAt = updatedAt;
     }
 
-    /// <summary>Deletes a memory; a key left without memories is deleted too.</summary>
-    /// <returns>Whether the memory existed, and the key that was removed with it, if any.</returns>
+    /// <summary>Deletes a memory, active or archived; a key left without memories is deleted too, and one left with
+    /// archived memories only leaves the graph (<see cref="IsSetAside"/>).</summary>
+    /// <returns>Whether the memory existed, and the key that left the graph or was removed with it, if any.</returns>
     public (bool Deleted, long? RemovedKey) Delete(long memorySequence)
     {
         if (_archived.ContainsKey(memorySequence))
         {
-            // Deleting an archived memory is purging it early; its key, if gone, had already left the graph.
-            Purge(memorySequence);
-            return (true, null);
+            // Deleting an archived memory is purging it early; its key, if that removes it, had already left the graph.
+            return (true, Purge(memorySequence));
         }
 
         if (!_memories.Remove(memorySequence, out var memory))

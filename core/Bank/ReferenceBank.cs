@@ -126,7 +126,8 @@ public sealed class ReferenceBank
 
     /// <summary>Applies one reward to every named memory (one reward per recall, shared by the memories it returned).</summary>
     /// <returns>The new Q of each memory, in the order given.</returns>
-    /// <exception cref="ArgumentException">An id is unknown or repeated, or the reward is not finite; nothing is applied.</exception>
+    /// <exception cref="ArgumentException">An id is unknown (neither active nor archived) or repeated, or the reward is
+    /// not finite; nothing is applied.</exception>
     public IReadOnlyList<double> Reward(IReadOnlyList<long> memoryIds, double reward)
     {
         if (memoryIds is null)
@@ -139,7 +140,8 @@ public sealed class ReferenceBank
         for (int i = 0; i < memoryIds.Count; i++)
         {
             long id = memoryIds[i];
-            if (!_table.TryGetMemory(id, out var memory))
+            // Archived memories too: the reward comes from a recall made while they were active (docs/retention.md).
+            if (!_table.TryGetAnyMemory(id, out var memory))
             {
                 throw FieldError.Invalid($"memoryIds[{i}]", "a memory of this bank", id.ToString(CultureInfo.InvariantCulture));
             }
@@ -310,13 +312,7 @@ public sealed class ReferenceBank
             throw FieldError.Invalid("memoryId", "an archived memory of this bank", $"{id}, which is not in the archive (purged after its retention period, deleted, or never written)");
         }
 
-        var ends = memory.ArchivedAt!.Value + _retention.RetentionPeriod;
-        if (now >= ends)
-        {
-            throw FieldError.Invalid("memoryId", $"an archived memory within its retention period ({_retention.RetentionPeriod})",
-                $"{id}, whose retention period ended at {ends:O}");
-        }
-
+        _retention.RequireRestorable(id, memory.ArchivedAt!.Value, now);
         _table.Restore(memoryId, now);
         return true;
     }

@@ -103,13 +103,13 @@ internal sealed partial class MemoryShardGrain
         for (int i = 0; i < plan.Length; i++)
         {
             var id = request.Memories[i];
-            RequireOwnedMemory(id);
+            RequireOwnedMemory(id, archivedToo: true);
             if (!LeasedThroughExport(request.RecallId, id.Sequence, request.Reward, now))
             {
                 RequireNotMoving(id.Slot);
             }
 
-            Table.TryGetMemory(id.Sequence, out var memory);
+            Table.TryGetAnyMemory(id.Sequence, out var memory);
             if (_state.RecallRewards.TryGet(request.RecallId, id.Sequence, out var earlier))
             {
                 if (BitConverter.DoubleToInt64Bits(earlier.Reward) != BitConverter.DoubleToInt64Bits(request.Reward))

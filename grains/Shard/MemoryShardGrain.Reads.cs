@@ -106,7 +106,8 @@ internal sealed partial class MemoryShardGrain
         await EnsureVersionAsync(bankVersion);
         ThrowIfBroken();
         RequireRoutedHere(id);
-        if (!Table.TryGetMemory(id.Sequence, out var m))
+        // An archived memory is out of recall, not gone: it reads with its archive time, so a client can restore it.
+        if (!Table.TryGetAnyMemory(id.Sequence, out var m))
         {
             return null;
         }
@@ -121,7 +122,7 @@ internal sealed partial class MemoryShardGrain
         RequireRoutedHere(id);
         // Read-your-writes: an acknowledged reward's row is in the store once everything applied so far is durable.
         await DurableAsync();
-        if (!Table.TryGetMemory(id.Sequence, out var m))
+        if (!Table.TryGetAnyMemory(id.Sequence, out var m))
         {
             return null;
         }
@@ -178,7 +179,7 @@ internal sealed partial class MemoryShardGrain
 
     private static MemoryInfo Info(MemoryId id, MemoryRecord m) =>
         new(id.ToString(), m.IntentText, m.Experience, m.Success, m.Q, m.Visits, m.LastReward, m.CreatedAt, m.UpdatedAt,
-            ScopeFields.From(m.Scope), ScopeWire.From(m.Metadata), m.Revision);
+            ScopeFields.From(m.Scope), ScopeWire.From(m.Metadata), m.Revision, m.ArchivedAt, m.RestoredAt);
 
     public async Task<ShardStats> GetStatsAsync(long bankVersion)
     {

@@ -21,8 +21,9 @@ internal sealed partial class MemoryShardGrain
         var wanted = slots.ToHashSet();
         // The lowest sequences of the wanted slots after the cursor (SequencePage: no sort of the shard per page): a page
         // is a prefix of what remains, so a retried or resumed page starts where the last one that landed ended.
+        // Keys out of the graph (all their memories archived) move too, with their archived memories.
         var (ordered, remaining) = SequencePage.Lowest(
-            Table.Keys, static k => k.Sequence, afterKey, maxKeys, k => wanted.Contains(KeySlots[k.Sequence]));
+            Table.Keys.Concat(Table.SetAsideKeys), static k => k.Sequence, afterKey, maxKeys, k => wanted.Contains(KeySlots[k.Sequence]));
         var page = new List<KeyExport>();
         long bytes = 0;
         foreach (var key in ordered)
@@ -33,9 +34,15 @@ internal sealed partial class MemoryShardGrain
             }
 
             var vector = new float[_bank.Dimension];
-            Index.TryGetVector(key.Sequence, vector);
+            if (!Index.TryGetVector(key.Sequence, vector))
+            {
+                _state.SetAsideVectors[key.Sequence].CopyTo(vector, 0);
+            }
+
             int slot = KeySlots[key.Sequence];
-            var memories = key.Memories.Select(m => Info(new MemoryId(_bank.Incarnation, slot, m.Sequence), m)).ToArray();
+            // Active and archived, oldest first: the importer adds them in this order (MemoryInfo.ArchivedAt tells them apart).
+            var memories = key.Memories.Concat(key.Archived).OrderBy(m => m.Sequence)
+                .Select(m => Info(new MemoryId(_bank.Incarnation, slot, m.Sequence), m)).ToArray();
             bytes += (vector.Length * sizeof(float)) + (2 * key.IntentText.Length)
                 + memories.Sum(m => 64L + (2L * (m.IntentText.Length + m.Experience.Length)) + (64L * Math.Min((long)m.Visits + m.Revision, StoredHistory.Slots)));
             page.Add(new KeyExport(key.Sequence, slot, key.IntentText, vector, memories));
@@ -139,14 +146,11 @@ internal sealed partial class MemoryShardGrain
         var keys = KeySlots.Where(which).Select(k => k.Key).ToList();
         foreach (long key in keys)
         {
-            Table.TryGetKey(key, out var dropped);
-            foreach (long memory in dropped!.Memories.Select(m => m.Sequence).ToList())
+            Table.TryGetAnyKey(key, out var dropped);
+            foreach (var memory in dropped!.Memories.Concat(dropped.Archived).ToList())
             {
-                Change(new MemoryDeleted(memory));
-                DeleteRow(memory);
+                DeleteMemory(memory);
             }
-
-            DeleteRow(key);
         }
 
         CountUnowned();
@@ -180,7 +184,7 @@ internal sealed partial class MemoryShardGrain
 
         foreach (var (recall, memory, reward) in _state.RecallRewards.Entries)
         {
-            if (Table.TryGetMemory(memory, out var record) && KeySlots.TryGetValue(record.KeySequence, out int slot))
+            if (Table.TryGetAnyMemory(memory, out var record) && KeySlots.TryGetValue(record.KeySequence, out int slot))
             {
                 Add(slot, new RecallRewarded(recall, memory, reward.Reward, reward.Q, reward.Visits, reward.ExpiresTicks));
             }

@@ -96,7 +96,8 @@ internal sealed partial class MemoryShardGrain
             throw FieldError.Invalid("slot", $"a slot of shard {_shard}", $"{request.Slot} (a slot of shard {_bank.ShardOf(request.Slot)})");
         }
 
-        if (request.JoinKey is { } join && !KeySlots.ContainsKey(join))
+        // A key out of the graph (all its memories archived) cannot be joined: the coordinator decides again without it.
+        if (request.JoinKey is { } join && !Table.TryGetKey(join, out _))
         {
             throw new IntentKeyGoneException(join);
         }
@@ -154,18 +155,11 @@ internal sealed partial class MemoryShardGrain
 
         RequireRoutedHere(request.Id);
         RequireNotMoving(request.Id.Slot);
-        bool deleted = Table.TryGetMemory(request.Id.Sequence, out var memory);
+        // An archived memory is deleted too (purged early): a delete leaves nothing restorable.
+        bool deleted = Table.TryGetAnyMemory(request.Id.Sequence, out var memory);
         if (deleted)
         {
-            long key = memory!.KeySequence;
-            bool lastOfKey = Table.TryGetKey(key, out var owner) && owner.Memories.Count == 1;
-            Change(new MemoryDeleted(request.Id.Sequence));
-            // Deletes are physical: the payload rows go in the same commit as the event.
-            DeleteRow(request.Id.Sequence);
-            if (lastOfKey)
-            {
-                DeleteRow(key);
-            }
+            DeleteMemory(memory!);
         }
 
         Change(new OperationApplied(request.OperationId, payload, deleted));
@@ -217,6 +211,45 @@ internal sealed partial class MemoryShardGrain
         Telemetry.Edits.Add(1);
     }
 
+    public async Task<bool> ArchiveAsync(ShardArchive request)
+    {
+        await EnsureVersionAsync(request.BankVersion);
+        // A key may leave or return to the graph: no snapshot may be reading the index.
+        await IndexWritableAsync();
+        BeginStretch();
+        byte[] payload = OperationHashes.Archive(request.Id, request.Archive);
+        if (_state.Operations.TryGetResult<ArchiveApplied>(request.OperationId, payload, out var previous))
+        {
+            await DurableAsync();
+            return previous.Changed;
+        }
+
+        RequireRoutedHere(request.Id);
+        if (!Table.TryGetAnyMemory(request.Id.Sequence, out var memory) || KeySlots[memory.KeySequence] != request.Id.Slot)
+        {
+            throw new MemoryNotFoundException(request.Archive
+                ? $"Memory '{request.Id}' does not exist in bank '{_bankName}'."
+                : $"Memory '{request.Id}' is not in bank '{_bankName}' or its archive: purged after its retention period, deleted, or never written.");
+        }
+
+        RequireNotMoving(request.Id.Slot);
+        var now = time.GetUtcNow();
+        bool changed = request.Archive ? memory.ArchivedAt is null : memory.ArchivedAt is not null;
+        if (changed && request.Archive)
+        {
+            Change(new MemoryArchived(request.Id.Sequence, now));
+        }
+        else if (changed)
+        {
+            _retention.RequireRestorable(request.Id.ToString(), memory.ArchivedAt!.Value, now);
+            Change(new MemoryRestored(request.Id.Sequence, now));
+        }
+
+        Change(new OperationApplied(request.OperationId, payload, new ArchiveApplied(changed)));
+        await CommitAsync();
+        return changed;
+    }
+
     public async Task<int> DeleteMatchingAsync(ShardDeleteMatching request)
     {
         await EnsureVersionAsync(request.BankVersion);
@@ -241,6 +274,8 @@ internal sealed partial class MemoryShardGrain
             }
         }
 
+        // Archived memories are out of the postings; deleting a user's memories must leave no restorable copy either.
+        doomed.AddRange(Table.ArchivedMemories.Where(m => Owns(KeySlots[m.KeySequence]) && filter!.Matches(m)));
         foreach (int slot in doomed.Select(m => KeySlots[m.KeySequence]).Distinct())
         {
             RequireNotMoving(slot);
@@ -248,14 +283,7 @@ internal sealed partial class MemoryShardGrain
 
         foreach (var memory in doomed)
         {
-            long key = memory.KeySequence;
-            bool lastOfKey = Table.TryGetKey(key, out var owner) && owner.Memories.Count == 1;
-            Change(new MemoryDeleted(memory.Sequence));
-            DeleteRow(memory.Sequence);
-            if (lastOfKey)
-            {
-                DeleteRow(key);
-            }
+            DeleteMemory(memory);
         }
 
         Change(new OperationApplied(request.OperationId, payload, doomed.Count));
@@ -281,6 +309,19 @@ internal sealed partial class MemoryShardGrain
         await _snapshots.Writing;
     }
 
+    // Logs the deletion of a memory, active or archived. Deletes are physical: its payload row goes in the same commit as
+    // the event, and its key's row too when the key went with it (a key kept for its archived memories keeps its row).
+    private void DeleteMemory(MemoryRecord memory)
+    {
+        long key = memory.KeySequence;
+        Change(new MemoryDeleted(memory.Sequence));
+        DeleteRow(memory.Sequence);
+        if (!KeySlots.ContainsKey(key))
+        {
+            DeleteRow(key);
+        }
+    }
+
     private void RequireNotMoving(int slot)
     {
         if (_bank.IsMoving(slot))
@@ -298,10 +339,20 @@ internal sealed partial class MemoryShardGrain
         }
     }
 
-    private void RequireOwnedMemory(MemoryId id)
+    // A memory of this shard. Edits refuse archived ones (restore first); a reward reaches them (docs/retention.md): it
+    // comes from a recall made while the memory was active, and refusing it would fail the whole reward whenever a
+    // retention run archived one of the memories in between.
+    private void RequireOwnedMemory(MemoryId id, bool archivedToo = false)
     {
         RequireRoutedHere(id);
-        if (!Table.TryGetMemory(id.Sequence, out var memory) || KeySlots[memory.KeySequence] != id.Slot)
+        if (!archivedToo && Table.TryGetArchived(id.Sequence, out var archived) && KeySlots[archived.KeySequence] == id.Slot)
+        {
+            throw new MemoryNotFoundException(
+                $"Memory '{id}' of bank '{_bankName}' is archived (since {archived.ArchivedAt:O}), out of recall and edits; restore it first.");
+        }
+
+        bool found = archivedToo ? Table.TryGetAnyMemory(id.Sequence, out var memory) : Table.TryGetMemory(id.Sequence, out memory);
+        if (!found || KeySlots[memory!.KeySequence] != id.Slot)
         {
             throw new MemoryNotFoundException($"Memory '{id}' does not exist in bank '{_bankName}'.");
         }

@@ -37,6 +37,13 @@ internal sealed class ShardState
     /// <summary>Which keys hold memories of each scope value and metadata entry: how a filtered search finds its keys.</summary>
     public ScopePostings Postings { get; }
 
+    /// <summary>
+    /// The unit vectors of keys out of the graph because all their memories are archived (<see cref="MemoryTable.IsSetAside"/>):
+    /// taken from the index when the key leaves it, given back to it on a restore, so the key returns with the same bits.
+    /// Snapshots store them (a key's payload row keeps the vector as written, which need not be the unit vector).
+    /// </summary>
+    public Dictionary<long, float[]> SetAsideVectors { get; } = [];
+
     /// <summary>Applies one event. <paramref name="payloads"/> resolves the texts and vectors the event references.</summary>
     public void Apply(ShardEvent change, IReadOnlyDictionary<long, StoredPayload> payloads)
     {
@@ -54,7 +61,13 @@ internal sealed class ShardState
                     _missingPayloads.Add(e.Memory);
                 }
 
+                bool returns = Table.IsSetAside(e.Key);
                 Table.AddMemory(e.Memory, e.Key, memoryPayload?.IntentText ?? "", memoryPayload?.Experience ?? "", e.Success, e.Q, e.CreatedAt);
+                if (returns)
+                {
+                    ReturnToGraph(e.Key);
+                }
+
                 break;
             case MemoryTagged e:
                 // At write time the memory has no tags yet; an edit's replace its old ones, which leave the postings first.
@@ -80,15 +93,50 @@ internal sealed class ShardState
             case QUpdated e:
                 Table.RestoreQ(e.Memory, e.Q, e.Visits, e.Reward, e.UpdatedAt);
                 break;
+            case MemoryArchived e:
+                // Out of recall at once; a key left with archived memories only leaves the graph too.
+                Postings.Remove(e.Memory);
+                if (Table.Archive(e.Memory, e.At) is { } left)
+                {
+                    SetAside(left);
+                }
+
+                break;
+            case MemoryRestored e:
+                if (Table.TryGetArchived(e.Memory, out _))
+                {
+                    if (Table.Restore(e.Memory, e.At) is { } returned)
+                    {
+                        ReturnToGraph(returned);
+                    }
+
+                    Postings.Add(e.Memory);
+                }
+                else
+                {
+                    // A moved or imported copy that is active already takes its source's restore time.
+                    Table.SetRestoredAt(e.Memory, e.At);
+                }
+
+                break;
             case MemoryDeleted e:
                 Postings.Remove(e.Memory);
                 var (_, removedKey) = Table.Delete(e.Memory);
                 _missingPayloads.Remove(e.Memory);
                 if (removedKey is { } key)
                 {
-                    Index.Remove(key);
-                    KeySlots.Remove(key);
-                    _missingPayloads.Remove(~key);
+                    if (Table.IsSetAside(key))
+                    {
+                        // Its last active memory went, archived ones remain: out of the graph, restorable.
+                        SetAside(key);
+                    }
+                    else
+                    {
+                        Index.Remove(key);
+                        SetAsideVectors.Remove(key);
+                        KeySlots.Remove(key);
+                        _missingPayloads.Remove(~key);
+                    }
                 }
 
                 break;
@@ -101,6 +149,20 @@ internal sealed class ShardState
             default:
                 throw FieldError.Invalid(nameof(change), "a shard event", change.GetType().Name);
         }
+    }
+
+    private void ReturnToGraph(long key)
+    {
+        Index.AddNormalized(key, SetAsideVectors[key]);
+        SetAsideVectors.Remove(key);
+    }
+
+    private void SetAside(long key)
+    {
+        var vector = new float[Index.Options.Dimension];
+        Index.TryGetVector(key, vector);
+        Index.Remove(key);
+        SetAsideVectors.Add(key, vector);
     }
 
     private void AddKey(long key, int slot, IReadOnlyDictionary<long, StoredPayload> payloads, bool normalized)
@@ -156,8 +218,55 @@ internal sealed class ShardState
             Table.AddMemory(m.Sequence, key.Key, payload?.IntentText ?? "", payload?.Experience ?? "", m.Success, m.Q, new DateTimeOffset(m.CreatedTicks, TimeSpan.Zero),
                 m.Scope, m.Metadata);
             Postings.Add(m.Sequence);
-            Table.RestoreQ(m.Sequence, m.Q, m.Visits, m.LastReward, new DateTimeOffset(m.UpdatedTicks, TimeSpan.Zero));
-            Table.SetRevision(m.Sequence, m.Revision);
+            RestoreMemoryFields(m);
+        }
+    }
+
+    /// <summary>Adds a snapshot's archive: the keys out of the graph (with the unit vectors they left it with) and the
+    /// archived memories. Called after <see cref="RestoreKey"/>; the index read from the snapshot holds neither.</summary>
+    public void RestoreArchive(
+        IReadOnlyList<(long Key, int Slot, float[] Vector)> setAside, IReadOnlyList<(long Key, SnapshotMemory Memory, long ArchivedTicks)> archived,
+        IReadOnlyDictionary<long, StoredPayload> payloads)
+    {
+        foreach (var (key, slot, vector) in setAside)
+        {
+            payloads.TryGetValue(key, out var keyPayload);
+            if (keyPayload is null)
+            {
+                _missingPayloads.Add(~key);
+            }
+
+            Table.AddKey(key, keyPayload?.IntentText ?? "", []);
+            KeySlots.Add(key, slot);
+            SetAsideVectors.Add(key, vector);
+        }
+
+        // Every memory goes in before any is archived: a set-aside key leaves the table's graph with its last one.
+        foreach (var (key, m, _) in archived)
+        {
+            if (!payloads.TryGetValue(m.Sequence, out var payload))
+            {
+                _missingPayloads.Add(m.Sequence);
+            }
+
+            Table.AddMemory(m.Sequence, key, payload?.IntentText ?? "", payload?.Experience ?? "", m.Success, m.Q, new DateTimeOffset(m.CreatedTicks, TimeSpan.Zero),
+                m.Scope, m.Metadata);
+            RestoreMemoryFields(m);
+        }
+
+        foreach (var (_, m, archivedTicks) in archived)
+        {
+            Table.Archive(m.Sequence, new DateTimeOffset(archivedTicks, TimeSpan.Zero));
+        }
+    }
+
+    private void RestoreMemoryFields(SnapshotMemory m)
+    {
+        Table.RestoreQ(m.Sequence, m.Q, m.Visits, m.LastReward, new DateTimeOffset(m.UpdatedTicks, TimeSpan.Zero));
+        Table.SetRevision(m.Sequence, m.Revision);
+        if (m.RestoredTicks is { } restored)
+        {
+            Table.SetRestoredAt(m.Sequence, new DateTimeOffset(restored, TimeSpan.Zero));
         }
     }
 }

@@ -30,13 +30,19 @@ internal sealed class SlotImportPlan
         foreach (var key in keys)
         {
             int before = plan.Changes.Count;
-            if (!state.Table.TryGetKey(key.KeySequence, out var here))
+            if (!state.Table.TryGetAnyKey(key.KeySequence, out var here))
             {
                 // The exported vector is the stored unit vector; the key's payload row keeps it for replay.
                 plan.Changes.Add((new KeyImported(key.KeySequence, key.Slot), new StoredPayload(key.KeySequence, key.IntentText, null, key.Vector)));
                 foreach (var m in key.Memories)
                 {
                     plan.Add(key.KeySequence, m);
+                }
+
+                // Archive state last, once every memory is in: a key whose memories are all archived then leaves the graph.
+                foreach (var m in key.Memories)
+                {
+                    plan.AddArchiveState(m, copyActive: true, copyRestoredAt: null);
                 }
 
                 plan.AddHistory(key, before);
@@ -54,12 +60,26 @@ internal sealed class SlotImportPlan
             {
                 long sequence = SequenceOf(m);
                 sent.Add(sequence);
-                if (!state.Table.TryGetMemory(sequence, out var copy))
+                if (!state.Table.TryGetAnyMemory(sequence, out var copy))
                 {
                     plan.Add(key.KeySequence, m);
+                    plan.AddArchiveState(m, copyActive: true, copyRestoredAt: null);
+                }
+                else if (copy.ArchivedAt is { } copyArchivedAt && copyArchivedAt == m.ArchivedAt)
+                {
+                    // Archived here and at the source since the same moment: archived memories do not change.
                 }
                 else
                 {
+                    bool copyActive = copy.ArchivedAt is null;
+                    if (!copyActive)
+                    {
+                        // Restored at the source since the copy was made (and maybe archived again): active first, so the
+                        // catch-up below applies to an active memory.
+                        plan.Changes.Add((new MemoryRestored(sequence, m.RestoredAt ?? m.UpdatedAt), null));
+                        copyActive = true;
+                    }
+
                     if (copy.Revision != m.Revision)
                     {
                         // Edited since the copy was made (a move cut short, then edits at the source): take its text,
@@ -73,10 +93,12 @@ internal sealed class SlotImportPlan
                         // Q moves only with rewards: the copy is behind by rewards.
                         plan.Changes.Add((new QUpdated(sequence, reward, m.Q, m.Visits, m.UpdatedAt), null));
                     }
+
+                    plan.AddArchiveState(m, copyActive, copy.ArchivedAt is null ? copy.RestoredAt : m.RestoredAt);
                 }
             }
 
-            foreach (long stale in here.Memories.Select(m => m.Sequence).Where(s => !sent.Contains(s)).ToList())
+            foreach (long stale in here.Memories.Concat(here.Archived).Select(m => m.Sequence).Where(s => !sent.Contains(s)).ToList())
             {
                 plan.Changes.Add((new MemoryDeleted(stale), null));
                 plan.RowDeletes.Add(stale);
@@ -124,6 +146,21 @@ internal sealed class SlotImportPlan
         if (m.LastReward is { } reward)
         {
             Changes.Add((new QUpdated(sequence, reward, m.Q, m.Visits, m.UpdatedAt), null));
+        }
+    }
+
+    // Brings an active copy's archive state to the source's: its restore time (the age rules' clock), then the archive.
+    private void AddArchiveState(MemoryInfo m, bool copyActive, DateTimeOffset? copyRestoredAt)
+    {
+        long sequence = SequenceOf(m);
+        if (copyActive && m.RestoredAt is { } restoredAt && restoredAt != copyRestoredAt)
+        {
+            Changes.Add((new MemoryRestored(sequence, restoredAt), null));
+        }
+
+        if (m.ArchivedAt is { } archivedAt)
+        {
+            Changes.Add((new MemoryArchived(sequence, archivedAt), null));
         }
     }
 

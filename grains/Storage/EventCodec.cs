@@ -45,6 +45,24 @@ public sealed record EditApplied
     }
 }
 
+/// <summary>
+/// <paramref name="Memory"/> archived at <paramref name="At"/> (docs/retention.md): it leaves its key at once, and a key left
+/// with archived memories only leaves the HNSW graph (its unit vector is kept aside for a restore). Purging an archived
+/// memory is a <see cref="MemoryDeleted"/>.
+/// </summary>
+public sealed record MemoryArchived(long Memory, DateTimeOffset At) : ShardEvent;
+
+/// <summary>
+/// <paramref name="Memory"/> active again from <paramref name="At"/>: an archived memory returns to its key (and its key to
+/// the graph); a moved or imported copy that is active already takes <paramref name="At"/> as its restore time, so the
+/// age rules' clock moves with the memory.
+/// </summary>
+public sealed record MemoryRestored(long Memory, DateTimeOffset At) : ShardEvent;
+
+/// <summary>The result of an archive or a restore of one memory: whether it changed anything (false when the memory was
+/// already archived, or already active), so a retry answers what the first call did.</summary>
+public sealed record ArchiveApplied(bool Changed);
+
 /// <summary>A Q update: the reward applied and the resulting values, so replay restores the exact bits.</summary>
 public sealed record QUpdated(long Memory, double Reward, double Q, int Visits, DateTimeOffset UpdatedAt) : ShardEvent;
 
@@ -75,9 +93,9 @@ public static class EventCodec
 
     private const int HeaderSize = 8;
 
-    private enum Kind : byte { KeyCreated = 1, MemoryAdded = 2, QUpdated = 3, MemoryDeleted = 4, Operation = 5, KeyImported = 6, RecallRewarded = 7, MemoryTagged = 8, MemoryEdited = 12 }
+    private enum Kind : byte { KeyCreated = 1, MemoryAdded = 2, QUpdated = 3, MemoryDeleted = 4, Operation = 5, KeyImported = 6, RecallRewarded = 7, MemoryTagged = 8, MemoryArchived = 9, MemoryRestored = 10, MemoryEdited = 12 }
 
-    private enum ResultKind : byte { Reward = 1, Write = 2, Delete = 3, Claim = 4, DeleteMatching = 5, Edit = 8 }
+    private enum ResultKind : byte { Reward = 1, Write = 2, Delete = 3, Claim = 4, DeleteMatching = 5, Archive = 7, Edit = 8 }
 
     /// <summary>Encodes one commit's events as one framed record.</summary>
     public static byte[] Encode(IReadOnlyList<ShardEvent> events)
@@ -117,6 +135,8 @@ public static class EventCodec
         RecallRewarded e => WriteRecallRewarded(w.Put(Kind.RecallRewarded), e),
         MemoryTagged e => WriteTags(w.Put(Kind.MemoryTagged).Put(e.Memory), e.Scope, e.Metadata),
         MemoryEdited e => w.Put(Kind.MemoryEdited).Put(e.Memory).Put(e.Revision).Put(e.Experience).Put(e.Metadata).Put(e.At),
+        MemoryArchived e => w.Put(Kind.MemoryArchived).Put(e.Memory).Put(e.At),
+        MemoryRestored e => w.Put(Kind.MemoryRestored).Put(e.Memory).Put(e.At),
         _ => throw FieldError.Invalid(nameof(value), "one of the shard event records", value.GetType().Name),
     };
 
@@ -182,7 +202,9 @@ public static class EventCodec
             Kind.RecallRewarded => ReadRecallRewarded(r),
             Kind.MemoryTagged => ReadTagged(r),
             Kind.MemoryEdited => new MemoryEdited(r.ReadInt64(), r.ReadInt32(), r.ReadBoolean(), r.ReadBoolean(), ReadTime(r)),
-            _ => throw new InvalidDataException($"Log event kind is {(byte)kind}; expected 1 to 8 or 12."),
+            Kind.MemoryArchived => new MemoryArchived(r.ReadInt64(), ReadTime(r)),
+            Kind.MemoryRestored => new MemoryRestored(r.ReadInt64(), ReadTime(r)),
+            _ => throw new InvalidDataException($"Log event kind is {(byte)kind}; expected 1 to 10 or 12."),
         };
     }
 
@@ -254,10 +276,11 @@ public static class EventCodec
             bool deleted => w.Put(ResultKind.Delete).Put(deleted),
             int count => w.Put(ResultKind.DeleteMatching).Put(count),
             EditApplied => w.Put(ResultKind.Edit),
+            ArchiveApplied archive => w.Put(ResultKind.Archive).Put(archive.Changed),
             // A claim without a route, or a route without a join key, still writes the absent fields (as zero).
             OperationClaim claim => w.Put(ResultKind.Claim)
                 .Put(claim.Route.HasValue).Put(claim.Route?.Slot ?? 0).Put(claim.Route?.JoinKey.HasValue ?? false).Put(claim.Route?.JoinKey ?? 0),
-            _ => throw FieldError.Invalid(nameof(e), "an operation result of type ShardQ[], ShardWriteResult, bool, int, EditApplied or OperationClaim", e.Result.GetType().Name),
+            _ => throw FieldError.Invalid(nameof(e), "an operation result of type ShardQ[], ShardWriteResult, bool, int, EditApplied, ArchiveApplied or OperationClaim", e.Result.GetType().Name),
         };
         return w;
     }
@@ -274,7 +297,8 @@ public static class EventCodec
             ResultKind.Claim => ReadClaim(r),
             ResultKind.DeleteMatching => r.ReadInt32(),
             ResultKind.Edit => EditApplied.Instance,
-            var other => throw new InvalidDataException($"Operation result kind is {(byte)other}; expected 1 to 5 or 8."),
+            ResultKind.Archive => new ArchiveApplied(r.ReadBoolean()),
+            var other => throw new InvalidDataException($"Operation result kind is {(byte)other}; expected 1 to 5, 7 or 8."),
         };
         return new OperationApplied(id, hash, result);
     }

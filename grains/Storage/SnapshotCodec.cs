@@ -7,8 +7,9 @@ namespace MemRL.Grains.Storage;
 /// <summary>
 /// The shard snapshot format: magic "MRLS", a version byte, the log position the snapshot equals, the records (keys with
 /// their slot and memories with Q, visits, times and, from version 3, scope and metadata), the operation ids, the recall
-/// rewards (from version 2), from version 4 each memory's revision (its edit count), then the
-/// HNSW graph. Texts and vectors are not included: they stay in their payload rows. Every version ever written is read;
+/// rewards (from version 2), from version 4 each memory's revision (its edit count), from version 5 each memory's restore
+/// time and the archive (keys out of the graph with their unit vectors, archived memories with their archive time), then
+/// the HNSW graph. Texts and vectors are not included: they stay in their payload rows. Every version ever written is read;
 /// a change to the layout is a new version here, never an edit of an old one.
 /// </summary>
 internal static class SnapshotCodec
@@ -16,8 +17,10 @@ internal static class SnapshotCodec
     public const uint Magic = 0x534C524D; // "MRLS"
 
     /// <summary>The version written. Version 2 added the recall-reward table after the operations; version 3 a memory's
-    /// scope and metadata (a flag, then the tags when it has any); version 4 a memory's revision (int32, after the tags).</summary>
-    public const byte Version = 4;
+    /// scope and metadata (a flag, then the tags when it has any); version 4 a memory's revision (int32, after the tags);
+    /// version 5 a memory's restore time (flag, ticks) after the revision, and the archive section after the recall rewards:
+    /// set-aside keys (key, slot, dimension, unit vector) then archived memories (key, the memory as above, archive ticks).</summary>
+    public const byte Version = 5;
 
     /// <summary>The oldest version still read.</summary>
     public const byte FirstVersion = 1;
@@ -44,22 +47,7 @@ internal static class SnapshotCodec
             w.Write(key.Memories.Count);
             foreach (var m in key.Memories)
             {
-                w.Write(m.Sequence);
-                w.Write(m.Success);
-                w.Write(m.Q);
-                w.Write(m.Visits);
-                w.Write(m.LastReward.HasValue);
-                w.Write(m.LastReward ?? 0);
-                w.Write(m.CreatedAt.UtcTicks);
-                w.Write(m.UpdatedAt.UtcTicks);
-                bool tagged = !m.Scope.IsEmpty || m.Metadata.Count > 0;
-                w.Write(tagged);
-                if (tagged)
-                {
-                    EventCodec.WriteTags(w, m.Scope, m.Metadata);
-                }
-
-                w.Write(m.Revision);
+                WriteMemory(w, m);
             }
         }
 
@@ -77,7 +65,72 @@ internal static class SnapshotCodec
             EventCodec.WriteRecallRewarded(w, new RecallRewarded(recall, memory, reward.Reward, reward.Q, reward.Visits, reward.ExpiresTicks));
         }
 
+        w.Write(state.Table.SetAsideKeys.Count());
+        foreach (var key in state.Table.SetAsideKeys.OrderBy(k => k.Sequence))
+        {
+            var vector = state.SetAsideVectors[key.Sequence];
+            w.Write(key.Sequence);
+            w.Write(state.KeySlots[key.Sequence]);
+            w.Write(vector.Length);
+            foreach (float x in vector)
+            {
+                w.Write(x);
+            }
+        }
+
+        w.Write(state.Table.ArchivedCount);
+        foreach (var m in state.Table.ArchivedMemories.OrderBy(m => m.Sequence))
+        {
+            w.Write(m.KeySequence);
+            WriteMemory(w, m);
+            w.Write(m.ArchivedAt!.Value.UtcTicks);
+        }
+
         return chunks;
+    }
+
+    private static void WriteMemory(BinaryWriter w, MemoryRecord m)
+    {
+        w.Write(m.Sequence);
+        w.Write(m.Success);
+        w.Write(m.Q);
+        w.Write(m.Visits);
+        w.Write(m.LastReward.HasValue);
+        w.Write(m.LastReward ?? 0);
+        w.Write(m.CreatedAt.UtcTicks);
+        w.Write(m.UpdatedAt.UtcTicks);
+        bool tagged = !m.Scope.IsEmpty || m.Metadata.Count > 0;
+        w.Write(tagged);
+        if (tagged)
+        {
+            EventCodec.WriteTags(w, m.Scope, m.Metadata);
+        }
+
+        w.Write(m.Revision);
+        w.Write(m.RestoredAt.HasValue);
+        w.Write(m.RestoredAt?.UtcTicks ?? 0);
+    }
+
+    private static SnapshotMemory ReadMemory(BinaryReader r, byte version)
+    {
+        long sequence = r.ReadInt64();
+        bool success = r.ReadBoolean();
+        double q = r.ReadDouble();
+        int visits = r.ReadInt32();
+        bool hasLast = r.ReadBoolean();
+        double last = r.ReadDouble();
+        long created = r.ReadInt64(), updated = r.ReadInt64();
+        var (scope, metadata) = version >= 3 && r.ReadBoolean() ? EventCodec.ReadTags(r) : (MemoryScope.None, MemoryMetadata.Empty);
+        int revision = version >= 4 ? r.ReadInt32() : 0;
+        long? restored = null;
+        if (version >= 5)
+        {
+            bool hasRestored = r.ReadBoolean();
+            long ticks = r.ReadInt64();
+            restored = hasRestored ? ticks : null;
+        }
+
+        return new SnapshotMemory(sequence, success, q, visits, hasLast ? last : null, created, updated, scope, metadata, revision, restored);
     }
 
     /// <summary>Completes a snapshot begun by <see cref="WriteRecords"/> with the index graph and vectors.</summary>
@@ -116,16 +169,7 @@ internal static class SnapshotCodec
             var memories = new SnapshotMemory[count];
             for (int m = 0; m < count; m++)
             {
-                long sequence = r.ReadInt64();
-                bool success = r.ReadBoolean();
-                double q = r.ReadDouble();
-                int visits = r.ReadInt32();
-                bool hasLast = r.ReadBoolean();
-                double last = r.ReadDouble();
-                long created = r.ReadInt64(), updated = r.ReadInt64();
-                var (scope, metadata) = version >= 3 && r.ReadBoolean() ? EventCodec.ReadTags(r) : (MemoryScope.None, MemoryMetadata.Empty);
-                int revision = version >= 4 ? r.ReadInt32() : 0;
-                memories[m] = new SnapshotMemory(sequence, success, q, visits, hasLast ? last : null, created, updated, scope, metadata, revision);
+                memories[m] = ReadMemory(r, version);
             }
 
             keys.Add(new SnapshotKey(key, slot, memories));
@@ -145,11 +189,40 @@ internal static class SnapshotCodec
             rewards.Add(EventCodec.ReadRecallRewarded(r));
         }
 
+        var setAside = new List<(long Key, int Slot, float[] Vector)>();
+        var archived = new List<(long Key, SnapshotMemory Memory, long ArchivedTicks)>();
+        if (version >= 5)
+        {
+            int setAsideCount = r.ReadInt32();
+            for (int i = 0; i < setAsideCount; i++)
+            {
+                long key = r.ReadInt64();
+                int slot = r.ReadInt32();
+                var vector = new float[r.ReadInt32()];
+                for (int d = 0; d < vector.Length; d++)
+                {
+                    vector[d] = r.ReadSingle();
+                }
+
+                setAside.Add((key, slot, vector));
+            }
+
+            int archivedCount = r.ReadInt32();
+            for (int i = 0; i < archivedCount; i++)
+            {
+                long key = r.ReadInt64();
+                var memory = ReadMemory(r, version);
+                archived.Add((key, memory, r.ReadInt64()));
+            }
+        }
+
         var state = new ShardState(HnswIndex.Load(stream), operationCapacity);
         foreach (var key in keys)
         {
             state.RestoreKey(key, payloads);
         }
+
+        state.RestoreArchive(setAside, archived, payloads);
 
         foreach (var op in operations)
         {
@@ -171,4 +244,4 @@ internal sealed record SnapshotKey(long Key, int Slot, SnapshotMemory[] Memories
 /// <summary>One memory of a snapshot: everything but its texts, which stay in the payload row.</summary>
 internal sealed record SnapshotMemory(
     long Sequence, bool Success, double Q, int Visits, double? LastReward, long CreatedTicks, long UpdatedTicks, MemoryScope Scope, MemoryMetadata Metadata,
-    int Revision);
+    int Revision, long? RestoredTicks);

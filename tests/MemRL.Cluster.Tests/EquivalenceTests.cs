@@ -39,6 +39,17 @@ public sealed class EquivalenceTests(ClusterFixture fixture)
         RunWorkloadAsync(shards, seed, SimilarityNormalizationMode.Pool, growAtStep: 80, growTo);
 
     /// <summary>
+    /// Archiving takes memories out of recall (a key whose memories are all archived leaves the graph) and restoring
+    /// brings them back, identically in the cluster and the reference bank — also across a shard growth, which moves the
+    /// archived memories and the keys kept aside for them (docs/retention.md).
+    /// </summary>
+    [Theory]
+    [InlineData(3, 23, -1, 0)]
+    [InlineData(2, 24, 90, 5)]
+    public Task Cluster_MatchesReferenceBank_WithArchivesAndRestores(int shards, int seed, int growAtStep, int growTo) =>
+        RunWorkloadAsync(shards, seed, SimilarityNormalizationMode.Pool, growAtStep, growTo, archive: true);
+
+    /// <summary>
     /// Finite vectors whose float norm overflows (elements near 1e38) or underflows (near 1e-30) write and recall: the
     /// cluster equals the reference bank fed the same vectors bit for bit, and picks what the scaled-down vectors pick.
     /// </summary>
@@ -80,7 +91,7 @@ public sealed class EquivalenceTests(ClusterFixture fixture)
 
     private static float[] Scale(float[] v, float scale) => [.. v.Select(x => x * scale)];
 
-    private async Task RunWorkloadAsync(int shards, int seed, SimilarityNormalizationMode mode, int growAtStep, int growTo)
+    private async Task RunWorkloadAsync(int shards, int seed, SimilarityNormalizationMode mode, int growAtStep, int growTo, bool archive = false)
     {
         var vectors = new Vectors(seed, Dimension);
         var wireOptions = new BankOptions
@@ -96,7 +107,8 @@ public sealed class EquivalenceTests(ClusterFixture fixture)
         // Memory ids correspond by write order: the i-th write of each side is the same memory.
         var clusterToReference = new Dictionary<string, long>();
         var centres = Enumerable.Range(0, 6).Select(_ => vectors.Gaussian()).ToArray();
-        int comparedRecalls = 0;
+        int comparedRecalls = 0, archivedCount = 0, restoredCount = 0;
+        var archivedAt = new Dictionary<string, DateTimeOffset>();
         for (int step = 0; step < 160; step++)
         {
             if (step == growAtStep)
@@ -113,6 +125,13 @@ public sealed class EquivalenceTests(ClusterFixture fixture)
             var referenceRecall = reference.Recall(query);
             AssertSameSelection(clusterRecall, referenceRecall, clusterToReference, step);
             comparedRecalls += clusterRecall.Memories.Count > 0 ? 1 : 0;
+
+            if (archive && step % 4 == 0 && clusterRecall.Memories.Count > 0)
+            {
+                // Archived between the recall and its reward: the reward still reaches it, on both sides.
+                Assert.True(reference.Archive(referenceRecall.Memories[0].Sequence, DateTimeOffset.UtcNow));
+                archivedAt[clusterRecall.Memories[0].Id] = (await bank.ArchiveAsync(clusterRecall.Memories[0].Id)).ArchivedAt!.Value;
+            }
 
             if (clusterRecall.Memories.Count > 0 && vectors.NextDouble() < 0.8)
             {
@@ -137,6 +156,58 @@ public sealed class EquivalenceTests(ClusterFixture fixture)
             {
                 var victim = clusterToReference.Keys.ElementAt(vectors.Next(clusterToReference.Count));
                 Assert.Equal(reference.Delete(clusterToReference[victim]), await bank.DeleteAsync(victim));
+            }
+
+            if (archive && step % 3 == 1)
+            {
+                // Any memory ever written: active ones are archived, archived ones are no-ops, deleted ones not found.
+                var chosen = clusterToReference.Keys.ElementAt(vectors.Next(clusterToReference.Count));
+                long sequence = clusterToReference[chosen];
+                if (reference.Table.TryGetMemory(sequence, out _) || reference.Table.TryGetArchived(sequence, out _))
+                {
+                    bool changed = reference.Archive(sequence, DateTimeOffset.UtcNow);
+                    var archived = await bank.ArchiveAsync(chosen);
+                    Assert.NotNull(archived.ArchivedAt);
+                    if (!changed)
+                    {
+                        // Archiving an archived memory changes nothing, its archive time included.
+                        Assert.Equal(archivedAt[chosen], archived.ArchivedAt);
+                    }
+
+                    archivedAt[chosen] = archived.ArchivedAt.Value;
+                    archivedCount++;
+                }
+                else
+                {
+                    await Assert.ThrowsAsync<MemoryNotFoundException>(() => bank.ArchiveAsync(chosen));
+                }
+            }
+
+            if (archive && step % 5 == 3 && reference.Table.ArchivedMemories.Any())
+            {
+                var archivedNow = reference.Table.ArchivedMemories.Select(m => m.Sequence).Order().ToList();
+                long sequence = archivedNow[vectors.Next(archivedNow.Count)];
+                string chosen = clusterToReference.First(p => p.Value == sequence).Key;
+                Assert.True(reference.Restore(sequence, DateTimeOffset.UtcNow));
+                var restored = await bank.RestoreAsync(chosen);
+                Assert.Null(restored.ArchivedAt);
+                Assert.NotNull(restored.RestoredAt);
+                restoredCount++;
+            }
+        }
+
+        if (archive)
+        {
+            Assert.True(archivedCount > 30 && restoredCount > 15, $"only {archivedCount} archives and {restoredCount} restores ran.");
+            Assert.True(reference.Table.SetAsideKeys.Any(), "no key left the graph: the workload does not exercise set-aside keys.");
+            foreach (var (clusterId, referenceId) in clusterToReference)
+            {
+                if (reference.Table.TryGetArchived(referenceId, out var expected))
+                {
+                    var got = await bank.GetAsync(clusterId);
+                    Assert.NotNull(got.ArchivedAt);
+                    Assert.Equal(expected.Q, got.Q, 1e-12);
+                }
             }
         }
 

@@ -114,14 +114,20 @@ public sealed class RetentionTests
     }
 
     [Fact]
-    public void RewardOfAnArchivedMemory_IsRefused()
+    public void RewardOfAnArchivedMemory_Applies_WithoutRestoringIt_AndOfAPurgedOne_IsRefused()
     {
         var bank = new ReferenceBank(Dimension);
         var w = bank.Write(Unit(0), "a", "e", true);
         bank.Archive(w.MemorySequence, T0);
 
-        var error = Assert.ThrowsAny<ArgumentException>(() => bank.Reward([w.MemorySequence], 1));
+        // The reward of a recall made before the archive still counts; the memory stays out of recall.
+        Assert.Equal([0.3], bank.Reward([w.MemorySequence], 1));
+        Assert.True(bank.Table.TryGetArchived(w.MemorySequence, out var archived));
+        Assert.Equal((0.3, 1), (archived.Q, archived.Visits));
+        Assert.Empty(bank.Recall(Unit(0)).Memories);
 
+        Assert.True(bank.Delete(w.MemorySequence));
+        var error = Assert.ThrowsAny<ArgumentException>(() => bank.Reward([w.MemorySequence], 1));
         FieldAssert.Parts(error, "memoryIds[0]");
     }
 

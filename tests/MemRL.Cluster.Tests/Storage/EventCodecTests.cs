@@ -114,6 +114,25 @@ public sealed class EventCodecTests
         Assert.Same(EditApplied.Instance, Assert.IsType<OperationApplied>(events[1]).Result);
     }
 
+    // An archive (kind 9: memory, when) and a restore (kind 10: memory, when), and the archive result (result kind 7: changed).
+    [Fact]
+    public void Encode_PinsTheLayout_OfMemoryArchivedRestoredAndTheArchiveResult()
+    {
+        var at = new DateTimeOffset(0x0102030405060708, TimeSpan.Zero);
+        var record = EventCodec.Encode([new MemoryArchived(9, at), new MemoryRestored(10, at), new OperationApplied("a", [6], new ArchiveApplied(true))]);
+
+        string body =
+            "01" + "03000000" + // version 1, 3 events
+            "09" + "0900000000000000" + "0807060504030201" + // memory 9 archived at
+            "0A" + "0A00000000000000" + "0807060504030201" + // memory 10 restored at
+            "05" + "0161" + "01" + "06" + "07" + "01"; // operation a, hash [6], archive result: changed
+        Assert.Equal(body, Convert.ToHexString(record.AsSpan(8)));
+        Assert.True(EventCodec.TryDecode(record, out var events));
+        Assert.Equal(new MemoryArchived(9, at), events[0]);
+        Assert.Equal(new MemoryRestored(10, at), events[1]);
+        Assert.Equal(new ArchiveApplied(true), Assert.IsType<OperationApplied>(events[2]).Result);
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(3)]

@@ -50,6 +50,62 @@ public sealed class ShardStateTests
         Assert.Equal(state.Operations.Entries.Select(e => e.OperationId), restored.Operations.Entries.Select(e => e.OperationId));
     }
 
+    /// <summary>
+    /// The archive survives a snapshot (version 5): archived memories with their Q and archive time, keys out of the graph
+    /// with the unit vectors they left it with (a restore after the snapshot puts back the same bits), restore times; and
+    /// the index holds the graph keys only.
+    /// </summary>
+    [Fact]
+    public void Restore_RebuildsTheArchive_AndARestoreAfterItReturnsTheSameKey()
+    {
+        var vectors = new Vectors(6, 8);
+        var state = new ShardState(new HnswIndex(new HnswOptions { Dimension = 8, Seed = 3 }), 100);
+        var payloads = new Dictionary<long, StoredPayload>();
+        var now = new DateTimeOffset(2026, 12, 3, 0, 0, 0, TimeSpan.Zero);
+        for (long key = 0; key < 30; key += 3)
+        {
+            payloads[key] = new StoredPayload(key, $"intent {key}", null, vectors.Gaussian());
+            state.Apply(new KeyCreated(key, (int)key % 4), payloads);
+            for (long memory = key + 1; memory <= key + 2; memory++)
+            {
+                payloads[memory] = new StoredPayload(memory, $"intent {key}", $"experience {memory}", null);
+                state.Apply(new MemoryAdded(memory, key, true, 0.5, now), payloads);
+            }
+        }
+
+        // Keys 0 and 6 leave the graph (both memories archived); key 3 keeps one active; memory 10 is restored.
+        foreach (long memory in new long[] { 1, 2, 4, 7, 8, 10 })
+        {
+            state.Apply(new MemoryArchived(memory, now.AddMinutes(memory)), payloads);
+        }
+
+        state.Apply(new MemoryRestored(10, now.AddHours(1)), payloads);
+        state.Apply(new QUpdated(11, 1, 0.8, 1, now.AddHours(2)), payloads);
+        var vector0 = state.SetAsideVectors[0];
+        Assert.False(state.Index.Contains(0));
+
+        var chunks = SnapshotCodec.Write(state, 42, 4096).Select(c => c.ToArray()).ToList();
+        var restored = SnapshotCodec.Read(chunks, payloads, 100, "t/0", out _);
+        restored.VerifyPayloads("t/0");
+
+        Assert.Equal(Describe(state), Describe(restored));
+        Assert.Equal(DescribeArchive(state), DescribeArchive(restored));
+        Assert.Equal(state.Index.Count, restored.Index.Count);
+        Assert.Equal([0L, 6L], restored.Table.SetAsideKeys.Select(k => k.Sequence).Order());
+        Assert.Equal(now.AddHours(1), restored.Table.TryGetMemory(10, out var back) ? back.RestoredAt : null);
+        restored.Apply(new MemoryRestored(1, now.AddHours(3)), payloads);
+        var vector = new float[8];
+        Assert.True(restored.Index.TryGetVector(0, vector));
+        Assert.Equal(vector0, vector);
+        Assert.False(restored.SetAsideVectors.ContainsKey(0));
+        // Purging the last archived memory of a set-aside key removes the key with it.
+        restored.Apply(new MemoryDeleted(7), payloads);
+        restored.Apply(new MemoryDeleted(8), payloads);
+        Assert.False(restored.Table.TryGetAnyKey(6, out _));
+        Assert.False(restored.KeySlots.ContainsKey(6));
+        Assert.False(restored.SetAsideVectors.ContainsKey(6));
+    }
+
     [Fact]
     public void Restore_AcceptsMissingPayload_OnlyWhenTheTailDeletesTheRecord()
     {
@@ -77,7 +133,11 @@ public sealed class ShardStateTests
         Assert.Equal(1, deletedInTail.Table.MemoryCount);
     }
 
+    private static string DescribeArchive(ShardState state) => string.Join("\n", state.Table.ArchivedMemories.OrderBy(m => m.Sequence).Select(m =>
+        $"{m.Sequence}@{m.KeySequence} {m.Q:R}/{m.Visits}/{m.ArchivedAt:O}/{m.RestoredAt:O}/{m.Experience}"))
+        + "|" + string.Join(",", state.SetAsideVectors.OrderBy(v => v.Key).Select(v => $"{v.Key}:{string.Join(' ', v.Value.Select(x => x.ToString("R")))}"));
+
     private static string Describe(ShardState state) => string.Join("\n", state.Table.Keys.OrderBy(k => k.Sequence).Select(k =>
         $"{k.Sequence}@{state.KeySlots[k.Sequence]} {k.IntentText}: " + string.Join(",", k.Memories.Select(m =>
-            $"{m.Sequence}/{m.Success}/{m.Q:R}/{m.Visits}/{m.LastReward}/{m.CreatedAt:O}/{m.UpdatedAt:O}/{m.Experience}"))));
+            $"{m.Sequence}/{m.Success}/{m.Q:R}/{m.Visits}/{m.LastReward}/{m.CreatedAt:O}/{m.UpdatedAt:O}/{m.RestoredAt:O}/{m.Experience}"))));
 }
