@@ -89,10 +89,37 @@ internal static class OptionsPatch
         var merged = JsonSerializer.SerializeToNode(current, options)!.AsObject();
         foreach (var (name, value) in Canonical(given, info))
         {
-            merged[name] = value?.DeepClone();
+            merged[name] = MergeValue(merged[name], value);
         }
 
         return Read(merged, options);
+    }
+
+    // RFC 7396 for one member: an object merges into an object member by member (so {"retention":{"maxActive":500}}
+    // keeps the policy's other fields, and null removes one); anything else replaces the member.
+    private static JsonNode? MergeValue(JsonNode? target, JsonNode? patch)
+    {
+        if (patch is not JsonObject fields || target is not JsonObject current)
+        {
+            return patch?.DeepClone();
+        }
+
+        var merged = current.DeepClone().AsObject();
+        foreach (var (name, value) in fields)
+        {
+            // Names as the caller spelt them, matched without case as reading does; the reader names an unknown one.
+            string key = merged.Select(p => p.Key).FirstOrDefault(k => string.Equals(k, name, StringComparison.OrdinalIgnoreCase)) ?? name;
+            if (value is null)
+            {
+                merged.Remove(key);
+            }
+            else
+            {
+                merged[key] = MergeValue(merged[key], value);
+            }
+        }
+
+        return merged;
     }
 
     // The members of given under the options' own names (reading is case-insensitive, as for bound bodies).

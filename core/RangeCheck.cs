@@ -6,7 +6,7 @@ namespace MemRL.Core;
 /// Range checks that collect every violation as field-error parts, so one exception can list them all (a caller fixing
 /// a configuration sees every mistake at once) while its data carries the first one's parts.
 /// </summary>
-internal static class RangeCheck
+public static class RangeCheck
 {
     public static void Closed(List<FieldErrorParts> errors, string field, double value, double min, double max)
     {

@@ -45,7 +45,11 @@ public sealed record RetentionPolicy
     /// <summary>Whether any automatic archiving rule is on.</summary>
     public bool ArchivesAutomatically => LowQThreshold is not null || IdleWindow is not null || MaxActive is not null;
 
-    private static readonly TimeSpan MaxSpan = TimeSpan.FromDays(36_525);
+    /// <summary>The longest duration a policy takes: 100 years.</summary>
+    public static TimeSpan MaxSpan { get; } = TimeSpan.FromDays(36_525);
+
+    /// <summary>The shortest idle window: 1 second.</summary>
+    public static TimeSpan MinIdleWindow { get; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Throws one exception listing every value outside its range (see <see cref="MemRLOptions.Validate"/>).</summary>
     /// <param name="fieldPrefix">Where the policy sits in the caller's input, e.g. <c>"retention."</c>.</param>
@@ -65,7 +69,7 @@ public sealed record RetentionPolicy
         RangeCheck.Closed(errors, F(nameof(LowQMinVisits)), LowQMinVisits, 1, 1_000_000);
         if (IdleWindow is { } idle)
         {
-            Span(errors, F(nameof(IdleWindow)), idle, TimeSpan.FromSeconds(1));
+            Span(errors, F(nameof(IdleWindow)), idle, MinIdleWindow);
         }
 
         if (ProtectQ is { } protect)

@@ -56,18 +56,24 @@ public sealed record BankOptions
     /// <summary>Whether a new memory may join a key of another scope (docs/scopes.md). Default false.</summary>
     public bool MergeAcrossScopes { get; init; } = MemRLOptions.Default.MergeAcrossScopes;
 
-    /// <summary>Equal when every option means the same (qInit compared by value, set or defaulted).</summary>
-    public bool Equals(BankOptions? other) => other is not null && this.ToCore() == other.ToCore();
+    /// <summary>The bank's retention policy (docs/retention.md); null: none (never archives on its own, archived
+    /// memories restorable for 30 days).</summary>
+    public RetentionSettings? Retention { get; init; }
+
+    /// <summary>Equal when every option means the same (qInit compared by value, set or defaulted) and the retention
+    /// policies are equal.</summary>
+    public bool Equals(BankOptions? other) => other is not null && this.ToCore() == other.ToCore() && Retention == other.Retention;
 
     /// <inheritdoc/>
-    public override int GetHashCode() => this.ToCore().GetHashCode();
+    public override int GetHashCode() => HashCode.Combine(this.ToCore(), Retention);
 
     // The core options' midpoint is the one definition of the default qInit.
     private MemRLOptions Core() => new() { RewardMin = RewardMin, RewardMax = RewardMax };
 }
 
 /// <summary>The wire form of <see cref="BankOptions"/>: the same ids and types as the record carried before its qInit
-/// became computed (ids 0–14), plus the reward range (15, 16) and cross-scope merging (17). qInit travels as the number it resolved to.</summary>
+/// became computed (ids 0–14), plus the reward range (15, 16), cross-scope merging (17) and the retention policy (18).
+/// qInit travels as the number it resolved to.</summary>
 [GenerateSerializer, Immutable]
 public readonly record struct BankOptionsSurrogate(
     [property: Id(0)] double Alpha,
@@ -87,7 +93,8 @@ public readonly record struct BankOptionsSurrogate(
     [property: Id(14)] double SimilarityStdDev,
     [property: Id(15)] double? RewardMin,
     [property: Id(16)] double? RewardMax,
-    [property: Id(17)] bool MergeAcrossScopes);
+    [property: Id(17)] bool MergeAcrossScopes,
+    [property: Id(18)] RetentionSettings? Retention);
 
 /// <summary>Converts <see cref="BankOptions"/> to and from its wire form.</summary>
 [RegisterConverter]
@@ -99,13 +106,13 @@ public sealed class BankOptionsConverter : IConverter<BankOptions, BankOptionsSu
         Alpha = s.Alpha, Lambda = s.Lambda, K1 = s.K1, K2 = s.K2, Delta = s.Delta, QInitSuccess = s.QInitSuccess, QInitFailure = s.QInitFailure,
         QFloor = s.QFloor, QMin = s.QMin, Epsilon = s.Epsilon, MergeThreshold = s.MergeThreshold, MaxMemoriesPerKey = s.MaxMemoriesPerKey,
         SimilarityNormalization = s.SimilarityNormalization, SimilarityMean = s.SimilarityMean, SimilarityStdDev = s.SimilarityStdDev,
-        RewardMin = s.RewardMin, RewardMax = s.RewardMax, MergeAcrossScopes = s.MergeAcrossScopes,
+        RewardMin = s.RewardMin, RewardMax = s.RewardMax, MergeAcrossScopes = s.MergeAcrossScopes, Retention = s.Retention,
     };
 
     /// <inheritdoc/>
     public BankOptionsSurrogate ConvertToSurrogate(in BankOptions o) => new(o.Alpha, o.Lambda, o.K1, o.K2, o.Delta, o.QInitSuccess, o.QInitFailure,
         o.QFloor, o.QMin, o.Epsilon, o.MergeThreshold, o.MaxMemoriesPerKey, o.SimilarityNormalization, o.SimilarityMean, o.SimilarityStdDev,
-        o.RewardMin, o.RewardMax, o.MergeAcrossScopes);
+        o.RewardMin, o.RewardMax, o.MergeAcrossScopes, o.Retention);
 }
 
 /// <summary>How each shard indexes its intent keys.</summary>

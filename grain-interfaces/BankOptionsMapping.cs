@@ -52,6 +52,10 @@ public static class BankOptionsMapping
         SimilarityMean = o.SimilarityMean, SimilarityStdDev = o.SimilarityStdDev, RewardMin = o.RewardMin, RewardMax = o.RewardMax, MergeAcrossScopes = o.MergeAcrossScopes,
     };
 
+    /// <summary>The bank's retention policy in core form: <see cref="RetentionPolicy.None"/> when it has none. Call on
+    /// options that passed <see cref="ToValidatedCore"/> (stored banks did).</summary>
+    public static RetentionPolicy RetentionPolicyOf(this BankOptions o) => o.Retention?.ToValidatedPolicy() ?? RetentionPolicy.None;
+
     /// <summary>The core form of wire options (not validated; see <see cref="ToValidatedCore"/>).</summary>
     public static MemRLOptions ToCore(this BankOptions o) => new()
     {
@@ -62,7 +66,8 @@ public static class BankOptionsMapping
         SimilarityMean = o.SimilarityMean, SimilarityStdDev = o.SimilarityStdDev, RewardMin = o.RewardMin, RewardMax = o.RewardMax, MergeAcrossScopes = o.MergeAcrossScopes,
     };
 
-    /// <summary>Validates with MemRL.Core's rules; throws <see cref="ArgumentOutOfRangeException"/> naming the options.</summary>
+    /// <summary>Validates with MemRL.Core's rules (the options, and the retention policy when there is one); throws
+    /// <see cref="ArgumentOutOfRangeException"/> naming the options.</summary>
     /// <param name="options">The wire options.</param>
     /// <param name="fieldPrefix">Where the options sit in the caller's request: "" for an options body, <c>"options."</c> in a bank definition.</param>
     public static MemRLOptions ToValidatedCore(this BankOptions options, string fieldPrefix = "")
@@ -73,7 +78,10 @@ public static class BankOptionsMapping
         }
 
         var core = options.ToCore();
-        core.Validate(fieldPrefix);
+        // Every option and every retention field outside its range, in one error.
+        var errors = core.FindErrors(fieldPrefix).ToList();
+        errors.AddRange(options.Retention?.FindErrors(fieldPrefix + "retention.") ?? []);
+        RangeCheck.ThrowIfAny(errors);
         return core;
     }
 }

@@ -43,9 +43,8 @@ internal sealed partial class MemoryShardGrain(
     private int _shard;
     private BankInfo _bank = null!;
     private MemRLOptions _options = null!;
-    // The bank's retention policy; until banks carry one (docs/retention.md) every bank has the default: no automatic
-    // rule, 30 days to restore an archived memory.
-    private readonly RetentionPolicy _retention = RetentionPolicy.None;
+    // The bank's retention policy (docs/retention.md): RetentionPolicy.None for a bank without one.
+    private RetentionPolicy _retention = RetentionPolicy.None;
     private HnswSearchContext _searchContext = null!;
     private Neighbor[] _neighbors = new Neighbor[64];
     private int _unownedKeys;
@@ -131,6 +130,7 @@ internal sealed partial class MemoryShardGrain(
     {
         _bank = bank;
         _options = bank.Options.ToCore();
+        _retention = bank.Options.RetentionPolicyOf();
     }
 
     private async Task EnsureVersionAsync(long callerVersion)

@@ -30,7 +30,11 @@ internal readonly record struct BankRow(BankInfo? Bank, BankTombstone? Tombstone
 /// The description column of a bank row (<see cref="StoredBank.Description"/>), owned by storage: its own documents
 /// with explicit JSON names and a <c>format</c> number, so a wire record can be renamed or reshaped without changing
 /// what stored banks say, and a stored bank never depends on how the wire record happens to serialise.
-/// Writes format 3, or format 4 while an import fills the bank. Reads formats 4, 3, 2 and 1. Format 4 is format 3 plus
+/// Writes format 3, format 4 while an import fills the bank, or format 5 when the bank has a retention policy (with or
+/// without an import). Reads formats 5, 4, 3, 2 and 1. Format 5 is format 4 plus the options' <c>retention</c> (the
+/// policy, durations in seconds): a silo that reads only format 4 would ignore it and never forget, or purge on another
+/// schedule, so the number changes and such a silo refuses the row; a bank whose policy is removed is written in format
+/// 3 or 4 again. Format 4 is format 3 plus
 /// the bank's <c>import</c> (id, lease end): a silo that reads only format 3 would ignore it and serve a half-imported
 /// bank, so the number changes and such a silo refuses the row; a bank whose import completed is written in format 3
 /// again, so a finished import leaves nothing an older silo cannot read. Format 3 is format 2 plus the reward range (<c>rewardMin</c>,
@@ -43,20 +47,23 @@ internal readonly record struct BankRow(BankInfo? Bank, BankTombstone? Tombstone
 internal static class BankRowCodec
 {
     /// <summary>The format this code writes.</summary>
-    public const int CurrentFormat = 4;
+    public const int CurrentFormat = 5;
 
-    // The format of a row without an import: what every bank is written in outside an import.
+    // The format of a row without an import or a retention policy: what most banks are written in.
     private const int SettledFormat = 3;
+
+    // The first format that may carry an import, and the first that may carry a retention policy.
+    private const int ImportFormat = 4, RetentionFormat = 5;
 
     private const string FormatMember = "format";
 
     // No naming policy: every member names itself with an attribute, so nothing about the stored text is left to a setting.
     private static readonly JsonSerializerOptions Json = new();
 
-    /// <summary>The row of a live bank: format 3, or format 4 with the import filling it.</summary>
+    /// <summary>The row of a live bank: format 3, format 4 with the import filling it, format 5 with a retention policy.</summary>
     public static string Write(BankInfo bank, BankImport? import = null) => JsonSerializer.Serialize(new RowV2
     {
-        Format = import is null ? SettledFormat : CurrentFormat,
+        Format = bank.Options.Retention is not null ? RetentionFormat : import is null ? SettledFormat : ImportFormat,
         Bank = BankV2.From(bank),
         Import = import is null ? null : new ImportV4 { Id = import.Id, Until = import.Until },
     }, Json);
@@ -89,7 +96,7 @@ internal static class BankRowCodec
                     ? new BankRow(null, Required(tombstone.Deserialize<TombstoneV1>(Json), bank).ToTombstone())
                     : new BankRow(Required(root.Deserialize<BankV1>(Json), bank).ToBankInfo(), null),
                 // Format 2 has no range members, so they read as null: the legacy unbounded range.
-                2 or SettledFormat or CurrentFormat => Required(root.Deserialize<RowV2>(Json), bank).ToRow(bank, format),
+                2 or SettledFormat or ImportFormat or RetentionFormat => Required(root.Deserialize<RowV2>(Json), bank).ToRow(bank, format),
                 _ => throw new InvalidDataException(
                     $"Bank '{bank}' has a stored row of format {format}; this silo reads formats 1 to {CurrentFormat} (a newer silo wrote it: upgrade this one)."),
             };
@@ -115,10 +122,10 @@ internal static class BankRowCodec
 
         public BankRow ToRow(string bank, int format) => (Bank, Tombstone, Import) switch
         {
-            ({ } b, null, null) => new BankRow(b.ToBankInfo(bank), null),
-            ({ } b, null, { } i) when format >= CurrentFormat => new BankRow(b.ToBankInfo(bank), null, i.ToImport(bank)),
+            ({ } b, null, null) => new BankRow(b.ToBankInfo(bank, format), null),
+            ({ } b, null, { } i) when format >= ImportFormat => new BankRow(b.ToBankInfo(bank, format), null, i.ToImport(bank)),
             (null, { } t, null) => new BankRow(null, t.ToTombstone()),
-            (_, _, { }) => throw Invalid(bank, $"a format-{format} row with an 'import'; expected one only on a live bank of format {CurrentFormat}"),
+            (_, _, { }) => throw Invalid(bank, $"a format-{format} row with an 'import'; expected one only on a live bank of format {ImportFormat} or later"),
             _ => throw Invalid(bank, $"a format-{format} row with neither or both of 'bank' and 'tombstone'; expected exactly one"),
         };
     }
@@ -153,7 +160,7 @@ internal static class BankRowCodec
             MovingSlots = b.MovingSlots is null ? null : [.. b.MovingSlots],
         };
 
-        public BankInfo ToBankInfo(string bank) => new(Name, Dimension, EmbedderId, Options.ToWire(bank),
+        public BankInfo ToBankInfo(string bank, int format) => new(Name, Dimension, EmbedderId, Options.ToWire(bank, format),
             new IndexSettings(Index.M, Index.EfConstruction, Index.EfSearch, Index.Exact), ShardCount, Incarnation, Version, SlotMap, CreatedAt, MovingSlots);
     }
 
@@ -183,6 +190,8 @@ internal static class BankRowCodec
         // Added after formats 2 and 3 first shipped: absent means false, and false is left out, so rows written before read the
         // same and a bank that never opts in writes the bytes it always did.
         [JsonPropertyName("mergeAcrossScopes"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public bool MergeAcrossScopes { get; init; }
+        // Format 5 only (a lower format never has one, and a row that does is refused).
+        [JsonPropertyName("retention"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public RetentionV5? Retention { get; init; }
 
         public static OptionsV2 From(BankOptions o) => new()
         {
@@ -195,9 +204,10 @@ internal static class BankRowCodec
                 var other => throw new ArgumentOutOfRangeException(nameof(o), other, "A normalisation mode the bank-row format has no word for."),
             },
             SimilarityMean = o.SimilarityMean, SimilarityStdDev = o.SimilarityStdDev, RewardMin = o.RewardMin, RewardMax = o.RewardMax, MergeAcrossScopes = o.MergeAcrossScopes,
+            Retention = o.Retention is { } r ? RetentionV5.From(r) : null,
         };
 
-        public BankOptions ToWire(string bank) => new()
+        public BankOptions ToWire(string bank, int format) => new()
         {
             Alpha = Alpha, Lambda = Lambda, K1 = K1, K2 = K2, Delta = Delta, QInitSuccess = QInitSuccess, QInitFailure = QInitFailure,
             QFloor = QFloor, QMin = QMin, Epsilon = Epsilon, MergeThreshold = MergeThreshold, MaxMemoriesPerKey = MaxMemoriesPerKey,
@@ -208,6 +218,32 @@ internal static class BankRowCodec
                 _ => throw Invalid(bank, $"a row with similarityNormalization '{SimilarityNormalization}'; expected '{Pool}' or '{Fixed}'"),
             },
             SimilarityMean = SimilarityMean, SimilarityStdDev = SimilarityStdDev, RewardMin = RewardMin, RewardMax = RewardMax, MergeAcrossScopes = MergeAcrossScopes,
+            Retention = Retention is null ? null
+                : format >= RetentionFormat ? Retention.ToWire()
+                : throw Invalid(bank, $"a format-{format} row with 'retention'; expected it only in format {RetentionFormat} or later"),
+        };
+    }
+
+    private sealed class RetentionV5
+    {
+        [JsonPropertyName("lowQThreshold")] public double? LowQThreshold { get; init; }
+        [JsonPropertyName("lowQMinVisits")] public required int LowQMinVisits { get; init; }
+        [JsonPropertyName("idleWindowSeconds")] public double? IdleWindowSeconds { get; init; }
+        [JsonPropertyName("protectQ")] public double? ProtectQ { get; init; }
+        [JsonPropertyName("maxActive")] public int? MaxActive { get; init; }
+        [JsonPropertyName("retentionPeriodSeconds")] public required double RetentionPeriodSeconds { get; init; }
+        [JsonPropertyName("maxPerRun")] public required int MaxPerRun { get; init; }
+
+        public static RetentionV5 From(RetentionSettings r) => new()
+        {
+            LowQThreshold = r.LowQThreshold, LowQMinVisits = r.LowQMinVisits, IdleWindowSeconds = r.IdleWindowSeconds, ProtectQ = r.ProtectQ,
+            MaxActive = r.MaxActive, RetentionPeriodSeconds = r.RetentionPeriodSeconds, MaxPerRun = r.MaxPerRun,
+        };
+
+        public RetentionSettings ToWire() => new()
+        {
+            LowQThreshold = LowQThreshold, LowQMinVisits = LowQMinVisits, IdleWindowSeconds = IdleWindowSeconds, ProtectQ = ProtectQ,
+            MaxActive = MaxActive, RetentionPeriodSeconds = RetentionPeriodSeconds, MaxPerRun = MaxPerRun,
         };
     }
 

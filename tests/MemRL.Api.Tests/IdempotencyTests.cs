@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Net;
 
 namespace MemRL.Api.Tests;
@@ -59,5 +60,37 @@ public sealed class IdempotencyTests(ApiSiloFixture fixture)
         Assert.Equal("2", got.Body.GetProperty("metadata").GetProperty("b").GetString());
         Assert.False(got.Body.GetProperty("metadata").TryGetProperty("a", out _));
         Assert.Equal(0, got.Body.GetProperty("visits").GetInt32());
+    }
+
+    [Fact]
+    public async Task ArchiveAndRestore_TakeTheMemoryOutOfRecallAndBack_OncePerKey_AndADeletedOneIsNotFound()
+    {
+        string bank = ApiSiloFixture.NewBankName("idem-archive");
+        await _alpha.CreateVectorBankAsync(bank);
+        var intent = Http.Vector(Dimension, 1);
+        string id = (await _alpha.PostJsonAsync($"/v1/banks/{bank}/memories", new { intent, intentText = "t", experience = "e", success = true })).Ok(HttpStatusCode.Created).Str("memoryId");
+        string path = $"/v1/banks/{bank}/memories/{id}";
+        string token = (await _alpha.PostJsonAsync($"/v1/banks/{bank}/recall", new { query = intent })).Ok().Str("token");
+
+        var archived = (await _alpha.SendJsonAsync(HttpMethod.Post, path + "/archive", idempotencyKey: "archive-1")).Ok();
+        string at = archived.Body.GetProperty("archivedAt").GetString()!;
+        Assert.Empty((await _alpha.PostJsonAsync($"/v1/banks/{bank}/recall", new { query = intent })).Ok().Body.GetProperty("memories").EnumerateArray());
+        // A retry answers the same; archiving again changes nothing (the archive time stays).
+        Assert.Equal(at, (await _alpha.SendJsonAsync(HttpMethod.Post, path + "/archive", idempotencyKey: "archive-1")).Ok().Body.GetProperty("archivedAt").GetString());
+        Assert.Equal(at, (await _alpha.SendJsonAsync(HttpMethod.Post, path + "/archive", idempotencyKey: "archive-2")).Ok().Body.GetProperty("archivedAt").GetString());
+        // The id used for the other action is a conflict; the reward of the recall made before the archive still counts.
+        (await _alpha.SendJsonAsync(HttpMethod.Post, path + "/restore", idempotencyKey: "archive-1")).Problem(HttpStatusCode.Conflict, "Idempotency-Key");
+        (await _alpha.PostJsonAsync($"/v1/banks/{bank}/reward", new { token, reward = 1 })).Ok();
+        (await _alpha.SendJsonAsync(HttpMethod.Patch, path, new { experience = "x" })).Problem(HttpStatusCode.NotFound, "memoryId");
+
+        var restored = (await _alpha.SendJsonAsync(HttpMethod.Post, path + "/restore", idempotencyKey: "restore-1")).Ok();
+        Assert.Equal(JsonValueKind.Null, restored.Body.TryGetProperty("archivedAt", out var gone) ? gone.ValueKind : JsonValueKind.Null);
+        Assert.NotNull(restored.Body.GetProperty("restoredAt").GetString());
+        Assert.Equal(1, restored.Body.GetProperty("visits").GetInt32());
+        Assert.Equal(id, (await _alpha.PostJsonAsync($"/v1/banks/{bank}/recall", new { query = intent })).Ok().Body.GetProperty("memories")[0].GetProperty("id").GetString());
+
+        (await _alpha.SendJsonAsync(HttpMethod.Delete, path)).Ok(HttpStatusCode.NoContent);
+        (await _alpha.SendJsonAsync(HttpMethod.Post, path + "/restore")).Problem(HttpStatusCode.NotFound, "memoryId");
+        (await _alpha.SendJsonAsync(HttpMethod.Post, path + "/archive")).Problem(HttpStatusCode.NotFound, "memoryId");
     }
 }

@@ -24,6 +24,8 @@ public sealed class OpenApiTests(ApiSiloFixture fixture)
         { "GET", "/v1/banks/{bank}/memories" },
         { "GET", "/v1/banks/{bank}/memories/{memoryId}" },
         { "PATCH", "/v1/banks/{bank}/memories/{memoryId}" },
+        { "POST", "/v1/banks/{bank}/memories/{memoryId}/archive" },
+        { "POST", "/v1/banks/{bank}/memories/{memoryId}/restore" },
         { "GET", "/v1/banks/{bank}/memories/{memoryId}/history" },
         { "DELETE", "/v1/banks/{bank}/memories/{memoryId}" },
         { "DELETE", "/v1/banks/{bank}/memories" },

@@ -41,6 +41,29 @@ public sealed class OptionsTests(ApiSiloFixture fixture)
         Assert.Equal(JsonValueKind.Null, (await OptionsAsync(bank)).GetProperty("qFloor").ValueKind);
     }
 
+    [Fact]
+    public async Task Patch_MergesTheRetentionPolicyFieldByField_AndNullClearsAFieldOrThePolicy()
+    {
+        string bank = await NewBankAsync();
+        Assert.Equal(JsonValueKind.Null, (await OptionsAsync(bank)).GetProperty("retention").ValueKind);
+        string path = $"/v1/banks/{bank}/options";
+        (await _alpha.SendJsonAsync(HttpMethod.Patch, path, """{"retention":{"maxActive":500}}""")).Ok();
+        (await _alpha.SendJsonAsync(HttpMethod.Patch, path, """{"retention":{"lowQThreshold":-0.5,"idleWindowSeconds":86400}}""")).Ok();
+        var retention = (await OptionsAsync(bank)).GetProperty("retention");
+        // Fields not sent keep their values (RFC 7396), the rest their defaults.
+        Assert.Equal((500, -0.5, 86400.0, 3, 2_592_000.0, 1000), (retention.GetProperty("maxActive").GetInt32(), retention.GetProperty("lowQThreshold").GetDouble(),
+            retention.GetProperty("idleWindowSeconds").GetDouble(), retention.GetProperty("lowQMinVisits").GetInt32(),
+            retention.GetProperty("retentionPeriodSeconds").GetDouble(), retention.GetProperty("maxPerRun").GetInt32()));
+        (await _alpha.SendJsonAsync(HttpMethod.Patch, path, """{"retention":{"maxActive":null}}""")).Ok();
+        Assert.Equal(JsonValueKind.Null, (await OptionsAsync(bank)).GetProperty("retention").GetProperty("maxActive").ValueKind);
+        Assert.Equal(-0.5, (await OptionsAsync(bank)).GetProperty("retention").GetProperty("lowQThreshold").GetDouble());
+        // A bad field changes nothing; null removes the policy.
+        (await _alpha.SendJsonAsync(HttpMethod.Patch, path, """{"retention":{"maxPerRun":0}}""")).Problem(HttpStatusCode.BadRequest, "retention.maxPerRun");
+        Assert.Equal(1000, (await OptionsAsync(bank)).GetProperty("retention").GetProperty("maxPerRun").GetInt32());
+        (await _alpha.SendJsonAsync(HttpMethod.Patch, path, """{"retention":null}""")).Ok();
+        Assert.Equal(JsonValueKind.Null, (await OptionsAsync(bank)).GetProperty("retention").ValueKind);
+    }
+
     public static TheoryData<string, string, string?> RefusedPatches() => new()
     {
         // body, field, reason

@@ -100,6 +100,19 @@ class RequestTests(unittest.TestCase):
         self.assertEqual(request["body"], {"experience": "fixed"})
         self.assertIn("idempotency-key", request["headers"])
 
+    def test_ArchiveAndRestore_AreKeyedPostsWithoutABody(self):
+        archived = (200, None, {"id": "m1", "archivedAt": "2026-12-03T00:00:00Z"})
+        restored = (200, None, {"id": "m1", "archivedAt": None, "restoredAt": "2026-12-03T00:01:00Z"})
+        with FakeServer(scripted(archived, restored)) as server:
+            client = client_for(server)
+            self.assertEqual(client.archive_memory("b", "m1", idempotency_key="k-1")["archivedAt"], "2026-12-03T00:00:00Z")
+            self.assertIsNone(client.restore_memory("b", "m1")["archivedAt"])
+        self.assertEqual([(r["method"], r["raw_path"]) for r in server.requests],
+                         [("POST", "/v1/banks/b/memories/m1/archive"), ("POST", "/v1/banks/b/memories/m1/restore")])
+        self.assertEqual(server.requests[0]["headers"]["idempotency-key"], "k-1")
+        self.assertIn("idempotency-key", server.requests[1]["headers"])
+        self.assertEqual(server.requests[0]["raw_body"], b"")
+
     def test_ScopeMetadataAndFilters_AreSentAsTheApiTakesThem(self):
         ok = (200, None, {"token": "t", "memories": []})
         page = (200, None, {"memories": [], "nextCursor": None})

@@ -154,6 +154,19 @@ export class Memories {
     return this.client.send({ method: "PATCH", segments: ["banks", bank, "memories", memoryId], body: body(request), ...mutation(options) });
   }
 
+  /** Archives a memory: out of recall at once (its key too, when that held no other active memory), restorable for
+   * the bank's retention period; `archivedAt` is set on the returned memory. Archiving an archived memory changes
+   * nothing. A reward of a recall made before the archive still counts. */
+  archive(bank: string, memoryId: string, options?: MutationOptions): Promise<Memory> {
+    return this.client.send({ method: "POST", segments: ["banks", bank, "memories", memoryId, "archive"], ...mutation(options) });
+  }
+
+  /** Restores an archived memory: recalled again at once, with the Q and history it had (`restoredAt` set). After the
+   * retention period, or once purged or deleted, it is refused naming `memoryId`. */
+  restore(bank: string, memoryId: string, options?: MutationOptions): Promise<Memory> {
+    return this.client.send({ method: "POST", segments: ["banks", bank, "memories", memoryId, "restore"], ...mutation(options) });
+  }
+
   async delete(bank: string, memoryId: string, options?: MutationOptions): Promise<void> {
     await this.client.send({ method: "DELETE", segments: ["banks", bank, "memories", memoryId], ...mutation(options) });
   }

@@ -22,6 +22,8 @@ export interface Extra {
 }
 
 export type BankOptions = Clean<Schemas["BankOptions"]>;
+/** A bank's retention policy (docs/retention.md), durations in seconds; `null` on a bank without one. */
+export type RetentionSettings = Clean<Schemas["RetentionSettings"]>;
 export type IndexSettings = Clean<Schemas["IndexSettings"]>;
 export type SimilarityNormalization = Schemas["SimilarityNormalizationMode"];
 export type Bank = Clean<Schemas["BankView"]>;

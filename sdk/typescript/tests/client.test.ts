@@ -266,6 +266,19 @@ describe("requests", () => {
     assert.ok(edit!.headers["idempotency-key"]);
   });
 
+  it("archives and restores with keyed POSTs and no body", async () => {
+    const { client, server } = await serve(() => ({ status: 200, body: { id: "m1", archivedAt: "2026-12-03T00:00:00Z" } }));
+    const archived = await client.memories.archive("b", "m1", { idempotencyKey: "k-1" });
+    assert.equal(archived.archivedAt, "2026-12-03T00:00:00Z");
+    await client.memories.restore("b", "m1");
+    const [archive, restore] = server.seen;
+    assert.deepEqual([archive!.method, archive!.url, restore!.method, restore!.url],
+      ["POST", "/v1/banks/b/memories/m1/archive", "POST", "/v1/banks/b/memories/m1/restore"]);
+    assert.equal(archive!.headers["idempotency-key"], "k-1");
+    assert.ok(restore!.headers["idempotency-key"]);
+    assert.equal(archive!.body, "");
+  });
+
   it("keys calibrate only when it applies", async () => {
     const { client, server } = await serve(() => ({ status: 200, body: {} }));
     await client.banks.calibrate("b", { sample: 100 });

@@ -335,14 +335,15 @@ public static class HostileCatalogue
 
     private static void MemoryPaths(List<HostileCase> all)
     {
-        foreach (string method in new[] { "GET", "DELETE", "PATCH" })
+        foreach (var (method, action) in new[] { ("GET", ""), ("DELETE", ""), ("PATCH", ""), ("POST", "/archive"), ("POST", "/restore") })
         {
             // An edit's body is good: only its id is wrong.
             string? body = method == "PATCH" ? """{"experience":"x"}""" : null;
+            string label = method + action;
             void B(string name, string id, string? actual = "*") =>
-                all.Add(Bad($"{method} memory: id {name}", method, $"{Write}/{id}", body, "memoryId", actual));
+                all.Add(Bad($"{label} memory: id {name}", method, $"{Write}/{id}{action}", body, "memoryId", actual));
             void N(string name, string id, string key = "alpha") =>
-                all.Add(new HostileCase($"{method} memory: {name}", method, $"{Write}/{id}", body, 404, "memoryId") { Key = key });
+                all.Add(new HostileCase($"{label} memory: {name}", method, $"{Write}/{id}{action}", body, 404, "memoryId") { Key = key });
 
             B("of garbage", "garbage", "garbage");
             B("'1-2-3'", "1-2-3", "1-2-3");
@@ -350,10 +351,10 @@ public static class HostileCatalogue
             B("of 41 characters", "00000001-0001-" + new string('1', 27));
             B("a space", "%20", " ");
             B("non-ASCII", "%C3%A9", "é");
-            all.Add(Bad($"{method} memory: id a NUL", method, $"{Write}/%00", body, "memoryId", null) with { TransportRejection = true });
+            all.Add(Bad($"{label} memory: id a NUL", method, $"{Write}/%00{action}", body, "memoryId", null) with { TransportRejection = true });
             B("double-encoded dots", "%252E%252E", "%2E%2E");
             // Longer than the API's path limit: refused on the raw target before routing, so it names the path.
-            all.Add(Bad($"{method} memory: id of 7000 characters", method, $"{Write}/{new string('a', 7000)}", body, "path", "*") with { AlsoFields = ["memoryId"] });
+            all.Add(Bad($"{label} memory: id of 7000 characters", method, $"{Write}/{new string('a', 7000)}{action}", body, "path", "*") with { AlsoFields = ["memoryId"] });
             N("id forged", "{forgedId}");
             N("id of another bank of the tenant", "{otherId}");
             N("id of another tenant's bank of the same name", "{betaId}");
@@ -397,6 +398,9 @@ public static class HostileCatalogue
         all.Add(Bad("path: PATCH memories/..", "PATCH", $"{Write}/..", """{"experience":"x"}""", "path", "*"));
         all.Add(Bad("path: PATCH memories/%2E%2E", "PATCH", $"{Write}/%2E%2E", """{"experience":"x"}""", "path", "*"));
         all.Add(Bad("path: PATCH memories/{id}/..", "PATCH", $"{Write}/{{id}}/..", """{"experience":"x"}""", "path", "*"));
+        D("memories/../archive", "POST", $"{Write}/../archive");
+        D("memories/%2E%2E/restore", "POST", $"{Write}/%2E%2E/restore");
+        D("memories/{id}/archive/..", "POST", $"{Write}/{{id}}/archive/..");
         D("memories/%2E%2E", "DELETE", $"{Write}/%2E%2E");
         D("memories/%2e%2e", "DELETE", $"{Write}/%2e%2e");
         D("memories/.%2E", "DELETE", $"{Write}/.%2E");
@@ -456,6 +460,7 @@ public static class HostileCatalogue
         C("options.lambda NaN", Spec(",\"options\":{\"lambda\":NaN}"), "options.lambda", "NaN");
         C("options.k1 0", Spec(",\"options\":{\"k1\":0}"), "options.k1", "0");
         C("options.lamda (unknown)", Spec(",\"options\":{\"lamda\":0.5}"), "options.lamda", "*", "unknown-member");
+        C("options.retention.maxActive 0", Spec(",\"options\":{\"retention\":{\"maxActive\":0}}"), "options.retention.maxActive", "0");
         C("options a string", Spec(",\"options\":\"fast\""), "options", "fast");
         C("index.m 0", Spec(",\"index\":{\"m\":0}"), "index.m", "0");
         C("index.m -1", Spec(",\"index\":{\"m\":-1}"), "index.m", "-1");
@@ -494,6 +499,8 @@ public static class HostileCatalogue
             ("list", "GET", "/v1/banks/{betaOnlyBank}/memories", (string?)null),
             ("get memory", "GET", "/v1/banks/{betaOnlyBank}/memories/{betaId}", null),
             ("delete memory", "DELETE", "/v1/banks/{betaOnlyBank}/memories/{betaId}", null),
+            ("archive memory", "POST", "/v1/banks/{betaOnlyBank}/memories/{betaId}/archive", null),
+            ("restore memory", "POST", "/v1/banks/{betaOnlyBank}/memories/{betaId}/restore", null),
             ("patch options", "PATCH", "/v1/banks/{betaOnlyBank}/options", """{"alpha":0.5}"""),
             ("calibrate", "POST", "/v1/banks/{betaOnlyBank}/calibrate", """{"apply":true}"""),
         })
@@ -523,6 +530,19 @@ public static class HostileCatalogue
         O("PATCH", "similarityNormalization unknown", """{"similarityNormalization":"Bogus"}""", "similarityNormalization", "Bogus");
         O("PATCH", "lamda (unknown)", """{"lamda":0.5}""", "lamda", "*", "unknown-member");
         O("PATCH", "alpha valid, lamda unknown", """{"alpha":0.4,"lamda":0.5}""", "lamda", "*", "unknown-member");
+        // The retention policy (docs/retention.md): each field's range, named with its path; an unknown field is refused.
+        O("PATCH", "retention.maxActive 0", """{"retention":{"maxActive":0}}""", "retention.maxActive", "0");
+        O("PATCH", "retention.lowQMinVisits 0", """{"retention":{"lowQThreshold":-0.5,"lowQMinVisits":0}}""", "retention.lowQMinVisits", "0");
+        O("PATCH", "retention.lowQThreshold NaN", """{"retention":{"lowQThreshold":"NaN"}}""", "retention.lowQThreshold", "NaN");
+        O("PATCH", "retention.idleWindowSeconds 0.5", """{"retention":{"idleWindowSeconds":0.5}}""", "retention.idleWindowSeconds", "0.5");
+        O("PATCH", "retention.idleWindowSeconds 1e300", """{"retention":{"idleWindowSeconds":1e300}}""", "retention.idleWindowSeconds", "1E+300");
+        O("PATCH", "retention.retentionPeriodSeconds -1", """{"retention":{"retentionPeriodSeconds":-1}}""", "retention.retentionPeriodSeconds", "-1");
+        O("PATCH", "retention.maxPerRun 100001", """{"retention":{"maxPerRun":100001}}""", "retention.maxPerRun", "100001");
+        O("PATCH", "retention.maxPerRun 1.5", """{"retention":{"maxPerRun":1.5}}""", "retention.maxPerRun", "1.5");
+        O("PATCH", "retention.protectQ a string", """{"retention":{"protectQ":"high"}}""", "retention.protectQ", "high");
+        O("PATCH", "retention an array", """{"retention":[1]}""", "retention");
+        O("PATCH", "retention.maxActiv (unknown)", """{"retention":{"maxActiv":5}}""", "retention.maxActiv", "*", "unknown-member");
+        O("PUT", "retention.maxActive -1", FullOptions("retention", """{"maxActive":-1}"""), "retention.maxActive", "-1");
         O("PATCH", "body an array", "[]", null, null);
         O("PATCH", "body null", "null", null, null);
         O("PATCH", "body truncated", "{\"alpha\":", null, null);
@@ -595,6 +615,8 @@ public static class HostileCatalogue
         ("get memory", "GET", Write + "/{id}", null),
         ("edit memory", "PATCH", Write + "/{id}", """{"experience":"x"}"""),
         ("delete memory", "DELETE", Write + "/{id}", null),
+        ("archive memory", "POST", Write + "/{id}/archive", null),
+        ("restore memory", "POST", Write + "/{id}/restore", null),
         ("export", "GET", Export, null),
         ("import", "POST", Import, null),
     ];
@@ -681,6 +703,7 @@ public static class HostileCatalogue
         foreach (var (method, path) in new[]
         {
             ("POST", Bank), ("PUT", Recall), ("GET", Recall), ("DELETE", Bank + "/stats"), ("PUT", Write + "/{id}"), ("GET", Reward), ("POST", Bank + "/stats"), ("PUT", "/v1/banks"),
+            ("GET", Write + "/{id}/archive"), ("DELETE", Write + "/{id}/restore"),
         })
         {
             all.Add(new HostileCase($"405: {method} {path}", method, path, null, 405));
@@ -699,7 +722,7 @@ public static class HostileCatalogue
             ("alpha", "0.3"), ("lambda", "0.5"), ("k1", "5"), ("k2", "3"), ("delta", "0.5"), ("qInitSuccess", "0"), ("qInitFailure", "0"),
             ("qFloor", "null"), ("qMin", "null"), ("epsilon", "0"), ("mergeThreshold", "0.9"), ("maxMemoriesPerKey", "32"),
             ("similarityNormalization", "\"Pool\""), ("similarityMean", "0.5187"), ("similarityStdDev", "0.1203"),
-            ("rewardMin", "-1"), ("rewardMax", "1"), ("mergeAcrossScopes", "false"),
+            ("rewardMin", "-1"), ("rewardMax", "1"), ("mergeAcrossScopes", "false"), ("retention", "null"),
         };
         int at = options.FindIndex(o => o.Name == member);
         if (at >= 0)

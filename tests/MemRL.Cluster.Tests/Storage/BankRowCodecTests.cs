@@ -135,7 +135,7 @@ public sealed class BankRowCodecTests
     }
 
     [Theory]
-    [InlineData("""{"format":5,"bank":{"name":"future"}}""", "format 5")]
+    [InlineData("""{"format":6,"bank":{"name":"future"}}""", "format 6")]
     [InlineData("""{"format":0}""", "format 0")]
     [InlineData("""{"format":"2"}""", "format \"2\"")]
     public void Read_UnknownFormat_IsRefused_NamingTheFormat(string row, string named)
@@ -177,6 +177,31 @@ public sealed class BankRowCodecTests
         // The finished import writes exactly the row a bank that was never imported has.
         Assert.Equal(KnownRow, BankRowCodec.Write(read.Bank!));
         Assert.Null(BankRowCodec.Read("acme.support", KnownRow).Import);
+    }
+
+    [Fact]
+    public void BankWithARetentionPolicy_IsFormatFive_RoundTripsEveryField_AndWithoutOneIsFormatThreeAgain()
+    {
+        var retention = new RetentionSettings
+        {
+            LowQThreshold = -0.5, LowQMinVisits = 4, IdleWindowSeconds = 86_400, ProtectQ = 0.75, MaxActive = 10_000, RetentionPeriodSeconds = 3_600, MaxPerRun = 50,
+        };
+        var bank = Known with { Options = Known.Options with { Retention = retention } };
+
+        string row = BankRowCodec.Write(bank);
+        Assert.StartsWith("""{"format":5,"bank":""", row, StringComparison.Ordinal);
+        Assert.Contains(""","retention":{"lowQThreshold":-0.5,"lowQMinVisits":4,"idleWindowSeconds":86400,"protectQ":0.75,"maxActive":10000,"retentionPeriodSeconds":3600,"maxPerRun":50}}""",
+            row, StringComparison.Ordinal);
+        var read = BankRowCodec.Read("acme.support", row);
+        AssertSameBank(bank, read.Bank);
+        Assert.Equal(retention, read.Bank!.Options.Retention);
+        // With an import too, still format 5 (it carries both); without the policy, the row a bank never given one has.
+        var importing = BankRowCodec.Read("acme.support", BankRowCodec.Write(bank, new BankImport("i", Created)));
+        Assert.Equal(("i", retention), (importing.Import!.Id, importing.Bank!.Options.Retention));
+        Assert.Equal(KnownRow, BankRowCodec.Write(bank with { Options = bank.Options with { Retention = null } }));
+        // A format-4 reader never looked for a policy: a lower format claiming one is not a row this codec wrote.
+        var error = Assert.Throws<InvalidDataException>(() => BankRowCodec.Read("acme.support", row.Replace("\"format\":5", "\"format\":3", StringComparison.Ordinal)));
+        Assert.Contains("'retention'", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

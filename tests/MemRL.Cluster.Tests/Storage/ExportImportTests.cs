@@ -22,12 +22,23 @@ public sealed class ExportImportTests
         var queries = Enumerable.Range(0, 12).Select(_ => vectors.Gaussian()).ToList();
         byte[] export = [];
         List<string[]> before = [];
+        List<string> sourceStates = [];
+        List<MemoryId> sourceIds = [];
         ExportCounts counts = new(0, 0);
         await StorageClusters.RunAsync(StorageClusters.Sqlite(file.Path, snapshotEvery: 50), async (memory, _) =>
         {
             await memory.CreateBankAsync(source, new BankSpec(BankHelpers.Dimension, "test-embedder", Options, 3, new IndexSettings(Exact: true)));
-            await SeedAsync(memory.Bank(source), vectors, 120);
+            var ids = await SeedAsync(memory.Bank(source), vectors, 120);
             before = await RecallAllAsync(memory.Bank(source), queries);
+            sourceIds = [.. ids.Select(id => MemoryId.Parse(id, "id"))];
+            foreach (string id in ids)
+            {
+                var m = await memory.Bank(source).GetAsync(id);
+                sourceStates.Add($"{MemoryId.Parse(id, "id").Sequence} {m.ArchivedAt?.UtcTicks} {m.RestoredAt?.UtcTicks} {BitConverter.DoubleToInt64Bits(m.Q)} {m.Visits}");
+            }
+
+            Assert.Contains(sourceStates, line => line.Split(' ')[1].Length > 0);
+            Assert.Contains(sourceStates, line => line.Split(' ')[2].Length > 0);
             using var stream = new MemoryStream();
             counts = await memory.ExportBankAsync(source, stream);
             export = stream.ToArray();
@@ -41,6 +52,12 @@ public sealed class ExportImportTests
             var bank = memory.Bank(target);
             var after = await RecallAllAsync(bank, queries);
             Assert.Equal(before, after);
+            // Every memory, archived or not, with its archive and restore times, Q and visits, under its new id.
+            foreach (var (sequence, slot, line) in sourceStates.Select((l, i) => (sourceIds[i].Sequence, sourceIds[i].Slot, l)))
+            {
+                var m = await bank.GetAsync(new MemoryId(result.Bank.Incarnation, slot, sequence).ToString());
+                Assert.Equal(line, $"{sequence} {m.ArchivedAt?.UtcTicks} {m.RestoredAt?.UtcTicks} {BitConverter.DoubleToInt64Bits(m.Q)} {m.Visits}");
+            }
 
             // New writes take sequences above every imported one.
             long highest = after.SelectMany(r => r).Select(s => long.Parse(s.Split('|')[1], System.Globalization.CultureInfo.InvariantCulture)).Max();
@@ -80,7 +97,8 @@ public sealed class ExportImportTests
             // The same stream unchanged imports: each refusal above was the change's.
             var imported = await memory.ImportBankAsync(target, new MemoryStream(good), new ImportSettings(ExpectedDimension: BankHelpers.Dimension));
             Assert.Equal(30, imported.Counts.Memories);
-            Assert.Equal(30, (await memory.Bank(target).GetStatsAsync()).Memories);
+            // Stats count active memories: the seed's archived ones are in the stream and the bank, out of recall.
+            Assert.Equal(30 - ArchivedBySeed(30), (await memory.Bank(target).GetStatsAsync()).Memories);
 
             async Task Refused(byte[] bytes, ImportSettings? settings, string field, string reason)
             {
@@ -327,7 +345,7 @@ public sealed class ExportImportTests
             var result = await memory.ImportBankAsync(target, new MemoryStream(export));
             Assert.Equal(300, result.Counts.Memories);
             // Nothing of the dead import is left beside the new one: the same count, the same recalls as the source.
-            Assert.Equal(300, (await memory.Bank(target).GetStatsAsync()).Memories);
+            Assert.Equal(300 - ArchivedBySeed(300), (await memory.Bank(target).GetStatsAsync()).Memories);
             Assert.Equal(expected, await RecallAllAsync(memory.Bank(target), queries));
             Assert.Contains(target, (await memory.ListBanksAsync("")).Select(b => b.Name));
         });
@@ -373,7 +391,10 @@ public sealed class ExportImportTests
 
     // Memories under a few hundred keys, some merged, scoped to two users, rewarded by recalls so Q and visits vary, and
     // every seventh edited between rewards so revisions and edit entries interleave with reward entries in the history.
-    private static async Task SeedAsync(BankClient bank, Vectors vectors, int count)
+    // How many of SeedAsync's memories end archived: a fifth at r 32 and another at r 36, a tenth restored at r 36.
+    private static int ArchivedBySeed(int count) => Enumerable.Range(0, count).Count(i => i % 5 is 0 or 1 && i % 10 != 0);
+
+    private static async Task<List<string>> SeedAsync(BankClient bank, Vectors vectors, int count)
     {
         var rng = new Random(5);
         var ids = new List<string>();
@@ -394,12 +415,29 @@ public sealed class ExportImportTests
                 }
             }
 
+            if (r is 32 or 36)
+            {
+                // Archive state travels too: archived memories (some restored again later), and keys out of the graph.
+                // After the edits: an archived memory cannot be edited.
+                for (int i = r == 32 ? 0 : 1; i < ids.Count; i += 5)
+                {
+                    await bank.ArchiveAsync(ids[i], operationId: $"seed-archive-{i}-{r}");
+                }
+
+                for (int i = 0; r == 36 && i < ids.Count; i += 10)
+                {
+                    await bank.RestoreAsync(ids[i], operationId: $"seed-restore-{i}");
+                }
+            }
+
             var recall = await bank.RecallAsync(vectors.Gaussian());
             if (recall.Memories.Count > 0)
             {
                 await bank.RewardAsync(recall.Token, rng.NextDouble() * 2 - 1);
             }
         }
+
+        return ids;
     }
 
     // Each recall as (slot|sequence|Q bits|score bits|experience): ids differ between banks, these must not.

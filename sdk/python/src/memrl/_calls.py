@@ -154,5 +154,10 @@ def edit_memory(bank: str, memory_id: str, experience: str | None, metadata: Map
     return Call("PATCH", ("banks", bank, "memories", memory_id), body(fields, extra), idempotency_key=idempotency_key or new_key())
 
 
+def archive_memory(bank: str, memory_id: str, archive: bool, idempotency_key: str | None) -> Call:
+    return Call("POST", ("banks", bank, "memories", memory_id, "archive" if archive else "restore"),
+                idempotency_key=idempotency_key or new_key())
+
+
 def delete_memory(bank: str, memory_id: str, idempotency_key: str | None) -> Call:
     return Call("DELETE", ("banks", bank, "memories", memory_id), idempotency_key=idempotency_key or new_key())

@@ -136,6 +136,14 @@ class AsyncMemRL:
         """:meth:`memrl.MemRL.edit_memory`: replaces the experience and/or metadata and returns the memory."""
         return cast(Memory, await self._send(_calls.edit_memory(bank, memory_id, experience, metadata, idempotency_key, extra)))
 
+    async def archive_memory(self, bank: str, memory_id: str, *, idempotency_key: str | None = None) -> Memory:
+        """:meth:`memrl.MemRL.archive_memory`: takes the memory out of recall, restorable; returns it."""
+        return cast(Memory, await self._send(_calls.archive_memory(bank, memory_id, True, idempotency_key)))
+
+    async def restore_memory(self, bank: str, memory_id: str, *, idempotency_key: str | None = None) -> Memory:
+        """:meth:`memrl.MemRL.restore_memory`: brings an archived memory back into recall; returns it."""
+        return cast(Memory, await self._send(_calls.archive_memory(bank, memory_id, False, idempotency_key)))
+
     async def delete_memory(self, bank: str, memory_id: str, *, idempotency_key: str | None = None) -> None:
         await self._send(_calls.delete_memory(bank, memory_id, idempotency_key))
 

@@ -145,6 +145,17 @@ class MemRL:
         id, key, scope, Q and visits stay. Retries carry the same Idempotency-Key, so the edit applies once."""
         return cast(Memory, self._send(_calls.edit_memory(bank, memory_id, experience, metadata, idempotency_key, extra)))
 
+    def archive_memory(self, bank: str, memory_id: str, *, idempotency_key: str | None = None) -> Memory:
+        """Takes the memory out of recall at once (its key too, when that held no other active memory); it stays
+        restorable for the bank's retention period and comes back with ``archivedAt`` set. Archiving it again changes
+        nothing; a reward of a recall made before the archive still counts."""
+        return cast(Memory, self._send(_calls.archive_memory(bank, memory_id, True, idempotency_key)))
+
+    def restore_memory(self, bank: str, memory_id: str, *, idempotency_key: str | None = None) -> Memory:
+        """Brings an archived memory back into recall with the Q and history it had (``restoredAt`` set). After the
+        retention period, or once purged or deleted, it is refused naming ``memoryId``."""
+        return cast(Memory, self._send(_calls.archive_memory(bank, memory_id, False, idempotency_key)))
+
     def delete_memory(self, bank: str, memory_id: str, *, idempotency_key: str | None = None) -> None:
         self._send(_calls.delete_memory(bank, memory_id, idempotency_key))
 

@@ -18,6 +18,17 @@ __all__ = [
     "Metadata", "Filter", "Deleted",
 ]
 
+class RetentionSettings(TypedDict, total=False):
+    """A bank's retention policy (docs/retention.md); every rule off unless set. Durations in seconds."""
+    lowQThreshold: Optional[float]  # archive a memory whose Q is at or below this ...
+    lowQMinVisits: int  # ... once it has this many visits (default 3)
+    idleWindowSeconds: Optional[float]  # archive a memory not rewarded, written or restored for this long
+    protectQ: Optional[float]  # memories with Q at or above this are exempt from the idle rule
+    maxActive: Optional[int]  # at most this many active memories, lowest utility archived first
+    retentionPeriodSeconds: float  # how long an archived memory stays restorable (default 30 days)
+    maxPerRun: int  # archives and purges per run (default 1000)
+
+
 # `lambda` is a Python keyword, so the option types use the functional syntax.
 BankOptions = TypedDict("BankOptions", {
     "alpha": float,
@@ -38,6 +49,9 @@ BankOptions = TypedDict("BankOptions", {
     # The bank's reward range (default [-1, 1]; None: unbounded, banks stored before ranges). qInit defaults to its midpoint.
     "rewardMin": Optional[float],
     "rewardMax": Optional[float],
+    "mergeAcrossScopes": bool,
+    # None: no retention policy (never archives on its own; archived memories restorable for 30 days).
+    "retention": Optional[RetentionSettings],
 }, total=False)
 
 
@@ -162,6 +176,8 @@ class Memory(TypedDict):
     scope: Optional[Scope]
     metadata: Optional[Metadata]
     revision: int  # how many edits it has had (0: never edited)
+    archivedAt: Optional[str]  # set while archived: out of recall, restorable (docs/retention.md)
+    restoredAt: Optional[str]  # when it was last restored from the archive, if ever
 
 
 class MemoryPage(TypedDict):

@@ -180,6 +180,38 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/banks/{bank}/memories/{memoryId}/archive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["ArchiveMemory"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/banks/{bank}/memories/{memoryId}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["RestoreMemory"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/banks/{bank}/export": {
         parameters: {
             query?: never;
@@ -318,6 +350,7 @@ export interface components {
             rewardMax?: null | number | string;
             /** @description Whether a new memory may join a key of another scope (docs/scopes.md). Default false. */
             mergeAcrossScopes?: boolean;
+            retention?: null | components["schemas"]["RetentionSettings"];
         };
         /** @description Bank statistics: keys, memories, per-shard sizes and the Q distribution. */
         BankStats: {
@@ -593,7 +626,10 @@ export interface components {
              */
             nextCursor: null | number | string;
         };
-        /** @description A stored memory. `Revision` counts its edits (0 for one never edited). */
+        /**
+         * @description A stored memory. `Revision` counts its edits (0 for one never edited); `ArchivedAt` is set while it
+         *                 is archived (out of recall, restorable: docs/retention.md), `RestoredAt` once it has been restored.
+         */
         MemoryInfo: {
             id: string;
             intentText: string;
@@ -618,6 +654,10 @@ export interface components {
              * @default 0
              */
             revision: number | string;
+            /** Format: date-time */
+            archivedAt?: null | string;
+            /** Format: date-time */
+            restoredAt?: null | string;
         };
         /**
          * @description A page of a bank's memories: shard by shard, by sequence within a shard. Pass string? MemoryPage.NextCursor back for the
@@ -727,6 +767,49 @@ export interface components {
             poolSize: number | string;
             explored: boolean;
             memories: components["schemas"]["RecalledMemory"][];
+        };
+        /**
+         * @description A bank's retention policy on the wire (docs/retention.md): MemRL.Core's RetentionPolicy with its two
+         *     durations in seconds, so the HTTP API takes plain numbers. Meanings, ranges and defaults are the core record's (read
+         *     from RetentionPolicy RetentionPolicy.None, so the two cannot drift). A bank without one (RetentionSettings? BankOptions.Retention
+         *     null) never archives on its own, and its archived memories are restorable for the default 30 days.
+         */
+        RetentionSettings: {
+            /**
+             * Format: double
+             * @description Archive a memory whose Q is at or below this once it has int RetentionSettings.LowQMinVisits visits. Null: off.
+             */
+            lowQThreshold?: null | number | string;
+            /**
+             * Format: int32
+             * @description Visits before double? RetentionSettings.LowQThreshold applies, 1..1,000,000. Default 3.
+             */
+            lowQMinVisits?: number | string;
+            /**
+             * Format: double
+             * @description Archive a memory not rewarded, written or restored for this many seconds (1 s to 100 years). Null: off.
+             */
+            idleWindowSeconds?: null | number | string;
+            /**
+             * Format: double
+             * @description Memories with Q at or above this are exempt from the idle rule. Null: none.
+             */
+            protectQ?: null | number | string;
+            /**
+             * Format: int32
+             * @description At most this many active memories in the bank, lowest utility archived first, 1..100,000,000. Null: no cap.
+             */
+            maxActive?: null | number | string;
+            /**
+             * Format: double
+             * @description Seconds an archived memory stays restorable before a run purges it (0 to 100 years). Default 30 days.
+             */
+            retentionPeriodSeconds?: number | string;
+            /**
+             * Format: int32
+             * @description Archives and purges per run, 1..100,000; a run that hits it reports more work left. Default 1000.
+             */
+            maxPerRun?: number | string;
         };
         /** @description Reward the memories a recall returned, or the subset named. */
         RewardBody: {
@@ -1725,6 +1808,142 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    ArchiveMemory: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                bank: string;
+                memoryId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemoryInfo"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    RestoreMemory: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                bank: string;
+                memoryId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemoryInfo"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
