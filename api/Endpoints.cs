@@ -64,6 +64,8 @@ internal static class Endpoints
             .ProducesProblem(400).ProducesProblem(403).ProducesProblem(404).ProducesProblem(409).ProducesProblem(503);
         banks.MapPost("/{bank}/memories/{memoryId}/restore", RestoreMemoryAsync).RequireAuthorization(WriterPolicy).WithName("RestoreMemory")
             .ProducesProblem(400).ProducesProblem(403).ProducesProblem(404).ProducesProblem(409).ProducesProblem(503);
+        banks.MapPost("/{bank}/retention:run", RunRetentionAsync).RequireAuthorization(WriterPolicy).WithName("RunRetention")
+            .ProducesProblem(403).ProducesProblem(404).ProducesProblem(409).ProducesProblem(503);
         banks.MapDelete("/{bank}/memories/{memoryId}", DeleteMemoryAsync).RequireAuthorization(WriterPolicy).WithName("DeleteMemory").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
         // Export is a read (a read-only key may take a backup); import creates a bank, so it needs a key that may write.
         banks.MapGet("/{bank}/export", BankTransfer.ExportAsync).WithName("ExportBank")
@@ -335,6 +337,13 @@ internal static class Endpoints
 
     private static async Task<Ok<MemoryInfo>> RestoreMemoryAsync(string bank, string memoryId, HttpRequest request, ClaimsPrincipal user, MemoryClient memory) =>
         TypedResults.Ok(await BankOf(memory, user, bank).RestoreAsync(memoryId, IdempotencyKey(request)));
+
+    private static async Task<Ok<RetentionRunResult>> RunRetentionAsync(string bank, HttpRequest request, ClaimsPrincipal user, MemoryClient memory, TenantUsage usage)
+    {
+        var result = await BankOf(memory, user, bank).RunRetentionAsync(IdempotencyKey(request));
+        usage.Forget(Tenants.TenantOf(user));
+        return TypedResults.Ok(result);
+    }
 
     private static async Task<NoContent> DeleteMemoryAsync(
         string bank, string memoryId, HttpRequest request, ClaimsPrincipal user, MemoryClient memory, TenantUsage usage)

@@ -288,6 +288,19 @@ public sealed class BankClient
         return Coordinator.ArchiveAsync(Name, memoryId, archive, operationId);
     }
 
+    /// <summary>
+    /// Runs the bank's retention policy once (docs/retention.md): purges archived memories past their retention period,
+    /// archives what the rules name (low Q after enough visits; idle, unless protected by high Q), then caps the bank by
+    /// utility, at most the policy's maxPerRun changes (<see cref="RetentionRunResult.More"/> says to run again). A bank
+    /// without a policy only purges. Applied once per <paramref name="operationId"/>.
+    /// </summary>
+    public Task<RetentionRunResult> RunRetentionAsync(string? operationId = null)
+    {
+        operationId ??= Guid.NewGuid().ToString("N");
+        WireValidation.OperationId(operationId);
+        return Coordinator.RunRetentionAsync(Name, operationId);
+    }
+
     /// <summary>Deletes a memory; false when it did not exist.</summary>
     public Task<bool> DeleteAsync(string memoryId, string? operationId = null)
     {

@@ -152,6 +152,14 @@ public interface IMemoryShardGrain : IGrainWithStringKey
     [Alias("Archive")]
     Task<bool> ArchiveAsync(ShardArchive request);
 
+    /// <summary>This shard's part of a retention run at <paramref name="now"/>, changing nothing.</summary>
+    [Alias("PlanRetention")]
+    Task<ShardRetentionPlan> PlanRetentionAsync(long bankVersion, DateTimeOffset now);
+
+    /// <summary>Applies this shard's part of a retention run, once per operation id, in one commit.</summary>
+    [Alias("ApplyRetention")]
+    Task<ShardRetentionApplied> ApplyRetentionAsync(ShardRetentionApply request);
+
     /// <summary>Deletes every memory this shard owns that passes the request's filter; returns how many.</summary>
     [Alias("DeleteMatching")]
     Task<int> DeleteMatchingAsync(ShardDeleteMatching request);
@@ -273,6 +281,13 @@ public interface IMemoryCoordinatorGrain : IGrainWithIntegerKey
     /// </summary>
     [Alias("Archive")]
     Task<MemoryInfo> ArchiveAsync(string bank, string memoryId, bool archive, string operationId);
+
+    /// <summary>
+    /// One retention run of the bank's policy (docs/retention.md), once per operation id: purges archived memories past
+    /// their retention period, archives what the rules name, then caps the bank, at most the policy's maxPerRun changes.
+    /// </summary>
+    [Alias("RunRetention")]
+    Task<RetentionRunResult> RunRetentionAsync(string bank, string operationId);
 
     /// <summary>Deletes every memory that passes <paramref name="filter"/> (which must name a scope field); returns how many.</summary>
     [Alias("DeleteMatching")]

@@ -123,6 +123,14 @@ public sealed record MemoryInfo(
     [property: Id(12)] DateTimeOffset? ArchivedAt = null,
     [property: Id(13)] DateTimeOffset? RestoredAt = null);
 
+/// <summary>What a retention run did (docs/retention.md).</summary>
+/// <param name="Purged">Archived memories removed for good: their retention period had ended.</param>
+/// <param name="Archived">Active memories archived, by the rules and then by the cap.</param>
+/// <param name="More">The run stopped at the policy's maxPerRun with work left: run again.</param>
+/// <param name="At">The run's clock: every decision was taken at this time.</param>
+[GenerateSerializer, Immutable, Alias("memrl.RetentionRunResult")]
+public sealed record RetentionRunResult([property: Id(0)] int Purged, [property: Id(1)] int Archived, [property: Id(2)] bool More, [property: Id(3)] DateTimeOffset At);
+
 /// <summary>
 /// Counts and distributions of one shard, computed on the shard: its size does not grow with the bank (id 3, the list of
 /// every Q, is retired).

@@ -122,6 +122,39 @@ public sealed record ShardEdit(
 [GenerateSerializer, Immutable, Alias("memrl.ShardArchive")]
 public sealed record ShardArchive([property: Id(0)] long BankVersion, [property: Id(1)] string OperationId, [property: Id(2)] MemoryId Id, [property: Id(3)] bool Archive);
 
+/// <summary>An active memory the cap may archive, with what the cap orders by (<c>RetentionPolicy.UtilityOrder</c>).</summary>
+[GenerateSerializer, Immutable, Alias("memrl.RetentionCandidate")]
+public readonly record struct RetentionCandidate([property: Id(0)] MemoryId Id, [property: Id(1)] double Q, [property: Id(2)] long LastActiveTicks);
+
+/// <summary>
+/// What one shard's part of a retention run at a given time would be, changing nothing (docs/retention.md): its active
+/// memories, the archived ones past their retention period and the active ones the rules archive (each ascending by
+/// sequence, at most one past the run's bound), and, when the bank is capped, its lowest-utility active memories the rules leave
+/// (at most the bound): the coordinator merges these into the bank-wide run, exactly.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("memrl.ShardRetentionPlan")]
+public sealed record ShardRetentionPlan(
+    [property: Id(0)] int Active,
+    [property: Id(1)] MemoryId[] Purge,
+    [property: Id(2)] MemoryId[] Archive,
+    [property: Id(3)] RetentionCandidate[] Lowest);
+
+/// <summary>One shard's part of a retention run: the memories to purge and to archive at <paramref name="Now"/>, and
+/// whether the run as a whole left work for the next (recorded with the part, so a retry answers the first run).</summary>
+[GenerateSerializer, Immutable, Alias("memrl.ShardRetentionApply")]
+public sealed record ShardRetentionApply(
+    [property: Id(0)] long BankVersion,
+    [property: Id(1)] string OperationId,
+    [property: Id(2)] DateTimeOffset Now,
+    [property: Id(3)] MemoryId[] Purge,
+    [property: Id(4)] MemoryId[] Archive,
+    [property: Id(5)] bool More);
+
+/// <summary>What one shard's part of a retention run changed (a memory deleted or restored in between is skipped), with
+/// the run's time and whether it left work.</summary>
+[GenerateSerializer, Immutable, Alias("memrl.ShardRetentionApplied")]
+public sealed record ShardRetentionApplied([property: Id(0)] int Purged, [property: Id(1)] int Archived, [property: Id(2)] DateTimeOffset At, [property: Id(3)] bool More);
+
 /// <summary>A delete routed by memory id.</summary>
 [GenerateSerializer, Immutable, Alias("memrl.ShardDelete")]
 public sealed record ShardDelete([property: Id(0)] long BankVersion, [property: Id(1)] string OperationId, [property: Id(2)] MemoryId Id);

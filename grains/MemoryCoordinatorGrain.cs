@@ -24,6 +24,7 @@ internal sealed partial class MemoryCoordinatorGrain(
     BankDirectory banks,
     RecallTokenSigner tokens,
     ShardCallGuard guard,
+    TimeProvider timeProvider,
     IOptions<MemRLClusterOptions> options,
     ILogger<MemoryCoordinatorGrain> logger) : Grain, IMemoryCoordinatorGrain
 {
@@ -161,6 +162,25 @@ internal sealed partial class MemoryCoordinatorGrain(
             var part = request with { BankVersion = b.Info.Version };
             var counts = await FanOutAsync(FanOutPolicy.DeleteMatching, b, Enumerable.Range(0, b.Info.ShardCount), (s, _) => b.Shard(s).DeleteMatchingAsync(part));
             return counts.Answers.Sum();
+        });
+    }
+
+    public Task<RetentionRunResult> RunRetentionAsync(string bank, string operationId)
+    {
+        BankNames.Validate(bank);
+        OperationIds.Validate(operationId);
+        return WithFreshBankAsync(bank, async b =>
+        {
+            // One clock for the whole run, so every shard decides as the reference bank would at this time.
+            var now = timeProvider.GetUtcNow();
+            var shards = Enumerable.Range(0, b.Info.ShardCount).ToList();
+            var plans = (await FanOutAsync(FanOutPolicy.RetentionPlan, b, shards, (s, _) => b.Shard(s).PlanRetentionAsync(b.Info.Version, now))).Answers;
+            var run = RetentionMerge.Of(b.Info.Options.RetentionPolicyOf(), plans);
+            var applied = (await FanOutAsync(FanOutPolicy.RetentionApply, b, shards, (s, _) => b.Shard(s).ApplyRetentionAsync(new ShardRetentionApply(
+                b.Info.Version, operationId, now, [.. run.Purge.Where(id => b.Info.ShardOf(id.Slot) == s)], [.. run.Archive.Where(id => b.Info.ShardOf(id.Slot) == s)],
+                run.More)))).Answers;
+            // A retry answers what the parts recorded: the first attempt's, or (parts it did not reach) this one's.
+            return new RetentionRunResult(applied.Sum(a => a.Purged), applied.Sum(a => a.Archived), applied.Any(a => a.More), applied.Max(a => a.At));
         });
     }
 

@@ -135,6 +135,14 @@ internal static class OperationHashes
         return hash.Finish();
     }
 
+    /// <summary>What a retention run is: nothing but itself. A retry decides again at its own time on the shards its first
+    /// attempt did not reach, so the payload cannot name the decisions (each shard's part applies once, whatever it was).</summary>
+    public static byte[] RetentionRun()
+    {
+        using var hash = new PayloadHash().Add("retention-run");
+        return hash.Finish();
+    }
+
     /// <summary>What a delete by scope is: its filter, in canonical order.</summary>
     public static byte[] DeleteMatching(Core.Bank.MemoryFilter filter)
     {

@@ -53,6 +53,13 @@ internal sealed record FanOutPolicy(string Call, ShardFailureRule Rule, TimeSpan
     /// completes it (the shards that applied answer their first count).</summary>
     public static readonly FanOutPolicy DeleteMatching = new("delete by scope", ShardFailureRule.AllOrFail, null);
 
+    /// <summary>A retention run's plan: the bank-wide order (and the cap's threshold) needs every shard's part.</summary>
+    public static readonly FanOutPolicy RetentionPlan = new("retention plan", ShardFailureRule.AllOrFail, null);
+
+    /// <summary>A retention run's parts: a failed part fails the call, and a retry under the same id completes it (the
+    /// shards that applied answer their first result).</summary>
+    public static readonly FanOutPolicy RetentionApply = new("retention run", ShardFailureRule.AllOrFail, null);
+
     /// <summary>Applying a reward's parts: a failed part fails the call, and a retry under the same id completes it.</summary>
     public static readonly FanOutPolicy RewardApply = new("reward", ShardFailureRule.AllOrFail, null);
 }

@@ -95,7 +95,7 @@ public static class EventCodec
 
     private enum Kind : byte { KeyCreated = 1, MemoryAdded = 2, QUpdated = 3, MemoryDeleted = 4, Operation = 5, KeyImported = 6, RecallRewarded = 7, MemoryTagged = 8, MemoryArchived = 9, MemoryRestored = 10, MemoryEdited = 12 }
 
-    private enum ResultKind : byte { Reward = 1, Write = 2, Delete = 3, Claim = 4, DeleteMatching = 5, Archive = 7, Edit = 8 }
+    private enum ResultKind : byte { Reward = 1, Write = 2, Delete = 3, Claim = 4, DeleteMatching = 5, Retention = 6, Archive = 7, Edit = 8 }
 
     /// <summary>Encodes one commit's events as one framed record.</summary>
     public static byte[] Encode(IReadOnlyList<ShardEvent> events)
@@ -277,10 +277,11 @@ public static class EventCodec
             int count => w.Put(ResultKind.DeleteMatching).Put(count),
             EditApplied => w.Put(ResultKind.Edit),
             ArchiveApplied archive => w.Put(ResultKind.Archive).Put(archive.Changed),
+            ShardRetentionApplied run => w.Put(ResultKind.Retention).Put(run.Purged).Put(run.Archived).Put(run.At).Put(run.More),
             // A claim without a route, or a route without a join key, still writes the absent fields (as zero).
             OperationClaim claim => w.Put(ResultKind.Claim)
                 .Put(claim.Route.HasValue).Put(claim.Route?.Slot ?? 0).Put(claim.Route?.JoinKey.HasValue ?? false).Put(claim.Route?.JoinKey ?? 0),
-            _ => throw FieldError.Invalid(nameof(e), "an operation result of type ShardQ[], ShardWriteResult, bool, int, EditApplied, ArchiveApplied or OperationClaim", e.Result.GetType().Name),
+            _ => throw FieldError.Invalid(nameof(e), "an operation result of type ShardQ[], ShardWriteResult, bool, int, EditApplied, ArchiveApplied, ShardRetentionApplied or OperationClaim", e.Result.GetType().Name),
         };
         return w;
     }
@@ -298,7 +299,8 @@ public static class EventCodec
             ResultKind.DeleteMatching => r.ReadInt32(),
             ResultKind.Edit => EditApplied.Instance,
             ResultKind.Archive => new ArchiveApplied(r.ReadBoolean()),
-            var other => throw new InvalidDataException($"Operation result kind is {(byte)other}; expected 1 to 5, 7 or 8."),
+            ResultKind.Retention => new ShardRetentionApplied(r.ReadInt32(), r.ReadInt32(), ReadTime(r), r.ReadBoolean()),
+            var other => throw new InvalidDataException($"Operation result kind is {(byte)other}; expected 1 to 8."),
         };
         return new OperationApplied(id, hash, result);
     }

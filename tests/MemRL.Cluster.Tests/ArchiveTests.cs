@@ -1,4 +1,5 @@
 using MemRL.Client;
+using MemRL.Core.Bank;
 using MemRL.Cluster.Tests.Fixtures;
 using MemRL.GrainInterfaces;
 
@@ -57,11 +58,150 @@ public sealed class ArchiveTests(ClusterFixture fixture)
         Assert.Equal(policy, (await fixture.Memory.GetBankAsync(bank.Name))!.Options.Retention);
     }
 
-    private async Task<BankClient> NewBankAsync(string prefix, RetentionSettings retention)
+    /// <summary>
+    /// A retention run over 3 shards takes the reference bank's decisions at the run's time: low-Q archives after enough
+    /// visits, the bank-wide cap by utility (merged exactly from the shards' lowest), purges after the retention period,
+    /// all within maxPerRun per run (more reported, and the next run continues). One memory per reward, so every Q
+    /// update has its own time on both sides and the cap's order by last activity is the same.
+    /// </summary>
+    [Fact]
+    public async Task RetentionRuns_MatchTheReferenceBank_RulesCapBoundAndPurge()
+    {
+        var vectors = new Vectors(103, Dimension);
+        var policy = new RetentionSettings { LowQThreshold = -0.2, LowQMinVisits = 2, MaxActive = 20, RetentionPeriodSeconds = 1, MaxPerRun = 7 };
+        var options = new BankOptions { Delta = -1, MergeThreshold = 2, K1 = 3, K2 = 1, Retention = policy };
+        string name = ClusterFixture.NewBankName("retention-run");
+        await fixture.Memory.CreateBankAsync(name, new BankSpec(Dimension, "test-embedder", options, 3, new IndexSettings(Exact: true)));
+        var bank = fixture.Memory.Bank(name);
+        var reference = new ReferenceBank(Dimension, options.ToCore()) { Retention = policy.ToValidatedPolicy() };
+        var ids = new Dictionary<long, string>();
+        for (int i = 0; i < 40; i++)
+        {
+            var intent = vectors.Gaussian();
+            string id = (await bank.WriteAsync(intent, $"t{i}", $"e{i}", i % 2 == 0)).MemoryId;
+            ids[reference.Write(intent, $"t{i}", $"e{i}", i % 2 == 0).MemorySequence] = id;
+        }
+
+        for (int step = 0; step < 90; step++)
+        {
+            var query = vectors.Gaussian();
+            var recall = await bank.RecallAsync(query, new RecallSettings(RequireFullCoverage: true));
+            var expected = reference.Recall(query);
+            Assert.Equal(expected.Memories.Select(m => ids[m.Sequence]), recall.Memories.Select(m => m.Id));
+            double reward = vectors.NextDouble() < 0.5 ? 1 : -1;
+            await bank.RewardAsync(recall.Token, reward);
+            reference.Reward([.. expected.Memories.Select(m => m.Sequence)], reward);
+        }
+
+        int runs = 0;
+        RetentionRunResult run;
+        do
+        {
+            run = await bank.RunRetentionAsync();
+            var referenceRun = reference.RunRetention(run.At);
+            Assert.Equal((referenceRun.Purged.Count, referenceRun.Archived.Count, referenceRun.More), (run.Purged, run.Archived, run.More));
+            Assert.True(run.Purged + run.Archived <= 7);
+            await AssertSameArchiveAsync();
+            runs++;
+        }
+        while (run.More);
+
+        Assert.True(runs > 1, "the first run did not reach maxPerRun: the bound is not exercised.");
+        Assert.Equal(20, (await bank.GetStatsAsync()).Memories);
+        Assert.Equal(20, reference.Table.ArchivedCount);
+        Assert.Contains(reference.Table.ArchivedMemories, m => m.Visits >= 2 && m.Q <= -0.2);
+
+        // After the retention period the archived memories are purged, maxPerRun at a time.
+        await Task.Delay(TimeSpan.FromSeconds(1.2));
+        int purged = 0;
+        do
+        {
+            run = await bank.RunRetentionAsync();
+            var referenceRun = reference.RunRetention(run.At);
+            Assert.Equal((referenceRun.Purged.Count, referenceRun.Archived.Count, referenceRun.More), (run.Purged, run.Archived, run.More));
+            purged += run.Purged;
+        }
+        while (run.More);
+
+        Assert.Equal(0, reference.Table.ArchivedCount);
+        Assert.Equal(20, purged);
+        await AssertSameArchiveAsync();
+        for (int step = 0; step < 10; step++)
+        {
+            var query = vectors.Gaussian();
+            Assert.Equal(reference.Recall(query).Memories.Select(m => ids[m.Sequence]), (await bank.RecallAsync(query)).Memories.Select(m => m.Id));
+        }
+
+        async Task AssertSameArchiveAsync()
+        {
+            foreach (var (sequence, id) in ids)
+            {
+                if (reference.Table.TryGetMemory(sequence, out var active))
+                {
+                    var got = await bank.GetAsync(id);
+                    Assert.Null(got.ArchivedAt);
+                    Assert.Equal(active.Q, got.Q);
+                }
+                else if (reference.Table.TryGetArchived(sequence, out _))
+                {
+                    Assert.NotNull((await bank.GetAsync(id)).ArchivedAt);
+                }
+                else
+                {
+                    await Assert.ThrowsAsync<MemoryNotFoundException>(() => bank.GetAsync(id));
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The idle rule archives memories not rewarded within the window, except those whose Q protects them; a run retried
+    /// with its operation id answers its first result and changes nothing more, even when there is new work.
+    /// </summary>
+    [Fact]
+    public async Task IdleRule_SparesProtectedAndRecentMemories_AndARetriedRunAppliesOnce()
+    {
+        var vectors = new Vectors(107, Dimension);
+        var bank = await NewBankAsync("retention-idle", new RetentionSettings { IdleWindowSeconds = 1, ProtectQ = 0.25 }, K2: 1);
+        var intents = Enumerable.Range(0, 6).Select(_ => vectors.Gaussian()).ToArray();
+        var ids = new List<string>();
+        foreach (var intent in intents)
+        {
+            ids.Add((await bank.WriteAsync(intent, "t", "e", true)).MemoryId);
+        }
+
+        // Memories 0 and 1 earn Q 0.3 (protected); after the window, memory 2 is rewarded (recent).
+        foreach (int i in new[] { 0, 1 })
+        {
+            var recall = await bank.RecallAsync(intents[i], new RecallSettings(Lambda: 0));
+            Assert.Equal(ids[i], recall.Memories.Single().Id);
+            await bank.RewardAsync(recall.Token, 1);
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(1.2));
+        var late = await bank.RecallAsync(intents[2], new RecallSettings(Lambda: 0));
+        Assert.Equal(ids[2], late.Memories.Single().Id);
+        await bank.RewardAsync(late.Token, -1);
+
+        var first = await bank.RunRetentionAsync("run-1");
+        Assert.Equal((0, 3, false), (first.Purged, first.Archived, first.More));
+        var states = await Task.WhenAll(ids.Select(id => bank.GetAsync(id)));
+        Assert.Equal([false, false, false, true, true, true], states.Select(m => m.ArchivedAt is not null));
+
+        // Memory 2 becomes idle too: the retry of run-1 answers run-1's result and leaves it; a new run archives it.
+        await Task.Delay(TimeSpan.FromSeconds(1.2));
+        Assert.Equal(first, await bank.RunRetentionAsync("run-1"));
+        Assert.Null((await bank.GetAsync(ids[2])).ArchivedAt);
+        Assert.Equal(1, (await bank.RunRetentionAsync("run-2")).Archived);
+        Assert.NotNull((await bank.GetAsync(ids[2])).ArchivedAt);
+        Assert.Null((await bank.GetAsync(ids[0])).ArchivedAt);
+    }
+
+    private async Task<BankClient> NewBankAsync(string prefix, RetentionSettings retention, int K2 = 3)
     {
         string name = ClusterFixture.NewBankName(prefix);
         await fixture.Memory.CreateBankAsync(name, new BankSpec(Dimension, "test-embedder",
-            new BankOptions { Delta = -1, MergeThreshold = 2, Retention = retention }, 2, new IndexSettings(Exact: true)));
+            new BankOptions { Delta = -1, MergeThreshold = 2, K2 = K2, Retention = retention }, 2, new IndexSettings(Exact: true)));
         return fixture.Memory.Bank(name);
     }
 }
