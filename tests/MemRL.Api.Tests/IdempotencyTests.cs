@@ -93,4 +93,24 @@ public sealed class IdempotencyTests(ApiSiloFixture fixture)
         (await _alpha.SendJsonAsync(HttpMethod.Post, path + "/restore")).Problem(HttpStatusCode.NotFound, "memoryId");
         (await _alpha.SendJsonAsync(HttpMethod.Post, path + "/archive")).Problem(HttpStatusCode.NotFound, "memoryId");
     }
+
+    [Fact]
+    public async Task RetentionRun_ArchivesByTheBanksPolicy_AndARetryWithItsKeyAnswersTheFirstRun()
+    {
+        string bank = ApiSiloFixture.NewBankName("idem-retention");
+        await _alpha.CreateVectorBankAsync(bank);
+        (await _alpha.SendJsonAsync(HttpMethod.Patch, $"/v1/banks/{bank}/options", """{"retention":{"maxActive":2}}""")).Ok();
+        for (int i = 0; i < 5; i++)
+        {
+            (await _alpha.PostJsonAsync($"/v1/banks/{bank}/memories", new { intent = Http.Vector(Dimension, i + 1), intentText = $"t{i}", experience = "e", success = true })).Ok(HttpStatusCode.Created);
+        }
+
+        var run = (await _alpha.SendJsonAsync(HttpMethod.Post, $"/v1/banks/{bank}/retention:run", idempotencyKey: "run-1")).Ok();
+        Assert.Equal((0, 3, false), (run.Body.GetProperty("purged").GetInt32(), run.Body.GetProperty("archived").GetInt32(), run.Body.GetProperty("more").GetBoolean()));
+        var again = (await _alpha.SendJsonAsync(HttpMethod.Post, $"/v1/banks/{bank}/retention:run", idempotencyKey: "run-1")).Ok();
+        Assert.Equal(run.Body.GetRawText(), again.Body.GetRawText());
+        Assert.Equal(2, (await _alpha.GetJsonAsync($"/v1/banks/{bank}/stats")).Ok().Body.GetProperty("memories").GetInt32());
+        // Capped: a new run has nothing left to do. The colon arrives percent-encoded from the SDKs, which quote segments.
+        Assert.Equal(0, (await _alpha.SendJsonAsync(HttpMethod.Post, $"/v1/banks/{bank}/retention%3Arun")).Ok().Body.GetProperty("archived").GetInt32());
+    }
 }

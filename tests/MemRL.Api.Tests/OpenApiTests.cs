@@ -26,6 +26,7 @@ public sealed class OpenApiTests(ApiSiloFixture fixture)
         { "PATCH", "/v1/banks/{bank}/memories/{memoryId}" },
         { "POST", "/v1/banks/{bank}/memories/{memoryId}/archive" },
         { "POST", "/v1/banks/{bank}/memories/{memoryId}/restore" },
+        { "POST", "/v1/banks/{bank}/retention:run" },
         { "GET", "/v1/banks/{bank}/memories/{memoryId}/history" },
         { "DELETE", "/v1/banks/{bank}/memories/{memoryId}" },
         { "DELETE", "/v1/banks/{bank}/memories" },

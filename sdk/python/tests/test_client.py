@@ -113,6 +113,13 @@ class RequestTests(unittest.TestCase):
         self.assertIn("idempotency-key", server.requests[1]["headers"])
         self.assertEqual(server.requests[0]["raw_body"], b"")
 
+    def test_RunRetention_IsAKeyedPost_ToTheColonRoute(self):
+        with FakeServer(scripted((200, None, {"purged": 0, "archived": 2, "more": False, "at": "2026-12-03T00:00:00Z"}))) as server:
+            self.assertEqual(client_for(server).run_retention("b", idempotency_key="r-1")["archived"], 2)
+        request = server.requests[0]
+        self.assertEqual((request["method"], request["raw_path"]), ("POST", "/v1/banks/b/retention%3Arun"))
+        self.assertEqual(request["headers"]["idempotency-key"], "r-1")
+
     def test_ScopeMetadataAndFilters_AreSentAsTheApiTakesThem(self):
         ok = (200, None, {"token": "t", "memories": []})
         page = (200, None, {"memories": [], "nextCursor": None})

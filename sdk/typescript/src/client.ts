@@ -4,7 +4,7 @@
 import { MemRLError } from "./errors.js";
 import { body, defaultRetry, newKey, send, sleep, VERSION, type Call, type RetryPolicy, type TransportSettings } from "./http.js";
 import type {
-  Bank, BankOptions, BankStats, BankSummary, Calibration, CreateBankRequest, Deleted, EditRequest, Filter, Memory, MemoryPage, Recall,
+  Bank, BankOptions, BankStats, BankSummary, Calibration, RetentionRun, CreateBankRequest, Deleted, EditRequest, Filter, Memory, MemoryPage, Recall,
   RecallRequest, RewardRequest, RewardResult, WriteRequest, WriteResult,
 } from "./types.js";
 
@@ -100,6 +100,13 @@ export class Banks {
 
   stats(name: string, options?: CallOptions): Promise<BankStats> {
     return this.client.stats(name, options);
+  }
+
+  /** Runs the bank's retention policy once (docs/retention.md): purges archived memories past their retention period,
+   * archives what the rules name, then caps the bank by utility, at most `maxPerRun` changes (`more`: run again).
+   * Retries carry the same Idempotency-Key, so a retried run answers the first. */
+  runRetention(name: string, options?: MutationOptions): Promise<RetentionRun> {
+    return this.client.send({ method: "POST", segments: ["banks", name, "retention:run"], ...mutation(options) });
   }
 
   /** Similarity statistics of the bank's keys and the suggested delta; `apply: true` sets it. */

@@ -40,6 +40,8 @@ export type ShardSize = Clean<Schemas["ShardSize"]>;
 export type Distribution = Clean<Schemas["ValueDistribution"]>;
 export type BankStats = Clean<Schemas["BankStats"]>;
 export type Calibration = Clean<Schemas["CalibrationView"]>;
+/** What a retention run did: purged, archived, `more` when it stopped at maxPerRun, `at` its clock. */
+export type RetentionRun = Clean<Schemas["RetentionRunResult"]>;
 /** Who a memory belongs to (docs/scopes.md): each field optional, 1–128 characters. */
 export type Scope = Clean<Schemas["ScopeFields"]>;
 /** DELETE /v1/banks/{bank}/memories?…: how many memories went. */

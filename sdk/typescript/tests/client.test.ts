@@ -279,6 +279,15 @@ describe("requests", () => {
     assert.equal(archive!.body, "");
   });
 
+  it("runs retention as a keyed POST", async () => {
+    const { client, server } = await serve(() => ({ status: 200, body: { purged: 1, archived: 2, more: false, at: "2026-12-03T00:00:00Z" } }));
+    const run = await client.banks.runRetention("b", { idempotencyKey: "r-1" });
+    assert.equal(run.archived, 2);
+    assert.equal(server.seen[0]!.method, "POST");
+    assert.equal(server.seen[0]!.url, "/v1/banks/b/retention%3Arun");
+    assert.equal(server.seen[0]!.headers["idempotency-key"], "r-1");
+  });
+
   it("keys calibrate only when it applies", async () => {
     const { client, server } = await serve(() => ({ status: 200, body: {} }));
     await client.banks.calibrate("b", { sample: 100 });

@@ -501,6 +501,7 @@ public static class HostileCatalogue
             ("delete memory", "DELETE", "/v1/banks/{betaOnlyBank}/memories/{betaId}", null),
             ("archive memory", "POST", "/v1/banks/{betaOnlyBank}/memories/{betaId}/archive", null),
             ("restore memory", "POST", "/v1/banks/{betaOnlyBank}/memories/{betaId}/restore", null),
+            ("retention run", "POST", "/v1/banks/{betaOnlyBank}/retention:run", null),
             ("patch options", "PATCH", "/v1/banks/{betaOnlyBank}/options", """{"alpha":0.5}"""),
             ("calibrate", "POST", "/v1/banks/{betaOnlyBank}/calibrate", """{"apply":true}"""),
         })
@@ -617,6 +618,7 @@ public static class HostileCatalogue
         ("delete memory", "DELETE", Write + "/{id}", null),
         ("archive memory", "POST", Write + "/{id}/archive", null),
         ("restore memory", "POST", Write + "/{id}/restore", null),
+        ("retention run", "POST", Bank + "/retention:run", null),
         ("export", "GET", Export, null),
         ("import", "POST", Import, null),
     ];
@@ -703,7 +705,7 @@ public static class HostileCatalogue
         foreach (var (method, path) in new[]
         {
             ("POST", Bank), ("PUT", Recall), ("GET", Recall), ("DELETE", Bank + "/stats"), ("PUT", Write + "/{id}"), ("GET", Reward), ("POST", Bank + "/stats"), ("PUT", "/v1/banks"),
-            ("GET", Write + "/{id}/archive"), ("DELETE", Write + "/{id}/restore"),
+            ("GET", Write + "/{id}/archive"), ("DELETE", Write + "/{id}/restore"), ("GET", Bank + "/retention:run"),
         })
         {
             all.Add(new HostileCase($"405: {method} {path}", method, path, null, 405));

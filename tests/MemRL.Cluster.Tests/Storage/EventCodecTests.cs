@@ -133,6 +133,20 @@ public sealed class EventCodecTests
         Assert.Equal(new ArchiveApplied(true), Assert.IsType<OperationApplied>(events[2]).Result);
     }
 
+    // A retention run's part (result kind 6: purged, archived, the run's time, whether it left work).
+    [Fact]
+    public void Encode_PinsTheLayout_OfTheRetentionRunResult()
+    {
+        var at = new DateTimeOffset(0x0102030405060708, TimeSpan.Zero);
+        var run = new ShardRetentionApplied(2, 3, at, true);
+        var record = EventCodec.Encode([new OperationApplied("r", [6], run)]);
+
+        Assert.Equal("01" + "01000000" + "05" + "0172" + "01" + "06" + "06" + "02000000" + "03000000" + "0807060504030201" + "01",
+            Convert.ToHexString(record.AsSpan(8)));
+        Assert.True(EventCodec.TryDecode(record, out var events));
+        Assert.Equal(run, Assert.IsType<OperationApplied>(events[0]).Result);
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(3)]

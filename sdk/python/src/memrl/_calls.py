@@ -73,6 +73,10 @@ def stats(name: str) -> Call:
     return Call("GET", ("banks", name, "stats"))
 
 
+def run_retention(name: str, idempotency_key: str | None) -> Call:
+    return Call("POST", ("banks", name, "retention:run"), idempotency_key=idempotency_key or new_key())
+
+
 def calibrate(name: str, sample: int | None, apply: bool, idempotency_key: str | None) -> Call:
     # Only applying changes the bank, so only then is it a mutation with a key.
     key = (idempotency_key or new_key()) if apply else None

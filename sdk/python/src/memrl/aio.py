@@ -19,7 +19,7 @@ from . import _calls
 from ._http import (CONNECTION_ERRORS, Call, RetryPolicy, Transport, decode, default_api_key, default_url, error_of,
                     header)
 from .errors import ConnectionFailed
-from .types import (Bank, BankOptions, BankStats, BankSummary, Calibration, Filter, IndexSettings, Memory,
+from .types import (Bank, BankOptions, BankStats, BankSummary, Calibration, Filter, IndexSettings, Memory, RetentionRun,
                     MemoryPage, Metadata, Recall, RewardResult, Scope, WriteResult)
 
 __all__ = ["AsyncMemRL"]
@@ -129,6 +129,10 @@ class AsyncMemRL:
             if next_cursor == cursor:
                 raise RuntimeError(f"the server returned the same cursor twice: {cursor!r}")
             cursor = next_cursor
+
+    async def run_retention(self, name: str, *, idempotency_key: str | None = None) -> RetentionRun:
+        """:meth:`memrl.MemRL.run_retention`: one run of the bank's retention policy; what it did."""
+        return cast(RetentionRun, await self._send(_calls.run_retention(name, idempotency_key)))
 
     async def edit_memory(self, bank: str, memory_id: str, *, experience: str | None = None,
                           metadata: Mapping[str, str] | None = None, idempotency_key: str | None = None,

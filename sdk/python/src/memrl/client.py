@@ -9,7 +9,7 @@ from . import _calls
 from ._http import (CONNECTION_ERRORS, Call, RetryPolicy, Transport, decode, default_api_key, default_url, error_of,
                     header)
 from .errors import ConnectionFailed
-from .types import (Bank, BankOptions, BankStats, BankSummary, Calibration, Filter, IndexSettings, Memory,
+from .types import (Bank, BankOptions, BankStats, BankSummary, Calibration, Filter, IndexSettings, Memory, RetentionRun,
                     MemoryPage, Metadata, Recall, RewardResult, Scope, WriteResult)
 
 __all__ = ["MemRL"]
@@ -83,6 +83,12 @@ class MemRL:
                   idempotency_key: str | None = None) -> Calibration:
         """Similarity statistics of the bank's keys and the suggested delta; ``apply=True`` sets it."""
         return cast(Calibration, self._send(_calls.calibrate(name, sample, apply, idempotency_key)))
+
+    def run_retention(self, name: str, *, idempotency_key: str | None = None) -> RetentionRun:
+        """Runs the bank's retention policy once (docs/retention.md): purges archived memories past their retention
+        period, archives what the rules name, then caps the bank by utility, at most ``maxPerRun`` changes (``more``:
+        run again). Retries carry the same Idempotency-Key, so a retried run answers the first."""
+        return cast(RetentionRun, self._send(_calls.run_retention(name, idempotency_key)))
 
     # ---- the MemRL step ---------------------------------------------------------------------------------------
 

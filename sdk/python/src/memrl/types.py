@@ -180,6 +180,14 @@ class Memory(TypedDict):
     restoredAt: Optional[str]  # when it was last restored from the archive, if ever
 
 
+class RetentionRun(TypedDict):
+    """What a retention run did (docs/retention.md)."""
+    purged: int
+    archived: int
+    more: bool  # it stopped at maxPerRun with work left: run again
+    at: str  # the run's clock
+
+
 class MemoryPage(TypedDict):
     memories: List[Memory]
     nextCursor: Optional[str]

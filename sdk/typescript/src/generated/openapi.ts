@@ -212,6 +212,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/banks/{bank}/retention:run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["RunRetention"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/banks/{bank}/export": {
         parameters: {
             query?: never;
@@ -767,6 +783,26 @@ export interface components {
             poolSize: number | string;
             explored: boolean;
             memories: components["schemas"]["RecalledMemory"][];
+        };
+        /** @description What a retention run did (docs/retention.md). */
+        RetentionRunResult: {
+            /**
+             * Format: int32
+             * @description Archived memories removed for good: their retention period had ended.
+             */
+            purged: number | string;
+            /**
+             * Format: int32
+             * @description Active memories archived, by the rules and then by the cap.
+             */
+            archived: number | string;
+            /** @description The run stopped at the policy's maxPerRun with work left: run again. */
+            more: boolean;
+            /**
+             * Format: date-time
+             * @description The run's clock: every decision was taken at this time.
+             */
+            at: string;
         };
         /**
          * @description A bank's retention policy on the wire (docs/retention.md): MemRL.Core's RetentionPolicy with its two
@@ -1913,6 +1949,64 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    RunRetention: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                bank: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetentionRunResult"];
                 };
             };
             /** @description Forbidden */
