@@ -48,6 +48,13 @@ public sealed class MemRLClusterOptions
     /// shard counts as not answered after <see cref="ShardTimeout"/>. Default 10 minutes. Key: <c>MemRL:ShardLoadTimeout</c>.
     /// </summary>
     public TimeSpan ShardLoadTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// How often every bank with a retention policy is run (docs/retention.md), and once shortly after the silo starts.
+    /// Zero turns the schedule off (runs on demand only: <c>POST /v1/banks/{bank}/retention:run</c>). At least 1 s
+    /// otherwise. Default 1 hour. Key: <c>MemRL:RetentionInterval</c>.
+    /// </summary>
+    public TimeSpan RetentionInterval { get; set; } = TimeSpan.FromHours(1);
 }
 
 /// <summary>Checks <see cref="MemRLClusterOptions"/> on start, naming the configuration key.</summary>
@@ -92,6 +99,11 @@ internal sealed class MemRLClusterOptionsValidator : IValidateOptions<MemRLClust
         if (options.ShardTimeout <= TimeSpan.Zero)
         {
             failures.Add($"MemRL:ShardTimeout is {options.ShardTimeout}; expected a positive duration.");
+        }
+
+        if (options.RetentionInterval != TimeSpan.Zero && (options.RetentionInterval < TimeSpan.FromSeconds(1) || options.RetentionInterval > TimeSpan.FromDays(365)))
+        {
+            failures.Add($"MemRL:RetentionInterval is {options.RetentionInterval}; expected 0 (off) or a duration from 1 second to 365 days.");
         }
 
         if (options.ShardLoadTimeout <= TimeSpan.Zero)

@@ -53,6 +53,7 @@ public static class MemRLSiloBuilderExtensions
         // A store registered before or after this call (tests, custom backends) wins over the configured one.
         services.TryAddSingleton<IMemoryStore>(sp => CreateStore(sp.GetRequiredService<IOptions<StorageOptions>>().Value));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Hosting.IHostedService, StorageStartup>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Hosting.IHostedService, RetentionScheduler>());
         return builder;
     }
 

@@ -63,6 +63,8 @@ public sealed class ApiSilo : IAsyncDisposable
             ["MemRL:Storage:SqlitePath"] = database,
             // The hashing embedder keeps the API tests fast and small; TextEmbedderTests start MiniLM silos themselves.
             ["MemRL:Api:Embedder:Kind"] = "Hashing",
+            // Retention runs when a test asks for one, never behind its back.
+            ["MemRL:RetentionInterval"] = "00:00:00",
         };
         int i = 0;
         foreach (var (key, (tenant, readOnly)) in testKeys ? Keys : new Dictionary<string, (string, bool)>())

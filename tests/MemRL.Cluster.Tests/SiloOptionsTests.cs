@@ -32,6 +32,17 @@ public sealed class SiloOptionsTests
         Assert.Contains("MemRL:ShardLoadTimeout is 00:00:00; expected a positive duration.", error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(500)]
+    [InlineData(-1000)]
+    public void RetentionInterval_UnderASecondOrNegative_IsRefusedNamingTheKey(int milliseconds)
+    {
+        using var host = Build(o => o.RetentionInterval = TimeSpan.FromMilliseconds(milliseconds));
+        var error = Assert.Throws<OptionsValidationException>(() => host.Services.GetRequiredService<IOptions<MemRLClusterOptions>>().Value);
+        Assert.Contains("MemRL:RetentionInterval is", error.Message, StringComparison.Ordinal);
+        Assert.Contains("expected 0 (off) or a duration from 1 second to 365 days.", error.Message, StringComparison.Ordinal);
+    }
+
     private static IHost Build(Action<MemRLClusterOptions> configure, TimeSpan? hostActivationTimeout = null)
     {
         var builder = Host.CreateApplicationBuilder();

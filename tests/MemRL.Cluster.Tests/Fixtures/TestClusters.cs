@@ -19,7 +19,12 @@ public static class TestClusters
     public static InProcessTestCluster Build(int silos, Action<ISiloBuilder> configure)
     {
         var builder = new InProcessTestClusterBuilder((short)silos);
-        builder.ConfigureSilo((_, silo) => configure(silo.AddMemRL(o => o.RecallTokenKey = TokenKey)));
+        // The retention schedule is off: tests run retention when they mean to (a test that wants it turns it on).
+        builder.ConfigureSilo((_, silo) => configure(silo.AddMemRL(o =>
+        {
+            o.RecallTokenKey = TokenKey;
+            o.RetentionInterval = TimeSpan.Zero;
+        })));
         return builder.Build();
     }
 }

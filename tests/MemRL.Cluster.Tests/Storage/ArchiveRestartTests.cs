@@ -130,3 +130,79 @@ public sealed class ArchiveRestartTests
     private static string Describe(RecallResponse recall) =>
         string.Join(";", recall.Memories.Select(m => $"{m.Id} {m.Similarity:R} {m.Q:R} {m.Score:R}")) + $"|{recall.PoolSize}";
 }
+
+/// <summary>
+/// The retention schedule: with a short interval, a silo runs every bank's policy by itself — a bank capped while no
+/// one calls it is capped — and a bank without a policy is left alone. The schedule is the stored policy plus the clock,
+/// so a restarted silo picks it up with nothing else stored.
+/// </summary>
+[Collection(StorageClusterCollection.Name)]
+public sealed class RetentionScheduleTests
+{
+    [Fact]
+    public async Task Schedule_RunsEveryBanksPolicy_WithoutACall_AcrossARestart()
+    {
+        string path = TestDatabase.NewPath("retention-schedule");
+        string capped = ClusterFixture.NewBankName("scheduled"), free = ClusterFixture.NewBankName("unscheduled");
+        var vectors = new Vectors(111, 16);
+        var storage = StorageClusters.Sqlite(path, snapshotEvery: 50);
+        try
+        {
+            await RunAsync(storage, TimeSpan.Zero, async memory =>
+            {
+                var options = new BankOptions { Delta = -1, MergeThreshold = 2, Retention = new RetentionSettings { MaxActive = 3 } };
+                await memory.CreateBankAsync(capped, new BankSpec(16, "test-embedder", options, 2, new IndexSettings(Exact: true)));
+                await memory.CreateBankAsync(free, new BankSpec(16, "test-embedder", options with { Retention = null }, 2, new IndexSettings(Exact: true)));
+                for (int i = 0; i < 8; i++)
+                {
+                    await memory.Bank(capped).WriteAsync(vectors.Gaussian(), "t", "e", true);
+                    await memory.Bank(free).WriteAsync(vectors.Gaussian(), "t", "e", true);
+                }
+
+                // Off in this life: nothing ran.
+                Assert.Equal(8, (await memory.Bank(capped).GetStatsAsync()).Memories);
+            });
+
+            await RunAsync(storage, TimeSpan.FromSeconds(1), async memory =>
+            {
+                // Waits for the schedule to act, not for a speed: polls until the bank is capped (or gives up after 60 s).
+                var until = DateTime.UtcNow.AddSeconds(60);
+                while ((await memory.Bank(capped).GetStatsAsync()).Memories > 3 && DateTime.UtcNow < until)
+                {
+                    await Task.Delay(200);
+                }
+
+                Assert.Equal(3, (await memory.Bank(capped).GetStatsAsync()).Memories);
+                Assert.Equal(8, (await memory.Bank(free).GetStatsAsync()).Memories);
+            });
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            TestDatabase.Delete(path);
+        }
+    }
+
+    private static async Task RunAsync(StorageOptions storage, TimeSpan interval, Func<MemoryClient, Task> body)
+    {
+        var cluster = TestClusters.Build(1, silo =>
+        {
+            silo.Configure<StorageOptions>(o =>
+            {
+                o.Provider = storage.Provider;
+                o.SqlitePath = storage.SqlitePath;
+                o.SnapshotEveryEvents = storage.SnapshotEveryEvents;
+            });
+            silo.Configure<MemRL.Grains.MemRLClusterOptions>(o => o.RetentionInterval = interval);
+        });
+        await cluster.DeployAsync();
+        try
+        {
+            await body(new MemoryClient(cluster.Client));
+        }
+        finally
+        {
+            await cluster.DisposeAsync();
+        }
+    }
+}
