@@ -90,6 +90,12 @@ internal sealed partial class MemoryShardGrain
             DeleteRow(row);
         }
 
+        // Keys written elsewhere come with sequences from other shards' blocks: writes here must number above them.
+        if (keys.Count > 0)
+        {
+            _sequences.SkipPast(keys.Max(k => Math.Max(k.KeySequence, k.Memories.Count == 0 ? k.KeySequence : k.Memories.Max(m => MemoryId.Parse(m.Id, "memories.id").Sequence))));
+        }
+
         // A memory's history rows travel with the change that brings it or its rewards: in the same commit, and an
         // import that changes nothing (a repeat) writes none, because the first one already did.
         foreach (var history in plan.History)

@@ -29,6 +29,20 @@ internal sealed class SequenceRange(Func<int, Task<long>> reserve, int block)
         return _reserving;
     }
 
+    /// <summary>
+    /// Drops the rest of the current block when it would hand out a sequence at or below <paramref name="sequence"/>, so
+    /// the next take reserves a new block (the bank grants blocks in rising order, so that one lies above every sequence
+    /// granted so far). A shard receiving moved keys calls it with their highest sequence: a memory written here later is
+    /// then younger by sequence too, which the per-key order ("oldest first") and recall's tie-break rely on.
+    /// </summary>
+    public void SkipPast(long sequence)
+    {
+        if (_next <= sequence)
+        {
+            _next = _end;
+        }
+    }
+
     /// <summary>Takes the next sequence; the caller has made sure one remains.</summary>
     public long Take()
     {

@@ -233,7 +233,9 @@ public sealed class EquivalenceTests(ClusterFixture fixture)
         {
             var expected = reference.Memories[i];
             var actual = cluster.Memories[i];
-            Assert.True(expected.Sequence == ids[actual.Id], $"step {step}, rank {i}: cluster returned another memory than the reference bank.");
+            Assert.True(expected.Sequence == ids[actual.Id], $"step {step}, rank {i}: cluster returned another memory than the reference bank: expected "
+                + string.Join(", ", reference.Memories.Select(m => $"{m.Sequence} (key {m.KeySequence}, sim {m.Similarity:R}, q {m.Q:R}, score {m.Score:R})")) + "; got "
+                + string.Join(", ", cluster.Memories.Select(m => $"{ids[m.Id]} (sim {m.Similarity:R}, q {m.Q:R}, score {m.Score:R})")) + $"; pool {reference.PoolSize} vs {cluster.PoolSize}.");
             Assert.Equal(expected.Similarity, actual.Similarity);
             Assert.Equal(expected.Q, actual.Q, 1e-12);
             Assert.Equal(expected.ZSim, actual.ZSim, 1e-6);
