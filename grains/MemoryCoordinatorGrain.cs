@@ -123,15 +123,8 @@ internal sealed partial class MemoryCoordinatorGrain(
         WireValidation.Edit(experience, metadata);
         var tags = metadata is null ? null : ScopeWire.ToMetadata(metadata);
         OperationIds.Validate(operationId);
-        return WithFreshBankAsync(bank, async b =>
-        {
-            RequireSameBank(b, id);
-            int shard = b.Info.ShardOf(id.Slot);
-            await ClaimUnlessHomeAsync(b, operationId, OperationHashes.Edit(id, experience, tags), shard);
-            await guard.CallAsync(b.ShardKey(shard), () => b.Shard(shard).EditAsync(new ShardEdit(b.Info.Version, operationId, id, experience, metadata)));
-            var info = await guard.CallAsync(b.ShardKey(shard), () => b.Shard(shard).GetAsync(b.Info.Version, id));
-            return info ?? throw NotFound(b, id);
-        });
+        return ChangeOneAsync(bank, id, operationId, OperationHashes.Edit(id, experience, tags),
+            (shard, version) => shard.EditAsync(new ShardEdit(version, operationId, id, experience, metadata)));
     }
 
     public Task<MemoryInfo> ArchiveAsync(string bank, string memoryId, bool archive, string operationId)
@@ -139,16 +132,22 @@ internal sealed partial class MemoryCoordinatorGrain(
         BankNames.Validate(bank);
         var id = MemoryId.Parse(memoryId, nameof(memoryId));
         OperationIds.Validate(operationId);
-        return WithFreshBankAsync(bank, async b =>
+        return ChangeOneAsync(bank, id, operationId, OperationHashes.Archive(id, archive),
+            (shard, version) => shard.ArchiveAsync(new ShardArchive(version, operationId, id, archive)));
+    }
+
+    // A change of one memory at its owner (edit, archive, restore): its id claimed at its home shard when that is another,
+    // the change applied, and the memory read back as it is after it.
+    private Task<MemoryInfo> ChangeOneAsync(string bank, MemoryId id, string operationId, byte[] payloadHash, Func<IMemoryShardGrain, long, Task> change) =>
+        WithFreshBankAsync(bank, async b =>
         {
             RequireSameBank(b, id);
             int shard = b.Info.ShardOf(id.Slot);
-            await ClaimUnlessHomeAsync(b, operationId, OperationHashes.Archive(id, archive), shard);
-            await guard.CallAsync(b.ShardKey(shard), () => b.Shard(shard).ArchiveAsync(new ShardArchive(b.Info.Version, operationId, id, archive)));
+            await ClaimUnlessHomeAsync(b, operationId, payloadHash, shard);
+            await guard.CallAsync(b.ShardKey(shard), () => change(b.Shard(shard), b.Info.Version));
             var info = await guard.CallAsync(b.ShardKey(shard), () => b.Shard(shard).GetAsync(b.Info.Version, id));
             return info ?? throw NotFound(b, id);
         });
-    }
 
     public Task<int> DeleteMatchingAsync(string bank, FilterClause[] filter, string operationId)
     {
