@@ -161,12 +161,15 @@ public sealed class EditRestartTests
                 var history = await HistoryAsync(bank, id);
                 Assert.Equal(histories[id], history);
                 Assert.Equal(expected.Visits + expected.Revision, history.Count);
-                // The postings were rebuilt with the new metadata: a filter on it finds the memory.
+                // The postings were rebuilt with the new metadata: a filter on a tag finds exactly the memories that
+                // carry it now. Several memories can share a tag (which agent's edit lands last varies), so recall asks
+                // for all of them rather than a top-k that Q may fill with another match.
                 if (expected.Metadata is { Count: > 0 } tags)
                 {
                     var (key, value) = tags.First();
-                    var recalled = await bank.RecallAsync(intents[ids(id)], new RecallSettings(RequireFullCoverage: true, Filter: [new FilterClause($"metadata.{key}", [value])]));
-                    Assert.Contains(id, recalled.Memories.Select(m => m.Id));
+                    var recalled = await bank.RecallAsync(intents[ids(id)], new RecallSettings(K1: intents.Length, K2: intents.Length, Delta: -1, RequireFullCoverage: true, Filter: [new FilterClause($"metadata.{key}", [value])]));
+                    var carriers = before.Where(p => p.Value?.Metadata?.GetValueOrDefault(key) == value).Select(p => p.Key).Order(StringComparer.Ordinal);
+                    Assert.Equal(carriers, recalled.Memories.Select(m => m.Id).Order(StringComparer.Ordinal));
                 }
             }
 
