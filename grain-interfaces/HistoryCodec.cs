@@ -9,12 +9,15 @@ namespace MemRL.GrainInterfaces;
 /// Kind 1 (reward): value (double), time (UTC ticks), recall id (16 bytes), resulting Q (double), resulting visits (int32).
 /// Kind 2 (edit): time (UTC ticks), revision after the edit (int32), what changed (u8: bit 0 experience, bit 1 metadata;
 /// other bits refused), the memory's Q (double) and visits (int32) at the time (an edit changes neither).
+/// Kinds 3 (archive) and 4 (restore): time (UTC ticks), revision after it (int32), the memory's Q (double) and visits
+/// (int32) at the time.
 /// </summary>
 public static class HistoryCodec
 {
     private const byte Version = 1;
     private const int RewardLength = 2 + 8 + 8 + 16 + 8 + 4;
     private const int EditLength = 2 + 8 + 4 + 1 + 8 + 4;
+    private const int LifecycleLength = 2 + 8 + 4 + 8 + 4;
     private const byte ExperienceBit = 1, MetadataBit = 2;
 
     /// <summary>A reward entry's bytes.</summary>
@@ -42,6 +45,19 @@ public static class HistoryCodec
         bytes[14] = (byte)((experience ? ExperienceBit : 0) | (metadata ? MetadataBit : 0));
         BinaryPrimitives.WriteDoubleLittleEndian(bytes.AsSpan(15), q);
         BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(23), visits);
+        return bytes;
+    }
+
+    /// <summary>An archive (<paramref name="archived"/>) or restore entry's bytes.</summary>
+    public static byte[] EncodeLifecycle(bool archived, DateTimeOffset at, int revision, double q, int visits)
+    {
+        var bytes = new byte[LifecycleLength];
+        bytes[0] = Version;
+        bytes[1] = (byte)(archived ? MemoryHistoryEntry.ArchiveKind : MemoryHistoryEntry.RestoreKind);
+        BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(2), at.UtcTicks);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(10), revision);
+        BinaryPrimitives.WriteDoubleLittleEndian(bytes.AsSpan(14), q);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(22), visits);
         return bytes;
     }
 
@@ -76,8 +92,19 @@ public static class HistoryCodec
                 Revision = BinaryPrimitives.ReadInt32LittleEndian(bytes[10..]),
                 Changed = [.. Changed(bytes[14])],
             },
+            (MemoryHistoryEntry.ArchiveKind or MemoryHistoryEntry.RestoreKind, LifecycleLength) => new MemoryHistoryEntry(
+                bytes[1],
+                ordinal,
+                null,
+                new DateTimeOffset(BinaryPrimitives.ReadInt64LittleEndian(bytes[2..]), TimeSpan.Zero),
+                null,
+                BinaryPrimitives.ReadDoubleLittleEndian(bytes[14..]),
+                BinaryPrimitives.ReadInt32LittleEndian(bytes[22..]))
+            {
+                Revision = BinaryPrimitives.ReadInt32LittleEndian(bytes[10..]),
+            },
             _ => throw new InvalidDataException(
-                $"History row {ordinal} has kind {bytes[1]} and {bytes.Length} bytes; expected kind {MemoryHistoryEntry.RewardKind} in {RewardLength} bytes or kind {MemoryHistoryEntry.EditKind} in {EditLength} bytes with change bits 0-1."),
+                $"History row {ordinal} has kind {bytes[1]} and {bytes.Length} bytes; expected kind {MemoryHistoryEntry.RewardKind} in {RewardLength} bytes, kind {MemoryHistoryEntry.EditKind} in {EditLength} bytes with change bits 0-1, or kind {MemoryHistoryEntry.ArchiveKind} or {MemoryHistoryEntry.RestoreKind} in {LifecycleLength} bytes."),
         };
     }
 

@@ -104,7 +104,7 @@ public sealed record WriteRequest(
 [GenerateSerializer, Immutable, Alias("memrl.WriteResponse")]
 public sealed record WriteResponse([property: Id(0)] string MemoryId, [property: Id(1)] bool CreatedKey, [property: Id(2)] double Q);
 
-/// <summary>A stored memory. <c>Revision</c> counts its edits (0 for one never edited); <c>ArchivedAt</c> is set while it
+/// <summary>A stored memory. <c>Revision</c> counts its edits, archives and restores (0 for one never changed); <c>ArchivedAt</c> is set while it
 /// is archived (out of recall, restorable: docs/retention.md), <c>RestoredAt</c> once it has been restored.</summary>
 [GenerateSerializer, Immutable, Alias("memrl.MemoryInfo")]
 public sealed record MemoryInfo(

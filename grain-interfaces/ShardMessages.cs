@@ -193,7 +193,7 @@ public static class ShardKeys
 
 /// <summary>
 /// One entry of a memory's history (docs/history.md), newest first in a page: <see cref="Kind"/> 1 is a reward, 2 an
-/// edit; 3 and 4 (archive, restore) are reserved. A reader skips a kind it does not know.
+/// edit, 3 an archive, 4 a restore. A reader skips a kind it does not know.
 /// </summary>
 /// <param name="Ordinal">The memory's visits + revision after the change: the page cursor.</param>
 /// <param name="Reward">The reward's value (rewards only).</param>
@@ -211,7 +211,7 @@ public sealed record MemoryHistoryEntry(
     [property: Id(5)] double Q,
     [property: Id(6)] int Visits)
 {
-    /// <summary>The memory's revision after an edit (edits only).</summary>
+    /// <summary>The memory's revision after an edit, archive or restore (null for rewards).</summary>
     [Id(7)]
     public int? Revision { get; init; }
 
@@ -224,4 +224,10 @@ public sealed record MemoryHistoryEntry(
 
     /// <summary>The kind of an edit entry.</summary>
     public const int EditKind = 2;
+
+    /// <summary>The kind of an archive entry (by a call or a retention run).</summary>
+    public const int ArchiveKind = 3;
+
+    /// <summary>The kind of a restore entry.</summary>
+    public const int RestoreKind = 4;
 }

@@ -37,8 +37,9 @@ public sealed class MemoryRecord
     /// <summary>Number of Q updates applied.</summary>
     public int Visits { get; internal set; }
 
-    /// <summary>How many edits it has had. With <see cref="Visits"/> it numbers the memory's history: every reward and
-    /// every edit adds one entry, so <see cref="HistoryOrdinal"/> rises by one per entry.</summary>
+    /// <summary>How many changes other than rewards it has had: edits, archives and restores. With <see cref="Visits"/> it
+    /// numbers the memory's history: every reward, edit, archive and restore adds one entry, so
+    /// <see cref="HistoryOrdinal"/> rises by one per entry.</summary>
     public int Revision { get; internal set; }
 
     /// <summary>The ordinal of its newest history entry: visits + revision.</summary>

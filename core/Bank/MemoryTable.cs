@@ -217,8 +217,9 @@ public sealed class MemoryTable
     /// <summary>Replaces an active memory's experience text (an edit); Q, visits, timestamps and the key stay.</summary>
     public void SetExperience(long memorySequence, string experience) => _memories[memorySequence].Experience = experience;
 
-    /// <summary>Sets an active memory's revision: an edit raises it by one, a replay or a move restores the recorded one.</summary>
-    public void SetRevision(long memorySequence, int revision) => _memories[memorySequence].Revision = revision;
+    /// <summary>Sets a memory's revision (active or archived): an edit, an archive and a restore raise it by one, a replay or a
+    /// move restores the recorded one.</summary>
+    public void SetRevision(long memorySequence, int revision) => Any(memorySequence).Revision = revision;
 
     /// <summary>
     /// Whether a write of <paramref name="scope"/> may join <paramref name="key"/>: keys hold one scope each unless the bank

@@ -291,7 +291,7 @@ public sealed class ReferenceBank
             throw FieldError.Invalid("memoryId", "a memory of this bank", memoryId.ToString(CultureInfo.InvariantCulture));
         }
 
-        _table.Archive(memoryId, now);
+        ArchiveOne(memoryId, now);
         return true;
     }
 
@@ -314,6 +314,7 @@ public sealed class ReferenceBank
 
         _retention.RequireRestorable(id, memory.ArchivedAt!.Value, now);
         _table.Restore(memoryId, now);
+        _table.SetRevision(memoryId, memory.Revision + 1);
         return true;
     }
 
@@ -352,7 +353,7 @@ public sealed class ReferenceBank
                 break;
             }
 
-            _table.Archive(m.Sequence, now);
+            ArchiveOne(m.Sequence, now);
             archived.Add(m.Sequence);
             budget--;
         }
@@ -366,12 +367,20 @@ public sealed class ReferenceBank
             more |= take < excess;
             foreach (var m in lowest.Take(take))
             {
-                _table.Archive(m.Sequence, now);
+                ArchiveOne(m.Sequence, now);
                 archived.Add(m.Sequence);
             }
         }
 
         return new RetentionRun(purged, archived, more);
+    }
+
+    // An archive is a change of the memory like an edit: its revision rises, numbering its history entry (docs/history.md).
+    private void ArchiveOne(long memoryId, DateTimeOffset now)
+    {
+        _table.Archive(memoryId, now);
+        _table.TryGetArchived(memoryId, out var memory);
+        _table.SetRevision(memoryId, memory!.Revision + 1);
     }
 
     /// <summary>Whether the policy's rules (not the cap) archive <paramref name="memory"/> at <paramref name="now"/>.</summary>

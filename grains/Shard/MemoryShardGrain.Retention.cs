@@ -72,6 +72,7 @@ internal sealed partial class MemoryShardGrain
             if (Table.TryGetMemory(id.Sequence, out var memory) && Decidable(id, memory))
             {
                 Change(new MemoryArchived(id.Sequence, request.Now));
+                RecordLifecycle(memory, archived: true, request.Now);
                 archived++;
             }
         }

@@ -238,16 +238,28 @@ internal sealed partial class MemoryShardGrain
         if (changed && request.Archive)
         {
             Change(new MemoryArchived(request.Id.Sequence, now));
+            RecordLifecycle(memory, archived: true, now);
         }
         else if (changed)
         {
             _retention.RequireRestorable(request.Id.ToString(), memory.ArchivedAt!.Value, now);
             Change(new MemoryRestored(request.Id.Sequence, now));
+            RecordLifecycle(memory, archived: false, now);
         }
 
         Change(new OperationApplied(request.OperationId, payload, new ArchiveApplied(changed)));
         await CommitAsync();
         return changed;
+    }
+
+    // An archive or restore is a change of the memory like an edit: its revision rises (an explicit event, so replay and a
+    // slot move's copy take the recorded number) and its history gets a kind 3 or 4 entry in the same commit.
+    private void RecordLifecycle(MemoryRecord memory, bool archived, DateTimeOffset now)
+    {
+        int revision = memory.Revision + 1;
+        Change(new MemoryEdited(memory.Sequence, revision, false, false, now));
+        _log.QueueHistory(new StoredHistory(memory.Sequence, memory.HistoryOrdinal,
+            HistoryCodec.EncodeLifecycle(archived, now, revision, memory.Q, memory.Visits)));
     }
 
     public async Task<int> DeleteMatchingAsync(ShardDeleteMatching request)

@@ -67,7 +67,10 @@ internal sealed class SlotImportPlan
                 }
                 else if (copy.ArchivedAt is { } copyArchivedAt && copyArchivedAt == m.ArchivedAt)
                 {
-                    // Archived here and at the source since the same moment: archived memories do not change.
+                    // Archived here and at the source since the same moment: text, tags and revision cannot have changed
+                    // (edits are refused on archived memories), but Q can: a reward of a recall made before the archive
+                    // still applies (docs/retention.md).
+                    plan.CatchUpQ(sequence, copy, m);
                 }
                 else
                 {
@@ -82,18 +85,14 @@ internal sealed class SlotImportPlan
 
                     if (copy.Revision != m.Revision)
                     {
-                        // Edited since the copy was made (a move cut short, then edits at the source): take its text,
-                        // tags and revision. Edits are refused while the slot moves, so a revision names one content.
+                        // Edited, archived or restored since the copy was made (a move cut short, then changes at the
+                        // source): take its text, tags and revision. Edits are refused while the slot moves, so a revision
+                        // names one content.
                         plan.Changes.Add((new MemoryTagged(sequence, ScopeOf(m), ScopeWire.ToMetadata(m.Metadata)), null));
                         plan.Changes.Add((new MemoryEdited(sequence, m.Revision, true, true, m.UpdatedAt), new StoredPayload(sequence, m.IntentText, m.Experience, null)));
                     }
 
-                    if (m.LastReward is { } reward && (copy.Visits != m.Visits || !BitEquals(copy.Q, m.Q) || copy.UpdatedAt != m.UpdatedAt))
-                    {
-                        // Q moves only with rewards: the copy is behind by rewards.
-                        plan.Changes.Add((new QUpdated(sequence, reward, m.Q, m.Visits, m.UpdatedAt), null));
-                    }
-
+                    plan.CatchUpQ(sequence, copy, m);
                     plan.AddArchiveState(m, copyActive, copy.ArchivedAt is null ? copy.RestoredAt : m.RestoredAt);
                 }
             }
@@ -144,6 +143,15 @@ internal sealed class SlotImportPlan
         }
 
         if (m.LastReward is { } reward)
+        {
+            Changes.Add((new QUpdated(sequence, reward, m.Q, m.Visits, m.UpdatedAt), null));
+        }
+    }
+
+    // Q moves only with rewards: a copy behind by rewards takes the source's Q, visits and last reward.
+    private void CatchUpQ(long sequence, Core.Bank.MemoryRecord copy, MemoryInfo m)
+    {
+        if (m.LastReward is { } reward && (copy.Visits != m.Visits || !BitEquals(copy.Q, m.Q) || copy.UpdatedAt != m.UpdatedAt))
         {
             Changes.Add((new QUpdated(sequence, reward, m.Q, m.Visits, m.UpdatedAt), null));
         }

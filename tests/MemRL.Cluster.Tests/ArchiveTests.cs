@@ -142,9 +142,14 @@ public sealed class ArchiveTests(ClusterFixture fixture)
                     Assert.Null(got.ArchivedAt);
                     Assert.Equal(active.Q, got.Q);
                 }
-                else if (reference.Table.TryGetArchived(sequence, out _))
+                else if (reference.Table.TryGetArchived(sequence, out var archived))
                 {
-                    Assert.NotNull((await bank.GetAsync(id)).ArchivedAt);
+                    var got = await bank.GetAsync(id);
+                    Assert.NotNull(got.ArchivedAt);
+                    // The run's archive is the memory's newest history entry, at the run's time, numbered by its revision.
+                    Assert.Equal(archived.Revision, got.Revision);
+                    var newest = (await bank.GetHistoryAsync(id, limit: 1)).Entries.Single();
+                    Assert.Equal((MemoryHistoryEntry.ArchiveKind, got.ArchivedAt!.Value, archived.HistoryOrdinal), (newest.Kind, newest.At, newest.Ordinal));
                 }
                 else
                 {

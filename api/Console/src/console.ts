@@ -9,7 +9,7 @@ interface BankUsage { name: string; memories: number; textBytes: number; }
 interface Latency { count: number; p50Ms: number; p90Ms: number; maxMs: number; }
 interface RewardBucket { start: string; count: number; successes: number; sum: number; }
 interface MemoryBrief { id: string; q: number; visits: number; success: boolean; lastReward: number | null; intentText: string; }
-interface HistoryEntry { kind: number; ordinal: number; reward: number; at: string; recallId: string; q: number; visits: number; }
+interface HistoryEntry { kind: number; ordinal: number; reward: number | null; at: string; recallId: string | null; q: number; visits: number; }
 interface HistoryPage { entries: HistoryEntry[]; nextCursor: number | null; }
 interface ShardInsight { shard: number; silo: string; activeSince: string; keys: number; memories: number; successMemories: number; search: Latency; rewards: RewardBucket[]; }
 interface BankInsight { shards: ShardInsight[]; coverage: Coverage; bucketSeconds: number; rewards: RewardBucket[]; best: MemoryBrief[]; worst: MemoryBrief[]; asOf: string; }
@@ -268,22 +268,27 @@ function rewardChart(insight: BankInsight): SVGElement {
   return chart;
 }
 
-// Rewards shown per memory in the best/worst tables (the endpoint keeps up to 256).
+// History entries shown per memory in the best/worst tables (the endpoint keeps up to 256).
 const HistoryShown = 5;
 
-// Each entry's value and time as text (el appends strings as text nodes); the exact values ride in data attributes.
+// What the other history kinds did (docs/history.md); a kind this console does not know is shown by its number.
+const ChangeNames: Record<number, string> = { 2: "edited", 3: "archived", 4: "restored" };
+
+// Each reward's value and time as text (el appends strings as text nodes), each other entry its name and time; the
+// exact values ride in data attributes.
 function historyCell(entries: HistoryEntry[] | undefined): HTMLElement {
   if (!entries) return el("td", { "data-field": "history" }, "–");
-  const rewards = entries.filter(e => e.kind === 1);
-  return el("td", { "data-field": "history" }, ...rewards.map(e =>
-    el("span", { class: "reward", "data-reward": String(e.reward), "data-at": e.at, title: e.at },
-      `${fmt(e.reward)} @ ${new Date(e.at).toLocaleTimeString()} `)));
+  return el("td", { "data-field": "history" }, ...entries.map(e => e.kind === 1
+    ? el("span", { class: "reward", "data-reward": String(e.reward), "data-at": e.at, title: e.at },
+      `${fmt(e.reward)} @ ${new Date(e.at).toLocaleTimeString()} `)
+    : el("span", { class: "change", "data-kind": String(e.kind), "data-at": e.at, title: e.at },
+      `${ChangeNames[e.kind] ?? `kind ${e.kind}`} @ ${new Date(e.at).toLocaleTimeString()} `)));
 }
 
 function memoryTable(id: string, memories: MemoryBrief[], histories: Map<string, HistoryEntry[]>): HTMLElement {
   return el("table", { id },
     el("thead", {}, el("tr", {}, el("th", { class: "num" }, "Q"), el("th", { class: "num" }, "visits"), el("th", {}, "success"),
-      el("th", { class: "num" }, "last reward"), el("th", {}, "recent rewards"), el("th", {}, "intent"))),
+      el("th", { class: "num" }, "last reward"), el("th", {}, "recent history"), el("th", {}, "intent"))),
     el("tbody", {}, ...memories.map(m => el("tr", { "data-id": m.id },
       el("td", { class: "num", "data-field": "q" }, fmt(m.q)),
       el("td", { class: "num", "data-field": "visits" }, fmt(m.visits)),

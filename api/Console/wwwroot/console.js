@@ -243,17 +243,21 @@ function rewardChart(insight) {
     chart.append(top, bottom);
     return chart;
 }
-// Rewards shown per memory in the best/worst tables (the endpoint keeps up to 256).
+// History entries shown per memory in the best/worst tables (the endpoint keeps up to 256).
 const HistoryShown = 5;
-// Each entry's value and time as text (el appends strings as text nodes); the exact values ride in data attributes.
+// What the other history kinds did (docs/history.md); a kind this console does not know is shown by its number.
+const ChangeNames = { 2: "edited", 3: "archived", 4: "restored" };
+// Each reward's value and time as text (el appends strings as text nodes), each other entry its name and time; the
+// exact values ride in data attributes.
 function historyCell(entries) {
     if (!entries)
         return el("td", { "data-field": "history" }, "–");
-    const rewards = entries.filter(e => e.kind === 1);
-    return el("td", { "data-field": "history" }, ...rewards.map(e => el("span", { class: "reward", "data-reward": String(e.reward), "data-at": e.at, title: e.at }, `${fmt(e.reward)} @ ${new Date(e.at).toLocaleTimeString()} `)));
+    return el("td", { "data-field": "history" }, ...entries.map(e => e.kind === 1
+        ? el("span", { class: "reward", "data-reward": String(e.reward), "data-at": e.at, title: e.at }, `${fmt(e.reward)} @ ${new Date(e.at).toLocaleTimeString()} `)
+        : el("span", { class: "change", "data-kind": String(e.kind), "data-at": e.at, title: e.at }, `${ChangeNames[e.kind] ?? `kind ${e.kind}`} @ ${new Date(e.at).toLocaleTimeString()} `)));
 }
 function memoryTable(id, memories, histories) {
-    return el("table", { id }, el("thead", {}, el("tr", {}, el("th", { class: "num" }, "Q"), el("th", { class: "num" }, "visits"), el("th", {}, "success"), el("th", { class: "num" }, "last reward"), el("th", {}, "recent rewards"), el("th", {}, "intent"))), el("tbody", {}, ...memories.map(m => el("tr", { "data-id": m.id }, el("td", { class: "num", "data-field": "q" }, fmt(m.q)), el("td", { class: "num", "data-field": "visits" }, fmt(m.visits)), el("td", { "data-field": "success" }, m.success ? "yes" : "no"), el("td", { class: "num", "data-field": "lastReward" }, fmt(m.lastReward)), historyCell(histories.get(m.id)), el("td", { class: "text", "data-field": "intentText" }, m.intentText)))));
+    return el("table", { id }, el("thead", {}, el("tr", {}, el("th", { class: "num" }, "Q"), el("th", { class: "num" }, "visits"), el("th", {}, "success"), el("th", { class: "num" }, "last reward"), el("th", {}, "recent history"), el("th", {}, "intent"))), el("tbody", {}, ...memories.map(m => el("tr", { "data-id": m.id }, el("td", { class: "num", "data-field": "q" }, fmt(m.q)), el("td", { class: "num", "data-field": "visits" }, fmt(m.visits)), el("td", { "data-field": "success" }, m.success ? "yes" : "no"), el("td", { class: "num", "data-field": "lastReward" }, fmt(m.lastReward)), historyCell(histories.get(m.id)), el("td", { class: "text", "data-field": "intentText" }, m.intentText)))));
 }
 // The recent rewards of the listed memories; one that is gone since the insight was taken shows none.
 async function histories(path, memories) {

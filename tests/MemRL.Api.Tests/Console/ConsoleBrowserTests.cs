@@ -73,13 +73,19 @@ public sealed class ConsoleBrowserTests
         const string bank = "support";
         await PostAsync(http, "/v1/banks", new { name = bank, embedderId = "memrl-hashing/v1/64", shardCount = 2, options = new { delta = 0.1, k1 = 8, k2 = 3, mergeThreshold = 2.0 } });
         await PostAsync(http, "/v1/banks", new { name = "billing", embedderId = "memrl-hashing/v1/64", shardCount = 1 });
-        string hostileId = "";
+        var ids = new List<string>();
         string[] intents = ["reset my password", "reset a password by email", "password reset link expired", "change the account email", "close my account", Hostile];
         for (int i = 0; i < intents.Length; i++)
         {
             var written = await PostAsync(http, $"/v1/banks/{bank}/memories", new { intentText = intents[i], experience = $"{Hostile} step {i}", success = i % 3 != 2 });
-            hostileId = written.GetProperty("memoryId").GetString()!;
+            ids.Add(written.GetProperty("memoryId").GetString()!);
         }
+
+        // Histories of every kind: an edit, and an archive then a restore (the memory is back in the tables).
+        await SendAsync(http, HttpMethod.Patch, $"/v1/banks/{bank}/memories/{ids[0]}", new { metadata = new { checkedBy = "console test" } });
+        await PostAsync(http, $"/v1/banks/{bank}/memories/{ids[1]}/archive", new { });
+        await PostAsync(http, $"/v1/banks/{bank}/memories/{ids[1]}/restore", new { });
+        string hostileId = ids[^1];
 
         await PostAsync(http, "/v1/banks/billing/memories", new { intentText = "refund an order", experience = "open the refund form", success = true });
         foreach (double reward in new[] { 1.0, 0.0, 1.0 })
@@ -108,10 +114,12 @@ public sealed class ConsoleBrowserTests
         Assert.Equal(edges.Take(from.Count), from);
     }
 
-    // The best/worst tables' recent rewards are each memory's newest history entries, value and time, as the endpoint has them.
+    // The best/worst tables' recent history is each memory's newest history entries, in the endpoint's order: a reward's
+    // value and time, another entry's kind and time.
     private static async Task AssertHistoriesAsync(IDocument page, HttpClient http, string bank, JsonElement insight)
     {
         int rewarded = 0;
+        var kinds = new HashSet<int>();
         foreach (string table in (string[])["best", "worst"])
         {
             foreach (var memory in insight.GetProperty(table).EnumerateArray())
@@ -119,17 +127,21 @@ public sealed class ConsoleBrowserTests
                 string id = memory.GetProperty("id").GetString()!;
                 var history = await GetAsync(http, $"/v1/banks/{bank}/memories/{id}/history?limit=5");
                 var expected = history.GetProperty("entries").EnumerateArray()
-                    .Select(e => (e.GetProperty("reward").GetDouble(), DateTimeOffset.Parse(e.GetProperty("at").GetString()!, CultureInfo.InvariantCulture))).ToList();
+                    .Select(e => (e.GetProperty("kind").GetInt32(), e.GetProperty("reward").ValueKind == JsonValueKind.Null ? (double?)null : e.GetProperty("reward").GetDouble(),
+                        DateTimeOffset.Parse(e.GetProperty("at").GetString()!, CultureInfo.InvariantCulture))).ToList();
                 var row = page.QuerySelector($"#{table} tr[data-id='{id}']") ?? throw new Xunit.Sdk.XunitException($"memory {id} is not in #{table}");
-                var shown = row.QuerySelectorAll("[data-field=history] .reward")
-                    .Select(s => (double.Parse(s.GetAttribute("data-reward")!, CultureInfo.InvariantCulture), DateTimeOffset.Parse(s.GetAttribute("data-at")!, CultureInfo.InvariantCulture))).ToList();
+                var shown = row.QuerySelectorAll("[data-field=history] > span").Select(s => s.ClassName == "reward"
+                    ? (1, double.Parse(s.GetAttribute("data-reward")!, CultureInfo.InvariantCulture), DateTimeOffset.Parse(s.GetAttribute("data-at")!, CultureInfo.InvariantCulture))
+                    : (int.Parse(s.GetAttribute("data-kind")!, CultureInfo.InvariantCulture), (double?)null, DateTimeOffset.Parse(s.GetAttribute("data-at")!, CultureInfo.InvariantCulture))).ToList();
                 Assert.Equal(expected, shown);
-                rewarded += expected.Count;
+                rewarded += expected.Count(e => e.Item1 == 1);
+                kinds.UnionWith(expected.Select(e => e.Item1));
             }
         }
 
-        // The seed rewards: a table of empty cells would match an empty history and check nothing.
+        // The seed's rewards, edit, archive and restore: a table of empty cells would match empty histories and check nothing.
         Assert.True(rewarded > 0, "no memory in the best/worst tables has a reward in its history");
+        Assert.Superset(new HashSet<int> { 1, 2, 3, 4 }, kinds);
     }
 
     private static void AssertShards(IDocument page, JsonElement insight)
@@ -217,11 +229,14 @@ public sealed class ConsoleBrowserTests
         return JsonDocument.Parse(text).RootElement.Clone();
     }
 
-    private static async Task<JsonElement> PostAsync(HttpClient http, string path, object body)
+    private static Task<JsonElement> PostAsync(HttpClient http, string path, object body) => SendAsync(http, HttpMethod.Post, path, body);
+
+    private static async Task<JsonElement> SendAsync(HttpClient http, HttpMethod method, string path, object body)
     {
-        using var response = await http.PostAsync(path, System.Net.Http.Json.JsonContent.Create(body, options: JsonSerializerOptions.Web));
+        using var request = new HttpRequestMessage(method, path) { Content = System.Net.Http.Json.JsonContent.Create(body, options: JsonSerializerOptions.Web) };
+        using var response = await http.SendAsync(request);
         string text = await response.Content.ReadAsStringAsync();
-        Assert.True(response.IsSuccessStatusCode, $"POST {path}: {(int)response.StatusCode} {text}");
+        Assert.True(response.IsSuccessStatusCode, $"{method} {path}: {(int)response.StatusCode} {text}");
         return JsonDocument.Parse(text).RootElement.Clone();
     }
 }

@@ -47,6 +47,7 @@ public sealed class ArchiveRestartTests
         var intents = Enumerable.Range(0, 32).Select(i => vectors.Near(centres[i % 8], 0.02)).ToArray();
         var queries = Enumerable.Range(0, 12).Select(_ => vectors.Gaussian()).ToArray();
         var before = new Dictionary<string, MemoryInfo?>();
+        var histories = new Dictionary<string, List<string>>();
         var recalls = new List<string>();
         await StorageClusters.RunAsync(storage, async (memory, _) =>
         {
@@ -90,9 +91,22 @@ public sealed class ArchiveRestartTests
             foreach (string id in ids)
             {
                 before[id] = deleted.Contains(id) ? null : await bank.GetAsync(id);
+                if (before[id] is { } m)
+                {
+                    histories[id] = await HistoryAsync(bank, id);
+                    // Every reward, archive and restore is one entry, numbered by visits + revision.
+                    Assert.Equal(m.Visits + m.Revision, histories[id].Count);
+                }
             }
 
             Assert.Equal(32 - 1 - 8, before.Values.Count(m => m?.ArchivedAt is not null));
+            // An archived-then-restored memory: revision 2, and its history holds the archive then the restore (newest
+            // first), each with the revision it made and the archive/restore time the memory reads back with.
+            string restored = ids[8 * 2];
+            var lifecycle = (await bank.GetHistoryAsync(restored, limit: 256)).Entries.Where(e => e.Kind is MemoryHistoryEntry.ArchiveKind or MemoryHistoryEntry.RestoreKind).ToList();
+            Assert.Equal([(MemoryHistoryEntry.RestoreKind, 2), (MemoryHistoryEntry.ArchiveKind, 1)], lifecycle.Select(e => (e.Kind, e.Revision!.Value)));
+            Assert.Equal(before[restored]!.RestoredAt, lifecycle[0].At);
+            Assert.Equal(2, before[restored]!.Revision);
             foreach (var q in queries)
             {
                 recalls.Add(Describe(await bank.RecallAsync(q, new RecallSettings(RequireFullCoverage: true))));
@@ -112,6 +126,7 @@ public sealed class ArchiveRestartTests
 
                 var got = await bank.GetAsync(id);
                 Assert.Equal(expected with { Metadata = null }, got with { Metadata = null });
+                Assert.Equal(histories[id], await HistoryAsync(bank, id));
             }
 
             Assert.Equal(recalls, await Task.WhenAll(queries.Select(async q => Describe(await bank.RecallAsync(q, new RecallSettings(RequireFullCoverage: true))))));
@@ -121,11 +136,20 @@ public sealed class ArchiveRestartTests
             // Similarity only: the memory's own key is the nearest, so its memories come first once it is back.
             var nearest = new RecallSettings(K1: 3, K2: 3, Lambda: 0, RequireFullCoverage: true);
             Assert.DoesNotContain(archived, (await bank.RecallAsync(intents[index], nearest)).Memories.Select(m => m.Id));
-            await bank.RestoreAsync(archived);
+            var back = await bank.RestoreAsync(archived);
             Assert.Contains(archived, (await bank.RecallAsync(intents[index], nearest)).Memories.Select(m => m.Id));
+            // Numbering goes on from the replayed revision: the restore is the next entry, overwriting nothing.
+            Assert.Equal(before[archived]!.Revision + 1, back.Revision);
+            var newest = (await bank.GetHistoryAsync(archived, limit: 1)).Entries.Single();
+            Assert.Equal((MemoryHistoryEntry.RestoreKind, (long)back.Visits + back.Revision, back.Revision, back.RestoredAt!.Value), (newest.Kind, newest.Ordinal, newest.Revision!.Value, newest.At));
+            Assert.Equal(histories[archived], (await HistoryAsync(bank, archived)).Skip(1));
             await memory.DeleteBankAsync(name);
         });
     }
+
+    // A memory's whole history (under 256 entries here), one comparable line per entry.
+    private static async Task<List<string>> HistoryAsync(BankClient bank, string id) =>
+        [.. (await bank.GetHistoryAsync(id, limit: 256)).Entries.Select(e => $"{e.Kind} {e.Ordinal} {e.Reward} {e.At.UtcTicks} {e.RecallId} {e.Q:R} {e.Visits} {e.Revision}")];
 
     private static string Describe(RecallResponse recall) =>
         string.Join(";", recall.Memories.Select(m => $"{m.Id} {m.Similarity:R} {m.Q:R} {m.Score:R}")) + $"|{recall.PoolSize}";

@@ -65,6 +65,11 @@ public sealed class EditRestartTests
                 await bank.RewardAsync((await bank.RecallAsync(vectors.Gaussian())).Token, 0.5);
             }
 
+            // Archives and restores travel too: their history entries, revisions and times.
+            await bank.ArchiveAsync(ids[0]);
+            await bank.ArchiveAsync(ids[3]);
+            await bank.RestoreAsync(ids[3]);
+            await bank.ArchiveAsync(ids[2]);
             var before = new Dictionary<string, (MemoryInfo Memory, List<string> History)>();
             foreach (string id in ids)
             {
@@ -80,6 +85,9 @@ public sealed class EditRestartTests
                 Assert.Equal(expected.Metadata, got.Metadata);
                 Assert.Equal(history, await HistoryAsync(bank, id));
             }
+
+            Assert.Equal(["3", "4 3"], new[] { ids[0], ids[3] }.Select(id => string.Join(' ', before[id].History.Select(h => h[..1]).Where(k => k is "3" or "4"))));
+            Assert.Equal(before[ids[2]].Memory.Revision + 1, (await bank.RestoreAsync(ids[2])).Revision);
 
             // And the numbering goes on where the old shard left it.
             var again = await bank.EditAsync(ids[1], experience: "after the move");

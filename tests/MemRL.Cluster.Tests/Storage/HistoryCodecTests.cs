@@ -18,8 +18,24 @@ public sealed class HistoryCodecTests
     }
 
     [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void ArchiveAndRestore_RoundTrip(bool archived)
+    {
+        var at = new DateTimeOffset(2026, 12, 3, 17, 0, 0, TimeSpan.Zero).AddTicks(3);
+
+        var entry = HistoryCodec.Decode(12, HistoryCodec.EncodeLifecycle(archived, at, 5, -0.1 - 0.2, 7));
+
+        var kind = archived ? MemoryHistoryEntry.ArchiveKind : MemoryHistoryEntry.RestoreKind;
+        Assert.Equal(new MemoryHistoryEntry(kind, 12, null, at, null, -0.1 - 0.2, 7) { Revision = 5 }, entry with { Changed = null });
+        Assert.Null(entry.Changed);
+    }
+
+    [Theory]
     [InlineData(0, 2)] // a newer format version
-    [InlineData(1, 2)] // kind 2 (edit) is reserved, not written by this build
+    [InlineData(1, 2)] // an edit's kind in a reward's length
+    [InlineData(1, 3)] // an archive's kind in a reward's length
+    [InlineData(1, 5)] // a kind this build does not know
     public void Decode_RefusesUnknownVersionsAndKinds(int index, byte value)
     {
         byte[] bytes = HistoryCodec.EncodeReward(1, DateTimeOffset.UnixEpoch, Guid.Empty, 0.5, 1);

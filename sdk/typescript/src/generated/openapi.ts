@@ -589,7 +589,7 @@ export interface components {
         };
         /**
          * @description One entry of a memory's history (docs/history.md), newest first in a page: int MemoryHistoryEntry.Kind 1 is a reward, 2 an
-         *     edit; 3 and 4 (archive, restore) are reserved. A reader skips a kind it does not know.
+         *     edit, 3 an archive, 4 a restore. A reader skips a kind it does not know.
          */
         MemoryHistoryEntry: {
             /** Format: int32 */
@@ -626,7 +626,7 @@ export interface components {
             visits: number | string;
             /**
              * Format: int32
-             * @description The memory's revision after an edit (edits only).
+             * @description The memory's revision after an edit, archive or restore (null for rewards).
              */
             revision?: null | number | string;
             /** @description What an edit replaced: "experience" and/or "metadata" (edits only). */
@@ -643,7 +643,7 @@ export interface components {
             nextCursor: null | number | string;
         };
         /**
-         * @description A stored memory. `Revision` counts its edits (0 for one never edited); `ArchivedAt` is set while it
+         * @description A stored memory. `Revision` counts its edits, archives and restores (0 for one never changed); `ArchivedAt` is set while it
          *                 is archived (out of recall, restorable: docs/retention.md), `RestoredAt` once it has been restored.
          */
         MemoryInfo: {
