@@ -273,10 +273,19 @@ internal static class Endpoints
         return TypedResults.Ok(written);
     }
 
-    // limit is read as text: the framework's own binding error names the .NET type ("Nullable<int> limit"). Every other
-    // query parameter is a filter field (userId=…, metadata.topic=…; repeated for a set).
-    private static async Task<Ok<MemoryPage>> ListMemoriesAsync(string bank, string? limit, string? cursor, HttpRequest request, ClaimsPrincipal user, MemoryClient memory) =>
-        TypedResults.Ok(await BankOf(memory, user, bank).ListAsync(cursor, PageLimit(limit), ScopeBinding.FromQuery(request.Query, "limit", "cursor")));
+    // limit and state are read as text: the framework's own binding error names the .NET type ("Nullable<int> limit").
+    // Every other query parameter is a filter field (userId=…, metadata.topic=…; repeated for a set).
+    private static async Task<Ok<MemoryPage>> ListMemoriesAsync(string bank, string? limit, string? cursor, string? state, HttpRequest request, ClaimsPrincipal user, MemoryClient memory) =>
+        TypedResults.Ok(await BankOf(memory, user, bank).ListAsync(cursor, PageLimit(limit), ScopeBinding.FromQuery(request.Query, "limit", "cursor", "state"), ListStateOf(state)));
+
+    // Exact lower-case names only: one spelling per state keeps cursors and caches honest.
+    private static MemoryListState ListStateOf(string? state) => state switch
+    {
+        null or "active" => MemoryListState.Active,
+        "archived" => MemoryListState.Archived,
+        "all" => MemoryListState.All,
+        _ => throw MemRL.Errors.FieldError.Invalid("state", "active, archived or all", MemRL.Errors.FieldError.Quote(state)),
+    };
 
     // Erases everything of one scope (?userId=…; at least one scope field), exactly once under its Idempotency-Key.
     private static async Task<Ok<DeletedView>> DeleteMatchingAsync(string bank, HttpRequest request, ClaimsPrincipal user, MemoryClient memory, TenantUsage usage)

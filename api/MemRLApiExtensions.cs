@@ -139,6 +139,17 @@ public static class MemRLApiExtensions
                         Default = System.Text.Json.Nodes.JsonValue.Create(history ? GrainInterfaces.MemoryHistoryPage.DefaultLimit : 100),
                     };
                 }
+                else if (parameter is { Name: "state", In: Microsoft.OpenApi.ParameterLocation.Query })
+                {
+                    // Bound as text so that a bad value is answered naming the field (Endpoints.ListStateOf).
+                    parameter.Description = "Which memories: active (in recall, the default), archived (restorable until purged) or all (docs/retention.md).";
+                    parameter.Schema = new Microsoft.OpenApi.OpenApiSchema
+                    {
+                        Type = Microsoft.OpenApi.JsonSchemaType.String,
+                        Enum = [System.Text.Json.Nodes.JsonValue.Create("active"), System.Text.Json.Nodes.JsonValue.Create("archived"), System.Text.Json.Nodes.JsonValue.Create("all")],
+                        Default = System.Text.Json.Nodes.JsonValue.Create("active"),
+                    };
+                }
                 else if (history && parameter is { Name: "cursor", In: Microsoft.OpenApi.ParameterLocation.Query })
                 {
                     // Bound as text for the same reason; a history cursor is an ordinal.

@@ -330,10 +330,12 @@ public sealed class BankClient
     /// <param name="cursor">The previous page's <see cref="MemoryPage.NextCursor"/>, or null for the first page.</param>
     /// <param name="limit">Most memories in the page.</param>
     /// <param name="filter">Only memories that pass it (pass the same filter with every page of one listing).</param>
-    public Task<MemoryPage> ListAsync(string? cursor = null, int limit = 100, FilterClause[]? filter = null)
+    /// <param name="state">Active memories (the default), archived ones or both (pass the same with every page).</param>
+    public Task<MemoryPage> ListAsync(string? cursor = null, int limit = 100, FilterClause[]? filter = null, MemoryListState state = MemoryListState.Active)
     {
         WireValidation.PageLimit(limit);
-        return Coordinator.ListAsync(Name, cursor, limit, ScopeWire.ToClauses(ScopeWire.ToFilter(filter)));
+        WireValidation.ListState(state);
+        return Coordinator.ListAsync(Name, cursor, limit, ScopeWire.ToClauses(ScopeWire.ToFilter(filter)), state);
     }
 
     /// <summary>

@@ -220,10 +220,11 @@ public interface IMemoryShardGrain : IGrainWithStringKey
 
     /// <summary>
     /// Up to <paramref name="limit"/> memories this shard owns with a sequence above <paramref name="afterSequence"/>, by
-    /// sequence; with <paramref name="filter"/>, only those that pass it.
+    /// sequence; with <paramref name="filter"/>, only those that pass it; <paramref name="state"/> picks active, archived
+    /// or both.
     /// </summary>
     [Alias("List")]
-    Task<ShardMemoryPage> ListAsync(long bankVersion, long afterSequence, int limit, FilterClause[]? filter = null);
+    Task<ShardMemoryPage> ListAsync(long bankVersion, long afterSequence, int limit, FilterClause[]? filter = null, MemoryListState state = MemoryListState.Active);
 
     /// <summary>Up to <paramref name="count"/> of this shard's key vectors, drawn uniformly with <paramref name="seed"/>.</summary>
     [Alias("SampleKeys")]
@@ -297,7 +298,7 @@ public interface IMemoryCoordinatorGrain : IGrainWithIntegerKey
     Task<BankStats> GetStatsAsync(string bank);
 
     [Alias("List")]
-    Task<MemoryPage> ListAsync(string bank, string? cursor, int limit, FilterClause[]? filter = null);
+    Task<MemoryPage> ListAsync(string bank, string? cursor, int limit, FilterClause[]? filter = null, MemoryListState state = MemoryListState.Active);
 
     /// <summary>
     /// Runs a recall's Phase A and Phase B and returns the whole pool with each candidate's scores and verdict. Signs no

@@ -145,7 +145,12 @@ public sealed record ShardStats(
     [property: Id(2)] int Memories,
     [property: Id(4)] StatsHistogram Q,
     [property: Id(5)] StatsHistogram Visits,
-    [property: Id(6)] StatsHistogram AgeSeconds);
+    [property: Id(6)] StatsHistogram AgeSeconds)
+{
+    /// <summary>The shard's archived memories; <see cref="Memories"/> and the histograms count active ones.</summary>
+    [Id(7)]
+    public int ArchivedMemories { get; init; }
+}
 
 /// <summary>Bank statistics: keys, memories, per-shard sizes and the Q distribution.</summary>
 /// <param name="QMean">Mean Q, exact.</param>
@@ -168,7 +173,13 @@ public sealed record BankStats(
     [property: Id(8)] Coverage Coverage,
     [property: Id(9)] ValueDistribution QDistribution,
     [property: Id(10)] ValueDistribution VisitsDistribution,
-    [property: Id(11)] ValueDistribution AgeSecondsDistribution);
+    [property: Id(11)] ValueDistribution AgeSecondsDistribution)
+{
+    /// <summary>Archived memories (out of recall, restorable until purged: docs/retention.md); <see cref="Memories"/>, the
+    /// key count and the distributions count active memories only.</summary>
+    [Id(12)]
+    public int ArchivedMemories { get; init; }
+}
 
 /// <summary>
 /// A distribution summarised from a <see cref="StatsHistogram"/>: count, mean, minimum and maximum are exact; the
@@ -198,7 +209,27 @@ public sealed record ValueDistribution(
 
 /// <summary>Sizes of one shard.</summary>
 [GenerateSerializer, Immutable, Alias("memrl.ShardSize")]
-public sealed record ShardSize([property: Id(0)] int Shard, [property: Id(1)] int Keys, [property: Id(2)] int Memories);
+public sealed record ShardSize([property: Id(0)] int Shard, [property: Id(1)] int Keys, [property: Id(2)] int Memories)
+{
+    /// <summary>The shard's archived memories (not in <see cref="Memories"/>, which counts active ones).</summary>
+    [Id(3)]
+    public int ArchivedMemories { get; init; }
+}
+
+/// <summary>Which memories a listing walks (docs/retention.md): the active ones (recalled), the archived ones (out of recall,
+/// restorable until purged), or both, in one sequence order per shard either way.</summary>
+[GenerateSerializer]
+public enum MemoryListState
+{
+    /// <summary>Memories in recall.</summary>
+    Active = 0,
+
+    /// <summary>Archived memories (<see cref="MemoryInfo.ArchivedAt"/> set).</summary>
+    Archived = 1,
+
+    /// <summary>Active and archived memories.</summary>
+    All = 2,
+}
 
 /// <summary>
 /// A page of a bank's memories: shard by shard, by sequence within a shard. Pass <see cref="NextCursor"/> back for the

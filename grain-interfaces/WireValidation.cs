@@ -74,6 +74,16 @@ public static class WireValidation
         }
     }
 
+    /// <summary>Refuses a listing state outside the enum (a cast integer from a careless caller).</summary>
+    /// <exception cref="ArgumentException">Reason <c>out-of-range</c>, naming <c>state</c>.</exception>
+    public static void ListState(MemoryListState state)
+    {
+        if (!Enum.IsDefined(state))
+        {
+            throw FieldError.OutOfRange("state", "active, archived or all", FieldError.Format((int)state));
+        }
+    }
+
     /// <summary>Most best and worst memories a bank insight lists (each).</summary>
     public const int MaxInsightExtremes = 50;
 

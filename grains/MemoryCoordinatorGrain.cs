@@ -189,10 +189,11 @@ internal sealed partial class MemoryCoordinatorGrain(
         return WithFreshBankAsync(bank, StatsCoreAsync);
     }
 
-    public Task<MemoryPage> ListAsync(string bank, string? cursor, int limit, FilterClause[]? filter = null)
+    public Task<MemoryPage> ListAsync(string bank, string? cursor, int limit, FilterClause[]? filter = null, MemoryListState state = MemoryListState.Active)
     {
         BankNames.Validate(bank);
         WireValidation.PageLimit(limit);
+        WireValidation.ListState(state);
         filter = ScopeWire.ToClauses(ScopeWire.ToFilter(filter));
         var position = ListCursor.Decode(cursor);
         return WithFreshBankAsync(bank, async b =>
@@ -207,7 +208,7 @@ internal sealed partial class MemoryCoordinatorGrain(
             {
                 long from = after;
                 int wanted = limit - memories.Count;
-                var page = (await FanOutAsync(FanOutPolicy.Listing, b, [shard], (s, _) => b.Shard(s).ListAsync(b.Info.Version, from, wanted, filter))).Answers[0];
+                var page = (await FanOutAsync(FanOutPolicy.Listing, b, [shard], (s, _) => b.Shard(s).ListAsync(b.Info.Version, from, wanted, filter, state))).Answers[0];
                 memories.AddRange(page.Memories);
                 if (page.More)
                 {

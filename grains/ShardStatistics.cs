@@ -60,8 +60,11 @@ internal static class ShardStatistics
 
         return new BankStats(
             shards.Sum(s => s.Keys), shards.Sum(s => s.Memories),
-            shards.Select(s => new ShardSize(s.Shard, s.Keys, s.Memories)).OrderBy(s => s.Shard).ToArray(),
+            shards.Select(s => new ShardSize(s.Shard, s.Keys, s.Memories) { ArchivedMemories = s.ArchivedMemories }).OrderBy(s => s.Shard).ToArray(),
             q.Mean, q.Min, q.Max, q.Edges(), q.Counts.Select(c => (int)c).ToArray(), coverage,
-            ValueDistribution.Of(q), ValueDistribution.Of(visits), ValueDistribution.Of(age));
+            ValueDistribution.Of(q), ValueDistribution.Of(visits), ValueDistribution.Of(age))
+        {
+            ArchivedMemories = shards.Sum(s => s.ArchivedMemories),
+        };
     }
 }

@@ -160,7 +160,7 @@ internal sealed partial class MemoryShardGrain
     }
 
 
-    public async Task<ShardMemoryPage> ListAsync(long bankVersion, long afterSequence, int limit, FilterClause[]? filter = null)
+    public async Task<ShardMemoryPage> ListAsync(long bankVersion, long afterSequence, int limit, FilterClause[]? filter = null, MemoryListState state = MemoryListState.Active)
     {
         await EnsureVersionAsync(bankVersion);
         ThrowIfBroken();
@@ -171,8 +171,15 @@ internal sealed partial class MemoryShardGrain
 
         var matching = ScopeWire.ToFilter(filter);
         // No index by sequence to maintain for a rare call (SequencePage).
+        var walked = state switch
+        {
+            MemoryListState.Active => Table.Memories,
+            MemoryListState.Archived => Table.ArchivedMemories,
+            MemoryListState.All => Table.Memories.Concat(Table.ArchivedMemories),
+            _ => throw FieldError.Invalid("state", "active, archived or all", state.ToString()),
+        };
         var (page, above) = SequencePage.Lowest(
-            Table.Memories, static m => m.Sequence, afterSequence, limit, m => Owns(KeySlots[m.KeySequence]) && (matching is null || matching.Matches(m)));
+            walked, static m => m.Sequence, afterSequence, limit, m => Owns(KeySlots[m.KeySequence]) && (matching is null || matching.Matches(m)));
         var memories = Array.ConvertAll(page, m => Info(new MemoryId(_bank.Incarnation, KeySlots[m.KeySequence], m.Sequence), m));
         return new ShardMemoryPage(memories, above > limit);
     }
@@ -187,7 +194,10 @@ internal sealed partial class MemoryShardGrain
         ThrowIfBroken();
         // Summarised here, so the answer is the same size whatever the shard holds (ShardStatistics).
         var owned = Table.Keys.Where(key => Owns(KeySlots[key.Sequence])).ToList();
-        return ShardStatistics.Of(_shard, owned, time.GetUtcNow());
+        return ShardStatistics.Of(_shard, owned, time.GetUtcNow()) with
+        {
+            ArchivedMemories = Table.ArchivedMemories.Count(m => Owns(KeySlots[m.KeySequence])),
+        };
     }
 
 

@@ -202,6 +202,66 @@ public sealed class ArchiveTests(ClusterFixture fixture)
         Assert.Null((await bank.GetAsync(ids[0])).ArchivedAt);
     }
 
+    /// <summary>
+    /// Archived memories are listed by state (active, archived, all), paged across shards with one cursor, filters
+    /// applying to either; stats count them apart from the active memories the distributions describe.
+    /// </summary>
+    [Fact]
+    public async Task ListingByState_PagesArchivedAndAll_AndStatsCountArchivedApart()
+    {
+        var vectors = new Vectors(107, Dimension);
+        var bank = await NewBankAsync("archive-list", new RetentionSettings());
+        var ids = new List<string>();
+        for (int i = 0; i < 23; i++)
+        {
+            var scope = new ScopeFields(UserId: i % 2 == 0 ? "ann" : "bob");
+            ids.Add((await bank.WriteAsync(vectors.Gaussian(), $"t{i}", $"e{i}", true, scope: scope)).MemoryId);
+        }
+
+        var archived = ids.Where((_, i) => i % 3 == 0).ToHashSet();
+        foreach (string id in archived)
+        {
+            await bank.ArchiveAsync(id);
+        }
+
+        Assert.Equal(ids.Except(archived).Order(StringComparer.Ordinal), await ListAllAsync(MemoryListState.Active));
+        Assert.Equal(archived.Order(StringComparer.Ordinal), await ListAllAsync(MemoryListState.Archived));
+        Assert.Equal(ids.Order(StringComparer.Ordinal), await ListAllAsync(MemoryListState.All));
+        var annArchived = ids.Where((_, i) => i % 3 == 0 && i % 2 == 0).Order(StringComparer.Ordinal);
+        Assert.Equal(annArchived, await ListAllAsync(MemoryListState.Archived, ScopeWire.FilterOf(new ScopeFields(UserId: "ann"))));
+        var page = await bank.ListAsync(limit: 100, state: MemoryListState.Archived);
+        Assert.All(page.Memories, m => Assert.NotNull(m.ArchivedAt));
+
+        var stats = await bank.GetStatsAsync();
+        Assert.Equal((23 - archived.Count, archived.Count), (stats.Memories, stats.ArchivedMemories));
+        Assert.Equal(archived.Count, stats.Shards.Sum(s => s.ArchivedMemories));
+        Assert.Equal(23 - archived.Count, stats.QDistribution.Count);
+
+        // A restore moves a memory back; a state outside the enum is refused naming the field.
+        await bank.RestoreAsync(ids[0]);
+        Assert.Equal(archived.Count - 1, (await bank.GetStatsAsync()).ArchivedMemories);
+        Assert.DoesNotContain(ids[0], await ListAllAsync(MemoryListState.Archived));
+        var error = await Assert.ThrowsAnyAsync<ArgumentException>(() => bank.ListAsync(state: (MemoryListState)7));
+        Assert.Equal("state", error.ParamName);
+
+        // Small pages: the cursor crosses shards in every state.
+        async Task<List<string>> ListAllAsync(MemoryListState state, FilterClause[]? filter = null)
+        {
+            var seen = new List<string>();
+            string? cursor = null;
+            do
+            {
+                var next = await bank.ListAsync(cursor, limit: 2, filter, state);
+                seen.AddRange(next.Memories.Select(m => m.Id));
+                cursor = next.NextCursor;
+            }
+            while (cursor is not null);
+
+            Assert.Equal(seen.Count, seen.Distinct().Count());
+            return [.. seen.Order(StringComparer.Ordinal)];
+        }
+    }
+
     private async Task<BankClient> NewBankAsync(string prefix, RetentionSettings retention, int K2 = 3)
     {
         string name = ClusterFixture.NewBankName(prefix);

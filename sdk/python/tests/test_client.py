@@ -113,6 +113,17 @@ class RequestTests(unittest.TestCase):
         self.assertIn("idempotency-key", server.requests[1]["headers"])
         self.assertEqual(server.requests[0]["raw_body"], b"")
 
+    def test_ListMemories_ArchivedState_IsAQueryParameter_NeverAFilterField(self):
+        page = (200, None, {"memories": [], "nextCursor": None})
+        with FakeServer(scripted(page, page)) as server:
+            client = client_for(server)
+            client.list_memories("b", limit=2, state="archived")
+            self.assertEqual(list(client.iter_memories("b", page_size=3, state="all")), [])
+        self.assertEqual(server.requests[0]["query_pairs"], [("limit", "2"), ("state", "archived")])
+        self.assertEqual(server.requests[1]["query_pairs"], [("limit", "3"), ("state", "all")])
+        with self.assertRaises(ValueError):
+            client.list_memories("b", filter={"state": "archived"})
+
     def test_RunRetention_IsAKeyedPost_ToTheColonRoute(self):
         with FakeServer(scripted((200, None, {"purged": 0, "archived": 2, "more": False, "at": "2026-12-03T00:00:00Z"}))) as server:
             self.assertEqual(client_for(server).run_retention("b", idempotency_key="r-1")["archived"], 2)

@@ -44,12 +44,17 @@ export interface ListOptions extends CallOptions {
   cursor?: string;
   /** Only the memories matching it (as recall takes it); pass the same filter with each page's cursor. */
   filter?: Filter;
+  /** Active memories (the default), archived ones (restorable until purged) or all; the same with each page's cursor. */
+  state?: MemoryListState;
 }
 
-// In a query string the filter's fields sit beside the paging parameters; these two are paging, never a filter field.
+/** Which memories a listing walks (docs/retention.md). */
+export type MemoryListState = "active" | "archived" | "all";
+
+// In a query string the filter's fields sit beside the listing parameters; these are never a filter field.
 function filterQuery(filter: Filter | undefined): Record<string, string | readonly string[]> {
   const fields = { ...filter };
-  for (const reserved of ["limit", "cursor"]) {
+  for (const reserved of ["limit", "cursor", "state"]) {
     if (reserved in fields) {
       throw new TypeError(`filter field "${reserved}" is not a filter field: use userId, agentId, sessionId, runId or metadata.<key>.`);
     }
@@ -131,17 +136,17 @@ export class Memories {
   /** One page, oldest first per shard; pass `nextCursor` back for the next (null on the last page). */
   list(bank: string, options?: ListOptions): Promise<MemoryPage> {
     return this.client.send({
-      method: "GET", segments: ["banks", bank, "memories"], query: { ...filterQuery(options?.filter), limit: options?.limit, cursor: options?.cursor }, signal: options?.signal,
+      method: "GET", segments: ["banks", bank, "memories"], query: { ...filterQuery(options?.filter), limit: options?.limit, cursor: options?.cursor, state: options?.state }, signal: options?.signal,
     });
   }
 
   /** Every memory of the bank, following `nextCursor` page by page: `for await (const m of memrl.memories.iterate(b))`. */
-  async *iterate(bank: string, options?: CallOptions & { pageSize?: number; filter?: Filter }): AsyncGenerator<Memory, void, undefined> {
+  async *iterate(bank: string, options?: CallOptions & { pageSize?: number; filter?: Filter; state?: MemoryListState }): AsyncGenerator<Memory, void, undefined> {
     let cursor: string | undefined;
     for (;;) {
       const page = await this.list(bank, {
         limit: options?.pageSize ?? 100, ...(cursor ? { cursor } : {}), ...(options?.signal ? { signal: options.signal } : {}),
-        ...(options?.filter ? { filter: options.filter } : {}),
+        ...(options?.filter ? { filter: options.filter } : {}), ...(options?.state ? { state: options.state } : {}),
       });
       yield* page.memories ?? [];
       const next = page.nextCursor ?? undefined;

@@ -288,6 +288,15 @@ describe("requests", () => {
     assert.equal(server.seen[0]!.headers["idempotency-key"], "r-1");
   });
 
+  it("lists archived memories with state, never as a filter field", async () => {
+    const { client, server } = await serve(() => ({ status: 200, body: { memories: [], nextCursor: null } }));
+    await client.memories.list("b", { state: "archived", limit: 2 });
+    for await (const _ of client.memories.iterate("b", { state: "all", pageSize: 3 })) { /* empty */ }
+    assert.equal(server.seen[0]!.url, "/v1/banks/b/memories?limit=2&state=archived");
+    assert.equal(server.seen[1]!.url, "/v1/banks/b/memories?limit=3&state=all");
+    assert.throws(() => client.memories.list("b", { filter: { state: "archived" } }), TypeError);
+  });
+
   it("keys calibrate only when it applies", async () => {
     const { client, server } = await serve(() => ({ status: 200, body: {} }));
     await client.banks.calibrate("b", { sample: 100 });

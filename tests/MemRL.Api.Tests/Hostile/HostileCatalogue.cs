@@ -320,6 +320,11 @@ public static class HostileCatalogue
         L("limit 1.5", "limit=1.5", "limit", "1.5");
         L("limit 1e3", "limit=1e3", "limit", "1e3");
         L("limit given twice", "limit=1&limit=2", "limit", null);
+        L("state unknown", "state=deleted", "state", "deleted");
+        L("state in another case", "state=Archived", "state", "Archived");
+        L("state empty", "state=", "state", null);
+        L("state a number", "state=1", "state", "1");
+        L("state given twice", "state=active&state=archived", "state", null);
         L("cursor of garbage", "cursor=garbage", "cursor", "garbage", "cursor-invalid");
         L("cursor 'a.b'", "cursor=a.b", "cursor", "a.b", "cursor-invalid");
         L("cursor forged (shard 99)", "cursor={forgedCursor}", "cursor", "{forgedCursor}", "cursor-invalid");

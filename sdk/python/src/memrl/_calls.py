@@ -133,14 +133,15 @@ def get_memory(bank: str, memory_id: str) -> Call:
 
 
 def list_memories(bank: str, limit: int | None, cursor: str | None,
-                  filter: Filter | Mapping[str, Any] | None) -> Call:
+                  filter: Filter | Mapping[str, Any] | None, state: str | None = None) -> Call:
     fields = filter_of(filter) or {}
-    for reserved in ("limit", "cursor"):
+    for reserved in ("limit", "cursor", "state"):
         if reserved in fields:
-            # The query string names filter fields and paging alike; these two are paging, never a filter field.
+            # The query string names filter fields and listing parameters alike; these are never a filter field.
             raise ValueError(f"filter field {reserved!r} is not a filter field: use userId, agentId, sessionId, "
                              "runId or metadata.<key>.")
-    return Call("GET", ("banks", bank, "memories"), query={**fields, "limit": limit, "cursor": cursor})
+    # state is passed as given: the server refuses an unknown one naming the field (one rule in one place).
+    return Call("GET", ("banks", bank, "memories"), query={**fields, "limit": limit, "cursor": cursor, "state": state})
 
 
 def delete_by_scope(bank: str, filter: Filter | Mapping[str, Any], idempotency_key: str | None) -> Call:

@@ -125,17 +125,18 @@ class MemRL:
         return cast(Memory, self._send(_calls.get_memory(bank, memory_id)))
 
     def list_memories(self, bank: str, *, limit: int | None = None, cursor: str | None = None,
-                      filter: Filter | Mapping[str, Any] | None = None) -> MemoryPage:
+                      filter: Filter | Mapping[str, Any] | None = None, state: str | None = None) -> MemoryPage:
         """One page, oldest first per shard; pass ``nextCursor`` back for the next (None on the last page), with the
-        same ``filter``. Only the memories matching ``filter`` (as :meth:`recall` takes it) are listed."""
-        return cast(MemoryPage, self._send(_calls.list_memories(bank, limit, cursor, filter)))
+        same ``filter`` and ``state``. Only the memories matching ``filter`` (as :meth:`recall` takes it) are listed;
+        ``state`` is ``"active"`` (the default), ``"archived"`` (restorable until purged) or ``"all"``."""
+        return cast(MemoryPage, self._send(_calls.list_memories(bank, limit, cursor, filter, state)))
 
     def iter_memories(self, bank: str, *, page_size: int = 100,
-                      filter: Filter | Mapping[str, Any] | None = None) -> Iterator[Memory]:
-        """Every memory of the bank (or those matching ``filter``), following ``nextCursor`` page by page."""
+                      filter: Filter | Mapping[str, Any] | None = None, state: str | None = None) -> Iterator[Memory]:
+        """Every memory of the bank (or those matching ``filter``, in ``state``), following ``nextCursor`` page by page."""
         cursor: str | None = None
         while True:
-            page = self.list_memories(bank, limit=page_size, cursor=cursor, filter=filter)
+            page = self.list_memories(bank, limit=page_size, cursor=cursor, filter=filter, state=state)
             yield from page.get("memories") or []
             next_cursor = page.get("nextCursor")
             if not next_cursor:

@@ -400,6 +400,12 @@ export interface components {
             visitsDistribution: components["schemas"]["ValueDistribution"];
             /** @description Seconds since each memory was created, on log2 bins. */
             ageSecondsDistribution: components["schemas"]["ValueDistribution"];
+            /**
+             * Format: int32
+             * @description Archived memories (out of recall, restorable until purged: docs/retention.md); int BankStats.Memories, the
+             *                 key count and the distributions count active memories only.
+             */
+            archivedMemories?: number | string;
         };
         /** @description A bank's name and what it stores (as last committed), which count against the tenant's quotas. */
         BankUsageView: {
@@ -919,6 +925,11 @@ export interface components {
             keys: number | string;
             /** Format: int32 */
             memories: number | string;
+            /**
+             * Format: int32
+             * @description The shard's archived memories (not in int ShardSize.Memories, which counts active ones).
+             */
+            archivedMemories?: number | string;
         };
         /**
          * @description How zsim is computed (mirrors MemRL.Core's SimilarityNormalization).
@@ -1429,6 +1440,8 @@ export interface operations {
             query?: {
                 limit?: number;
                 cursor?: string;
+                /** @description Which memories: active (in recall, the default), archived (restorable until purged) or all (docs/retention.md). */
+                state?: "active" | "archived" | "all";
                 /** @description Only memories whose userId is one of these values (repeat the parameter for a set). Other filter fields: metadata.<key>=<value>. Fields combine with AND (docs/scopes.md). */
                 userId?: string[];
                 /** @description Only memories whose agentId is one of these values (repeat the parameter for a set). Other filter fields: metadata.<key>=<value>. Fields combine with AND (docs/scopes.md). */
