@@ -205,9 +205,10 @@ public sealed class ReferenceBackend : IMemoryBackend
         ReferenceBank b = _banks[bank];
         lock (b)
         {
-            // In a capped bank a memory recalled at the batch's start may have been archived by an earlier write of the batch:
-            // its reward is lost, as a real agent's would be for a memory forgotten in between.
-            var live = ids.Where(id => b.Table.TryGetMemory(id, out _)).ToList();
+            // A reward of a memory archived since its recall applies (it stays archived), as in the product
+            // (docs/retention.md); only a memory gone altogether is skipped. The runner rewards a batch before it writes,
+            // so a cap's archive (after a write) never falls between a recall and its reward here.
+            var live = ids.Where(id => b.Table.TryGetMemory(id, out _) || b.Table.TryGetArchived(id, out _)).ToList();
             if (live.Count > 0)
             {
                 b.Reward(live, reward);
