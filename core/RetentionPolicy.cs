@@ -106,6 +106,57 @@ public sealed record RetentionPolicy
         return c != 0 ? c : sequenceA.CompareTo(sequenceB);
     }
 
+    /// <summary>Whether the rules (not the cap) archive <paramref name="memory"/> at <paramref name="now"/>: low Q after
+    /// enough visits, or idle past the window unless its Q protects it.</summary>
+    public bool ArchivesByRule(Bank.MemoryRecord memory, DateTimeOffset now)
+    {
+        if (LowQThreshold is { } low && memory.Visits >= LowQMinVisits && memory.Q <= low)
+        {
+            return true;
+        }
+
+        bool protectedByQ = ProtectQ is { } protect && memory.Q >= protect;
+        return IdleWindow is { } idle && !protectedByQ && now - memory.LastActiveAt >= idle;
+    }
+
+    /// <summary>
+    /// The <paramref name="count"/> lowest of <paramref name="memories"/> in <see cref="UtilityOrder"/>, lowest first: what
+    /// the cap archives first. A bounded heap rather than a sort of them all, so a run over a million memories costs
+    /// O(n log count); the order is total, so the shards and the reference bank pick the same ones.
+    /// </summary>
+    public static List<Bank.MemoryRecord> LowestByUtility(IEnumerable<Bank.MemoryRecord> memories, int count)
+    {
+        if (count <= 0)
+        {
+            return [];
+        }
+
+        // A max-heap of the lowest seen so far: its root is the highest of them, the first to give way.
+        var highestFirst = Comparer<Bank.MemoryRecord>.Create((a, b) => UtilityOrder(b.Q, b.LastActiveAt, b.Sequence, a.Q, a.LastActiveAt, a.Sequence));
+        var kept = new PriorityQueue<Bank.MemoryRecord, Bank.MemoryRecord>(count + 1, highestFirst);
+        foreach (var m in memories)
+        {
+            if (kept.Count < count)
+            {
+                kept.Enqueue(m, m);
+            }
+            else if (highestFirst.Compare(m, kept.Peek()) > 0)
+            {
+                // m is below the highest kept: it takes that one's place.
+                kept.DequeueEnqueue(m, m);
+            }
+        }
+
+        var lowest = new List<Bank.MemoryRecord>(kept.Count);
+        while (kept.Count > 0)
+        {
+            lowest.Add(kept.Dequeue());
+        }
+
+        lowest.Reverse();
+        return lowest;
+    }
+
     /// <summary>Throws unless a memory archived at <paramref name="archivedAt"/> may still be restored at <paramref name="now"/>:
     /// its retention period has not ended (after that a run purges it, and a restore in between must not depend on
     /// whether the run came first).</summary>

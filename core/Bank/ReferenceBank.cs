@@ -345,7 +345,7 @@ public sealed class ReferenceBank
         }
 
         var archived = new List<long>();
-        foreach (var m in _table.Memories.Where(m => IsArchivedByRule(policy, m, now)).OrderBy(m => m.Sequence).ToList())
+        foreach (var m in _table.Memories.Where(m => policy.ArchivesByRule(m, now)).OrderBy(m => m.Sequence).ToList())
         {
             if (budget == 0)
             {
@@ -381,18 +381,6 @@ public sealed class ReferenceBank
         _table.Archive(memoryId, now);
         _table.TryGetArchived(memoryId, out var memory);
         _table.SetRevision(memoryId, memory!.Revision + 1);
-    }
-
-    /// <summary>Whether the policy's rules (not the cap) archive <paramref name="memory"/> at <paramref name="now"/>.</summary>
-    public static bool IsArchivedByRule(RetentionPolicy policy, MemoryRecord memory, DateTimeOffset now)
-    {
-        if (policy.LowQThreshold is { } low && memory.Visits >= policy.LowQMinVisits && memory.Q <= low)
-        {
-            return true;
-        }
-
-        bool protectedByQ = policy.ProtectQ is { } protect && memory.Q >= protect;
-        return policy.IdleWindow is { } idle && !protectedByQ && now - memory.LastActiveAt >= idle;
     }
 
     /// <summary>Deletes every memory that passes <paramref name="filter"/>, which must name a scope field.</summary>

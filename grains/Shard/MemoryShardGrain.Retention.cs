@@ -22,16 +22,15 @@ internal sealed partial class MemoryShardGrain
         var purge = Table.ArchivedMemories.Where(m => Owns(KeySlots[m.KeySequence]) && now >= m.ArchivedAt!.Value + policy.RetentionPeriod)
             .OrderBy(m => m.Sequence).Take(sent).Select(IdOf).ToArray();
         var active = Table.Memories.Where(m => Owns(KeySlots[m.KeySequence])).ToList();
-        var byRule = active.Where(m => ReferenceBank.IsArchivedByRule(policy, m, now)).OrderBy(m => m.Sequence).Take(sent).ToList();
+        var byRule = active.Where(m => policy.ArchivesByRule(m, now)).OrderBy(m => m.Sequence).Take(sent).ToList();
         RetentionCandidate[] lowest = [];
         if (policy.MaxActive is not null)
         {
             // The cap runs only when every rule archive fits the bound (else the bound is spent first), so leaving out
             // the rule archives sent leaves out all of them whenever the cap's candidates matter.
             var ruled = byRule.Select(m => m.Sequence).ToHashSet();
-            var rest = active.Where(m => !ruled.Contains(m.Sequence)).ToList();
-            rest.Sort((a, b) => RetentionPolicy.UtilityOrder(a.Q, a.LastActiveAt, a.Sequence, b.Q, b.LastActiveAt, b.Sequence));
-            lowest = [.. rest.Take(bound).Select(m => new RetentionCandidate(IdOf(m), m.Q, m.LastActiveAt.UtcTicks))];
+            var rest = active.Where(m => !ruled.Contains(m.Sequence));
+            lowest = [.. RetentionPolicy.LowestByUtility(rest, bound).Select(m => new RetentionCandidate(IdOf(m), m.Q, m.LastActiveAt.UtcTicks))];
         }
 
         return new ShardRetentionPlan(active.Count, purge, [.. byRule.Select(IdOf)], lowest);

@@ -26,6 +26,33 @@ public sealed class RetentionTests
         Assert.Empty(new RetentionPolicy { LowQThreshold = -0.5, IdleWindow = TimeSpan.FromDays(7), MaxActive = 10 }.FindErrors());
     }
 
+    /// <summary>The shard's bounded selection of the cap's candidates is the full sort's prefix, ties included (equal Q
+    /// and equal last activity fall back to sequence).</summary>
+    [Fact]
+    public void LowestByUtility_IsTheFullSortsPrefix_ForEveryCount()
+    {
+        var bank = new ReferenceBank(Dimension, time: new FixedTime(T0));
+        var random = new Random(5);
+        for (int i = 0; i < 60; i++)
+        {
+            bank.Write(Unit(i % Dimension), $"t{i}", "e", true);
+        }
+
+        var memories = bank.Table.Memories.ToList();
+        // Q in three values only, so ties are the rule.
+        foreach (var m in memories.Where(_ => random.Next(3) > 0))
+        {
+            bank.Reward([m.Sequence], random.Next(2) == 0 ? 1 : -1);
+        }
+
+        var sorted = bank.Table.Memories.ToList();
+        sorted.Sort((a, b) => RetentionPolicy.UtilityOrder(a.Q, a.LastActiveAt, a.Sequence, b.Q, b.LastActiveAt, b.Sequence));
+        foreach (int count in new[] { 0, 1, 2, 7, 59, 60, 61, 1000 })
+        {
+            Assert.Equal(sorted.Take(count).Select(m => m.Sequence), RetentionPolicy.LowestByUtility(bank.Table.Memories.Reverse(), count).Select(m => m.Sequence));
+        }
+    }
+
     [Fact]
     public void NoPolicy_ArchivesNothing()
     {
