@@ -38,9 +38,11 @@ public sealed record RewardBody(string? Token, double? Reward, IReadOnlyList<str
 /// <param name="Scope">Who the memory belongs to (userId, agentId, sessionId, runId; each optional).</param>
 /// <param name="Metadata">Free string key–values stored with the memory: at most 16, keys of [A-Za-z0-9_.-] up to 64
 /// characters, values up to 256, 4 KiB in all.</param>
+/// <param name="TtlSeconds">How long the memory lives, in seconds (1 to 3,155,760,000: 100 years): the first retention run
+/// after that archives it, whatever its Q; restorable for the bank's retention period, then purged (docs/retention.md).</param>
 public sealed record WriteBody(
     string? Experience, bool? Success, float[]? Intent = null, string? IntentText = null, string? RecallToken = null, string? EmbedderId = null,
-    ScopeFields? Scope = null, Dictionary<string, string>? Metadata = null);
+    ScopeFields? Scope = null, Dictionary<string, string>? Metadata = null, double? TtlSeconds = null);
 
 /// <summary>
 /// Edit a memory (<c>PATCH …/memories/{id}</c>): <see cref="Experience"/> replaces its text, <see cref="Metadata"/> its
@@ -56,7 +58,7 @@ public sealed record WriteBatchBody(IReadOnlyList<WriteBatchItemBody?>? Items);
 /// it is derived from the batch's Idempotency-Key and the item's index).</summary>
 public sealed record WriteBatchItemBody(
     string? Experience, bool? Success, float[]? Intent = null, string? IntentText = null, string? RecallToken = null, string? EmbedderId = null,
-    ScopeFields? Scope = null, Dictionary<string, string>? Metadata = null, string? IdempotencyKey = null);
+    ScopeFields? Scope = null, Dictionary<string, string>? Metadata = null, string? IdempotencyKey = null, double? TtlSeconds = null);
 
 /// <summary>How many memories a delete by scope erased.</summary>
 public sealed record DeletedView(int Deleted);

@@ -214,12 +214,13 @@ internal static class Endpoints
         // Scope and metadata are checked before the text is embedded or any quota is counted.
         _ = body.Scope?.ToScope();
         _ = ScopeWire.ToMetadata(body.Metadata);
+        WireValidation.TimeToLive(body.TtlSeconds);
         string tenant = Tenants.TenantOf(user);
         long textBytes = System.Text.Encoding.UTF8.GetByteCount(experience) + System.Text.Encoding.UTF8.GetByteCount(body.IntentText ?? "");
         await usage.CheckWriteAsync(tenant, textBytes);
         string? idempotencyKey = IdempotencyKey(request);
         var written = await WithBankVectorAsync(input, bank, user, memory, embedders, bankEmbedders, request.HttpContext.Response, cancellationToken, (intent, embedderId) =>
-            client.WriteAsync(intent, body.IntentText ?? "", experience, success, body.RecallToken, idempotencyKey, embedderId, body.Scope, body.Metadata));
+            client.WriteAsync(intent, body.IntentText ?? "", experience, success, body.RecallToken, idempotencyKey, embedderId, body.Scope, body.Metadata, body.TtlSeconds));
         usage.AddWrite(tenant, textBytes);
         return TypedResults.Created($"/v1/banks/{bank}/memories/{written.MemoryId}", written);
     }
@@ -249,6 +250,7 @@ internal static class Endpoints
                 WireValidation.WriteTexts(item.IntentText ?? "", item.Experience);
                 _ = item.Scope?.ToScope();
                 _ = ScopeWire.ToMetadata(item.Metadata);
+                WireValidation.TimeToLive(item.TtlSeconds);
                 if (item.IdempotencyKey is { } own)
                 {
                     WireValidation.OperationId(own, "idempotencyKey");
@@ -256,7 +258,7 @@ internal static class Endpoints
             });
             itemBytes[i] = System.Text.Encoding.UTF8.GetByteCount(item.Experience!) + System.Text.Encoding.UTF8.GetByteCount(item.IntentText ?? "");
             writes[i] = new BatchWriteItem(null!, item.IntentText ?? "", item.Experience!, item.Success!.Value, item.IdempotencyKey, item.RecallToken, item.EmbedderId,
-                item.Scope, item.Metadata);
+                item.Scope, item.Metadata, item.TtlSeconds);
             var (vector, embedderId) = await WithBankVectorAsync(input!, bank, user, memory, embedders, bankEmbedders, request.HttpContext.Response, cancellationToken,
                 (v, e) => Task.FromResult((v, e)));
             writes[i] = writes[i] with { Intent = vector, EmbedderId = embedderId };

@@ -9,7 +9,7 @@ namespace MemRL.Client;
 /// <param name="OperationId">The item's own idempotency key; null derives one from the batch's key and the item's index.</param>
 public sealed record BatchWriteItem(
     float[] Intent, string IntentText, string Experience, bool Success, string? OperationId = null, string? RecallToken = null,
-    string? EmbedderId = null, ScopeFields? Scope = null, IReadOnlyDictionary<string, string>? Metadata = null);
+    string? EmbedderId = null, ScopeFields? Scope = null, IReadOnlyDictionary<string, string>? Metadata = null, double? TtlSeconds = null);
 
 /// <summary>What one item of a batch wrote, in the batch's order.</summary>
 /// <param name="Index">The item's position in the batch.</param>

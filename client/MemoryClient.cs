@@ -160,18 +160,21 @@ public sealed class BankClient
     /// <summary>Stores a new experience. Pass the episode's recall token so its Phase-A keys decide the merge.</summary>
     /// <param name="scope">Who the memory belongs to; it joins only keys of its own scope unless the bank merges across scopes.</param>
     /// <param name="metadata">Free key–values stored with the memory (at most 16; docs/scopes.md has the limits).</param>
+    /// <param name="ttlSeconds">How long the memory lives, in seconds (1 to 100 years): the first retention run after that
+    /// archives it, whatever its Q (docs/retention.md). Null: no expiry.</param>
     public Task<WriteResponse> WriteAsync(float[] intent, string intentText, string experience, bool success,
         string? recallToken = null, string? operationId = null, string? embedderId = null,
-        ScopeFields? scope = null, IReadOnlyDictionary<string, string>? metadata = null)
+        ScopeFields? scope = null, IReadOnlyDictionary<string, string>? metadata = null, double? ttlSeconds = null)
     {
         WireValidation.Vector(intent, nameof(intent));
         WireValidation.WriteTexts(intentText, experience);
+        WireValidation.TimeToLive(ttlSeconds);
         _ = scope?.ToScope();
         var tags = ScopeWire.From(ScopeWire.ToMetadata(metadata));
 
         operationId ??= Guid.NewGuid().ToString("N");
         WireValidation.OperationId(operationId);
-        return Coordinator.WriteAsync(Name, new WriteRequest(intent, intentText, experience, success, operationId, recallToken, embedderId, scope, tags));
+        return Coordinator.WriteAsync(Name, new WriteRequest(intent, intentText, experience, success, operationId, recallToken, embedderId, scope, tags, ttlSeconds));
     }
 
     /// <summary>
@@ -209,6 +212,7 @@ public sealed class BankClient
                 WireValidation.OperationId(operationId, "operationId");
                 _ = item.Scope?.ToScope();
                 _ = ScopeWire.ToMetadata(item.Metadata);
+                WireValidation.TimeToLive(item.TtlSeconds);
             });
             // Two items under one id would be one operation: the second would return the first's result, or conflict.
             if (!ids.Add(operationId))
@@ -217,7 +221,7 @@ public sealed class BankClient
             }
 
             requests[i] = new WriteRequest(item.Intent, item.IntentText, item.Experience, item.Success, operationId, item.RecallToken, item.EmbedderId,
-                item.Scope, ScopeWire.From(ScopeWire.ToMetadata(item.Metadata)));
+                item.Scope, ScopeWire.From(ScopeWire.ToMetadata(item.Metadata)), item.TtlSeconds);
         }
 
         // In order, one at a time: an item may join a key an earlier item of the batch made, exactly as the same writes

@@ -48,6 +48,19 @@ public sealed record RetentionPolicy
     /// <summary>The longest duration a policy takes: 100 years.</summary>
     public static TimeSpan MaxSpan { get; } = TimeSpan.FromDays(36_525);
 
+    /// <summary>
+    /// Throws unless <paramref name="ttl"/> is a memory's time to live this service takes: from 1 second to 100 years
+    /// (<see cref="MaxSpan"/>), as the idle window.
+    /// </summary>
+    /// <param name="field">The field's name in the caller's input (e.g. <c>ttlSeconds</c>).</param>
+    public static void ValidateTimeToLive(TimeSpan ttl, string field)
+    {
+        if (ttl < MinIdleWindow || ttl > MaxSpan)
+        {
+            throw FieldError.OutOfRange(field, "from 1 second to 100 years", ttl.ToString("c", System.Globalization.CultureInfo.InvariantCulture));
+        }
+    }
+
     /// <summary>The shortest idle window: 1 second.</summary>
     public static TimeSpan MinIdleWindow { get; } = TimeSpan.FromSeconds(1);
 
@@ -106,10 +119,16 @@ public sealed record RetentionPolicy
         return c != 0 ? c : sequenceA.CompareTo(sequenceB);
     }
 
-    /// <summary>Whether the rules (not the cap) archive <paramref name="memory"/> at <paramref name="now"/>: low Q after
-    /// enough visits, or idle past the window unless its Q protects it.</summary>
+    /// <summary>Whether the rules (not the cap) archive <paramref name="memory"/> at <paramref name="now"/>: its time to live
+    /// ended (whatever the policy and its Q: the writer asked for it), low Q after enough visits, or idle past the window
+    /// unless its Q protects it.</summary>
     public bool ArchivesByRule(Bank.MemoryRecord memory, DateTimeOffset now)
     {
+        if (memory.ExpiresAt is { } expires && now >= expires)
+        {
+            return true;
+        }
+
         if (LowQThreshold is { } low && memory.Visits >= LowQMinVisits && memory.Q <= low)
         {
             return true;

@@ -98,14 +98,16 @@ public sealed record WriteRequest(
     [property: Id(5)] string? RecallToken = null,
     [property: Id(6)] string? EmbedderId = null,
     [property: Id(7)] ScopeFields? Scope = null,
-    [property: Id(8)] Dictionary<string, string>? Metadata = null);
+    [property: Id(8)] Dictionary<string, string>? Metadata = null,
+    [property: Id(9)] double? TtlSeconds = null);
 
 /// <summary>The answer to a write.</summary>
 [GenerateSerializer, Immutable, Alias("memrl.WriteResponse")]
 public sealed record WriteResponse([property: Id(0)] string MemoryId, [property: Id(1)] bool CreatedKey, [property: Id(2)] double Q);
 
 /// <summary>A stored memory. <c>Revision</c> counts its edits, archives and restores (0 for one never changed); <c>ArchivedAt</c> is set while it
-/// is archived (out of recall, restorable: docs/retention.md), <c>RestoredAt</c> once it has been restored.</summary>
+/// is archived (out of recall, restorable: docs/retention.md), <c>RestoredAt</c> once it has been restored; <c>ExpiresAt</c>
+/// when its time to live ends (the first retention run after it archives the memory).</summary>
 [GenerateSerializer, Immutable, Alias("memrl.MemoryInfo")]
 public sealed record MemoryInfo(
     [property: Id(0)] string Id,
@@ -121,7 +123,8 @@ public sealed record MemoryInfo(
     [property: Id(10)] Dictionary<string, string>? Metadata = null,
     [property: Id(11)] int Revision = 0,
     [property: Id(12)] DateTimeOffset? ArchivedAt = null,
-    [property: Id(13)] DateTimeOffset? RestoredAt = null);
+    [property: Id(13)] DateTimeOffset? RestoredAt = null,
+    [property: Id(14)] DateTimeOffset? ExpiresAt = null);
 
 /// <summary>What a retention run did (docs/retention.md).</summary>
 /// <param name="Purged">Archived memories removed for good: their retention period had ended.</param>

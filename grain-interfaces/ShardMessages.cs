@@ -99,7 +99,8 @@ public sealed record ShardWrite(
     [property: Id(6)] string Experience,
     [property: Id(7)] bool Success,
     [property: Id(8)] ScopeFields? Scope = null,
-    [property: Id(9)] Dictionary<string, string>? Metadata = null);
+    [property: Id(9)] Dictionary<string, string>? Metadata = null,
+    [property: Id(10)] double? TtlSeconds = null);
 
 /// <summary>The outcome of a shard write.</summary>
 [GenerateSerializer, Immutable, Alias("memrl.ShardWriteResult")]

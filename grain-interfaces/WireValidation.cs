@@ -74,6 +74,23 @@ public static class WireValidation
         }
     }
 
+    /// <summary>A write's time to live in seconds, as a span (null: no expiry).</summary>
+    /// <exception cref="ArgumentException">Not finite, or outside 1 second to 100 years; names <c>ttlSeconds</c>.</exception>
+    public static TimeSpan? TimeToLive(double? ttlSeconds)
+    {
+        if (ttlSeconds is not { } seconds)
+        {
+            return null;
+        }
+
+        if (!double.IsFinite(seconds) || seconds < Core.RetentionPolicy.MinIdleWindow.TotalSeconds || seconds > Core.RetentionPolicy.MaxSpan.TotalSeconds)
+        {
+            throw FieldError.OutOfRange("ttlSeconds", "a number of seconds from 1 to 3155760000 (100 years)", FieldError.Format(seconds));
+        }
+
+        return TimeSpan.FromSeconds(seconds);
+    }
+
     /// <summary>Refuses a listing state outside the enum (a cast integer from a careless caller).</summary>
     /// <exception cref="ArgumentException">Reason <c>out-of-range</c>, naming <c>state</c>.</exception>
     public static void ListState(MemoryListState state)

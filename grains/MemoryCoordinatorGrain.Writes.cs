@@ -99,6 +99,7 @@ internal sealed partial class MemoryCoordinatorGrain
         _ = request.Intent ?? throw FieldError.Missing("intent", "an embedding vector");
         VectorValidation.ThrowIfInvalid(request.Intent, info.Dimension, "intent");
         var scope = request.Scope?.ToScope() ?? MemoryScope.None;
+        WireValidation.TimeToLive(request.TtlSeconds);
         // Above 1 no key can be joined (every memory is its own key), so asking the shards would be wasted work.
         List<ShardKeyMatch> candidates = request.RecallToken is { } token
             ? [.. tokens.Verify(token, info.Name, info.Incarnation, "recallToken").Keys]
@@ -122,7 +123,7 @@ internal sealed partial class MemoryCoordinatorGrain
         {
             if ((info.ShardOf(route.Slot) != home && !claimed) || replacing is not null)
             {
-                hash ??= OperationHashes.Write(request.Intent, request.IntentText, request.Experience, request.Success, scope, ScopeWire.ToMetadata(request.Metadata));
+                hash ??= OperationHashes.Write(request.Intent, request.IntentText, request.Experience, request.Success, scope, ScopeWire.ToMetadata(request.Metadata), request.TtlSeconds);
                 var claim = await ClaimAsync(bank, request.OperationId, hash, route, replacing);
                 if (claim.Applied is { } applied)
                 {
@@ -135,7 +136,7 @@ internal sealed partial class MemoryCoordinatorGrain
 
             int shard = info.ShardOf(route.Slot);
             var write = new ShardWrite(info.Version, request.OperationId, route.Slot, route.JoinKey, request.Intent, request.IntentText, request.Experience, request.Success,
-                request.Scope, request.Metadata);
+                request.Scope, request.Metadata, request.TtlSeconds);
             try
             {
                 var result = await guard.CallAsync(bank.ShardKey(shard), () => bank.Shard(shard).WriteAsync(write));

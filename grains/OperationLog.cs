@@ -94,8 +94,10 @@ internal static class OperationHashes
     /// <summary>What a write is: the caller's payload, never its routing (a retry may route differently, DESIGN §7).</summary>
     /// <remarks>Scope and metadata count only when present, so a write without them hashes as it did before they existed
     /// (ids recorded then still match their retries).</remarks>
+    /// <remarks>A time to live counts only when given, for the same reason: the same write with another one is another
+    /// operation (a conflict), since the memory it made would expire at another time.</remarks>
     public static byte[] Write(ReadOnlySpan<float> intent, string intentText, string experience, bool success,
-        Core.Bank.MemoryScope? scope = null, Core.Bank.MemoryMetadata? metadata = null)
+        Core.Bank.MemoryScope? scope = null, Core.Bank.MemoryMetadata? metadata = null, double? ttlSeconds = null)
     {
         using var hash = new PayloadHash().Add("write").Add(intent).Add(intentText).Add(experience).Add(success ? 1 : 0);
         if (scope is { IsEmpty: false } || metadata is { Count: > 0 })
@@ -110,6 +112,11 @@ internal static class OperationHashes
             {
                 hash.Add(key).Add(value);
             }
+        }
+
+        if (ttlSeconds is { } ttl)
+        {
+            hash.Add("ttl").Add(ttl);
         }
 
         return hash.Finish();

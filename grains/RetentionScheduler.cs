@@ -7,7 +7,7 @@ namespace MemRL.Grains;
 
 /// <summary>
 /// Runs every bank's retention policy on a schedule (docs/retention.md): each <see cref="MemRLClusterOptions.RetentionInterval"/>,
-/// and once shortly after the silo starts (the check on activation), every bank with a policy gets runs until one
+/// and once shortly after the silo starts (the check on activation), every bank (with a policy, or holding memories that expire or were archived by hand) gets runs until one
 /// reports no more work (at most <see cref="MaxRunsPerTick"/>). The schedule is the stored policy plus the clock, so it
 /// survives idle deactivation and restarts with nothing else to persist; each run's operation id names the bank's
 /// interval window and the run's place in it, so silos of one cluster running the same window, or a silo retrying
@@ -65,12 +65,8 @@ internal sealed partial class RetentionScheduler(
             cancellationToken.ThrowIfCancellationRequested();
             try
             {
-                var bank = await grains.GetGrain<IBankGrain>(usage.Name).GetAsync();
-                if (bank?.Options.Retention is null)
-                {
-                    continue;
-                }
-
+                // Every bank, with a policy or not: memories written with a time to live expire, and memories archived by
+                // hand are purged after the retention period, in any bank. A run with nothing to do changes nothing.
                 var coordinator = grains.GetGrain<IMemoryCoordinatorGrain>(0);
                 for (int run = 0; run < MaxRunsPerTick; run++)
                 {

@@ -108,5 +108,5 @@ public sealed class BankExporter(IGrainFactory grains)
 
     private static ExportedMemory ToExported(MemoryInfo m) => new(
         MemoryId.Parse(m.Id, "memory.id").Sequence, m.IntentText, m.Experience, m.Success, m.Q, m.Visits, m.LastReward, m.CreatedAt, m.UpdatedAt,
-        m.Scope, m.Metadata, m.Revision, m.ArchivedAt, m.RestoredAt);
+        m.Scope, m.Metadata, m.Revision, m.ArchivedAt, m.RestoredAt, m.ExpiresAt);
 }

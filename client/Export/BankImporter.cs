@@ -234,5 +234,5 @@ public sealed class BankImporter(IGrainFactory grains)
 
     private static KeyExport ToKeyExport(BankInfo bank, ExportedKey key) => new(key.Sequence, key.Slot, key.IntentText, key.Vector,
         key.Memories.Select(m => new MemoryInfo(new MemoryId(bank.Incarnation, key.Slot, m.Sequence).ToString(), m.IntentText, m.Experience, m.Success,
-            m.Q, m.Visits, m.LastReward, m.CreatedAt, m.UpdatedAt, m.Scope, m.Metadata, m.Revision, m.ArchivedAt, m.RestoredAt)).ToArray(), key.History);
+            m.Q, m.Visits, m.LastReward, m.CreatedAt, m.UpdatedAt, m.Scope, m.Metadata, m.Revision, m.ArchivedAt, m.RestoredAt, m.ExpiresAt)).ToArray(), key.History);
 }

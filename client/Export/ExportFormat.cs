@@ -19,9 +19,10 @@ public static class ExportFormat
     /// The version this code writes; it reads every version up to it. Version 2 adds each key's reward history after its
     /// memories; a version-1 stream reads as keys without history. Version 3 adds each memory's revision (its edit count,
     /// after its flags); earlier streams read as revision 0. Version 4 adds archive state: flag bit 0 (archived) is followed
-    /// by the archive time and flag bit 1 (restored) by the last restore time, both after the revision.
+    /// by the archive time and flag bit 1 (restored) by the last restore time, both after the revision. Version 5 adds a
+    /// memory's expiry (its time to live's end): flag bit 2, followed by its time after the restore time.
     /// </summary>
-    public const ushort Version = 4;
+    public const ushort Version = 5;
 
     /// <summary>The first version whose key frames end with the key's history rows.</summary>
     internal const ushort HistoryVersion = 2;
@@ -31,6 +32,9 @@ public static class ExportFormat
 
     /// <summary>The first version whose memories carry archive state (flags bits 0 and 1, with their times).</summary>
     internal const ushort ArchiveVersion = 4;
+
+    /// <summary>The first version whose memories may carry an expiry (flag bit 2, with its time).</summary>
+    internal const ushort ExpiryVersion = 5;
 
     /// <summary>Largest history entry a reader accepts: the known kinds are under 64 bytes.</summary>
     internal const int MaxHistoryEntry = 256;
@@ -46,10 +50,16 @@ public static class ExportFormat
     internal const byte TrailerKind = 3;
 
     // Memory flags byte: bit 0 archived, bit 1 restored (from version 4 each is followed by its time after the revision;
-    // writers of versions 1-3 never set them); other bits refused until defined.
+    // writers of versions 1-3 never set them), bit 2 expires (from version 5, its time after those); other bits refused
+    // until defined.
     internal const byte ArchivedFlag = 1;
     internal const byte RestoredFlag = 2;
-    internal const byte KnownFlags = ArchivedFlag | RestoredFlag;
+    internal const byte ExpiresFlag = 4;
+    internal const byte KnownFlags = ArchivedFlag | RestoredFlag | ExpiresFlag;
+
+    /// <summary>The flag bits a stream of <paramref name="version"/> may set.</summary>
+    internal static byte FlagsOf(ushort version) =>
+        version >= ExpiryVersion ? KnownFlags : version >= ArchiveVersion ? (byte)(ArchivedFlag | RestoredFlag) : (byte)0;
 
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -97,7 +107,8 @@ public sealed record ExportedMemory(
     Dictionary<string, string>? Metadata,
     int Revision = 0,
     DateTimeOffset? ArchivedAt = null,
-    DateTimeOffset? RestoredAt = null)
+    DateTimeOffset? RestoredAt = null,
+    DateTimeOffset? ExpiresAt = null)
 {
     /// <summary>Whether the memory was archived at the cut (out of recall, restorable).</summary>
     public bool Archived => ArchivedAt is not null;
@@ -177,7 +188,8 @@ public sealed class ExportWriter(Stream output)
                     WriteString(w, value);
                 }
 
-                w.Write((byte)((m.ArchivedAt is null ? 0 : ExportFormat.ArchivedFlag) | (m.RestoredAt is null ? 0 : ExportFormat.RestoredFlag)));
+                w.Write((byte)((m.ArchivedAt is null ? 0 : ExportFormat.ArchivedFlag) | (m.RestoredAt is null ? 0 : ExportFormat.RestoredFlag)
+                    | (m.ExpiresAt is null ? 0 : ExportFormat.ExpiresFlag)));
                 w.Write(m.Revision);
                 if (m.ArchivedAt is { } archivedAt)
                 {
@@ -187,6 +199,11 @@ public sealed class ExportWriter(Stream output)
                 if (m.RestoredAt is { } restoredAt)
                 {
                     w.Write(restoredAt.UtcTicks);
+                }
+
+                if (m.ExpiresAt is { } expiresAt)
+                {
+                    w.Write(expiresAt.UtcTicks);
                 }
             }
 
@@ -411,7 +428,7 @@ public sealed class ExportReader(Stream input)
             }
 
             byte flags = r.ReadByte();
-            byte known = version >= ExportFormat.ArchiveVersion ? ExportFormat.KnownFlags : (byte)0;
+            byte known = ExportFormat.FlagsOf(version);
             if ((flags & ~known) != 0)
             {
                 throw FieldError.Invalid($"{at}.memories[{i}].flags", $"only bits known to format version {version} (mask {known:x2})", $"{flags:x2}");
@@ -425,9 +442,10 @@ public sealed class ExportReader(Stream input)
 
             DateTimeOffset? archivedAt = (flags & ExportFormat.ArchivedFlag) != 0 ? ReadTicks(r, $"{at}.memories[{i}].archivedAt") : null;
             DateTimeOffset? restoredAt = (flags & ExportFormat.RestoredFlag) != 0 ? ReadTicks(r, $"{at}.memories[{i}].restoredAt") : null;
+            DateTimeOffset? expiresAt = (flags & ExportFormat.ExpiresFlag) != 0 ? ReadTicks(r, $"{at}.memories[{i}].expiresAt") : null;
             var scope = user is null && agent is null && session is null && run is null ? null : new ScopeFields(user, agent, session, run);
             memories[i] = new ExportedMemory(memory, intent, experience, success, q, visits, hasReward ? reward : null,
-                createdAt, updatedAt, scope, metadata, revision, archivedAt, restoredAt);
+                createdAt, updatedAt, scope, metadata, revision, archivedAt, restoredAt, expiresAt);
         }
 
         var history = version >= ExportFormat.HistoryVersion ? DecodeHistory(r, payload.Length, memories, at) : null;

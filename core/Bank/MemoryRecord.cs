@@ -63,6 +63,10 @@ public sealed class MemoryRecord
     /// <summary>When it was archived; null while active (docs/retention.md).</summary>
     public DateTimeOffset? ArchivedAt { get; internal set; }
 
+    /// <summary>When its time to live, given at write time, ends: the first retention run at or after it archives the memory
+    /// whatever its Q (docs/retention.md). Null: no expiry. A restore clears it, since the caller wants the memory back.</summary>
+    public DateTimeOffset? ExpiresAt { get; internal set; }
+
     /// <summary>When it was last restored from the archive, if ever.</summary>
     public DateTimeOffset? RestoredAt { get; internal set; }
 

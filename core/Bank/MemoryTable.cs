@@ -83,6 +83,8 @@ public sealed class MemoryTable
         key.Archived.Remove(memory);
         memory.ArchivedAt = null;
         memory.RestoredAt = now;
+        // A restore is the caller wanting the memory back: an expiry that archived it would archive it again at once.
+        memory.ExpiresAt = null;
         _memories.Add(memorySequence, memory);
         // Keep the key's list oldest first (the per-key cap and canonical order depend on it).
         int at = key.Memories.FindIndex(m => m.Sequence > memorySequence);
@@ -216,6 +218,9 @@ public sealed class MemoryTable
 
     /// <summary>Replaces an active memory's experience text (an edit); Q, visits, timestamps and the key stay.</summary>
     public void SetExperience(long memorySequence, string experience) => _memories[memorySequence].Experience = experience;
+
+    /// <summary>Sets a memory's expiry (active or archived): at its write, or a replay or a move restoring it.</summary>
+    public void SetExpiry(long memorySequence, DateTimeOffset? expiresAt) => Any(memorySequence).ExpiresAt = expiresAt;
 
     /// <summary>Sets a memory's revision (active or archived): an edit, an archive and a restore raise it by one, a replay or a
     /// move restores the recorded one.</summary>

@@ -197,10 +197,17 @@ public sealed class ReferenceBank
     /// <param name="metadata">Key–values stored with the memory.</param>
     /// <param name="recalledMemories">The memories this episode's recall returned: recorded as the new memory's ancestors
     /// when <see cref="MemRLOptions.ProvenanceDecay"/> is on (those deleted since are left out), ignored otherwise.</param>
+    /// <param name="timeToLive">How long the memory lives: the first retention run after it archives the memory (1 s to 100
+    /// years; null: no expiry).</param>
     public WriteResult Write(ReadOnlySpan<float> intent, string intentText, string experience, bool success, IReadOnlyList<KeyMatch>? recallKeys = null,
-        MemoryScope? scope = null, MemoryMetadata? metadata = null, IReadOnlyList<long>? recalledMemories = null)
+        MemoryScope? scope = null, MemoryMetadata? metadata = null, IReadOnlyList<long>? recalledMemories = null, TimeSpan? timeToLive = null)
     {
         scope = (scope ?? MemoryScope.None).Validated("scope");
+        if (timeToLive is { } ttl)
+        {
+            RetentionPolicy.ValidateTimeToLive(ttl, nameof(timeToLive));
+        }
+
         VectorValidation.ThrowIfInvalid(intent, Dimension, nameof(intent));
         if (intentText is null)
         {
@@ -237,6 +244,11 @@ public sealed class ReferenceBank
         long memorySequence = _nextSequence++;
         _table.AddMemory(memorySequence, keySequence, intentText, experience, success, success ? _options.QInitSuccess : _options.QInitFailure, now,
             scope, metadata);
+        if (timeToLive is { } lives)
+        {
+            _table.SetExpiry(memorySequence, now + lives);
+        }
+
         if (_options.ProvenanceDecay > 0 && recalledMemories is { Count: > 0 })
         {
             _table.SetAncestors(memorySequence, [.. recalledMemories.Where(s => _table.TryGetMemory(s, out _)).Distinct()]);

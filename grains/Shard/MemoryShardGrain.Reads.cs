@@ -186,7 +186,7 @@ internal sealed partial class MemoryShardGrain
 
     private static MemoryInfo Info(MemoryId id, MemoryRecord m) =>
         new(id.ToString(), m.IntentText, m.Experience, m.Success, m.Q, m.Visits, m.LastReward, m.CreatedAt, m.UpdatedAt,
-            ScopeFields.From(m.Scope), ScopeWire.From(m.Metadata), m.Revision, m.ArchivedAt, m.RestoredAt);
+            ScopeFields.From(m.Scope), ScopeWire.From(m.Metadata), m.Revision, m.ArchivedAt, m.RestoredAt, m.ExpiresAt);
 
     public async Task<ShardStats> GetStatsAsync(long bankVersion)
     {

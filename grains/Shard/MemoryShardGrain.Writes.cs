@@ -74,7 +74,8 @@ internal sealed partial class MemoryShardGrain
         var scope = request.Scope?.ToScope() ?? MemoryScope.None;
         var metadata = ScopeWire.ToMetadata(request.Metadata);
         // The operation is what the caller sent, not where the coordinator routed it (DESIGN §7).
-        byte[] payload = OperationHashes.Write(request.Intent, request.IntentText, request.Experience, request.Success, scope, metadata);
+        var timeToLive = WireValidation.TimeToLive(request.TtlSeconds);
+        byte[] payload = OperationHashes.Write(request.Intent, request.IntentText, request.Experience, request.Success, scope, metadata, request.TtlSeconds);
         if (_state.Operations.TryGet(request.OperationId, payload, out var prior))
         {
             if (prior is ShardWriteResult previous)
@@ -132,6 +133,12 @@ internal sealed partial class MemoryShardGrain
         if (!scope.IsEmpty || metadata.Count > 0)
         {
             Change(new MemoryTagged(memorySequence, scope, metadata));
+        }
+
+        if (timeToLive is { } lives)
+        {
+            // From the shard's clock at the write, as the reference bank's: a retry answers the first write's memory.
+            Change(new MemoryExpires(memorySequence, now + lives));
         }
 
         var result = new ShardWriteResult(new MemoryId(_bank.Incarnation, slot, memorySequence), request.JoinKey is null, q);

@@ -102,6 +102,9 @@ internal sealed class ShardState
                 }
 
                 break;
+            case MemoryExpires e:
+                Table.SetExpiry(e.Memory, e.ExpiresAt);
+                break;
             case MemoryRestored e:
                 if (Table.TryGetArchived(e.Memory, out _))
                 {
@@ -267,6 +270,11 @@ internal sealed class ShardState
         if (m.RestoredTicks is { } restored)
         {
             Table.SetRestoredAt(m.Sequence, new DateTimeOffset(restored, TimeSpan.Zero));
+        }
+
+        if (m.ExpiresTicks is { } expires)
+        {
+            Table.SetExpiry(m.Sequence, new DateTimeOffset(expires, TimeSpan.Zero));
         }
     }
 }

@@ -92,6 +92,12 @@ internal sealed class SlotImportPlan
                         plan.Changes.Add((new MemoryEdited(sequence, m.Revision, true, true, m.UpdatedAt), new StoredPayload(sequence, m.IntentText, m.Experience, null)));
                     }
 
+                    if (copy.ExpiresAt != m.ExpiresAt)
+                    {
+                        // Restored at the source since the copy was made (a restore clears the expiry).
+                        plan.Changes.Add((new MemoryExpires(sequence, m.ExpiresAt), null));
+                    }
+
                     plan.CatchUpQ(sequence, copy, m);
                     plan.AddArchiveState(m, copyActive, copy.ArchivedAt is null ? copy.RestoredAt : m.RestoredAt);
                 }
@@ -134,6 +140,11 @@ internal sealed class SlotImportPlan
         if (m.Scope is not null || m.Metadata is { Count: > 0 })
         {
             Changes.Add((new MemoryTagged(sequence, ScopeOf(m), ScopeWire.ToMetadata(m.Metadata)), null));
+        }
+
+        if (m.ExpiresAt is not null)
+        {
+            Changes.Add((new MemoryExpires(sequence, m.ExpiresAt), null));
         }
 
         if (m.Revision > 0)

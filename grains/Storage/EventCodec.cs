@@ -59,6 +59,13 @@ public sealed record MemoryArchived(long Memory, DateTimeOffset At) : ShardEvent
 /// </summary>
 public sealed record MemoryRestored(long Memory, DateTimeOffset At) : ShardEvent;
 
+/// <summary>
+/// <paramref name="Memory"/> lives until <paramref name="ExpiresAt"/> (its time to live, given at write time; null: no
+/// expiry): the first retention run at or after it archives the memory. Follows its <see cref="MemoryAdded"/> in the
+/// write's commit; a slot move or an import writes it for the copy it brings.
+/// </summary>
+public sealed record MemoryExpires(long Memory, DateTimeOffset? ExpiresAt) : ShardEvent;
+
 /// <summary>The result of an archive or a restore of one memory: whether it changed anything (false when the memory was
 /// already archived, or already active), so a retry answers what the first call did.</summary>
 public sealed record ArchiveApplied(bool Changed);
@@ -93,7 +100,7 @@ public static class EventCodec
 
     private const int HeaderSize = 8;
 
-    private enum Kind : byte { KeyCreated = 1, MemoryAdded = 2, QUpdated = 3, MemoryDeleted = 4, Operation = 5, KeyImported = 6, RecallRewarded = 7, MemoryTagged = 8, MemoryArchived = 9, MemoryRestored = 10, MemoryEdited = 12 }
+    private enum Kind : byte { KeyCreated = 1, MemoryAdded = 2, QUpdated = 3, MemoryDeleted = 4, Operation = 5, KeyImported = 6, RecallRewarded = 7, MemoryTagged = 8, MemoryArchived = 9, MemoryRestored = 10, MemoryEdited = 12, MemoryExpires = 13 }
 
     private enum ResultKind : byte { Reward = 1, Write = 2, Delete = 3, Claim = 4, DeleteMatching = 5, Retention = 6, Archive = 7, Edit = 8 }
 
@@ -137,6 +144,7 @@ public static class EventCodec
         MemoryEdited e => w.Put(Kind.MemoryEdited).Put(e.Memory).Put(e.Revision).Put(e.Experience).Put(e.Metadata).Put(e.At),
         MemoryArchived e => w.Put(Kind.MemoryArchived).Put(e.Memory).Put(e.At),
         MemoryRestored e => w.Put(Kind.MemoryRestored).Put(e.Memory).Put(e.At),
+        MemoryExpires e => e.ExpiresAt is { } at ? w.Put(Kind.MemoryExpires).Put(e.Memory).Put(true).Put(at) : w.Put(Kind.MemoryExpires).Put(e.Memory).Put(false),
         _ => throw FieldError.Invalid(nameof(value), "one of the shard event records", value.GetType().Name),
     };
 
@@ -204,7 +212,8 @@ public static class EventCodec
             Kind.MemoryEdited => new MemoryEdited(r.ReadInt64(), r.ReadInt32(), r.ReadBoolean(), r.ReadBoolean(), ReadTime(r)),
             Kind.MemoryArchived => new MemoryArchived(r.ReadInt64(), ReadTime(r)),
             Kind.MemoryRestored => new MemoryRestored(r.ReadInt64(), ReadTime(r)),
-            _ => throw new InvalidDataException($"Log event kind is {(byte)kind}; expected 1 to 10 or 12."),
+            Kind.MemoryExpires => new MemoryExpires(r.ReadInt64(), r.ReadBoolean() ? ReadTime(r) : null),
+            _ => throw new InvalidDataException($"Log event kind is {(byte)kind}; expected 1 to 10, 12 or 13."),
         };
     }
 

@@ -19,8 +19,9 @@ internal static class SnapshotCodec
     /// <summary>The version written. Version 2 added the recall-reward table after the operations; version 3 a memory's
     /// scope and metadata (a flag, then the tags when it has any); version 4 a memory's revision (int32, after the tags);
     /// version 5 a memory's restore time (flag, ticks) after the revision, and the archive section after the recall rewards:
-    /// set-aside keys (key, slot, dimension, unit vector) then archived memories (key, the memory as above, archive ticks).</summary>
-    public const byte Version = 5;
+    /// set-aside keys (key, slot, dimension, unit vector) then archived memories (key, the memory as above, archive ticks);
+    /// version 6 a memory's expiry (flag, ticks) after its restore time.</summary>
+    public const byte Version = 6;
 
     /// <summary>The oldest version still read.</summary>
     public const byte FirstVersion = 1;
@@ -109,6 +110,8 @@ internal static class SnapshotCodec
         w.Write(m.Revision);
         w.Write(m.RestoredAt.HasValue);
         w.Write(m.RestoredAt?.UtcTicks ?? 0);
+        w.Write(m.ExpiresAt.HasValue);
+        w.Write(m.ExpiresAt?.UtcTicks ?? 0);
     }
 
     private static SnapshotMemory ReadMemory(BinaryReader r, byte version)
@@ -130,7 +133,15 @@ internal static class SnapshotCodec
             restored = hasRestored ? ticks : null;
         }
 
-        return new SnapshotMemory(sequence, success, q, visits, hasLast ? last : null, created, updated, scope, metadata, revision, restored);
+        long? expires = null;
+        if (version >= 6)
+        {
+            bool hasExpiry = r.ReadBoolean();
+            long ticks = r.ReadInt64();
+            expires = hasExpiry ? ticks : null;
+        }
+
+        return new SnapshotMemory(sequence, success, q, visits, hasLast ? last : null, created, updated, scope, metadata, revision, restored) { ExpiresTicks = expires };
     }
 
     /// <summary>Completes a snapshot begun by <see cref="WriteRecords"/> with the index graph and vectors.</summary>
@@ -244,4 +255,8 @@ internal sealed record SnapshotKey(long Key, int Slot, SnapshotMemory[] Memories
 /// <summary>One memory of a snapshot: everything but its texts, which stay in the payload row.</summary>
 internal sealed record SnapshotMemory(
     long Sequence, bool Success, double Q, int Visits, double? LastReward, long CreatedTicks, long UpdatedTicks, MemoryScope Scope, MemoryMetadata Metadata,
-    int Revision, long? RestoredTicks);
+    int Revision, long? RestoredTicks)
+{
+    /// <summary>The memory's expiry (snapshot version 6 on); null: none.</summary>
+    public long? ExpiresTicks { get; init; }
+}

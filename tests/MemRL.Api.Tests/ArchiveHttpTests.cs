@@ -54,6 +54,38 @@ public sealed class ArchiveHttpTests(ApiSiloFixture fixture)
         Assert.Equal(System.Text.Json.JsonValueKind.Null, history[0].GetProperty("reward").ValueKind);
     }
 
+    [Fact]
+    public async Task TimeToLive_IsStoredAtWrite_AndInABatch_AndShownAsExpiresAt()
+    {
+        string bank = ApiSiloFixture.NewBankName("ttl-http");
+        await _alpha.CreateVectorBankAsync(bank);
+        var written = (await _alpha.PostJsonAsync($"/v1/banks/{bank}/memories", new { intent = Http.Vector(Dimension, 1), experience = "e", success = true, ttlSeconds = 3600 })).Ok(HttpStatusCode.Created);
+        var memory = (await _alpha.GetJsonAsync($"/v1/banks/{bank}/memories/{written.Body.GetProperty("memoryId").GetString()}")).Ok().Body;
+        Assert.Equal(memory.GetProperty("createdAt").GetDateTimeOffset().AddHours(1), memory.GetProperty("expiresAt").GetDateTimeOffset());
+
+        var batch = (await _alpha.PostJsonAsync($"/v1/banks/{bank}/memories:batch", new
+        {
+            items = new object[]
+            {
+                new { intent = Http.Vector(Dimension, 2), experience = "e", success = true, ttlSeconds = 60 },
+                new { intent = Http.Vector(Dimension, 3), experience = "e", success = true },
+            },
+        })).Ok().Body;
+        var ids = batch.GetProperty("results").EnumerateArray().Select(r => r.GetProperty("memoryId").GetString()!).ToList();
+        var first = (await _alpha.GetJsonAsync($"/v1/banks/{bank}/memories/{ids[0]}")).Ok().Body;
+        Assert.Equal(first.GetProperty("createdAt").GetDateTimeOffset().AddSeconds(60), first.GetProperty("expiresAt").GetDateTimeOffset());
+        var second = (await _alpha.GetJsonAsync($"/v1/banks/{bank}/memories/{ids[1]}")).Ok().Body;
+        Assert.True(!second.TryGetProperty("expiresAt", out var none) || none.ValueKind == System.Text.Json.JsonValueKind.Null);
+
+        // A bad item refuses the batch, naming it, and writes nothing.
+        var refused = await _alpha.PostJsonAsync($"/v1/banks/{bank}/memories:batch", new
+        {
+            items = new object[] { new { intent = Http.Vector(Dimension, 4), experience = "e", success = true }, new { intent = Http.Vector(Dimension, 5), experience = "e", success = true, ttlSeconds = 0 } },
+        });
+        Assert.Contains("items[1].ttlSeconds", refused.Problem(HttpStatusCode.BadRequest).GetRawText(), StringComparison.Ordinal);
+        Assert.Equal(3, (await _alpha.GetJsonAsync($"/v1/banks/{bank}/stats")).Ok().Body.GetProperty("memories").GetInt32());
+    }
+
     // Every page of one listing, two at a time (the cursor crosses shards), ids in order.
     private static async Task<List<string>> ListAsync(HttpClient client, string bank, string query)
     {

@@ -262,6 +262,66 @@ public sealed class ArchiveTests(ClusterFixture fixture)
         }
     }
 
+    /// <summary>
+    /// A time to live given at write: the memory reads back with its expiry (the shard's write time plus the ttl), a run
+    /// before it archives nothing, the first run after it archives the memory whatever its Q and with no policy on the
+    /// bank; a restore clears the expiry; the expiry travels with a slot move; retries and bad values behave.
+    /// </summary>
+    [Fact]
+    public async Task TimeToLive_ArchivesAtTheFirstRunAfterIt_WithoutAPolicy_AndARestoreClearsIt()
+    {
+        var vectors = new Vectors(109, Dimension);
+        string name = ClusterFixture.NewBankName("ttl");
+        await fixture.Memory.CreateBankAsync(name, new BankSpec(Dimension, "test-embedder", new BankOptions { Delta = -1, MergeThreshold = 2 }, 2, new IndexSettings(Exact: true)));
+        var bank = fixture.Memory.Bank(name);
+        var intent = vectors.Gaussian();
+        var shortLived = await bank.WriteAsync(intent, "soon", "e", true, operationId: "ttl-short", ttlSeconds: 1);
+        string longLived = (await bank.WriteAsync(vectors.Gaussian(), "later", "e", true, ttlSeconds: 86_400)).MemoryId;
+        string forever = (await bank.WriteAsync(vectors.Gaussian(), "always", "e", true)).MemoryId;
+        var written = await bank.GetAsync(shortLived.MemoryId);
+        Assert.Equal(written.CreatedAt.AddSeconds(1), written.ExpiresAt);
+        Assert.Null((await bank.GetAsync(forever)).ExpiresAt);
+        // High Q does not protect it: the writer asked for the expiry.
+        await bank.RewardAsync((await bank.RecallAsync(intent, new RecallSettings(K1: 1, K2: 1, Lambda: 0))).Token, 1);
+
+        // A retry answers the first write; the same id with another ttl is another operation.
+        Assert.Equal(shortLived, await bank.WriteAsync(intent, "soon", "e", true, operationId: "ttl-short", ttlSeconds: 1));
+        await Assert.ThrowsAnyAsync<Exception>(() => bank.WriteAsync(intent, "soon", "e", true, operationId: "ttl-short", ttlSeconds: 2));
+        foreach (double bad in new[] { 0, 0.5, -1, double.NaN, double.PositiveInfinity, 3_155_760_001 })
+        {
+            var error = await Assert.ThrowsAnyAsync<ArgumentException>(() => bank.WriteAsync(vectors.Gaussian(), "bad", "e", true, ttlSeconds: bad));
+            Assert.Equal("ttlSeconds", error.ParamName);
+        }
+
+        Assert.Equal(3, (await bank.GetStatsAsync()).Memories);
+        if (DateTimeOffset.UtcNow < written.ExpiresAt)
+        {
+            Assert.Equal(0, (await bank.RunRetentionAsync()).Archived);
+        }
+
+        // Slots move to new shards with their expiries.
+        await fixture.Memory.GrowShardsAsync(name, 3);
+        Assert.Equal(written.ExpiresAt, (await bank.GetAsync(shortLived.MemoryId)).ExpiresAt);
+        // Waits for time to pass, not for something to be fast: the ttl is a second.
+        while (DateTimeOffset.UtcNow < written.ExpiresAt!.Value.AddMilliseconds(200))
+        {
+            await Task.Delay(100);
+        }
+
+        var run = await bank.RunRetentionAsync();
+        Assert.Equal((1, 0), (run.Archived, run.Purged));
+        var archived = await bank.GetAsync(shortLived.MemoryId);
+        Assert.Equal(run.At, archived.ArchivedAt);
+        Assert.Equal(MemoryHistoryEntry.ArchiveKind, (await bank.GetHistoryAsync(shortLived.MemoryId, limit: 1)).Entries.Single().Kind);
+        Assert.Null((await bank.GetAsync(longLived)).ArchivedAt);
+        Assert.DoesNotContain(shortLived.MemoryId, (await bank.RecallAsync(intent)).Memories.Select(m => m.Id));
+
+        var restored = await bank.RestoreAsync(shortLived.MemoryId);
+        Assert.Null(restored.ExpiresAt);
+        Assert.Equal(0, (await bank.RunRetentionAsync()).Archived);
+        Assert.Contains(shortLived.MemoryId, (await bank.RecallAsync(intent, new RecallSettings(K1: 3, K2: 3))).Memories.Select(m => m.Id));
+    }
+
     private async Task<BankClient> NewBankAsync(string prefix, RetentionSettings retention, int K2 = 3)
     {
         string name = ClusterFixture.NewBankName(prefix);

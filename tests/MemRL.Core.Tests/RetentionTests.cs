@@ -53,6 +53,30 @@ public sealed class RetentionTests
         }
     }
 
+    /// <summary>A time to live archives the memory at the first run at or after its end, with no policy and whatever its Q;
+    /// a restore clears it; out-of-range values are refused naming the field.</summary>
+    [Fact]
+    public void TimeToLive_ArchivesAtItsEnd_WithoutAPolicy_AndARestoreClearsIt()
+    {
+        var bank = new ReferenceBank(Dimension, time: new FixedTime(T0));
+        var brief = bank.Write(Unit(0), "a", "e", true, timeToLive: TimeSpan.FromMinutes(5));
+        bank.Write(Unit(1), "b", "e", true);
+        bank.Reward([brief.MemorySequence], 1);
+        Assert.Equal(T0.AddMinutes(5), bank.Table.TryGetMemory(brief.MemorySequence, out var m) ? m.ExpiresAt : null);
+
+        Assert.Empty(bank.RunRetention(T0.AddMinutes(5).AddTicks(-1)).Archived);
+        Assert.Equal([brief.MemorySequence], bank.RunRetention(T0.AddMinutes(5)).Archived);
+        Assert.True(bank.Restore(brief.MemorySequence, T0.AddMinutes(6)));
+        Assert.Null(m!.ExpiresAt);
+        Assert.Empty(bank.RunRetention(T0.AddYears(1)).Archived);
+        foreach (var bad in new[] { TimeSpan.Zero, TimeSpan.FromMilliseconds(999), TimeSpan.FromDays(-1), TimeSpan.FromDays(36_526) })
+        {
+            FieldAssert.Parts(Assert.ThrowsAny<ArgumentException>(() => bank.Write(Unit(2), "c", "e", true, timeToLive: bad)), "timeToLive", null);
+        }
+
+        Assert.Equal(2, bank.Table.MemoryCount);
+    }
+
     [Fact]
     public void NoPolicy_ArchivesNothing()
     {

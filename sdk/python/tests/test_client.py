@@ -124,6 +124,14 @@ class RequestTests(unittest.TestCase):
         with self.assertRaises(ValueError):
             client.list_memories("b", filter={"state": "archived"})
 
+    def test_Write_TimeToLive_IsSentAsTtlSeconds_AndLeftOutWhenNotGiven(self):
+        with FakeServer(scripted(WRITTEN, WRITTEN)) as server:
+            client = client_for(server)
+            client.write("b", "e", True, intent_text="t", ttl_seconds=3600)
+            client.write("b", "e", True, intent_text="t")
+        self.assertEqual(server.requests[0]["body"]["ttlSeconds"], 3600)
+        self.assertNotIn("ttlSeconds", server.requests[1]["body"])
+
     def test_RunRetention_IsAKeyedPost_ToTheColonRoute(self):
         with FakeServer(scripted((200, None, {"purged": 0, "archived": 2, "more": False, "at": "2026-12-03T00:00:00Z"}))) as server:
             self.assertEqual(client_for(server).run_retention("b", idempotency_key="r-1")["archived"], 2)

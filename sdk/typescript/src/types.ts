@@ -97,6 +97,8 @@ export interface WriteRequest extends Extra {
   scope?: Partial<Scope>;
   /** Free string key–values stored with the memory. */
   metadata?: Metadata;
+  /** How long the memory lives, in seconds (1 to 100 years): the first retention run after that archives it. */
+  ttlSeconds?: number;
 }
 
 /** An edit of a memory: `experience` replaces its text, `metadata` its whole metadata (`{}` clears it); a member left

@@ -288,6 +288,12 @@ describe("requests", () => {
     assert.equal(server.seen[0]!.headers["idempotency-key"], "r-1");
   });
 
+  it("sends a write's time to live as ttlSeconds", async () => {
+    const { client, server } = await serve(() => ({ status: 201, body: { memoryId: "m1", createdKey: true, q: 0 } }));
+    await client.write("b", { intentText: "t", experience: "e", success: true, ttlSeconds: 3600 });
+    assert.equal(JSON.parse(server.seen[0]!.body).ttlSeconds, 3600);
+  });
+
   it("lists archived memories with state, never as a filter field", async () => {
     const { client, server } = await serve(() => ({ status: 200, body: { memories: [], nextCursor: null } }));
     await client.memories.list("b", { state: "archived", limit: 2 });

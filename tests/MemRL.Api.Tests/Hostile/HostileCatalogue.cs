@@ -297,6 +297,14 @@ public static class HostileCatalogue
         F("recallToken a number", $$"""{"intent":{{V()}},"experience":"e","success":true,"recallToken":5}""", "recallToken", "5");
         F("unknown member sucess", $$"""{"intent":{{V()}},"experience":"e","success":true,"sucess":false}""", "sucess", "*", "unknown-member");
         F("unknown member intentTxt", $$"""{"intent":{{V()}},"experience":"e","success":true,"intentTxt":"x"}""", "intentTxt", "*", "unknown-member");
+        F("ttlSeconds 0", $$"""{"intent":{{V()}},"experience":"e","success":true,"ttlSeconds":0}""", "ttlSeconds", "0");
+        F("ttlSeconds 0.5 (under a second)", $$"""{"intent":{{V()}},"experience":"e","success":true,"ttlSeconds":0.5}""", "ttlSeconds", "0.5");
+        F("ttlSeconds -1", $$"""{"intent":{{V()}},"experience":"e","success":true,"ttlSeconds":-1}""", "ttlSeconds", "-1");
+        F("ttlSeconds past 100 years", $$"""{"intent":{{V()}},"experience":"e","success":true,"ttlSeconds":3155760001}""", "ttlSeconds", "3155760001");
+        F("ttlSeconds NaN", $$"""{"intent":{{V()}},"experience":"e","success":true,"ttlSeconds":"NaN"}""", "ttlSeconds", "*");
+        F("ttlSeconds Infinity bare", $$"""{"intent":{{V()}},"experience":"e","success":true,"ttlSeconds":Infinity}""", "ttlSeconds", "*");
+        F("ttlSeconds 1e309", $$"""{"intent":{{V()}},"experience":"e","success":true,"ttlSeconds":1e309}""", "ttlSeconds", "*");
+        F("ttlSeconds a word", $$"""{"intent":{{V()}},"experience":"e","success":true,"ttlSeconds":"soon"}""", "ttlSeconds", "*");
         F("unknown member q", $$"""{"intent":{{V()}},"experience":"e","success":true,"q":1e308}""", "q", "*", "unknown-member");
         all.Add(Bad("write: beta's write with alpha's recallToken", "POST", Write, Body(V()).Replace("}", ",\"recallToken\":\"{token}\"}", StringComparison.Ordinal), "recallToken", null, "token-invalid") with { Key = "beta" });
         all.Add(Bad("write: Idempotency-Key of 201 characters", "POST", Write, Body(V()), "Idempotency-Key", "*") with { Headers = [("Idempotency-Key", new string('k', 201))] });

@@ -56,7 +56,8 @@ public sealed class ArchiveRestartTests
             var ids = new List<string>();
             foreach (var (intent, i) in intents.Select((v, i) => (v, i)))
             {
-                ids.Add((await bank.WriteAsync(intent, $"t{i}", $"e{i}", true)).MemoryId);
+                // Some with a time to live (event 13, snapshot version 6): the expiry reads back after the restart.
+                ids.Add((await bank.WriteAsync(intent, $"t{i}", $"e{i}", true, ttlSeconds: i % 5 == 0 ? 86_400 : null)).MemoryId);
             }
 
             var deleted = new ConcurrentBag<string>();
@@ -100,6 +101,7 @@ public sealed class ArchiveRestartTests
             }
 
             Assert.Equal(32 - 1 - 8, before.Values.Count(m => m?.ArchivedAt is not null));
+            Assert.Contains(before.Values, m => m?.ExpiresAt is not null);
             // An archived-then-restored memory: revision 2, and its history holds the archive then the restore (newest
             // first), each with the revision it made and the archive/restore time the memory reads back with.
             string restored = ids[8 * 2];
@@ -157,7 +159,7 @@ public sealed class ArchiveRestartTests
 
 /// <summary>
 /// The retention schedule: with a short interval, a silo runs every bank's policy by itself — a bank capped while no
-/// one calls it is capped — and a bank without a policy is left alone. The schedule is the stored policy plus the clock,
+/// one calls it is capped — and a bank without a policy (nothing in it expiring) is left alone. The schedule is the stored policy plus the clock,
 /// so a restarted silo picks it up with nothing else stored.
 /// </summary>
 [Collection(StorageClusterCollection.Name)]

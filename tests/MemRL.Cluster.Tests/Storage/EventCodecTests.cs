@@ -133,6 +133,22 @@ public sealed class EventCodecTests
         Assert.Equal(new ArchiveApplied(true), Assert.IsType<OperationApplied>(events[2]).Result);
     }
 
+    // An expiry (kind 13: memory, a flag, then the time when set).
+    [Fact]
+    public void Encode_PinsTheLayout_OfMemoryExpires()
+    {
+        var at = new DateTimeOffset(0x0102030405060708, TimeSpan.Zero);
+        var record = EventCodec.Encode([new MemoryExpires(9, at), new MemoryExpires(10, null)]);
+
+        string body =
+            "01" + "02000000" + // version 1, 2 events
+            "0D" + "0900000000000000" + "01" + "0807060504030201" + // memory 9 expires at
+            "0D" + "0A00000000000000" + "00"; // memory 10 has no expiry
+        Assert.Equal(body, Convert.ToHexString(record.AsSpan(8)));
+        Assert.True(EventCodec.TryDecode(record, out var events));
+        Assert.Equal([new MemoryExpires(9, at), new MemoryExpires(10, null)], events);
+    }
+
     // A retention run's part (result kind 6: purged, archived, the run's time, whether it left work).
     [Fact]
     public void Encode_PinsTheLayout_OfTheRetentionRunResult()

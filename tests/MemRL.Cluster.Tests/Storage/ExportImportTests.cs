@@ -34,11 +34,12 @@ public sealed class ExportImportTests
             foreach (string id in ids)
             {
                 var m = await memory.Bank(source).GetAsync(id);
-                sourceStates.Add($"{MemoryId.Parse(id, "id").Sequence} {m.ArchivedAt?.UtcTicks} {m.RestoredAt?.UtcTicks} {BitConverter.DoubleToInt64Bits(m.Q)} {m.Visits}");
+                sourceStates.Add($"{MemoryId.Parse(id, "id").Sequence} {m.ArchivedAt?.UtcTicks} {m.RestoredAt?.UtcTicks} {m.ExpiresAt?.UtcTicks} {BitConverter.DoubleToInt64Bits(m.Q)} {m.Visits}");
             }
 
             Assert.Contains(sourceStates, line => line.Split(' ')[1].Length > 0);
             Assert.Contains(sourceStates, line => line.Split(' ')[2].Length > 0);
+            Assert.Contains(sourceStates, line => line.Split(' ')[3].Length > 0);
             using var stream = new MemoryStream();
             counts = await memory.ExportBankAsync(source, stream);
             export = stream.ToArray();
@@ -52,11 +53,11 @@ public sealed class ExportImportTests
             var bank = memory.Bank(target);
             var after = await RecallAllAsync(bank, queries);
             Assert.Equal(before, after);
-            // Every memory, archived or not, with its archive and restore times, Q and visits, under its new id.
+            // Every memory, archived or not, with its archive, restore and expiry times, Q and visits, under its new id.
             foreach (var (sequence, slot, line) in sourceStates.Select((l, i) => (sourceIds[i].Sequence, sourceIds[i].Slot, l)))
             {
                 var m = await bank.GetAsync(new MemoryId(result.Bank.Incarnation, slot, sequence).ToString());
-                Assert.Equal(line, $"{sequence} {m.ArchivedAt?.UtcTicks} {m.RestoredAt?.UtcTicks} {BitConverter.DoubleToInt64Bits(m.Q)} {m.Visits}");
+                Assert.Equal(line, $"{sequence} {m.ArchivedAt?.UtcTicks} {m.RestoredAt?.UtcTicks} {m.ExpiresAt?.UtcTicks} {BitConverter.DoubleToInt64Bits(m.Q)} {m.Visits}");
             }
 
             // New writes take sequences above every imported one.
@@ -401,7 +402,8 @@ public sealed class ExportImportTests
         for (int i = 0; i < count; i++)
         {
             ids.Add((await bank.WriteAsync(vectors.Gaussian(), $"intent {i}", $"experience {i}", i % 3 != 0, operationId: $"seed-{i}",
-                scope: new ScopeFields(UserId: i % 2 == 0 ? "alice" : "bob"), metadata: new Dictionary<string, string> { ["i"] = i.ToString(System.Globalization.CultureInfo.InvariantCulture) })).MemoryId);
+                scope: new ScopeFields(UserId: i % 2 == 0 ? "alice" : "bob"), metadata: new Dictionary<string, string> { ["i"] = i.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+                ttlSeconds: i % 4 == 1 ? 30 * 86_400 : null)).MemoryId);
         }
 
         for (int r = 0; r < 40; r++)

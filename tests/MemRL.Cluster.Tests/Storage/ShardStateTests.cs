@@ -81,6 +81,9 @@ public sealed class ShardStateTests
 
         state.Apply(new MemoryRestored(10, now.AddHours(1)), payloads);
         state.Apply(new QUpdated(11, 1, 0.8, 1, now.AddHours(2)), payloads);
+        // Expiries (snapshot version 6) on an active and an archived memory.
+        state.Apply(new MemoryExpires(11, now.AddDays(1)), payloads);
+        state.Apply(new MemoryExpires(4, now.AddDays(2)), payloads);
         var vector0 = state.SetAsideVectors[0];
         Assert.False(state.Index.Contains(0));
 
@@ -93,6 +96,9 @@ public sealed class ShardStateTests
         Assert.Equal(state.Index.Count, restored.Index.Count);
         Assert.Equal([0L, 6L], restored.Table.SetAsideKeys.Select(k => k.Sequence).Order());
         Assert.Equal(now.AddHours(1), restored.Table.TryGetMemory(10, out var back) ? back.RestoredAt : null);
+        Assert.Equal(now.AddDays(1), restored.Table.TryGetMemory(11, out var expiring) ? expiring.ExpiresAt : null);
+        Assert.Equal(now.AddDays(2), restored.Table.TryGetArchived(4, out var expired) ? expired.ExpiresAt : null);
+        Assert.Null(back!.ExpiresAt);
         restored.Apply(new MemoryRestored(1, now.AddHours(3)), payloads);
         var vector = new float[8];
         Assert.True(restored.Index.TryGetVector(0, vector));

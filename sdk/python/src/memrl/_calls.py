@@ -112,7 +112,8 @@ def reward(bank: str, token: str, reward: float, memory_ids: Sequence[str] | Non
 
 def write(bank: str, experience: str, success: bool, intent: Sequence[float] | None, intent_text: str | None,
           embedder_id: str | None, recall_token: str | None, scope: Scope | Mapping[str, Any] | None,
-          metadata: Mapping[str, str] | None, idempotency_key: str | None, extra: Mapping[str, Any] | None) -> Call:
+          metadata: Mapping[str, str] | None, idempotency_key: str | None, extra: Mapping[str, Any] | None,
+          ttl_seconds: float | None = None) -> Call:
     if intent is None and intent_text is None and not (extra and ("intent" in extra or "intentText" in extra)):
         raise ValueError("write needs intent (a vector) or intent_text.")
     fields = {
@@ -124,6 +125,7 @@ def write(bank: str, experience: str, success: bool, intent: Sequence[float] | N
         "recallToken": recall_token,
         "scope": scope_of(scope),
         "metadata": dict(metadata) if metadata is not None else None,
+        "ttlSeconds": ttl_seconds,
     }
     return Call("POST", ("banks", bank, "memories"), body(fields, extra), idempotency_key=idempotency_key or new_key())
 

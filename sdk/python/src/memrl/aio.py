@@ -102,10 +102,11 @@ class AsyncMemRL:
                     intent_text: str | None = None, embedder_id: str | None = None, recall_token: str | None = None,
                     scope: Scope | Mapping[str, Any] | None = None,
                     metadata: Metadata | Mapping[str, str] | None = None,
-                    idempotency_key: str | None = None, extra: Mapping[str, Any] | None = None) -> WriteResult:
+                    idempotency_key: str | None = None, extra: Mapping[str, Any] | None = None,
+                    ttl_seconds: float | None = None) -> WriteResult:
         return cast(WriteResult, await self._send(_calls.write(bank, experience, success, intent, intent_text,
                                                                embedder_id, recall_token, scope, metadata,
-                                                               idempotency_key, extra)))
+                                                               idempotency_key, extra, ttl_seconds)))
 
     # ---- memories ---------------------------------------------------------------------------------------------
 

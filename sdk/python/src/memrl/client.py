@@ -112,12 +112,15 @@ class MemRL:
     def write(self, bank: str, experience: str, success: bool, *, intent: Sequence[float] | None = None,
               intent_text: str | None = None, embedder_id: str | None = None, recall_token: str | None = None,
               scope: Scope | Mapping[str, Any] | None = None, metadata: Metadata | Mapping[str, str] | None = None,
-              idempotency_key: str | None = None, extra: Mapping[str, Any] | None = None) -> WriteResult:
+              idempotency_key: str | None = None, extra: Mapping[str, Any] | None = None,
+              ttl_seconds: float | None = None) -> WriteResult:
         """Writes an experience, keyed by ``intent`` (a vector) or ``intent_text`` (embedded by the server).
         ``scope`` says whose it is (``{"userId": ..., "agentId": ..., "sessionId": ..., "runId": ...}``, each
-        optional) and ``metadata`` is free string key–values stored with it (docs/scopes.md has the limits)."""
+        optional) and ``metadata`` is free string key–values stored with it (docs/scopes.md has the limits).
+        ``ttl_seconds`` (1 s to 100 years) makes the memory expire: the first retention run after it archives it."""
         return cast(WriteResult, self._send(_calls.write(bank, experience, success, intent, intent_text, embedder_id,
-                                                         recall_token, scope, metadata, idempotency_key, extra)))
+                                                         recall_token, scope, metadata, idempotency_key, extra,
+                                                         ttl_seconds)))
 
     # ---- memories ---------------------------------------------------------------------------------------------
 

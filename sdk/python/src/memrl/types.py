@@ -175,9 +175,10 @@ class Memory(TypedDict):
     updatedAt: str
     scope: Optional[Scope]
     metadata: Optional[Metadata]
-    revision: int  # how many edits it has had (0: never edited)
+    revision: int  # how many edits, archives and restores it has had (0: never changed)
     archivedAt: Optional[str]  # set while archived: out of recall, restorable (docs/retention.md)
     restoredAt: Optional[str]  # when it was last restored from the archive, if ever
+    expiresAt: Optional[str]  # when its time to live ends (the first retention run after it archives it)
 
 
 class RetentionRun(TypedDict):

@@ -650,7 +650,8 @@ export interface components {
         };
         /**
          * @description A stored memory. `Revision` counts its edits, archives and restores (0 for one never changed); `ArchivedAt` is set while it
-         *                 is archived (out of recall, restorable: docs/retention.md), `RestoredAt` once it has been restored.
+         *                 is archived (out of recall, restorable: docs/retention.md), `RestoredAt` once it has been restored; `ExpiresAt`
+         *                 when its time to live ends (the first retention run after it archives the memory).
          */
         MemoryInfo: {
             id: string;
@@ -680,6 +681,8 @@ export interface components {
             archivedAt?: null | string;
             /** Format: date-time */
             restoredAt?: null | string;
+            /** Format: date-time */
+            expiresAt?: null | string;
         };
         /**
          * @description A page of a bank's memories: shard by shard, by sequence within a shard. Pass string? MemoryPage.NextCursor back for the
@@ -981,6 +984,8 @@ export interface components {
                 [key: string]: string;
             };
             idempotencyKey?: null | string;
+            /** Format: double */
+            ttlSeconds?: null | number | string;
         };
         /** @description Write an experience; the intent by vector, or by text alone (then the server embeds it). */
         WriteBody: {
@@ -999,6 +1004,12 @@ export interface components {
             metadata?: null | {
                 [key: string]: string;
             };
+            /**
+             * Format: double
+             * @description How long the memory lives, in seconds (1 to 3,155,760,000: 100 years): the first retention run
+             *         after that archives it, whatever its Q; restorable for the bank's retention period, then purged (docs/retention.md).
+             */
+            ttlSeconds?: null | number | string;
         };
         /** @description The answer to a write. */
         WriteResponse: {
