@@ -157,6 +157,24 @@ public sealed class McpTests(McpSilo fixture) : IClassFixture<McpSilo>
     }
 
     [Fact]
+    public async Task Http_Write_WithATimeToLive_StoresItsExpiry_OnceForARetriedCall_AndRefusesABadOne()
+    {
+        string bank = ApiSiloFixture.NewBankName("mcp-ttl");
+        await using var client = await fixture.HttpClientAsync(Writer);
+        var args = new Dictionary<string, object?> { ["bank"] = bank, ["intent"] = "rotate the api key", ["experience"] = "use the console", ["success"] = true, ["ttlSeconds"] = 3600 };
+        var written = await CallOkAsync(client, "write", args);
+        string id = written.GetProperty("memoryId").GetString()!;
+        Assert.Equal(id, (await CallOkAsync(client, "write", args)).GetProperty("memoryId").GetString());
+        var got = await CallOkAsync(client, "get", new() { ["bank"] = bank, ["memoryId"] = id });
+        Assert.Equal(got.GetProperty("createdAt").GetDateTimeOffset().AddHours(1), got.GetProperty("expiresAt").GetDateTimeOffset());
+
+        var error = await CallErrorAsync(client, "write", new() { ["bank"] = bank, ["intent"] = "x", ["experience"] = "y", ["success"] = true, ["ttlSeconds"] = 0 });
+        Assert.Equal("ttlSeconds", error.GetProperty("field").GetString());
+        var stats = await CallOkAsync(client, "bank_stats", new() { ["bank"] = bank });
+        Assert.Equal(1, stats.GetProperty("memories").GetInt32());
+    }
+
+    [Fact]
     public async Task Http_BadArguments_AreToolErrorsNamingTheArgument_AndChangeNothing()
     {
         string bank = ApiSiloFixture.NewBankName("mcp-bad");

@@ -30,8 +30,9 @@ internal static class MemoryIdArgument
 
 /// <summary>A memory as the tools show it.</summary>
 internal sealed record MemoryView(string MemoryId, string Intent, string Experience, bool Success, double Q, int Visits, double? LastReward,
-    DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, ScopeFields? Scope, Dictionary<string, string>? Metadata, int Revision)
+    DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, ScopeFields? Scope, Dictionary<string, string>? Metadata, int Revision,
+    DateTimeOffset? ExpiresAt)
 {
     public static MemoryView From(MemoryInfo m) =>
-        new(m.Id, m.IntentText, m.Experience, m.Success, m.Q, m.Visits, m.LastReward, m.CreatedAt, m.UpdatedAt, m.Scope, m.Metadata, m.Revision);
+        new(m.Id, m.IntentText, m.Experience, m.Success, m.Q, m.Visits, m.LastReward, m.CreatedAt, m.UpdatedAt, m.Scope, m.Metadata, m.Revision, m.ExpiresAt);
 }

@@ -22,6 +22,8 @@ internal sealed class WriteTool(McpOptions options) : MemoryTool("write", "Write
         .. ScopeArguments,
         ToolArgument.StringMap("metadata", "Free key-values stored with the memory (at most 16; keys of letters, digits, '_', '.', '-').",
             Core.Bank.MemoryMetadata.MaxEntries, Core.Bank.MemoryMetadata.MaxValueLength),
+        ToolArgument.Number("ttlSeconds", "Forget this memory after this many seconds (1 to 3155760000): the next retention run after it archives it. Leave out to keep it.",
+            1, 3_155_760_000),
     ], readOnly: false, idempotent: true)
 {
     protected override async Task<object> CallAsync(ToolCall call)
@@ -34,6 +36,7 @@ internal sealed class WriteTool(McpOptions options) : MemoryTool("write", "Write
         var scope = ScopeOf(a);
         var metadata = a.StringMap("metadata");
         var tags = Core.Bank.MemoryMetadata.From(metadata);
+        double? ttlSeconds = a.Number("ttlSeconds", 1, 3_155_760_000);
         string bankName = call.BankName;
         var ids = call.Get<RecallIds>();
         string? token = null;
@@ -57,9 +60,9 @@ internal sealed class WriteTool(McpOptions options) : MemoryTool("write", "Write
         var usage = call.Get<TenantUsage>();
         long textBytes = System.Text.Encoding.UTF8.GetByteCount(experience) + System.Text.Encoding.UTF8.GetByteCount(intent);
         await usage.CheckWriteAsync(call.Tenant, textBytes);
-        string operationId = OperationId(call, intent, experience, success, token, scope, tags);
+        string operationId = OperationId(call, intent, experience, success, token, scope, tags, ttlSeconds);
         var bank = call.Bank();
-        Task<WriteResponse> Write(float[] vector, string embedderId) => bank.WriteAsync(vector, intent, experience, success, token, operationId, embedderId, scope, metadata);
+        Task<WriteResponse> Write(float[] vector, string embedderId) => bank.WriteAsync(vector, intent, experience, success, token, operationId, embedderId, scope, metadata, ttlSeconds);
         WriteResponse written;
         bool truncated;
         bool createdBank = false;
@@ -87,12 +90,15 @@ internal sealed class WriteTool(McpOptions options) : MemoryTool("write", "Write
     };
 
     // The same call in the same session is the same operation (a host's retry); any other argument makes a new one.
-    private static string OperationId(ToolCall call, string intent, string experience, bool success, string? token, ScopeFields? scope, Core.Bank.MemoryMetadata tags) =>
+    // The ttl counts only when given, after a part no metadata key can be ("\0ttl"): a write without one keeps the id it had.
+    private static string OperationId(ToolCall call, string intent, string experience, bool success, string? token, ScopeFields? scope, Core.Bank.MemoryMetadata tags,
+        double? ttlSeconds) =>
         OperationIdOf("mcp-write-",
         [
             call.Session, call.BankName, intent, experience, success ? "1" : "0", token ?? "",
             scope?.UserId ?? "\0", scope?.AgentId ?? "\0", scope?.SessionId ?? "\0", scope?.RunId ?? "\0",
             .. tags.Entries.SelectMany(e => new[] { e.Key, e.Value }),
+            .. ttlSeconds is { } ttl ? new[] { "\0ttl", ttl.ToString("R", System.Globalization.CultureInfo.InvariantCulture) } : [],
         ]);
 
     private sealed record WriteResult(bool Written, string MemoryId, string Bank, bool Success, double Q, bool NewIntentKey, bool? CreatedBank, string? Note);
