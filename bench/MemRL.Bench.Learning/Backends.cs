@@ -109,7 +109,13 @@ public sealed class ClusterBackend : IMemoryBackend
     private static void ConfigureSilo(ISiloBuilder silo)
     {
         silo.UseLocalhostClustering();
-        silo.AddMemRL(o => o.RecallTokenKey = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
+        // No retention schedule: the cluster's banks must run exactly as the reference bank's, which has none (a scheduled
+        // run would also activate every shard mid-run for nothing).
+        silo.AddMemRL(o =>
+        {
+            o.RecallTokenKey = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+            o.RetentionInterval = TimeSpan.Zero;
+        });
     }
 
     public async Task CreateBankAsync(string bank, int dimension, MemRLOptions o, CancellationToken ct)
